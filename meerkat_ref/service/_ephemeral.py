@@ -1,0 +1,458 @@
+"""The ephemeral session service: live sessions only, nothing persisted.
+
+One long-lived Trio task per session owns its agent; the service talks to it
+by sending commands (clause LIVE-TASK).  Everything the service keeps is in
+``self._sessions`` and mutated only between awaits, so Trio's single thread
+makes each check-and-set below atomic without a lock; every ``await`` is
+listed where it can switch tasks.
+
+Differences from the Rust 0.4.0 crate, all deliberate:
+
+- ``read``/``list``/``export_session`` take the agent's current (immutable)
+  session directly instead of queueing behind a running turn, so a read of a
+  host-mode session answers at once and list counts are never stale.
+- ``archive`` cancels the session task (a running turn, host loop included)
+  and waits for it to end (clause ARCHIVE-STOP; window 3 of the seed).  The
+  seed-faithful behaviour is kept behind ``_archive_waits_behind_turn``.
+- An interrupt that arrives after a turn is admitted but before it starts is
+  not lost: the turn starts cancelled (clause INTERRUPT-RUNNING).
+- Capacity is released when the session task has ended, not when the handle
+  leaves the map, so live agents never exceed ``max_sessions``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import trio
+
+from .._errors import (
+    CANCELLED_TEXT,
+    AgentError,
+    SessionBusy,
+    SessionError,
+    SessionNotFound,
+    SessionNotRunning,
+    capacity_error,
+)
+from .._seams import DEFAULT_POINTS, SchedulingPoints
+from .._types import (
+    CreateSessionRequest,
+    InitialTurnPolicy,
+    RunResult,
+    Session,
+    SessionId,
+    SessionInfo,
+    SessionQuery,
+    SessionSummary,
+    SessionUsage,
+    SessionView,
+    StartTurnRequest,
+    as_session_id,
+)
+from ..agent._events import AgentEvent, EventBroadcast, EventKind, EventStream
+from ..agent._protocol import EventInjector, SessionAgent, SessionAgentBuilder
+
+OnRegister = Callable[[SessionId], None]
+
+
+class _Reply:
+    """A one-shot answer from the session task to the caller waiting for it."""
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self._value: tuple[RunResult, Session] | None = None
+        self._error: SessionError | None = None
+
+    def set(self, value: tuple[RunResult, Session] | SessionError) -> None:
+        if self._done.is_set():
+            return
+        if isinstance(value, SessionError):
+            self._error = value
+        else:
+            self._value = value
+        self._done.set()
+
+    async def wait(self) -> tuple[RunResult, Session]:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+@dataclass
+class _Turn:
+    prompt: str
+    host_mode: bool
+    reply: _Reply
+
+
+class _Shutdown:
+    pass
+
+
+@dataclass(eq=False)
+class _Handle:
+    """What the service keeps per live session."""
+
+    agent: SessionAgent
+    created_at: int
+    commands: trio.MemorySendChannel[_Turn | _Shutdown]
+    inbox: trio.MemoryReceiveChannel[_Turn | _Shutdown]
+    events: EventBroadcast = field(default_factory=EventBroadcast)
+    turn_running: bool = False  # the admission flag: set by start_turn, cleared by the task
+    interrupt_requested: bool = False
+    turn_scope: trio.CancelScope | None = None
+    task_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+    current: _Turn | None = None
+
+    @property
+    def session_id(self) -> SessionId:
+        return self.agent.session_id
+
+    def summary(self) -> SessionSummary:
+        session = self.agent.session()
+        return SessionSummary(
+            session_id=session.id,
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+            message_count=session.message_count,
+            total_tokens=session.total_tokens(),
+            is_active=self.turn_running,
+        )
+
+
+def paginate(items: list[SessionSummary], query: SessionQuery) -> list[SessionSummary]:
+    start = query.offset or 0
+    stop = None if query.limit is None else start + query.limit
+    return items[start:stop]
+
+
+class EphemeralSessionService:
+    """Live sessions in memory; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        builder: SessionAgentBuilder,
+        max_sessions: int,
+        *,
+        points: SchedulingPoints = DEFAULT_POINTS,
+        _archive_waits_behind_turn: bool = False,
+    ) -> None:
+        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
+            raise ValueError(f"max_sessions must be a positive integer, got {max_sessions!r}")
+        self._builder = builder
+        self.max_sessions = max_sessions
+        self._points = points
+        self._archive_waits_behind_turn = _archive_waits_behind_turn
+        self._sessions: dict[SessionId, _Handle] = {}
+        self._tasks: dict[SessionId, _Handle] = {}  # session tasks not yet ended
+        self._reserved = 0  # capacity held: sessions being built plus live tasks
+        self._registered = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    # -- lifetime -----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        stack = contextlib.AsyncExitStack()
+        self._nursery = await stack.enter_async_context(trio.open_nursery())
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._stack is not None
+        with trio.CancelScope(shield=True):
+            await self.shutdown()
+        self._nursery = None
+        return await self._stack.__aexit__(exc_type, exc, tb)
+
+    def _require_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("use the service as `async with ...:` before calling it")
+        return self._nursery
+
+    @property
+    def live_count(self) -> int:
+        """Session tasks holding capacity (built, registered or still stopping)."""
+        return self._reserved
+
+    # -- create ---------------------------------------------------------------
+
+    async def create_session(self, req: CreateSessionRequest) -> RunResult:
+        result, _ = await self._create(req)
+        return result
+
+    async def _create(
+        self, req: CreateSessionRequest, on_register: OnRegister | None = None
+    ) -> tuple[RunResult, Session]:
+        """Create, register, and run (or defer) the first turn.
+
+        Switch points: building the agent, sending the first turn, waiting for
+        its reply.  Capacity is reserved before the first of them (clause
+        CAPACITY), and ``on_register`` runs in the same step as registration,
+        so whoever can see the session can see what ``on_register`` recorded.
+        """
+        if not isinstance(req, CreateSessionRequest):
+            raise TypeError("create_session takes a CreateSessionRequest")
+        nursery = self._require_nursery()
+        if self._reserved >= self.max_sessions:
+            raise capacity_error(len(self._sessions), self.max_sessions)
+        self._reserved += 1
+        try:
+            agent = await self._builder.build_agent(req)  # may switch
+        except SessionError:
+            self._reserved -= 1
+            raise
+        except Exception as exc:
+            self._reserved -= 1
+            raise AgentError(f"Agent error: build failed: {exc}") from exc
+        except BaseException:
+            self._reserved -= 1
+            raise
+        session_id = agent.session_id
+        if session_id in self._sessions:
+            self._reserved -= 1
+            raise AgentError(f"Duplicate session ID generated: {session_id}")
+        send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
+        handle = _Handle(agent=agent, created_at=agent.session().created_at, commands=send, inbox=receive)
+        # Register, notify and start the task in one step (no await between).
+        self._sessions[session_id] = handle
+        if on_register is not None:
+            on_register(session_id)
+        self._registered.set()
+        self._registered = trio.Event()
+        self._tasks[session_id] = handle
+        nursery.start_soon(self._session_task, handle, name=f"session {session_id.short()}")
+        if req.initial_turn is InitialTurnPolicy.DEFER:
+            return RunResult(text="", session_id=session_id), agent.session()
+        handle.turn_running = True
+        return await self._send_turn(handle, req.prompt, req.host_mode)
+
+    # -- turns ----------------------------------------------------------------
+
+    async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
+        result, _ = await self._start_turn(as_session_id(session_id), req)
+        return result
+
+    async def _start_turn(
+        self, session_id: SessionId, req: StartTurnRequest
+    ) -> tuple[RunResult, Session]:
+        """Admit exactly one turn at a time (clause TURN-BUSY).
+
+        The check and the set of ``turn_running`` happen in one step, so of
+        racing callers exactly one wins; the rest get ``SESSION_BUSY``.
+        """
+        if not isinstance(req, StartTurnRequest):
+            raise TypeError("start_turn takes a StartTurnRequest")
+        handle = self._get(session_id)
+        if handle.turn_running:
+            raise SessionBusy(session_id)
+        handle.turn_running = True
+        return await self._send_turn(handle, req.prompt, req.host_mode)
+
+    async def _send_turn(
+        self, handle: _Handle, prompt: str, host_mode: bool
+    ) -> tuple[RunResult, Session]:
+        reply = _Reply()
+        await self._points.point("cmd.send", handle.session_id)  # may switch
+        try:
+            handle.commands.send_nowait(_Turn(prompt, host_mode, reply))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            handle.turn_running = False
+            raise SessionNotFound(handle.session_id) from None
+        return await reply.wait()  # may switch: the turn runs
+
+    async def _session_task(self, handle: _Handle) -> None:
+        """Owns the agent; runs commands one at a time until shut down or cancelled."""
+        try:
+            with handle.task_scope:
+                async for command in handle.inbox:
+                    if isinstance(command, _Shutdown):
+                        break
+                    handle.current = command
+                    outcome = await self._run_turn(handle, command)
+                    handle.current = None
+                    command.reply.set(outcome)
+        finally:
+            self._finish_task(handle)
+
+    async def _run_turn(self, handle: _Handle, turn: _Turn) -> tuple[RunResult, Session] | SessionError:
+        agent = handle.agent
+        result: RunResult | SessionError | None = None
+        with trio.CancelScope() as scope:
+            handle.turn_scope = scope
+            if handle.interrupt_requested:
+                scope.cancel()
+            try:
+                if turn.host_mode:
+                    result = await agent.run_host_mode(turn.prompt, handle.events.publish)
+                else:
+                    result = await agent.run_turn(turn.prompt, handle.events.publish)
+            except SessionError as exc:
+                result = exc
+            except Exception as exc:  # an agent bug must not take the service down
+                result = AgentError(f"Agent error: {exc!r}")
+        handle.turn_scope = None
+        if result is None:  # our own scope was cancelled: an interrupt
+            handle.events.publish(AgentEvent(EventKind.RUN_CANCELLED, handle.session_id))
+            result = AgentError(CANCELLED_TEXT, session_id=handle.session_id)
+        handle.interrupt_requested = False
+        handle.turn_running = False
+        if isinstance(result, SessionError):
+            return result
+        return result, agent.session()
+
+    def _finish_task(self, handle: _Handle) -> None:
+        """Whatever ended the task: answer every waiter, close everything, free capacity."""
+        cancelled = AgentError(CANCELLED_TEXT, session_id=handle.session_id)
+        if handle.current is not None:
+            handle.current.reply.set(cancelled)
+        handle.commands.close()
+        while True:
+            try:
+                pending = handle.inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            if isinstance(pending, _Turn):
+                pending.reply.set(cancelled)
+        handle.inbox.close()
+        handle.turn_running = False
+        handle.events.close()
+        injector = handle.agent.event_injector()
+        close = getattr(injector, "close", None)
+        if callable(close):
+            close()
+        if self._sessions.get(handle.session_id) is handle:
+            del self._sessions[handle.session_id]
+        if self._tasks.get(handle.session_id) is handle:
+            del self._tasks[handle.session_id]
+        self._reserved -= 1
+        handle.done.set()
+
+    # -- interrupt, read, list, export ----------------------------------------
+
+    async def interrupt(self, session_id: SessionId | str) -> None:
+        """Cancel the running turn and return without waiting for it (clause INTERRUPT)."""
+        sid = as_session_id(session_id)
+        await trio.lowlevel.checkpoint()
+        handle = self._get(sid)
+        if not handle.turn_running:
+            raise SessionNotRunning(sid)
+        handle.interrupt_requested = True
+        if handle.turn_scope is not None:
+            handle.turn_scope.cancel()
+
+    def _get(self, session_id: SessionId) -> _Handle:
+        handle = self._sessions.get(session_id)
+        if handle is None:
+            raise SessionNotFound(session_id)
+        return handle
+
+    def _live_view(self, session_id: SessionId) -> SessionView | None:
+        handle = self._sessions.get(session_id)
+        if handle is None:
+            return None
+        session = handle.agent.session()
+        return SessionView(
+            state=SessionInfo(
+                session_id=session.id,
+                created_at=session.created_at,
+                updated_at=session.updated_at,
+                message_count=session.message_count,
+                is_active=handle.turn_running,
+                last_assistant_text=session.last_assistant_text(),
+            ),
+            billing=SessionUsage(total_tokens=session.total_tokens(), usage=session.usage),
+        )
+
+    async def read(self, session_id: SessionId | str) -> SessionView:
+        sid = as_session_id(session_id)
+        await trio.lowlevel.checkpoint()
+        view = self._live_view(sid)
+        if view is None:
+            raise SessionNotFound(sid)
+        return view
+
+    def _live_summaries(self) -> list[SessionSummary]:
+        """Live summaries in list order (newest ``updated_at`` first, then id)."""
+        return sorted((h.summary() for h in self._sessions.values()), key=SessionSummary.sort_key)
+
+    async def list(self, query: SessionQuery = SessionQuery()) -> list[SessionSummary]:
+        if not isinstance(query, SessionQuery):
+            raise TypeError("list takes a SessionQuery")
+        await trio.lowlevel.checkpoint()
+        return paginate(self._live_summaries(), query)
+
+    async def export_session(self, session_id: SessionId | str) -> Session:
+        sid = as_session_id(session_id)
+        await self._points.point("cmd.send", sid)
+        return self._get(sid).agent.session()
+
+    # -- archive and shutdown -------------------------------------------------
+
+    async def archive(self, session_id: SessionId | str) -> None:
+        """Remove the session and stop its task, host loop included (clause ARCHIVE-STOP).
+
+        Switch points: before the stop, and while waiting for the task to end.
+        """
+        sid = as_session_id(session_id)
+        handle = self._sessions.pop(sid, None)
+        if handle is None:
+            await trio.lowlevel.checkpoint()
+            raise SessionNotFound(sid)
+        await self._points.point("archive.stop", sid)
+        if self._archive_waits_behind_turn:
+            # Seed 0.4.0: a shutdown command queued behind whatever is running.
+            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                handle.commands.send_nowait(_Shutdown())
+            return
+        handle.task_scope.cancel()
+        await handle.done.wait()
+
+    async def shutdown(self) -> None:
+        """Stop every live session (their stored copies, if any, stay)."""
+        handles = list(self._sessions.values())
+        self._sessions.clear()
+        for handle in handles:
+            handle.task_scope.cancel()
+        for handle in handles:
+            await handle.done.wait()
+
+    # -- events and injection -------------------------------------------------
+
+    async def subscribe_session_events(self, session_id: SessionId | str) -> EventStream:
+        """Every event of the session from now on; available before the first turn."""
+        sid = as_session_id(session_id)
+        await trio.lowlevel.checkpoint()
+        return self._get(sid).events.subscribe()
+
+    async def event_injector(self, session_id: SessionId | str) -> EventInjector | None:
+        sid = as_session_id(session_id)
+        await trio.lowlevel.checkpoint()
+        handle = self._sessions.get(sid)
+        return None if handle is None else handle.agent.event_injector()
+
+    async def wait_session_registered(self) -> None:
+        """Return when the next session is registered (as upstream: the next one)."""
+        await self._registered.wait()
+
+    def running_tasks(self) -> frozenset[SessionId]:
+        """Ids whose session task has not ended, archived or not (for invariant checks)."""
+        return frozenset(self._tasks)
+
+    def live_ids(self) -> frozenset[SessionId]:
+        """Ids of registered (not archived) sessions."""
+        return frozenset(self._sessions)

@@ -1,0 +1,301 @@
+"""The persistent session service: live sessions plus a ``SessionStore``.
+
+Wraps ``EphemeralSessionService``.  Saves the full session after create and
+after each turn, and host loops save through a checkpointer after each
+interaction.  ``read`` and ``list`` merge live sessions with stored ones.
+
+The contract's central promise (clause ARCHIVE-FINAL): once ``archive(id)``
+has returned, no write for ``id`` reaches the store again, no later ``read``,
+``list`` or ``load_persisted`` shows it, and its agent (host loop included)
+has stopped.  The seed (0.4.0) breaks it through four windows; the reference
+closes each, and ``_seed.py`` reopens them one by one:
+
+1. *Save after a turn or create* went outside the gate.  Here every write
+   goes through ``CheckpointerGate.write`` (``_persist``).
+2. *Create racing archive*: the seed recorded the gate after the create
+   returned.  Here it is recorded in the same step as the session's
+   registration (``_on_register``), so whoever can name the session can
+   archive its gate.
+3. *Archived host loop*: the seed's archive queued a shutdown behind the loop.
+   Here archive cancels the session task and waits for it to end.
+4. *Skip-unchanged by length*: here the gate compares revisions.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import replace
+from types import TracebackType
+from typing import Self
+
+import trio
+
+from .._errors import SessionError, SessionNotFound, SessionStoreError
+from .._seams import DEFAULT_POINTS, SchedulingPoints
+from .._types import (
+    BuildOptions,
+    CreateSessionRequest,
+    RunResult,
+    Session,
+    SessionFilter,
+    SessionId,
+    SessionInfo,
+    SessionMeta,
+    SessionQuery,
+    SessionSummary,
+    SessionUsage,
+    SessionView,
+    StartTurnRequest,
+    as_session_id,
+)
+from ..agent._events import EventStream
+from ..agent._protocol import EventInjector, SessionAgentBuilder
+from ..store._base import PointedStore, SessionStore
+from ._ephemeral import EphemeralSessionService, paginate
+from ._gate import CheckpointerGate, StoreCheckpointer
+
+
+def _store_error(exc: Exception, what: str, session_id: SessionId | None = None) -> SessionError:
+    if isinstance(exc, SessionError):
+        return exc
+    return SessionStoreError(f"store {what} failed: {exc}", session_id=session_id)
+
+
+def _summary_of(meta: SessionMeta) -> SessionSummary:
+    return SessionSummary(
+        session_id=meta.id,
+        created_at=meta.created_at,
+        updated_at=meta.updated_at,
+        message_count=meta.message_count,
+        total_tokens=meta.total_tokens,
+        is_active=False,
+    )
+
+
+class PersistentSessionService:
+    """Live sessions backed by a store; see the module docstring for the contract."""
+
+    # Window 2 of the seed is closed by recording the gate at registration.
+    _gate_at_registration = True
+
+    def __init__(
+        self,
+        builder: SessionAgentBuilder,
+        max_sessions: int,
+        store: SessionStore,
+        *,
+        points: SchedulingPoints = DEFAULT_POINTS,
+        _archive_waits_behind_turn: bool = False,
+    ) -> None:
+        self.inner = EphemeralSessionService(
+            builder,
+            max_sessions,
+            points=points,
+            _archive_waits_behind_turn=_archive_waits_behind_turn,
+        )
+        self.raw_store = store
+        self.store: SessionStore = PointedStore(store, points)
+        self._points = points
+        self._gates: dict[SessionId, CheckpointerGate] = {}
+
+    async def __aenter__(self) -> Self:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._gates.clear()
+        return await self.inner.__aexit__(exc_type, exc, tb)
+
+    @property
+    def max_sessions(self) -> int:
+        return self.inner.max_sessions
+
+    def _new_gate(self) -> CheckpointerGate:
+        return CheckpointerGate(self._points)
+
+    # -- create and turns -----------------------------------------------------
+
+    async def create_session(self, req: CreateSessionRequest) -> RunResult:
+        """Create a session with a gated checkpointer, run its first turn, save it.
+
+        A store failure of the final save raises ``SESSION_STORE_ERROR`` naming
+        the session, which stays live (as in the seed).
+        """
+        if not isinstance(req, CreateSessionRequest):
+            raise TypeError("create_session takes a CreateSessionRequest")
+        gate = self._new_gate()
+        checkpointer = StoreCheckpointer(self.store, gate)
+        req = replace(req, build=replace(req.build or BuildOptions(), checkpointer=checkpointer))
+
+        def on_register(session_id: SessionId) -> None:
+            gate.session_id = session_id
+            if self._gate_at_registration:
+                self._gates[session_id] = gate
+
+        result, snapshot = await self.inner._create(req, on_register)  # may switch
+        if not self._gate_at_registration:
+            await self._record_gate_late(result.session_id, gate)
+        await self._persist(gate, snapshot)
+        return result
+
+    async def _record_gate_late(self, session_id: SessionId, gate: CheckpointerGate) -> None:
+        raise AssertionError("only the seed variant records gates late")
+
+    async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
+        sid = as_session_id(session_id)
+        gate = self._gates.get(sid)
+        if gate is None and self._gate_at_registration:
+            await trio.lowlevel.checkpoint()
+            raise SessionNotFound(sid)
+        result, snapshot = await self.inner._start_turn(sid, req)  # may switch
+        await self._persist(gate, snapshot)
+        return result
+
+    async def _persist(self, gate: CheckpointerGate | None, snapshot: Session) -> None:
+        """Save the snapshot a create or turn ended with, through the gate (window 1)."""
+        assert gate is not None
+        await gate.write(self.store, snapshot, checkpoint=False)
+
+    # -- interrupt, read, list ------------------------------------------------
+
+    async def interrupt(self, session_id: SessionId | str) -> None:
+        await self.inner.interrupt(session_id)
+
+    async def read(self, session_id: SessionId | str) -> SessionView:
+        """The live session, else the stored one, shown inactive (clause READ-FALLBACK)."""
+        sid = as_session_id(session_id)
+        view = self.inner._live_view(sid)
+        if view is not None:
+            await trio.lowlevel.checkpoint()
+            return view
+        try:
+            session = await self.store.load(sid)  # may switch
+        except Exception as exc:
+            raise _store_error(exc, "load", sid) from exc
+        if session is None:
+            raise SessionNotFound(sid)
+        return SessionView(
+            state=SessionInfo(
+                session_id=session.id,
+                created_at=session.created_at,
+                updated_at=session.updated_at,
+                message_count=session.message_count,
+                is_active=False,
+                last_assistant_text=session.last_assistant_text(),
+            ),
+            billing=SessionUsage(total_tokens=session.total_tokens(), usage=session.usage),
+        )
+
+    async def list(self, query: SessionQuery = SessionQuery()) -> list[SessionSummary]:
+        """Live and stored sessions merged in one order, then paginated (clause LIST).
+
+        Order: newest ``updated_at`` first, ties by id; a live session shows its
+        live state and hides its stored copy.  Only the first
+        ``offset + limit + live`` stored rows are read: the stored sessions
+        that make the page are among them, whatever the live ones are.
+        """
+        if not isinstance(query, SessionQuery):
+            raise TypeError("list takes a SessionQuery")
+        live = self.inner._live_summaries()
+        live_ids = {s.session_id for s in live}
+        need = None if query.limit is None else (query.offset or 0) + query.limit + len(live)
+        try:
+            stored = await self.store.list(SessionFilter(limit=need))  # may switch
+        except Exception as exc:
+            raise _store_error(exc, "list") from exc
+        rest = (_summary_of(m) for m in stored if m.id not in live_ids)
+        merged = list(heapq.merge(live, rest, key=SessionSummary.sort_key))
+        return paginate(merged, query)
+
+    async def load_persisted(self, session_id: SessionId | str) -> Session | None:
+        sid = as_session_id(session_id)
+        try:
+            return await self.store.load(sid)
+        except Exception as exc:
+            raise _store_error(exc, "load", sid) from exc
+
+    async def export_session(self, session_id: SessionId | str) -> Session:
+        return await self.inner.export_session(session_id)
+
+    # -- archive ---------------------------------------------------------------
+
+    async def archive(self, session_id: SessionId | str) -> None:
+        """Archive a live or store-only session, for good (clause ARCHIVE-FINAL).
+
+        Under the gate's lock: mark it archived, stop the live session and wait
+        for its task to end, delete the stored row.  Any write that was waiting
+        for the lock then finds ``archived`` and gives up.  Success if either
+        side had the session; ``SESSION_NOT_FOUND`` if neither did.  Switch
+        points: the gate acquisition, the task stop, ``exists`` and ``delete``.
+        """
+        sid = as_session_id(session_id)
+        gate = self._gates.get(sid)
+        if gate is None:
+            gate = self._new_gate()  # store-only (or unknown) session
+            gate.session_id = sid
+        await gate.acquire()
+        try:
+            gate.archived = True
+            try:
+                await self.inner.archive(sid)
+                live = True
+            except SessionNotFound:
+                live = False
+            try:
+                in_store = await self.store.exists(sid)
+                if in_store:
+                    await self.store.delete(sid)
+            except Exception as exc:
+                raise _store_error(exc, "delete", sid) from exc
+            if self._gates.get(sid) is gate:
+                del self._gates[sid]
+        finally:
+            gate.lock.release()
+        if not live and not in_store:
+            raise SessionNotFound(sid)
+
+    # -- checkpointer gates ----------------------------------------------------
+
+    async def cancel_all_checkpointers(self) -> None:
+        """Disarm every live session's checkpointer (used by stop).
+
+        When this returns no checkpoint write is in flight and none will start
+        until ``rearm_all_checkpointers``; turn saves are not affected.
+        """
+        for gate in list(self._gates.values()):
+            await gate.acquire()
+            gate.armed = False
+            gate.lock.release()
+
+    async def rearm_all_checkpointers(self) -> None:
+        """Re-arm every tracked gate (used by resume); archived gates stay off."""
+        for gate in list(self._gates.values()):
+            await gate.acquire()
+            gate.armed = True
+            gate.lock.release()
+
+    def gate_armed(self, session_id: SessionId) -> bool | None:
+        """Whether the session's checkpointer is armed (``None``: no gate)."""
+        gate = self._gates.get(session_id)
+        return None if gate is None else gate.armed and not gate.archived
+
+    # -- pass-throughs ---------------------------------------------------------
+
+    async def subscribe_session_events(self, session_id: SessionId | str) -> EventStream:
+        return await self.inner.subscribe_session_events(session_id)
+
+    async def event_injector(self, session_id: SessionId | str) -> EventInjector | None:
+        return await self.inner.event_injector(session_id)
+
+    async def wait_session_registered(self) -> None:
+        await self.inner.wait_session_registered()
+
+    async def shutdown(self) -> None:
+        """Stop every live session; stored copies stay (they are not archived)."""
+        await self.inner.shutdown()
+        self._gates.clear()

@@ -1,0 +1,20 @@
+"""Session stores: the protocol, the scheduling-point wrapper, and two backends.
+
+``MemoryStore`` is the in-process reference; ``SqliteStore`` keeps sessions in
+one SQLite file.  ``encode_session``/``decode_session`` are the JSON body
+format the SQLite store writes.
+"""
+
+from ._base import PointedStore, SessionStore
+from ._codec import decode_session, encode_session
+from ._memory import MemoryStore
+from ._sqlite import SqliteStore
+
+__all__ = [
+    "MemoryStore",
+    "PointedStore",
+    "SessionStore",
+    "SqliteStore",
+    "decode_session",
+    "encode_session",
+]

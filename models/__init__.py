@@ -1,0 +1,1 @@
+"""The pure model of the session contract (filled by issue 3)."""
