@@ -19,12 +19,15 @@ from .._seams import DEFAULT_POINTS, SchedulingPoints
 from .._types import Session, SessionFilter, SessionId, SessionMeta
 
 
+_EVERYTHING = SessionFilter()
+
+
 class SessionStore(Protocol):
     async def save(self, session: Session) -> None: ...
 
     async def load(self, session_id: SessionId) -> Session | None: ...
 
-    async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]: ...
+    async def list(self, filter: SessionFilter = _EVERYTHING) -> list[SessionMeta]: ...
 
     async def delete(self, session_id: SessionId) -> None: ...
 
@@ -51,7 +54,7 @@ class PointedStore:
         await self._points.point("store.load", session_id)
         return await self.inner.load(session_id)
 
-    async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]:
+    async def list(self, filter: SessionFilter = _EVERYTHING) -> list[SessionMeta]:
         await self._points.point("store.list", None)
         return await self.inner.list(filter)
 

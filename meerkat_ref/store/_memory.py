@@ -1,7 +1,8 @@
 """An in-memory ``SessionStore``: the reference the SQLite store is checked against.
 
 Sessions are frozen dataclasses, so the store keeps the objects themselves
-(no copies, no encoding).  A sorted index in list order lets ``list`` page
+(no encoding, no deep copy; only a non-empty metadata mapping is copied, as
+it is the one field a caller could still mutate).  A sorted index in list order lets ``list`` page
 without sorting on every call, the way the SQLite index does.
 """
 

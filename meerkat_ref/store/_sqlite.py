@@ -291,6 +291,12 @@ class SqliteStore:
     ``await SqliteStore.open(path)``, which does it in a worker thread.  Use
     it as ``async with`` or call ``aclose()``.
 
+    ``threaded=False`` runs each call on the event loop's own thread.  The
+    explorer uses it: a call in a worker thread looks "blocked" to
+    ``wait_all_tasks_blocked``, so a controlled schedule could move on before
+    the write lands.  Each call is still preceded by a scheduling point, so
+    interleavings around store calls are explored all the same.
+
     ``busy_timeout`` (seconds) is how long a write waits for another process
     holding the file's write lock before failing with ``SessionStoreError``.
 
@@ -312,6 +318,7 @@ class SqliteStore:
         *,
         durability: Durability = "normal",
         busy_timeout: float = 5.0,
+        threaded: bool = True,
     ) -> None:
         if durability not in ("normal", "full"):
             raise InvalidArgument(f"durability must be 'normal' or 'full', got {durability!r}")
@@ -325,6 +332,7 @@ class SqliteStore:
         # cancel, so the lock is only released once the thread is done with
         # the connection.
         self._lock = trio.Lock()
+        self._threaded = threaded
         self._conn: sqlite3.Connection | None = _open(self.path, durability, busy_timeout)
 
     @classmethod
@@ -377,6 +385,8 @@ class SqliteStore:
                 raise SessionStoreError(
                     f"{what}: session store {self.path!r} is closed", session_id=session_id
                 )
+            if not self._threaded:
+                return _guarded(fn, conn, what, session_id)
             return await trio.to_thread.run_sync(_guarded, fn, conn, what, session_id)
 
     def _record(self, label: str, reason: str) -> None:
