@@ -58,7 +58,8 @@ from .._types import (
 from ..agent._events import AgentEvent, EventBroadcast, EventKind, EventStream
 from ..agent._protocol import EventInjector, SessionAgent, SessionAgentBuilder
 
-OnRegister = Callable[[SessionId], None]
+OnRegister = Callable[[SessionId], bool]
+"""Called as a session registers; returning False refuses the registration."""
 
 
 class _Reply:
@@ -229,9 +230,10 @@ class EphemeralSessionService:
         send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
         handle = _Handle(agent=agent, created_at=agent.session().created_at, commands=send, inbox=receive)
         # Register, notify and start the task in one step (no await between).
+        if on_register is not None and not on_register(session_id):
+            self._reserved -= 1
+            raise AgentError(f"Agent error: session id {session_id} is being archived")
         self._sessions[session_id] = handle
-        if on_register is not None:
-            on_register(session_id)
         self._registered.set()
         self._registered = trio.Event()
         self._tasks[session_id] = handle
@@ -424,7 +426,9 @@ class EphemeralSessionService:
 
     async def shutdown(self) -> None:
         """Stop every live session (their stored copies, if any, stay)."""
-        handles = list(self._sessions.values())
+        # Every task not yet ended, archived ones included: with the seed's
+        # archive (window 3) an archived host loop is still running.
+        handles = list(self._tasks.values())
         self._sessions.clear()
         for handle in handles:
             handle.task_scope.cancel()

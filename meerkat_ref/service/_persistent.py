@@ -132,10 +132,13 @@ class PersistentSessionService:
         checkpointer = StoreCheckpointer(self.store, gate)
         req = replace(req, build=replace(req.build or BuildOptions(), checkpointer=checkpointer))
 
-        def on_register(session_id: SessionId) -> None:
+        def on_register(session_id: SessionId) -> bool:
             gate.session_id = session_id
             if self._gate_at_registration:
+                if session_id in self._gates:
+                    return False  # an archive of this very id holds it (see ``archive``)
                 self._gates[session_id] = gate
+            return True
 
         result, snapshot = await self.inner._create(req, on_register)  # may switch
         if not self._gate_at_registration:
@@ -236,8 +239,13 @@ class PersistentSessionService:
         sid = as_session_id(session_id)
         gate = self._gates.get(sid)
         if gate is None:
-            gate = self._new_gate()  # store-only (or unknown) session
+            # Store-only (or unknown) session.  The fresh gate goes into the
+            # map at once, so a create that registers this very id while the
+            # archive runs is refused instead of living on after archive
+            # returns (found by the explorer: create-vs-archive).
+            gate = self._new_gate()
             gate.session_id = sid
+            self._gates[sid] = gate
         await gate.acquire()
         try:
             gate.archived = True
@@ -252,9 +260,9 @@ class PersistentSessionService:
                     await self.store.delete(sid)
             except Exception as exc:
                 raise _store_error(exc, "delete", sid) from exc
+        finally:
             if self._gates.get(sid) is gate:
                 del self._gates[sid]
-        finally:
             gate.lock.release()
         if not live and not in_store:
             raise SessionNotFound(sid)

@@ -1,0 +1,191 @@
+"""Deliberately broken services, kept in tests only: the stateful test must catch each.
+
+Each mutant is the smallest change that breaks one clause.  If the stateful
+test lets one survive, strengthen the test; never drop the mutant.
+
+Not a mutant: paging live and stored sessions *separately* and then merging.
+It looks wrong, but no reachable state tells it apart: the clock is shared
+across restarts, so every stored-only session (last written before the last
+restart) is older than every live session and every live session's stored
+copy, and the store's page then holds exactly the stored-only rows the true
+page needs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import trio
+
+from meerkat_ref import (
+    CreateSessionRequest,
+    EphemeralSessionService,
+    InitialTurnPolicy,
+    PersistentSessionService,
+    RunResult,
+    Session,
+    SessionBusy,
+    SessionFilter,
+    SessionId,
+    SessionNotFound,
+    SessionQuery,
+    SessionSummary,
+    SessionView,
+    StartTurnRequest,
+)
+from meerkat_ref._errors import capacity_error
+from meerkat_ref.agent import ScriptedAgentBuilder
+from meerkat_ref.service import CheckpointerGate
+from meerkat_ref.service._ephemeral import OnRegister, _Handle, _Shutdown, _Turn
+from meerkat_ref.service._persistent import _summary_of
+from meerkat_ref.store import SessionStore
+
+from .harness import Backend, Service
+
+_ALL = SessionQuery()
+
+# -- 1. list paginates before merging live and stored [LIST-PAGE] ---------------------
+
+
+class PageBeforeMerge(PersistentSessionService):
+    """Pages the store, then merges in every live session and cuts to the limit."""
+
+    async def list(self, query: SessionQuery = _ALL) -> list[SessionSummary]:
+        live = self.inner._live_summaries()
+        live_ids = {s.session_id for s in live}
+        stored = await self.store.list(SessionFilter(limit=query.limit, offset=query.offset))
+        rest = [_summary_of(m) for m in stored if m.id not in live_ids]
+        return list(heapq.merge(live, rest, key=SessionSummary.sort_key))[: query.limit]
+
+
+# -- 2. archive forgets the store [ARCHIVE-FINAL] ---------------------------------------
+
+
+class ArchiveKeepsRow(PersistentSessionService):
+    async def archive(self, session_id: SessionId | str) -> None:
+        sid = SessionId.parse(session_id)
+        gate = self._gates.get(sid) or self._new_gate()
+        await gate.acquire()
+        try:
+            gate.archived = True
+            try:
+                await self.inner.archive(sid)
+                live = True
+            except SessionNotFound:
+                live = False
+            in_store = await self.store.exists(sid)  # the mutation: no delete follows
+            if self._gates.get(sid) is gate:
+                del self._gates[sid]
+        finally:
+            gate.lock.release()
+        if not live and not in_store:
+            raise SessionNotFound(sid)
+
+
+# -- 3. read does not fall back to the store [READ-FALLBACK] -----------------------------
+
+
+class ReadLiveOnly(PersistentSessionService):
+    async def read(self, session_id: SessionId | str) -> SessionView:
+        sid = SessionId.parse(session_id)
+        await trio.lowlevel.checkpoint()
+        view = self.inner._live_view(sid)
+        if view is None:
+            raise SessionNotFound(sid)
+        return view
+
+
+# -- 4. busy check is check-then-act [TURN-BUSY] -------------------------------------------
+
+
+class _CheckThenActEphemeral(EphemeralSessionService):
+    async def _start_turn(
+        self, session_id: SessionId, req: StartTurnRequest
+    ) -> tuple[RunResult, Session]:
+        handle = self._get(session_id)
+        if handle.turn_running:
+            raise SessionBusy(session_id)
+        await trio.lowlevel.checkpoint()  # the window: another caller checks here too
+        handle.turn_running = True
+        return await self._send_turn(handle, req.prompt, req.host_mode)
+
+
+class CheckThenAct(PersistentSessionService):
+    def __init__(
+        self, builder: ScriptedAgentBuilder, max_sessions: int, store: SessionStore
+    ) -> None:
+        super().__init__(builder, max_sessions, store)
+        self.inner = _CheckThenActEphemeral(builder, max_sessions)
+
+
+# -- 5. capacity counted after building the agent [CAPACITY] ------------------------------
+
+
+class _CapacityAfterBuildEphemeral(EphemeralSessionService):
+    async def _create(
+        self, req: CreateSessionRequest, on_register: OnRegister | None = None
+    ) -> tuple[RunResult, Session]:
+        nursery = self._require_nursery()
+        if self._reserved >= self.max_sessions:
+            raise capacity_error(len(self._sessions), self.max_sessions)
+        agent = await self._builder.build_agent(req)  # the window: others check meanwhile
+        self._reserved += 1  # the mutation: counted only once built
+        session_id = agent.session_id
+        send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
+        handle = _Handle(agent=agent, created_at=agent.session().created_at,
+                         commands=send, inbox=receive)
+        self._sessions[session_id] = handle
+        if on_register is not None:
+            on_register(session_id)
+        self._tasks[session_id] = handle
+        nursery.start_soon(self._session_task, handle)
+        if req.initial_turn is InitialTurnPolicy.DEFER:
+            return RunResult(text="", session_id=session_id), agent.session()
+        handle.turn_running = True
+        return await self._send_turn(handle, req.prompt, req.host_mode)
+
+
+class CapacityAfterBuild(PersistentSessionService):
+    def __init__(
+        self, builder: ScriptedAgentBuilder, max_sessions: int, store: SessionStore
+    ) -> None:
+        super().__init__(builder, max_sessions, store)
+        self.inner = _CapacityAfterBuildEphemeral(builder, max_sessions)
+
+
+# -- 6. the checkpointer ignores its gate's arming [CHECKPOINT-GATE] ----------------------
+
+
+class _DeafGate(CheckpointerGate):
+    async def write(self, store: SessionStore, session: Session, *, checkpoint: bool) -> bool:
+        return await super().write(store, session, checkpoint=False)
+
+
+class IgnoresArming(PersistentSessionService):
+    def _new_gate(self) -> CheckpointerGate:
+        return _DeafGate(self._points)
+
+
+# -- as backends for the harness -------------------------------------------------------------
+
+
+def _backend(name: str, cls: type[PersistentSessionService]) -> Backend:
+    def make(builder: ScriptedAgentBuilder, capacity: int, store: SessionStore | None) -> Service:
+        assert store is not None
+        return cls(builder, capacity, store)
+
+    return Backend(name, "memory", make)
+
+
+MUTANTS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        _backend("page-before-merge", PageBeforeMerge),
+        _backend("archive-keeps-row", ArchiveKeepsRow),
+        _backend("read-live-only", ReadLiveOnly),
+        _backend("check-then-act", CheckThenAct),
+        _backend("capacity-after-build", CapacityAfterBuild),
+        _backend("ignores-arming", IgnoresArming),
+    )
+}
