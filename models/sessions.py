@@ -17,7 +17,9 @@ empty after every other step.  ``Restart`` completes them with ``Crashed()``:
 the process died, so the caller gets no answer.
 
 Ids are the text of ``uuid.UUID(int=n)`` (``sid(n)``); operations name a
-session by its ``n``.  Time is a logical clock: one tick per change.
+session by its ``n``.  Time is a logical clock: one tick per change.  The
+persistent-only calls (``LoadPersisted``, ``Cancel``/``RearmAllCheckpointers``)
+answer ``SESSION_PERSISTENCE_DISABLED`` on an ephemeral service.
 
 Comments name the spec's clauses (CREATE, TURN, ...).  "seed:" marks where the
 reference deliberately differs from the seed (meerkat 0.4.0), whose windows it

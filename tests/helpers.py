@@ -153,12 +153,12 @@ async def open_persistent(
 
 
 class Hold:
-    """One parked call: the first call matching (kind, session) after ``skip`` others."""
+    """One parked call: the first call matching (kinds, session) after ``skip`` others."""
 
     def __init__(
-        self, kind: str, session_id: SessionId | None, *, skip: int, shield: bool
+        self, kinds: tuple[str, ...], session_id: SessionId | None, *, skip: int, shield: bool
     ) -> None:
-        self.kind = kind
+        self.kinds = kinds
         self.session_id = session_id
         self.skip = skip
         self.shield = shield
@@ -168,7 +168,7 @@ class Hold:
         self._released = trio.Event()
 
     def matches(self, kind: str, session_id: SessionId | None) -> bool:
-        return kind == self.kind and (self.session_id is None or session_id == self.session_id)
+        return kind in self.kinds and (self.session_id is None or session_id == self.session_id)
 
     def release(self) -> None:
         self._released.set()
@@ -195,7 +195,10 @@ class HoldPoints:
     """``SchedulingPoints`` that parks chosen calls; otherwise a plain checkpoint.
 
     ``hold(kind, session_id, skip=n)`` parks the (n+1)-th matching call made
-    after it is armed; every other call passes.  ``shield=True`` parks it
+    after it is armed; every other call passes.  ``kind`` may be a tuple: the
+    first point of any of those kinds matches (the same step reached through
+    different paths, e.g. the seed's ``map.acquire`` and the reference's
+    ``gate.acquire`` after a create's turn).  ``shield=True`` parks it
     uncancellably (a step that cannot be interrupted half-way, such as a
     store write already handed to a thread).  ``log`` records every point.
     """
@@ -206,13 +209,14 @@ class HoldPoints:
 
     def hold(
         self,
-        kind: str,
+        kind: str | tuple[str, ...],
         session_id: SessionId | None = None,
         *,
         skip: int = 0,
         shield: bool = False,
     ) -> Hold:
-        hold = Hold(kind, session_id, skip=skip, shield=shield)
+        kinds = (kind,) if isinstance(kind, str) else kind
+        hold = Hold(kinds, session_id, skip=skip, shield=shield)
         self._holds.append(hold)
         return hold
 
@@ -293,6 +297,16 @@ async def settle() -> None:
             await limiter.acquire_on_behalf_of(borrower)
         for borrower in borrowers:
             limiter.release_on_behalf_of(borrower)
+
+
+async def reached(hold: Hold) -> None:
+    """Wait until ``hold`` has parked its task; fail (not hang) if nothing ever reaches it.
+
+    Only for tests without timers: once every task is blocked, a hold not yet
+    reached never will be.
+    """
+    await settle()
+    assert hold.reached.is_set(), f"no task reached {hold.kinds} for {hold.session_id}"
 
 
 # -- what an archived session must not show ----------------------------------------

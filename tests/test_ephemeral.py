@@ -26,6 +26,7 @@ from helpers import (
     live_part,
     make_builder,
     open_service,
+    reached,
     settle,
     sid,
     spawn,
@@ -146,7 +147,7 @@ async def test_read_shows_a_running_turn_as_active(kind: ServiceKind, tmp_path: 
         # Park the turn after it pushed the user message, before the reply.
         hold = points.hold("agent.step", s, skip=1)
         turn = spawn(nursery, lambda: svc.start_turn(s, turn_req("slow")))
-        await hold.reached.wait()
+        await reached(hold)
         busy = await svc.read(s)
         assert busy.state.is_active is True
         assert busy.state.message_count == 3
@@ -196,7 +197,7 @@ async def test_capacity_is_atomic_under_concurrent_creates(
             for i in range(attempts)
         ]
         for hold in holds:
-            await hold.reached.wait()
+            await reached(hold)
         await settle()
         rejected = [o for o in outcomes if o.done.is_set()]
         assert len(rejected) == attempts - limit
@@ -349,7 +350,7 @@ async def test_interrupt_of_host_turn_returns_without_waiting(
         injector = await svc.event_injector(s)
         assert injector is not None
         injector.inject("busy")
-        await hold.reached.wait()
+        await reached(hold)
         try:
             interrupt = spawn(nursery, lambda: svc.interrupt(s))
             await settle()
@@ -366,11 +367,8 @@ async def test_interrupt_of_host_turn_returns_without_waiting(
 # -- a caller cancelled part-way -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a start_turn/create_session cancelled at its cmd.send point leaves "
-    "turn_running set with no turn sent: the session is SESSION_BUSY forever",
-)
+# Regression: a start_turn/create_session cancelled at its cmd.send point used to
+# leave turn_running set with no turn sent, so the session was SESSION_BUSY forever.
 @pytest.mark.parametrize("call", ["start_turn", "create_session"])
 async def test_cancelled_caller_does_not_wedge_the_session(
     kind: ServiceKind, tmp_path: Path, call: str
@@ -392,7 +390,7 @@ async def test_cancelled_caller_does_not_wedge_the_session(
                     await svc.create_session(create_req("given up"))
 
         nursery.start_soon(cancellable)
-        await hold.reached.wait()
+        await reached(hold)
         scope.cancel()  # the caller gives up (a timeout, say) before the turn is sent
         await settle()
         assert hold.cancelled
@@ -404,12 +402,9 @@ async def test_cancelled_caller_does_not_wedge_the_session(
         assert result.text == "echo: next"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an archive cancelled at its archive.stop point has already removed the "
-    "session from the map but never stops its task: the task leaks (unreachable by "
-    "archive/shutdown, capacity never returned, service exit hangs)",
-)
+# Regression: an archive cancelled at its archive.stop point used to remove the session
+# from the map without stopping its task, which then leaked (unreachable by archive or
+# shutdown, its capacity never returned, and the service's exit hung on it).
 async def test_cancelled_archive_does_not_leak_the_session_task(
     kind: ServiceKind, tmp_path: Path
 ) -> None:
@@ -420,7 +415,7 @@ async def test_cancelled_archive_does_not_leak_the_session_task(
         with trio.CancelScope() as scope:
 
             async def cancel_when_parked() -> None:
-                await hold.reached.wait()
+                await reached(hold)
                 scope.cancel()
 
             async with trio.open_nursery() as nursery:

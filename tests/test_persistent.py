@@ -33,6 +33,7 @@ from helpers import (
     make_store,
     open_persistent,
     open_service,
+    reached,
     settle,
     sid,
     spawn,
@@ -336,7 +337,7 @@ async def test_list_merges_live_and_stored_then_pages(store: AnyStore) -> None:
         # L1 runs a turn parked after its user message (tick 4): live is newer than stored.
         hold = points.hold("agent.step", l1, skip=1)
         turn = spawn(nursery, lambda: svc.start_turn(l1, turn_req("t")))
-        await hold.reached.wait()
+        await reached(hold)
 
         everything = await svc.list()
         ids = [s.session_id for s in everything]

@@ -34,11 +34,12 @@ from helpers import (
     Outcome,
     StoreKind,
     close_store,
-    make_store,
     create_req,
     error_of,
     make_builder,
+    make_store,
     open_persistent,
+    reached,
     settle,
     sid,
     spawn,
@@ -165,18 +166,21 @@ async def turn_save_race(
     s = (await svc.create_session(create_req("first"))).session_id
     hold = points.hold(kind, s)
     turn = spawn(nursery, lambda: svc.start_turn(s, turn_req("second")))
-    await hold.reached.wait()
+    await reached(hold)
     return await race_archive(svc, nursery, s, turn, hold.release)
 
 
 async def create_save_race(
-    svc: PersistentSessionService, points: HoldPoints, nursery: trio.Nursery, kind: str
+    svc: PersistentSessionService,
+    points: HoldPoints,
+    nursery: trio.Nursery,
+    kind: str | tuple[str, ...],
 ) -> Run:
-    """A create's first turn has ended; its save is parked at ``kind``; archive runs."""
+    """A create is parked at ``kind`` (between registration and its save); archive runs."""
     s = sid(1)
     hold = points.hold(kind, s)
     create = spawn(nursery, lambda: svc.create_session(create_req("first")))
-    await hold.reached.wait()
+    await reached(hold)
     return await race_archive(svc, nursery, s, create, hold.release)
 
 
@@ -214,12 +218,18 @@ async def test_window1_seed_save_after_archive_resurrects(store: AnyStore, path:
 # -- window 2: create racing archive ---------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["cmd.send", "gate.acquire"])
+# The first point after the create's turn returned: the seed's late gate recording
+# (``map.acquire``), or in the reference (which has none) the save's gate.
+AFTER_CREATE_TURN = ("map.acquire", "gate.acquire")
+
+
+@pytest.mark.parametrize("kind", ["cmd.send", "after-turn"])
 async def test_window2_reference_archive_between_registration_and_save(
     store: AnyStore, kind: str
 ) -> None:
     async with harness(store, None) as (svc, points, nursery):
-        run = await create_save_race(svc, points, nursery, kind)
+        park = AFTER_CREATE_TURN if kind == "after-turn" else kind
+        run = await create_save_race(svc, points, nursery, park)
         assert run.archive_finished_first
         assert_harmless(run)
         assert svc.gate_armed(run.session_id) is None  # no gate left behind
@@ -232,7 +242,8 @@ async def test_window2_reference_archive_between_registration_and_save(
 
 async def test_window2_seed_archive_before_gate_is_recorded_resurrects(store: AnyStore) -> None:
     async with harness(store, {Window.CREATE_RACING_ARCHIVE}) as (svc, points, nursery):
-        run = await create_save_race(svc, points, nursery, "map.acquire")
+        run = await create_save_race(svc, points, nursery, AFTER_CREATE_TURN)
+        assert points.count("map.acquire", run.session_id) == 1  # parked there
         assert run.archive_finished_first
         assert run.at_archive == set()
         assert run.final == RESURRECTED
@@ -260,7 +271,7 @@ async def host_create_checkpoint_race(
         injector = await svc.event_injector(s)
         assert injector is not None
         injector.inject("more")
-    await hold.reached.wait()
+    await reached(hold)
     assert not create.done.is_set()
     return await race_archive(svc, nursery, s, create, hold.release)
 

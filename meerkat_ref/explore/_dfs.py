@@ -102,6 +102,7 @@ def explore_dfs(
     *,
     preemption_bound: int = 2,
     store: str = "memory",
+    store_dir: str | None = None,
     max_schedules: int | None = None,
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
@@ -117,7 +118,7 @@ def explore_dfs(
             break
         prefix, sleep = stack.pop()
         guide = GuidedStrategy(prefix, sleep)
-        outcome = run_once(scenario, variant, guide, store=store)
+        outcome = run_once(scenario, variant, guide, store=store, store_dir=store_dir)
         if outcome.aborted:
             report.pruned += 1
         else:
@@ -198,6 +199,7 @@ def find_counterexample(
     *,
     max_bound: int = 3,
     store: str = "memory",
+    store_dir: str | None = None,
     max_schedules: int = 20_000,
 ) -> tuple[RunOutcome | None, int, float]:
     """Search with bounds 0, 1, ... so the first counterexample has the fewest preemptions.
@@ -208,7 +210,7 @@ def find_counterexample(
     total = 0
     for bound in range(max_bound + 1):
         report = explore_dfs(
-            scenario, variant, preemption_bound=bound, store=store,
+            scenario, variant, preemption_bound=bound, store=store, store_dir=store_dir,
             max_schedules=max_schedules, stop_on_violation=True,
         )
         total += report.schedules + report.pruned

@@ -27,7 +27,7 @@ from ..service._seed import SeedPersistentSessionService, Window
 from ..store._base import SessionStore
 from ..store._memory import MemoryStore
 from ..store._sqlite import SqliteStore
-from ._control import Aborted, Choice, ControlledPoints, Parked, quiesce
+from ._control import Aborted, Choice, ControlledPoints, Parked, ScheduleDiverged, quiesce
 from ._monitor import Call, Monitor, RecordingStore, Violation, WatchedBuilder
 from ._scenarios import Ctx, Scenario
 
@@ -151,6 +151,7 @@ async def _drive(
     outcome = RunOutcome(scenario.name, variant.name, [], [], monitor.violations, monitor.history)
     proc = _Process(raw, monitor, points, scenario, variant, builder)
     crashed = False
+    diverged: ScheduleDiverged | None = None
     with trio.CancelScope() as process_scope:
         async with proc.svc, trio.open_nursery() as nursery:
             for name, script in scenario.background:
@@ -203,7 +204,11 @@ async def _drive(
                     points.enabled = False
                     process_scope.cancel()
                     break
-                parked = points.release(choice)
+                try:
+                    parked = points.release(choice)
+                except ScheduleDiverged as exc:
+                    diverged = exc
+                    break
                 if choice.fault:
                     budget.faults -= 1
                     if parked.session_id is not None:
@@ -217,6 +222,8 @@ async def _drive(
                 )
             points.enabled = False
             nursery.cancel_scope.cancel()
+    if diverged is not None:
+        raise diverged
     if crashed:
         proc = _Process(raw, monitor, points, scenario, variant, builder)
         async with proc.svc:

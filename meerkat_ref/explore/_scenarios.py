@@ -153,6 +153,7 @@ class Scenario:
     crashes: int = 0  # crashes (and restarts) the explorer may inject per schedule
     background: tuple[tuple[str, Script], ...] = ()  # started in setup, e.g. host loops
     windows: tuple[str, ...] = ()  # the seed windows this scenario is built to expose
+    bound: int = 2  # the preemption bound `check` exhausts it under
 
 
 async def _create_s1(ctx: Ctx, client: str) -> None:
@@ -271,6 +272,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         setup=_create_s1_s2,
         clients=(("turn-1", _turn_s1_alpha), ("archive-2", _archive_s2), ("turn-2", _turn_s2)),
         crashes=1,
+        bound=1,  # a crash at every durable step multiplies the tree: bound 2 is opt-in
     ),
     Scenario(
         "store-faults",

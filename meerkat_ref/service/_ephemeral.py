@@ -269,7 +269,13 @@ class EphemeralSessionService:
         self, handle: _Handle, prompt: str, host_mode: bool
     ) -> tuple[RunResult, Session]:
         reply = _Reply()
-        await self._points.point("cmd.send", handle.session_id)  # may switch
+        try:
+            await self._points.point("cmd.send", handle.session_id)  # may switch
+        except BaseException:
+            # Cancelled before the turn was sent: give the admission back, or
+            # the session would answer SESSION_BUSY forever.
+            handle.turn_running = False
+            raise
         try:
             handle.commands.send_nowait(_Turn(prompt, host_mode, reply))
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -415,14 +421,19 @@ class EphemeralSessionService:
         if handle is None:
             await trio.lowlevel.checkpoint()
             raise SessionNotFound(sid)
-        await self._points.point("archive.stop", sid)
-        if self._archive_waits_behind_turn:
-            # Seed 0.4.0: a shutdown command queued behind whatever is running.
-            with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-                handle.commands.send_nowait(_Shutdown())
-            return
-        handle.task_scope.cancel()
-        await handle.done.wait()
+        try:
+            await self._points.point("archive.stop", sid)
+        finally:
+            # Even if this caller is cancelled here, the session is out of the
+            # map and nobody else could stop it: stop it now.
+            if self._archive_waits_behind_turn:
+                # Seed 0.4.0: a shutdown command queued behind whatever is running.
+                with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                    handle.commands.send_nowait(_Shutdown())
+            else:
+                handle.task_scope.cancel()
+        if not self._archive_waits_behind_turn:
+            await handle.done.wait()
 
     async def shutdown(self) -> None:
         """Stop every live session (their stored copies, if any, stay)."""

@@ -18,7 +18,6 @@ from typing import Protocol
 from .._seams import DEFAULT_POINTS, SchedulingPoints
 from .._types import Session, SessionFilter, SessionId, SessionMeta
 
-
 _EVERYTHING = SessionFilter()
 
 

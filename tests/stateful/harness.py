@@ -476,6 +476,15 @@ class Harness:
             got_page = Ok(tuple(summary(r) for r in rows))
             expect(got_page == want_page,
                    f"{page!r} differs:\n  service {got_page}\n  model   {want_page}")
+        # [READ] every session ever created, against the model
+        for n in range(1, state.next_id):
+            want_view, _ = model.step(state, Read(n))
+            try:
+                got_view: Result = Ok(view(await self.svc.read(model.sid(n))))
+            except SessionError as exc:
+                got_view = Err(exc.code)
+            expect(got_view == want_view,
+                   f"Read({n}) differs:\n  service {got_view}\n  model   {want_view}")
         # [ARCHIVE-FINAL] no read or load shows an archived session
         for name in sorted(state.archived):
             with contextlib.suppress(SessionError):

@@ -14,14 +14,12 @@ page needs.
 from __future__ import annotations
 
 import heapq
-import math
 
 import trio
 
 from meerkat_ref import (
     CreateSessionRequest,
     EphemeralSessionService,
-    InitialTurnPolicy,
     PersistentSessionService,
     RunResult,
     Session,
@@ -34,10 +32,8 @@ from meerkat_ref import (
     SessionView,
     StartTurnRequest,
 )
-from meerkat_ref._errors import capacity_error
-from meerkat_ref.agent import ScriptedAgentBuilder
+from meerkat_ref.agent import ScriptedAgentBuilder, SessionAgent
 from meerkat_ref.service import CheckpointerGate
-from meerkat_ref.service._ephemeral import OnRegister, _Handle, _Shutdown, _Turn
 from meerkat_ref.service._persistent import _summary_of
 from meerkat_ref.store import SessionStore
 
@@ -122,28 +118,19 @@ class CheckThenAct(PersistentSessionService):
 # -- 5. capacity counted after building the agent [CAPACITY] ------------------------------
 
 
-class _CapacityAfterBuildEphemeral(EphemeralSessionService):
-    async def _create(
-        self, req: CreateSessionRequest, on_register: OnRegister | None = None
-    ) -> tuple[RunResult, Session]:
-        nursery = self._require_nursery()
-        if self._reserved >= self.max_sessions:
-            raise capacity_error(len(self._sessions), self.max_sessions)
-        agent = await self._builder.build_agent(req)  # the window: others check meanwhile
-        self._reserved += 1  # the mutation: counted only once built
-        session_id = agent.session_id
-        send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
-        handle = _Handle(agent=agent, created_at=agent.session().created_at,
-                         commands=send, inbox=receive)
-        self._sessions[session_id] = handle
-        if on_register is not None:
-            on_register(session_id)
-        self._tasks[session_id] = handle
-        nursery.start_soon(self._session_task, handle)
-        if req.initial_turn is InitialTurnPolicy.DEFER:
-            return RunResult(text="", session_id=session_id), agent.session()
-        handle.turn_running = True
-        return await self._send_turn(handle, req.prompt, req.host_mode)
+class _CountAfterBuild:
+    """Wraps the builder so a create's capacity is not counted while its agent builds."""
+
+    def __init__(self, builder: ScriptedAgentBuilder, service: EphemeralSessionService) -> None:
+        self.builder = builder
+        self.service = service
+
+    async def build_agent(self, req: CreateSessionRequest) -> SessionAgent:
+        self.service._reserved -= 1  # the mutation: others check meanwhile
+        try:
+            return await self.builder.build_agent(req)
+        finally:
+            self.service._reserved += 1  # counted only once built
 
 
 class CapacityAfterBuild(PersistentSessionService):
@@ -151,7 +138,7 @@ class CapacityAfterBuild(PersistentSessionService):
         self, builder: ScriptedAgentBuilder, max_sessions: int, store: SessionStore
     ) -> None:
         super().__init__(builder, max_sessions, store)
-        self.inner = _CapacityAfterBuildEphemeral(builder, max_sessions)
+        self.inner._builder = _CountAfterBuild(builder, self.inner)
 
 
 # -- 6. the checkpointer ignores its gate's arming [CHECKPOINT-GATE] ----------------------

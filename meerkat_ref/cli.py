@@ -1,0 +1,271 @@
+"""``meerkat-ref``: the command line.
+
+    meerkat-ref check [--variant V] [--bound N] [--store DIR | --memory] [--json] [--out DIR]
+    meerkat-ref replay FILE
+    meerkat-ref scenarios
+    meerkat-ref tour [--store FILE]
+
+``check`` explores every named scenario exhaustively within the preemption
+bound and exits 1 on any violation.  With ``--variant seed-0.4.0`` it opens
+each of the seed's windows alone, finds a counterexample through each,
+prints it as a swimlane and a Mermaid diagram and writes its schedule for
+``replay``.  Exit codes: 0 clean, 1 violations, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from .explore import (
+    SCENARIOS,
+    ReplayStrategy,
+    RunOutcome,
+    ScheduleDiverged,
+    ScheduleError,
+    SearchReport,
+    Variant,
+    dump,
+    explore_dfs,
+    find_counterexample,
+    get_scenario,
+    load,
+    mermaid,
+    run_once,
+    swimlane,
+)
+from .service._seed import Window
+
+
+def _table(reports: Sequence[SearchReport]) -> str:
+    head = ("scenario", "strategy", "schedules", "pruned", "states", "violations", "seconds")
+    rows = [head] + [
+        (
+            r.scenario,
+            r.strategy + ("" if r.exhausted else " (cut)"),
+            str(r.schedules),
+            str(r.pruned),
+            str(r.states),
+            str(r.violations),
+            f"{r.seconds:.1f}",
+        )
+        for r in reports
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    def show(report: SearchReport) -> None:
+        if not quiet:
+            print(
+                f"\r  {report.scenario}: {report.schedules} schedules, {report.pruned} pruned, "
+                f"{report.violations} violations, {report.seconds:.0f}s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show
+
+
+def _check_reference(args: argparse.Namespace, variant: Variant) -> int:
+    reports = []
+    names = args.scenario or [s.name for s in SCENARIOS]
+    store_kind = "memory" if args.memory else "sqlite"
+    for name in names:
+        scenario = get_scenario(name)
+        if not args.json:
+            print(f"exploring {name} ({scenario.about})...", file=sys.stderr, flush=True)
+        report = explore_dfs(
+            scenario,
+            variant,
+            preemption_bound=scenario.bound if args.bound is None else args.bound,
+            store=store_kind,
+            store_dir=args.store,
+            progress=_progress(args.json),
+        )
+        if not args.json:
+            print(file=sys.stderr)
+        reports.append(report)
+    if args.json:
+        print(json.dumps({"variant": variant.name, "results": [r.to_json() for r in reports]}, indent=1))
+    else:
+        print(_table(reports))
+        total = sum(r.schedules for r in reports)
+        bad = sum(r.violations for r in reports)
+        print(f"\n{variant.name}: {total} schedules, {bad} violations ({store_kind} store)")
+        for r in reports:
+            first = r.first()
+            if first is not None:
+                _show_counterexample(first, store_kind, args.out, f"{r.scenario}")
+    return 1 if any(r.violations for r in reports) else 0
+
+
+def _show_counterexample(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{stem}.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(dump(outcome, store))
+    print(f"\n=== {outcome.variant} / {outcome.scenario}: {len(outcome.steps)} steps ===")
+    print(swimlane(outcome))
+    print("\n```mermaid")
+    print(mermaid(outcome))
+    print("```")
+    print(f"schedule written to {path}; replay with: meerkat-ref replay {path}")
+    return path
+
+
+def _check_seed(args: argparse.Namespace) -> int:
+    """Open each window alone and find a counterexample through it."""
+    store_kind = "memory" if args.memory else "sqlite"
+    found_all = True
+    summary = []
+    for window in Window:
+        variant = Variant.parse(f"seed-0.4.0:{window.value}")
+        ordered = sorted(SCENARIOS, key=lambda s: window.value not in s.windows)
+        found: RunOutcome | None = None
+        tried = 0
+        seconds = 0.0
+        for scenario in ordered:
+            if scenario.crashes:
+                continue
+            outcome, n, t = find_counterexample(scenario, variant, max_bound=2 if args.bound is None else args.bound, store=store_kind, store_dir=args.store)
+            tried += n
+            seconds += t
+            if outcome is not None:
+                found = outcome
+                break
+        if found is None:
+            found_all = False
+            summary.append((window, None, tried, seconds))
+            continue
+        summary.append((window, found, tried, seconds))
+        if not args.json:
+            _show_counterexample(found, store_kind, args.out, f"window-{window.number}-{window.value}")
+    if args.json:
+        print(json.dumps([
+            {
+                "window": w.value,
+                "found": o is not None,
+                "scenario": o.scenario if o else None,
+                "rules": sorted({v.rule for v in o.violations}) if o else [],
+                "schedules": n,
+                "seconds": round(t, 3),
+            }
+            for w, o, n, t in summary
+        ], indent=1))
+    else:
+        print("\nwindow                  scenario                    rule(s)                  schedules  seconds")
+        for w, o, n, t in summary:
+            rules = ",".join(sorted({v.rule for v in o.violations})) if o else "NOT FOUND"
+            print(f"{w.number} {w.value:<21} {(o.scenario if o else '-'):<27} {rules:<24} {n:>9}  {t:7.2f}")
+    # The seed is expected to fail: exit 1 when the windows are found, as for any violation.
+    return 1 if found_all or any(o for _, o, _, _ in summary) else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        variant = Variant.parse(args.variant)
+        for name in args.scenario or []:
+            get_scenario(name)
+    except ValueError as exc:
+        print(f"meerkat-ref: {exc}", file=sys.stderr)
+        return 2
+    if args.store is not None and not os.path.isdir(args.store):
+        print(f"meerkat-ref: --store {args.store!r} is not a directory", file=sys.stderr)
+        return 2
+    if variant.name == "seed-0.4.0":
+        return _check_seed(args)
+    return _check_reference(args, variant)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            schedule = load(fh.read())
+        scenario = get_scenario(schedule.scenario)
+        variant = Variant.parse(schedule.variant)
+    except OSError as exc:
+        print(f"meerkat-ref: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (ScheduleError, ValueError) as exc:
+        print(f"meerkat-ref: {exc}", file=sys.stderr)
+        return 2
+    try:
+        outcome = run_once(scenario, variant, ReplayStrategy(schedule.choices), store=schedule.store)
+    except ScheduleDiverged as exc:
+        print(f"meerkat-ref: SCHEDULE_DIVERGED: {exc}", file=sys.stderr)
+        return 2
+    print(swimlane(outcome))
+    rules = tuple(v.rule for v in outcome.violations)
+    same = outcome.choices[: len(schedule.choices)] == list(schedule.choices) and (
+        schedule.steps is None or schedule.steps == len(outcome.steps)
+    )
+    print(f"\nreplayed {len(outcome.steps)} steps: " + ("same schedule as recorded" if same else "DIFFERENT from the recording"))
+    if set(rules) != set(schedule.violations):
+        print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
+    return 1 if outcome.violations else 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    for s in SCENARIOS:
+        extra = []
+        if s.faults:
+            extra.append(f"{s.faults} store fault")
+        if s.crashes:
+            extra.append(f"{s.crashes} crash")
+        clients = ", ".join(name for name, _ in s.background + s.clients)
+        print(f"{s.name:<28} {s.about}\n{'':<28} tasks: {clients}" + (f"; may inject: {', '.join(extra)}" if extra else ""))
+    return 0
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    from .tour import run_tour
+
+    if args.store:
+        return run_tour(args.store)
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_tour(os.path.join(tmp, "tour.sqlite"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meerkat-ref", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="explore every named scenario; exit 1 on any violation")
+    check.add_argument("--variant", default="reference", help="reference (default), seed-0.4.0, or seed-0.4.0:<window>[,<window>]")
+    check.add_argument("--bound", type=int, default=None, help="preemption bound (default: each scenario's own, 2 or 1)")
+    check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    check.add_argument("--store", default=None, metavar="DIR", help="directory for the SQLite files (default: a temporary one)")
+    check.add_argument("--memory", action="store_true", help="use the memory store instead of SQLite")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--out", default="counterexamples", help="where schedules of counterexamples go")
+    check.set_defaults(func=cmd_check)
+    replay = sub.add_parser("replay", help="re-run a schedule file step for step")
+    replay.add_argument("file")
+    replay.set_defaults(func=cmd_replay)
+    scen = sub.add_parser("scenarios", help="list the named scenarios")
+    scen.set_defaults(func=cmd_scenarios)
+    tour = sub.add_parser("tour", help="a short narrated tour of the service on SQLite")
+    tour.add_argument("--store", default=None, metavar="FILE")
+    tour.set_defaults(func=cmd_tour)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if (getattr(args, "bound", 0) or 0) < 0:
+        print("meerkat-ref: --bound must not be negative", file=sys.stderr)
+        return 2
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

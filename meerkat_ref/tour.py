@@ -1,0 +1,86 @@
+"""``meerkat-ref tour``: the service on SQLite, narrated, in a few seconds.
+
+Creates sessions, runs turns, runs a host-mode loop that checkpoints each
+injected message, archives, restarts the service over the same file and
+lists what survived.  Every line it prints is read back from the service.
+"""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from ._errors import SessionError
+from ._seams import LogicalClock
+from ._types import CreateSessionRequest, SessionQuery, StartTurnRequest
+from .agent import ScriptedAgentBuilder, counter_ids
+from .service import PersistentSessionService
+from .store import SqliteStore
+
+
+def run_tour(path: str) -> int:
+    return trio.run(_tour, path)
+
+
+async def _tour(path: str) -> int:
+    clock, ids = LogicalClock(), counter_ids()
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    say(f"store: SQLite at {path}")
+    async with SqliteStore(path) as store:
+        builder = ScriptedAgentBuilder(clock=clock, id_factory=ids)
+        async with PersistentSessionService(builder, max_sessions=4, store=store) as svc:
+            first = await svc.create_session(CreateSessionRequest(model="scripted", prompt="hello there"))
+            a = first.session_id
+            say(f"create {a.short()}: {first.text!r}, {first.usage.total_tokens} tokens")
+            second = await svc.start_turn(a, StartTurnRequest("and again"))
+            say(f"turn on {a.short()}: {second.text!r}")
+            b = (await svc.create_session(CreateSessionRequest(model="scripted", prompt="to be archived"))).session_id
+            say(f"create {b.short()}")
+
+            async def host() -> None:
+                try:
+                    await svc.create_session(CreateSessionRequest(model="scripted", prompt="serve", host_mode=True))
+                except SessionError as exc:
+                    say(f"host loop ended: {exc.code}: {exc.message}")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(host)
+                await trio.testing.wait_all_tasks_blocked()
+                h = (await svc.list(SessionQuery(limit=1)))[0].session_id
+                say(f"host-mode session {h.short()} is serving (is_active={(await svc.read(h)).state.is_active})")
+                injector = await svc.event_injector(h)
+                assert injector is not None
+                for text in ("ping", "pong"):
+                    injector.inject(text)
+                    await trio.testing.wait_all_tasks_blocked()
+                    stored = await svc.load_persisted(h)
+                    count = stored.message_count if stored else 0
+                    say(f"  injected {text!r}: checkpoint saved {count} messages")
+                await svc.interrupt(h)
+            await svc.archive(b)
+            say(f"archive {b.short()}: read -> {await _read_code(svc, b)}")
+            say("stopping the service (live sessions end; their rows stay)")
+    say("restarting over the same file")
+    async with SqliteStore(path) as store:
+        builder = ScriptedAgentBuilder(clock=clock, id_factory=ids)
+        async with PersistentSessionService(builder, max_sessions=4, store=store) as svc:
+            for summary in await svc.list():
+                say(
+                    f"  listed {summary.session_id.short()}: {summary.message_count} messages, "
+                    f"{summary.total_tokens} tokens, active={summary.is_active}"
+                )
+            say(f"archived {b.short()} after restart: read -> {await _read_code(svc, b)}")
+            view = await svc.read(a)
+            say(f"{a.short()} after restart: last reply {view.state.last_assistant_text!r}")
+    return 0
+
+
+async def _read_code(svc: PersistentSessionService, sid: object) -> str:
+    try:
+        await svc.read(sid)  # type: ignore[arg-type]
+    except SessionError as exc:
+        return exc.code
+    return "found"

@@ -1,0 +1,201 @@
+"""The explorer: the reference survives every scenario; each seed window is found.
+
+These are the proof obligations of issue 4, checked in CI: "N schedules, 0
+violations" for the reference under the preemption bound, a counterexample
+through every window of the seed opened alone, schedules that replay step
+for step, and strategies (Hypothesis, random, PCT) that find the windows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meerkat_ref.cli import main
+from meerkat_ref.explore import (
+    SCENARIOS,
+    HypothesisStrategy,
+    PCTStrategy,
+    RandomStrategy,
+    ReplayStrategy,
+    RunOutcome,
+    ScheduleError,
+    Variant,
+    dump,
+    explore_dfs,
+    find_counterexample,
+    get_scenario,
+    load,
+    mermaid,
+    run_once,
+    swimlane,
+)
+from meerkat_ref.service import Window
+
+REFERENCE = Variant.parse("reference")
+
+# What each window, opened alone, is expected to break.
+EXPECTED_RULE = {
+    Window.SAVE_AFTER_TURN: "ARCHIVE-FINAL",  # a resurrection
+    Window.CREATE_RACING_ARCHIVE: "ARCHIVE-FINAL",  # a resurrection
+    Window.ARCHIVED_HOST_LOOP: "ARCHIVE-STOP",  # the archived loop keeps running
+    Window.SKIP_BY_LENGTH: "CHECKPOINT",  # a compaction never saved
+}
+
+
+def _counterexample(window: Window) -> RunOutcome:
+    variant = Variant.parse(f"seed-0.4.0:{window.value}")
+    for scenario in sorted(SCENARIOS, key=lambda s: window.value not in s.windows):
+        if scenario.crashes:
+            continue
+        found, _, _ = find_counterexample(scenario, variant, max_bound=2)
+        if found is not None:
+            return found
+    raise AssertionError(f"no counterexample through window {window.value}")
+
+
+@pytest.mark.parametrize("scenario", [s.name for s in SCENARIOS])
+def test_reference_survives_every_schedule_within_its_bound(scenario: str) -> None:
+    chosen = get_scenario(scenario)
+    report = explore_dfs(chosen, REFERENCE, preemption_bound=chosen.bound)
+    print(f"{scenario}: {report.schedules} schedules, {report.pruned} pruned, "
+          f"{report.states} end states, {report.violations} violations")
+    first = report.first()
+    assert first is None, swimlane(first)
+    assert report.exhausted
+    assert report.schedules >= 10  # the scenario really branches
+
+
+@pytest.mark.parametrize("scenario", ["turn-save-vs-archive", "host-checkpoint-vs-archive", "store-faults"])
+def test_reference_on_sqlite(scenario: str) -> None:
+    report = explore_dfs(get_scenario(scenario), REFERENCE, preemption_bound=1, store="sqlite")
+    assert report.violations == 0 and report.exhausted and report.schedules > 0
+
+
+@pytest.mark.parametrize("window", list(Window), ids=lambda w: w.value)
+def test_each_seed_window_alone_is_found(window: Window) -> None:
+    outcome = _counterexample(window)
+    assert EXPECTED_RULE[window] in {v.rule for v in outcome.violations}
+
+
+def test_window_1_counterexample_is_the_textbook_interleaving() -> None:
+    """The turn exports; archive runs to completion; the turn saves."""
+    outcome = _counterexample(Window.SAVE_AFTER_TURN)
+    steps = [(s.label, s.kind) for s in outcome.steps]
+    save = max(i for i, (label, kind) in enumerate(steps) if kind == "store.save" and label == "c:turn")
+    delete = max(i for i, (_, kind) in enumerate(steps) if kind == "store.delete")
+    export = max(i for i, (label, kind) in enumerate(steps[:delete]) if label == "c:turn" and kind == "cmd.send")
+    assert export < delete < save
+    archive_steps = [i for i, (label, _) in enumerate(steps) if label == "c:archive"]
+    assert all(export < i < save for i in archive_steps if i <= delete)
+
+
+def test_schedule_replays_step_for_step(tmp_path: Path) -> None:
+    outcome = _counterexample(Window.SAVE_AFTER_TURN)
+    path = tmp_path / "cx.json"
+    path.write_text(dump(outcome, "memory"))
+    schedule = load(path.read_text())
+    again = run_once(get_scenario(schedule.scenario), Variant.parse(schedule.variant), ReplayStrategy(schedule.choices))
+    assert again.steps == outcome.steps
+    assert [v.rule for v in again.violations] == [v.rule for v in outcome.violations]
+    assert main(["replay", str(path)]) == 1  # it still fails, as recorded
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "SCHEDULE_MALFORMED"),
+        ("[]", "SCHEDULE_MALFORMED"),
+        ('{"format": "other"}', "SCHEDULE_FORMAT"),
+        ('{"format": "meerkat-ref/schedule@1", "scenario": 1}', "SCHEDULE_MISSING_FIELD"),
+        (
+            '{"format": "meerkat-ref/schedule@1", "scenario": "x", "variant": "reference", '
+            '"store": "memory", "choices": [3]}',
+            "SCHEDULE_BAD_CHOICE",
+        ),
+        (
+            '{"format": "meerkat-ref/schedule@1", "scenario": "x", "variant": "reference", '
+            '"store": "/etc/passwd", "choices": []}',
+            "SCHEDULE_BAD_FIELD",
+        ),
+    ],
+)
+def test_bad_schedule_files_get_stable_codes(text: str, code: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        load(text)
+    assert info.value.code == code
+
+
+def test_replay_of_a_schedule_that_no_longer_fits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({
+        "format": "meerkat-ref/schedule@1", "scenario": "turn-save-vs-archive",
+        "variant": "reference", "store": "memory", "choices": ["c:nobody"],
+    }))
+    assert main(["replay", str(path)]) == 2
+    assert "SCHEDULE_DIVERGED" in capsys.readouterr().err
+
+
+def test_hypothesis_strategy_finds_and_shrinks_window_1() -> None:
+    scenario = get_scenario("turn-save-vs-archive")
+    variant = Variant.parse("seed-0.4.0:save-after-turn")
+    failing: list[RunOutcome] = []
+
+    @settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        outcome = run_once(scenario, variant, HypothesisStrategy(data))
+        if outcome.violations:
+            failing.append(outcome)
+        assert not outcome.violations
+
+    with pytest.raises(AssertionError):
+        run()
+    assert failing
+    smallest = min(len(o.steps) for o in failing)
+    assert failing[-1].violations and len(failing[-1].steps) == smallest  # shrunk last
+
+
+@settings(max_examples=40, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data(), st.sampled_from([s.name for s in SCENARIOS]))
+def test_hypothesis_strategy_finds_nothing_in_the_reference(data: st.DataObject, name: str) -> None:
+    outcome = run_once(get_scenario(name), REFERENCE, HypothesisStrategy(data))
+    assert outcome.ok, swimlane(outcome)
+
+
+def test_random_and_pct_find_window_1_and_not_in_reference() -> None:
+    scenario = get_scenario("turn-save-vs-archive")
+    seed_variant = Variant.parse("seed-0.4.0:save-after-turn")
+    random_hits = sum(not run_once(scenario, seed_variant, RandomStrategy(n)).ok for n in range(60))
+    pct_hits = sum(not run_once(scenario, seed_variant, PCTStrategy(n, depth=3)).ok for n in range(60))
+    assert random_hits > 0 and pct_hits > 0
+    for n in range(30):
+        for s in SCENARIOS:
+            assert run_once(s, REFERENCE, RandomStrategy(n)).ok
+
+
+def test_drawings_show_every_task_and_the_store() -> None:
+    outcome = _counterexample(Window.SAVE_AFTER_TURN)
+    lane = swimlane(outcome)
+    header = lane.splitlines()[0]
+    for label in {s.label for s in outcome.steps}:
+        assert label in header
+    assert "{s1:4}" in lane and "VIOLATION ARCHIVE-FINAL" in lane
+    diagram = mermaid(outcome)
+    assert diagram.startswith("sequenceDiagram")
+    assert "c_turn->>Store" in diagram and "VIOLATION" in diagram
+
+
+def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["check", "--memory", "--bound", "1", "--json", "--scenario", "turn-save-vs-archive"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["results"][0]["violations"] == 0
+    assert main(["check", "--memory", "--bound", "1", "--variant", "seed-0.4.0:1", "--out", str(tmp_path),
+                 "--scenario", "turn-save-vs-archive"]) == 1
+    assert list(tmp_path.glob("*.json"))
+    assert main(["check", "--variant", "no-such"]) == 2
+    assert main(["check", "--scenario", "no-such"]) == 2
