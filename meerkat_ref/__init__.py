@@ -76,6 +76,7 @@ __all__ = [
     "PointedStore",
     "RunResult",
     "SchedulingPoints",
+    "ScriptedAgentBuilder",
     "SeedPersistentSessionService",
     "Session",
     "SessionBusy",

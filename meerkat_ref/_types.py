@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .agent._protocol import SessionCheckpointer
@@ -119,7 +119,7 @@ class ToolResultMessage:
     role: str = field(default="tool_result", init=False)
 
 
-Message = Union[SystemMessage, UserMessage, AssistantMessage, ToolResultMessage]
+Message = SystemMessage | UserMessage | AssistantMessage | ToolResultMessage
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -149,7 +149,7 @@ class Session:
         usage = self.usage + message.usage if isinstance(message, AssistantMessage) else self.usage
         return replace(
             self,
-            messages=self.messages + (message,),
+            messages=(*self.messages, message),
             updated_at=now,
             usage=usage,
             revision=self.revision + 1,
@@ -289,9 +289,7 @@ class SessionFilter:
     def admits(self, meta: SessionMeta) -> bool:
         if self.created_after is not None and meta.created_at <= self.created_after:
             return False
-        if self.updated_after is not None and meta.updated_at <= self.updated_after:
-            return False
-        return True
+        return self.updated_after is None or meta.updated_at > self.updated_after
 
 
 class InitialTurnPolicy(enum.Enum):

@@ -56,7 +56,10 @@ def _table(reports: Sequence[SearchReport]) -> str:
         for r in reports
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row)) for row in rows]
+    lines = [
+        "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row))
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -95,7 +98,11 @@ def _check_reference(args: argparse.Namespace, variant: Variant) -> int:
             print(file=sys.stderr)
         reports.append(report)
     if args.json:
-        print(json.dumps({"variant": variant.name, "results": [r.to_json() for r in reports]}, indent=1))
+        print(
+            json.dumps(
+                {"variant": variant.name, "results": [r.to_json() for r in reports]}, indent=1
+            )
+        )
     else:
         print(_table(reports))
         total = sum(r.schedules for r in reports)
@@ -126,7 +133,7 @@ def _check_seed(args: argparse.Namespace) -> int:
     """Open each window alone and find a counterexample through it."""
     store_kind = "memory" if args.memory else "sqlite"
     found_all = True
-    summary = []
+    summary: list[tuple[Window, RunOutcome | None, int, float]] = []
     for window in Window:
         variant = Variant.parse(f"seed-0.4.0:{window.value}")
         ordered = sorted(SCENARIOS, key=lambda s: window.value not in s.windows)
@@ -136,7 +143,13 @@ def _check_seed(args: argparse.Namespace) -> int:
         for scenario in ordered:
             if scenario.crashes:
                 continue
-            outcome, n, t = find_counterexample(scenario, variant, max_bound=2 if args.bound is None else args.bound, store=store_kind, store_dir=args.store)
+            outcome, n, t = find_counterexample(
+                scenario,
+                variant,
+                max_bound=2 if args.bound is None else args.bound,
+                store=store_kind,
+                store_dir=args.store,
+            )
             tried += n
             seconds += t
             if outcome is not None:
@@ -148,24 +161,34 @@ def _check_seed(args: argparse.Namespace) -> int:
             continue
         summary.append((window, found, tried, seconds))
         if not args.json:
-            _show_counterexample(found, store_kind, args.out, f"window-{window.number}-{window.value}")
+            _show_counterexample(
+                found, store_kind, args.out, f"window-{window.number}-{window.value}"
+            )
     if args.json:
-        print(json.dumps([
-            {
-                "window": w.value,
-                "found": o is not None,
-                "scenario": o.scenario if o else None,
-                "rules": sorted({v.rule for v in o.violations}) if o else [],
-                "schedules": n,
-                "seconds": round(t, 3),
-            }
-            for w, o, n, t in summary
-        ], indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "window": w.value,
+                        "found": o is not None,
+                        "scenario": o.scenario if o else None,
+                        "rules": sorted({v.rule for v in o.violations}) if o else [],
+                        "schedules": n,
+                        "seconds": round(t, 3),
+                    }
+                    for w, o, n, t in summary
+                ],
+                indent=1,
+            )
+        )
     else:
-        print("\nwindow                  scenario                    rule(s)                  schedules  seconds")
+        print(f"\n{'window':<23} {'scenario':<27} {'rule(s)':<24} {'schedules':>9}  seconds")
         for w, o, n, t in summary:
             rules = ",".join(sorted({v.rule for v in o.violations})) if o else "NOT FOUND"
-            print(f"{w.number} {w.value:<21} {(o.scenario if o else '-'):<27} {rules:<24} {n:>9}  {t:7.2f}")
+            print(
+                f"{w.number} {w.value:<21} {(o.scenario if o else '-'):<27} {rules:<24} "
+                f"{n:>9}  {t:7.2f}"
+            )
     # The seed is expected to fail: exit 1 when the windows are found, as for any violation.
     return 1 if found_all or any(o for _, o, _, _ in summary) else 0
 
@@ -199,7 +222,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"meerkat-ref: {exc}", file=sys.stderr)
         return 2
     try:
-        outcome = run_once(scenario, variant, ReplayStrategy(schedule.choices), store=schedule.store)
+        outcome = run_once(
+            scenario, variant, ReplayStrategy(schedule.choices), store=schedule.store
+        )
     except ScheduleDiverged as exc:
         print(f"meerkat-ref: SCHEDULE_DIVERGED: {exc}", file=sys.stderr)
         return 2
@@ -208,7 +233,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     same = outcome.choices[: len(schedule.choices)] == list(schedule.choices) and (
         schedule.steps is None or schedule.steps == len(outcome.steps)
     )
-    print(f"\nreplayed {len(outcome.steps)} steps: " + ("same schedule as recorded" if same else "DIFFERENT from the recording"))
+    print(
+        f"\nreplayed {len(outcome.steps)} steps: "
+        + ("same schedule as recorded" if same else "DIFFERENT from the recording")
+    )
     if set(rules) != set(schedule.violations):
         print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
     return 1 if outcome.violations else 0
@@ -222,7 +250,10 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         if s.crashes:
             extra.append(f"{s.crashes} crash")
         clients = ", ".join(name for name, _ in s.background + s.clients)
-        print(f"{s.name:<28} {s.about}\n{'':<28} tasks: {clients}" + (f"; may inject: {', '.join(extra)}" if extra else ""))
+        print(
+            f"{s.name:<28} {s.about}\n{'':<28} tasks: {clients}"
+            + (f"; may inject: {', '.join(extra)}" if extra else "")
+        )
     return 0
 
 
@@ -239,13 +270,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meerkat-ref", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="explore every named scenario; exit 1 on any violation")
-    check.add_argument("--variant", default="reference", help="reference (default), seed-0.4.0, or seed-0.4.0:<window>[,<window>]")
-    check.add_argument("--bound", type=int, default=None, help="preemption bound (default: each scenario's own, 2 or 1)")
+    check.add_argument(
+        "--variant",
+        default="reference",
+        help="reference (default), seed-0.4.0, or seed-0.4.0:<window>[,<window>]",
+    )
+    check.add_argument(
+        "--bound",
+        type=int,
+        default=None,
+        help="preemption bound (default: each scenario's own, 2 or 1)",
+    )
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
-    check.add_argument("--store", default=None, metavar="DIR", help="directory for the SQLite files (default: a temporary one)")
-    check.add_argument("--memory", action="store_true", help="use the memory store instead of SQLite")
+    check.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="directory for the SQLite files (default: a temporary one)",
+    )
+    check.add_argument(
+        "--memory", action="store_true", help="use the memory store instead of SQLite"
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output")
-    check.add_argument("--out", default="counterexamples", help="where schedules of counterexamples go")
+    check.add_argument(
+        "--out", default="counterexamples", help="where schedules of counterexamples go"
+    )
     check.set_defaults(func=cmd_check)
     replay = sub.add_parser("replay", help="re-run a schedule file step for step")
     replay.add_argument("file")

@@ -32,17 +32,25 @@ async def _tour(path: str) -> int:
     async with SqliteStore(path) as store:
         builder = ScriptedAgentBuilder(clock=clock, id_factory=ids)
         async with PersistentSessionService(builder, max_sessions=4, store=store) as svc:
-            first = await svc.create_session(CreateSessionRequest(model="scripted", prompt="hello there"))
+            first = await svc.create_session(
+                CreateSessionRequest(model="scripted", prompt="hello there")
+            )
             a = first.session_id
             say(f"create {a.short()}: {first.text!r}, {first.usage.total_tokens} tokens")
             second = await svc.start_turn(a, StartTurnRequest("and again"))
             say(f"turn on {a.short()}: {second.text!r}")
-            b = (await svc.create_session(CreateSessionRequest(model="scripted", prompt="to be archived"))).session_id
+            b = (
+                await svc.create_session(
+                    CreateSessionRequest(model="scripted", prompt="to be archived")
+                )
+            ).session_id
             say(f"create {b.short()}")
 
             async def host() -> None:
                 try:
-                    await svc.create_session(CreateSessionRequest(model="scripted", prompt="serve", host_mode=True))
+                    await svc.create_session(
+                        CreateSessionRequest(model="scripted", prompt="serve", host_mode=True)
+                    )
                 except SessionError as exc:
                     say(f"host loop ended: {exc.code}: {exc.message}")
 
@@ -50,7 +58,8 @@ async def _tour(path: str) -> int:
                 nursery.start_soon(host)
                 await trio.testing.wait_all_tasks_blocked()
                 h = (await svc.list(SessionQuery(limit=1)))[0].session_id
-                say(f"host-mode session {h.short()} is serving (is_active={(await svc.read(h)).state.is_active})")
+                active = (await svc.read(h)).state.is_active
+                say(f"host-mode session {h.short()} is serving (is_active={active})")
                 injector = await svc.event_injector(h)
                 assert injector is not None
                 for text in ("ping", "pong"):

@@ -62,15 +62,19 @@ def _counterexample(window: Window) -> RunOutcome:
 def test_reference_survives_every_schedule_within_its_bound(scenario: str) -> None:
     chosen = get_scenario(scenario)
     report = explore_dfs(chosen, REFERENCE, preemption_bound=chosen.bound)
-    print(f"{scenario}: {report.schedules} schedules, {report.pruned} pruned, "
-          f"{report.states} end states, {report.violations} violations")
+    print(
+        f"{scenario}: {report.schedules} schedules, {report.pruned} pruned, "
+        f"{report.states} end states, {report.violations} violations"
+    )
     first = report.first()
     assert first is None, swimlane(first)
     assert report.exhausted
     assert report.schedules >= 10  # the scenario really branches
 
 
-@pytest.mark.parametrize("scenario", ["turn-save-vs-archive", "host-checkpoint-vs-archive", "store-faults"])
+@pytest.mark.parametrize(
+    "scenario", ["turn-save-vs-archive", "host-checkpoint-vs-archive", "store-faults"]
+)
 def test_reference_on_sqlite(scenario: str) -> None:
     report = explore_dfs(get_scenario(scenario), REFERENCE, preemption_bound=1, store="sqlite")
     assert report.violations == 0 and report.exhausted and report.schedules > 0
@@ -86,9 +90,15 @@ def test_window_1_counterexample_is_the_textbook_interleaving() -> None:
     """The turn exports; archive runs to completion; the turn saves."""
     outcome = _counterexample(Window.SAVE_AFTER_TURN)
     steps = [(s.label, s.kind) for s in outcome.steps]
-    save = max(i for i, (label, kind) in enumerate(steps) if kind == "store.save" and label == "c:turn")
+    save = max(
+        i for i, (label, kind) in enumerate(steps) if kind == "store.save" and label == "c:turn"
+    )
     delete = max(i for i, (_, kind) in enumerate(steps) if kind == "store.delete")
-    export = max(i for i, (label, kind) in enumerate(steps[:delete]) if label == "c:turn" and kind == "cmd.send")
+    export = max(
+        i
+        for i, (label, kind) in enumerate(steps[:delete])
+        if label == "c:turn" and kind == "cmd.send"
+    )
     assert export < delete < save
     archive_steps = [i for i, (label, _) in enumerate(steps) if label == "c:archive"]
     assert all(export < i < save for i in archive_steps if i <= delete)
@@ -99,7 +109,11 @@ def test_schedule_replays_step_for_step(tmp_path: Path) -> None:
     path = tmp_path / "cx.json"
     path.write_text(dump(outcome, "memory"))
     schedule = load(path.read_text())
-    again = run_once(get_scenario(schedule.scenario), Variant.parse(schedule.variant), ReplayStrategy(schedule.choices))
+    again = run_once(
+        get_scenario(schedule.scenario),
+        Variant.parse(schedule.variant),
+        ReplayStrategy(schedule.choices),
+    )
     assert again.steps == outcome.steps
     assert [v.rule for v in again.violations] == [v.rule for v in outcome.violations]
     assert main(["replay", str(path)]) == 1  # it still fails, as recorded
@@ -130,12 +144,21 @@ def test_bad_schedule_files_get_stable_codes(text: str, code: str) -> None:
     assert info.value.code == code
 
 
-def test_replay_of_a_schedule_that_no_longer_fits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_of_a_schedule_that_no_longer_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({
-        "format": "meerkat-ref/schedule@1", "scenario": "turn-save-vs-archive",
-        "variant": "reference", "store": "memory", "choices": ["c:nobody"],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "meerkat-ref/schedule@1",
+                "scenario": "turn-save-vs-archive",
+                "variant": "reference",
+                "store": "memory",
+                "choices": ["c:nobody"],
+            }
+        )
+    )
     assert main(["replay", str(path)]) == 2
     assert "SCHEDULE_DIVERGED" in capsys.readouterr().err
 
@@ -145,7 +168,9 @@ def test_hypothesis_strategy_finds_and_shrinks_window_1() -> None:
     variant = Variant.parse("seed-0.4.0:save-after-turn")
     failing: list[RunOutcome] = []
 
-    @settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(st.data())
     def run(data: st.DataObject) -> None:
         outcome = run_once(scenario, variant, HypothesisStrategy(data))
@@ -171,7 +196,9 @@ def test_random_and_pct_find_window_1_and_not_in_reference() -> None:
     scenario = get_scenario("turn-save-vs-archive")
     seed_variant = Variant.parse("seed-0.4.0:save-after-turn")
     random_hits = sum(not run_once(scenario, seed_variant, RandomStrategy(n)).ok for n in range(60))
-    pct_hits = sum(not run_once(scenario, seed_variant, PCTStrategy(n, depth=3)).ok for n in range(60))
+    pct_hits = sum(
+        not run_once(scenario, seed_variant, PCTStrategy(n, depth=3)).ok for n in range(60)
+    )
     assert random_hits > 0 and pct_hits > 0
     for n in range(30):
         for s in SCENARIOS:
@@ -191,11 +218,29 @@ def test_drawings_show_every_task_and_the_store() -> None:
 
 
 def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["check", "--memory", "--bound", "1", "--json", "--scenario", "turn-save-vs-archive"]) == 0
+    assert (
+        main(["check", "--memory", "--bound", "1", "--json", "--scenario", "turn-save-vs-archive"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["results"][0]["violations"] == 0
-    assert main(["check", "--memory", "--bound", "1", "--variant", "seed-0.4.0:1", "--out", str(tmp_path),
-                 "--scenario", "turn-save-vs-archive"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                "--memory",
+                "--bound",
+                "1",
+                "--variant",
+                "seed-0.4.0:1",
+                "--out",
+                str(tmp_path),
+                "--scenario",
+                "turn-save-vs-archive",
+            ]
+        )
+        == 1
+    )
     assert list(tmp_path.glob("*.json"))
     assert main(["check", "--variant", "no-such"]) == 2
     assert main(["check", "--scenario", "no-such"]) == 2

@@ -57,7 +57,7 @@ class Parked:
 
 @dataclass(frozen=True)
 class Choice:
-    """One scheduling decision: release ``label`` (failing its store call if ``fault``), or crash."""
+    """One decision: release ``label`` (failing its store call if ``fault``), or crash."""
 
     label: str = ""
     fault: bool = False

@@ -17,7 +17,8 @@ When a sibling branch has covered step ``t``, a later sibling puts ``t`` to
 sleep, and a run whose every ready task sleeps is abandoned as covered
 (counted as pruned).  Crashes get a reduction of their own: a crash keeps
 only the store and the answers already given, so a crash is tried only
-right after a step that wrote the store or answered a client.  The rule is deliberately conservative: a step with no
+right after a step that wrote the store or answered a client.  The rule is
+deliberately conservative: a step with no
 session (create before its id exists, list, the stop/resume sweeps) is
 dependent on everything.  Combined with the preemption bound, sleep sets may
 skip a schedule whose covering sibling was cut by the bound; the count of
@@ -166,7 +167,11 @@ def _branch(
         for label, (_kind, _session, faultable) in kinds.items():
             if label != taken.label:
                 options.append(Choice(label))
-            if faultable and faults_used < scenario.faults and not (label == taken.label and taken.fault):
+            if (
+                faultable
+                and faults_used < scenario.faults
+                and not (label == taken.label and taken.fault)
+            ):
                 options.append(Choice(label, fault=True))
         if crashes_used < scenario.crashes and not taken.crash:
             if i == 0 or i - 1 in durable_steps:
@@ -187,7 +192,9 @@ def _branch(
             if preemptions(new_prefix, outcome.nodes) > bound:
                 continue
             inherited = (sleep_here | frozenset(done)) if not alt.fault else frozenset()
-            child_sleep = frozenset(s for s in inherited if s[0] != alt.label and not dependent(s, desc, alt.fault))
+            child_sleep = frozenset(
+                s for s in inherited if s[0] != alt.label and not dependent(s, desc, alt.fault)
+            )
             stack.append((new_prefix, child_sleep))
             if not alt.fault:
                 done.append(desc)
@@ -210,8 +217,13 @@ def find_counterexample(
     total = 0
     for bound in range(max_bound + 1):
         report = explore_dfs(
-            scenario, variant, preemption_bound=bound, store=store, store_dir=store_dir,
-            max_schedules=max_schedules, stop_on_violation=True,
+            scenario,
+            variant,
+            preemption_bound=bound,
+            store=store,
+            store_dir=store_dir,
+            max_schedules=max_schedules,
+            stop_on_violation=True,
         )
         total += report.schedules + report.pruned
         found = report.first()

@@ -35,7 +35,9 @@ def _answers(outcome: RunOutcome) -> dict[int, list[str]]:
         if call.responded is None or call.client in ("setup", "post"):
             continue
         target = f" {call.session}" if call.session else ""
-        out.setdefault(call.responded, []).append(f"{call.client}: {call.op}{target} -> {call.result}")
+        out.setdefault(call.responded, []).append(
+            f"{call.client}: {call.op}{target} -> {call.result}"
+        )
     return out
 
 
@@ -86,7 +88,10 @@ def mermaid(outcome: RunOutcome) -> str:
     lines.append("    participant Store as store")
     for step in outcome.steps:
         if step.crash:
-            lines.append(f"    Note over {_actor(columns[0])},Store: step {step.index}: process crashes, restarts")
+            lines.append(
+                f"    Note over {_actor(columns[0])},Store: "
+                f"step {step.index}: process crashes, restarts"
+            )
             continue
         who = _actor(step.label)
         target = _target(step.kind)
@@ -102,5 +107,8 @@ def mermaid(outcome: RunOutcome) -> str:
         for answer in answers.get(step.index, []):
             lines.append(f"    Note over {who}: {answer.replace(';', ',')}")
     for violation in outcome.violations[:3]:
-        lines.append(f"    Note over Store: VIOLATION {violation.rule}: {violation.message.replace(';', ',')}")
+        lines.append(
+            f"    Note over Store: VIOLATION {violation.rule}: "
+            f"{violation.message.replace(';', ',')}"
+        )
     return "\n".join(lines)

@@ -82,7 +82,9 @@ class Monitor:
     step: int = 0
     violations: list[Violation] = field(default_factory=list)
     history: list[Call] = field(default_factory=list)
-    shadow: dict[SessionId, tuple[int, int, int]] = field(default_factory=dict)  # revision, count, updated
+    shadow: dict[SessionId, tuple[int, int, int]] = field(
+        default_factory=dict
+    )  # revision, count, updated
     archived: dict[SessionId, int] = field(default_factory=dict)  # id -> step archive returned
     archive_invoked: set[SessionId] = field(default_factory=set)
     faulted: set[SessionId] = field(default_factory=set)
@@ -195,7 +197,7 @@ class RecordingStore:
         self._alive(session_id)
         return await self.inner.load(session_id)
 
-    async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]:  # noqa: B008
+    async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]:
         self._alive(None)
         return await self.inner.list(filter)
 
@@ -238,7 +240,9 @@ class _WatchedAgent:
     def event_injector(self) -> EventInjector | None:
         return self.inner.event_injector()
 
-    async def _counted(self, run: Callable[[str, EventSink], Any], prompt: str, emit: EventSink) -> RunResult:
+    async def _counted(
+        self, run: Callable[[str, EventSink], Any], prompt: str, emit: EventSink
+    ) -> RunResult:
         sid = self.inner.session_id
         self.monitor.running_turns[sid] = self.monitor.running_turns.get(sid, 0) + 1
         try:

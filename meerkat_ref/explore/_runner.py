@@ -63,12 +63,22 @@ class Variant:
         if text.startswith("seed-0.4.0:"):
             chosen = parse_windows(text.split(":", 1)[1].split(","))
             return Variant(text, chosen)
-        raise ValueError(f"unknown variant {text!r}; use reference, seed-0.4.0 or seed-0.4.0:<window>")
+        raise ValueError(
+            f"unknown variant {text!r}; use reference, seed-0.4.0 or seed-0.4.0:<window>"
+        )
 
-    def make(self, builder: WatchedBuilder, store: SessionStore, points: ControlledPoints, max_sessions: int) -> PersistentSessionService:
+    def make(
+        self,
+        builder: WatchedBuilder,
+        store: SessionStore,
+        points: ControlledPoints,
+        max_sessions: int,
+    ) -> PersistentSessionService:
         if self.name == "reference":
             return PersistentSessionService(builder, max_sessions, store, points=points)
-        return SeedPersistentSessionService(builder, max_sessions, store, points=points, windows=self.windows)
+        return SeedPersistentSessionService(
+            builder, max_sessions, store, points=points, windows=self.windows
+        )
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,15 @@ def _store_view(monitor: Monitor) -> tuple[tuple[str, int], ...]:
 class _Process:
     """One incarnation of the service: it can crash, and a new one can be opened."""
 
-    def __init__(self, raw: SessionStore, monitor: Monitor, points: ControlledPoints, scenario: Scenario, variant: Variant, builder: WatchedBuilder) -> None:
+    def __init__(
+        self,
+        raw: SessionStore,
+        monitor: Monitor,
+        points: ControlledPoints,
+        scenario: Scenario,
+        variant: Variant,
+        builder: WatchedBuilder,
+    ) -> None:
         self.store = RecordingStore(raw, monitor)
         self.svc = variant.make(builder, self.store, points, scenario.max_sessions)
         self.ctx = Ctx(self.svc, points, monitor)
@@ -177,11 +195,14 @@ async def _drive(
                 if not ready:
                     monitor.check_ended(proc.svc.inner.running_tasks())
                     stuck = [
-                        f"c:{c}" for c, _ in scenario.clients
+                        f"c:{c}"
+                        for c, _ in scenario.clients
                         if c not in clients_done and c not in proc.ctx.host_waiting
                     ]
                     if stuck:
-                        monitor.violate("LIVENESS", f"deadlock: {', '.join(stuck)} blocked, no task can run")
+                        monitor.violate(
+                            "LIVENESS", f"deadlock: {', '.join(stuck)} blocked, no task can run"
+                        )
                     break
                 if step >= max_steps:
                     monitor.violate("LIVENESS", f"no end after {max_steps} steps")
@@ -218,7 +239,14 @@ async def _drive(
                 await quiesce()
                 view = _store_view(monitor) if monitor.store_changed else None
                 outcome.steps.append(
-                    Step(step - 1, parked.label, parked.kind, parked.session, choice.fault, store=view)
+                    Step(
+                        step - 1,
+                        parked.label,
+                        parked.kind,
+                        parked.session,
+                        choice.fault,
+                        store=view,
+                    )
                 )
             points.enabled = False
             nursery.cancel_scope.cancel()
@@ -237,7 +265,7 @@ async def _drive(
 
 
 async def _post_phase(ctx: Ctx, monitor: Monitor) -> None:
-    """After the run (and any restart): everything archived stays gone, everything acknowledged stays."""
+    """After the run (and a restart): archived stays gone, acknowledged stays."""
     monitor.step += 1
     issued = {SessionId.from_int(n) for n in range(1, 6)}
     for sid in sorted(issued):
@@ -248,7 +276,12 @@ async def _post_phase(ctx: Ctx, monitor: Monitor) -> None:
 
 
 def _fingerprint(monitor: Monitor) -> str:
-    text = repr((sorted((str(k), v) for k, v in monitor.shadow.items()), [(c.client, c.op, c.result) for c in monitor.history]))
+    text = repr(
+        (
+            sorted((str(k), v) for k, v in monitor.shadow.items()),
+            [(c.client, c.op, c.result) for c in monitor.history],
+        )
+    )
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 

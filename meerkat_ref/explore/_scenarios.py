@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .._errors import SessionError, SessionNotFound
+from .._seams import SchedulingPoints
 from .._types import (
     CreateSessionRequest,
     InitialTurnPolicy,
@@ -21,6 +22,7 @@ from .._types import (
     SessionQuery,
     StartTurnRequest,
 )
+from ..service._persistent import PersistentSessionService
 from ._monitor import Call, Monitor
 
 S1 = SessionId.from_int(1)
@@ -30,7 +32,9 @@ S2 = SessionId.from_int(2)
 class Ctx:
     """What a client script can do: service calls, each recorded in the history."""
 
-    def __init__(self, svc: object, points: object, monitor: Monitor) -> None:
+    def __init__(
+        self, svc: PersistentSessionService, points: SchedulingPoints, monitor: Monitor
+    ) -> None:
         self.svc = svc
         self.points = points
         self.monitor = monitor
@@ -45,7 +49,7 @@ class Ctx:
         fn: Callable[[], Awaitable[object]],
         host: bool = False,
     ) -> object:
-        await self.points.point("client.call", sid)  # type: ignore[attr-defined]
+        await self.points.point("client.call", sid)
         call = Call(client, op, sid.short() if sid else None, self.monitor.step)
         self.monitor.history.append(call)
         if op == "archive" and sid is not None:
@@ -80,30 +84,34 @@ class Ctx:
                 self.monitor.check_durable(value.session_id, revision, "turn")
         return value
 
-    async def create(self, client: str, prompt: str, host: bool = False, defer: bool = False) -> object:
+    async def create(
+        self, client: str, prompt: str, host: bool = False, defer: bool = False
+    ) -> object:
         req = CreateSessionRequest(
             model="scripted",
             prompt=prompt,
             host_mode=host,
             initial_turn=InitialTurnPolicy.DEFER if defer else InitialTurnPolicy.RUN_IMMEDIATELY,
         )
-        return await self._call(client, "create", None, lambda: self.svc.create_session(req), host)  # type: ignore[attr-defined]
+        return await self._call(client, "create", None, lambda: self.svc.create_session(req), host)
 
     async def turn(self, client: str, sid: SessionId, prompt: str, host: bool = False) -> object:
         req = StartTurnRequest(prompt, host_mode=host)
-        return await self._call(client, "start_turn", sid, lambda: self.svc.start_turn(sid, req), host)  # type: ignore[attr-defined]
+        return await self._call(
+            client, "start_turn", sid, lambda: self.svc.start_turn(sid, req), host
+        )
 
     async def archive(self, client: str, sid: SessionId, attempts: int = 1) -> object:
         result: object = None
         for _ in range(attempts):
-            result = await self._call(client, "archive", sid, lambda: self.svc.archive(sid))  # type: ignore[attr-defined]
+            result = await self._call(client, "archive", sid, lambda: self.svc.archive(sid))
             if not isinstance(result, SessionNotFound):
                 break
         return result
 
     async def inject(self, client: str, sid: SessionId, text: str) -> object:
         async def go() -> object:
-            injector = await self.svc.event_injector(sid)  # type: ignore[attr-defined]
+            injector = await self.svc.event_injector(sid)
             if injector is None:
                 raise SessionNotFound(sid)
             injector.inject(text)
@@ -113,30 +121,38 @@ class Ctx:
 
     async def read(self, client: str, sid: SessionId) -> object:
         call_index = len(self.monitor.history)
-        result = await self._call(client, "read", sid, lambda: self.svc.read(sid))  # type: ignore[attr-defined]
+        result = await self._call(client, "read", sid, lambda: self.svc.read(sid))
         if not isinstance(result, SessionError):
             self.monitor.check_visible(self.monitor.history[call_index], [sid])
         return result
 
     async def list(self, client: str) -> object:
         call_index = len(self.monitor.history)
-        result = await self._call(client, "list", None, lambda: self.svc.list(SessionQuery()))  # type: ignore[attr-defined]
+        result = await self._call(client, "list", None, lambda: self.svc.list(SessionQuery()))
         if isinstance(result, list):
-            self.monitor.check_visible(self.monitor.history[call_index], [s.session_id for s in result])
+            self.monitor.check_visible(
+                self.monitor.history[call_index], [s.session_id for s in result]
+            )
         return result
 
     async def load(self, client: str, sid: SessionId) -> object:
         call_index = len(self.monitor.history)
-        result = await self._call(client, "load_persisted", sid, lambda: self.svc.load_persisted(sid))  # type: ignore[attr-defined]
+        result = await self._call(
+            client, "load_persisted", sid, lambda: self.svc.load_persisted(sid)
+        )
         if result is not None and not isinstance(result, SessionError):
             self.monitor.check_visible(self.monitor.history[call_index], [sid])
         return result
 
     async def cancel_all(self, client: str) -> object:
-        return await self._call(client, "cancel_all_checkpointers", None, self.svc.cancel_all_checkpointers)  # type: ignore[attr-defined]
+        return await self._call(
+            client, "cancel_all_checkpointers", None, self.svc.cancel_all_checkpointers
+        )
 
     async def rearm_all(self, client: str) -> object:
-        return await self._call(client, "rearm_all_checkpointers", None, self.svc.rearm_all_checkpointers)  # type: ignore[attr-defined]
+        return await self._call(
+            client, "rearm_all_checkpointers", None, self.svc.rearm_all_checkpointers
+        )
 
 
 Script = Callable[[Ctx, str], Awaitable[None]]

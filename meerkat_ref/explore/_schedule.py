@@ -69,7 +69,9 @@ def load(text: str) -> ScheduleFile:
     if not isinstance(data, dict):
         raise ScheduleError("SCHEDULE_MALFORMED", "the top level must be an object")
     if data.get("format") != FORMAT:
-        raise ScheduleError("SCHEDULE_FORMAT", f"format must be {FORMAT!r}, got {data.get('format')!r}")
+        raise ScheduleError(
+            "SCHEDULE_FORMAT", f"format must be {FORMAT!r}, got {data.get('format')!r}"
+        )
     for key in ("scenario", "variant", "store"):
         if not isinstance(data.get(key), str):
             raise ScheduleError("SCHEDULE_MISSING_FIELD", f"{key!r} must be a string")

@@ -102,7 +102,9 @@ class GuidedStrategy:
     task stays asleep until a dependent step runs.
     """
 
-    def __init__(self, prefix: Sequence[Choice], sleep: frozenset[tuple[str, str, str | None]]) -> None:
+    def __init__(
+        self, prefix: Sequence[Choice], sleep: frozenset[tuple[str, str, str | None]]
+    ) -> None:
         self.prefix = list(prefix)
         self.sleep: set[tuple[str, str, str | None]] = set(sleep)
         self.sleeps: list[frozenset[tuple[str, str, str | None]]] = []
@@ -124,7 +126,9 @@ class GuidedStrategy:
         if taken is not None:
             step_desc = (taken.label, taken.kind, taken.session)
             self.sleep = {
-                s for s in self.sleep if not dependent(s, step_desc, choice.fault) and s[0] != taken.label
+                s
+                for s in self.sleep
+                if not dependent(s, step_desc, choice.fault) and s[0] != taken.label
             }
         if choice.crash:
             self.sleep = set()

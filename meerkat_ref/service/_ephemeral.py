@@ -228,7 +228,9 @@ class EphemeralSessionService:
             self._reserved -= 1
             raise AgentError(f"Duplicate session ID generated: {session_id}")
         send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
-        handle = _Handle(agent=agent, created_at=agent.session().created_at, commands=send, inbox=receive)
+        handle = _Handle(
+            agent=agent, created_at=agent.session().created_at, commands=send, inbox=receive
+        )
         # Register, notify and start the task in one step (no await between).
         if on_register is not None and not on_register(session_id):
             self._reserved -= 1
@@ -297,7 +299,9 @@ class EphemeralSessionService:
         finally:
             self._finish_task(handle)
 
-    async def _run_turn(self, handle: _Handle, turn: _Turn) -> tuple[RunResult, Session] | SessionError:
+    async def _run_turn(
+        self, handle: _Handle, turn: _Turn
+    ) -> tuple[RunResult, Session] | SessionError:
         agent = handle.agent
         result: RunResult | SessionError | None = None
         with trio.CancelScope() as scope:

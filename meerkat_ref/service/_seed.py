@@ -90,7 +90,9 @@ class SeedPersistentSessionService(PersistentSessionService):
             except SessionStoreError:
                 raise
             except Exception as exc:
-                raise SessionStoreError(f"store save failed: {exc}", session_id=snapshot.id) from exc
+                raise SessionStoreError(
+                    f"store save failed: {exc}", session_id=snapshot.id
+                ) from exc
             if gate is not None:
                 gate.saved_count = session.message_count
                 gate.saved_revision = session.revision
