@@ -192,17 +192,23 @@ def test_hypothesis_strategy_finds_nothing_in_the_reference(data: st.DataObject,
     assert outcome.ok, swimlane(outcome)
 
 
-def test_random_and_pct_find_window_1_and_not_in_reference() -> None:
-    scenario = get_scenario("turn-save-vs-archive")
-    seed_variant = Variant.parse("seed-0.4.0:save-after-turn")
-    random_hits = sum(not run_once(scenario, seed_variant, RandomStrategy(n)).ok for n in range(60))
-    pct_hits = sum(
-        not run_once(scenario, seed_variant, PCTStrategy(n, depth=3)).ok for n in range(60)
+def test_random_and_pct_find_windows_and_nothing_in_reference() -> None:
+    # Uniform random needs luck for window 1 (archive must run ~8 steps in a
+    # row inside the gap): in our measurements it never found it in 300 seeds,
+    # while PCT did.  Both find window 2.  See benchmarks/RESULTS.md.
+    w1 = Variant.parse("seed-0.4.0:save-after-turn")
+    w2 = Variant.parse("seed-0.4.0:create-racing-archive")
+    turn_save, create = get_scenario("turn-save-vs-archive"), get_scenario("create-vs-archive")
+    assert any(
+        not run_once(turn_save, w1, PCTStrategy(n, depth=3, expected_steps=30)).ok
+        for n in range(300)
     )
-    assert random_hits > 0 and pct_hits > 0
+    assert any(not run_once(create, w2, RandomStrategy(n)).ok for n in range(60))
+    assert any(not run_once(create, w2, PCTStrategy(n, depth=3)).ok for n in range(60))
     for n in range(30):
         for s in SCENARIOS:
             assert run_once(s, REFERENCE, RandomStrategy(n)).ok
+            assert run_once(s, REFERENCE, PCTStrategy(n, depth=3)).ok
 
 
 def test_drawings_show_every_task_and_the_store() -> None:
