@@ -20,7 +20,7 @@ from typing import Protocol
 import trio
 
 from .._seams import LogicalClock
-from .._types import SessionId, SessionQuery
+from .._types import SessionId
 from ..agent._scripted import ScriptedAgentBuilder, counter_ids
 from ..service._persistent import PersistentSessionService
 from ..service._seed import SeedPersistentSessionService, Window
@@ -29,7 +29,7 @@ from ..store._memory import MemoryStore
 from ..store._sqlite import SqliteStore
 from ._control import Aborted, Choice, ControlledPoints, Parked, ScheduleDiverged, quiesce
 from ._monitor import Call, Monitor, RecordingStore, Violation, WatchedBuilder
-from ._scenarios import Ctx, Scenario
+from ._scenarios import Ctx, Scenario, Script
 
 
 class Strategy(Protocol):
@@ -156,7 +156,7 @@ class _Process:
 async def _drive(
     scenario: Scenario,
     variant: Variant,
-    strategy: Strategy,
+    strategy: Strategy | None,
     raw: SessionStore,
     max_steps: int,
 ) -> RunOutcome:
@@ -177,11 +177,11 @@ async def _drive(
             if scenario.setup is not None:
                 await scenario.setup(proc.ctx, "setup")
             await quiesce()
-            points.enabled = True
+            points.enabled = strategy is not None  # None: Trio's own scheduling (a baseline)
             clients_done: set[str] = set()
 
-            async def run_client(name: str, script: object) -> None:
-                await script(proc.ctx, name)  # type: ignore[operator]
+            async def run_client(name: str, script: Script) -> None:
+                await script(proc.ctx, name)
                 clients_done.add(name)
 
             for name, script in scenario.clients:
@@ -192,7 +192,7 @@ async def _drive(
                 monitor.step = step
                 monitor.check_step(proc.svc.inner.running_tasks())
                 ready = points.ready()
-                if not ready:
+                if not ready or strategy is None:
                     monitor.check_ended(proc.svc.inner.running_tasks())
                     stuck = [
                         f"c:{c}"
@@ -309,5 +309,24 @@ def run_once(
     return trio.run(main)
 
 
-__all__ = ["Budget", "RunOutcome", "Step", "Strategy", "Variant", "run_once"]
-_ = (SessionQuery,)
+def run_free(
+    scenario: Scenario, variant: Variant, seed: int, *, deterministic_hook: bool = False
+) -> RunOutcome:
+    """A baseline: the same scenario and checks, but Trio schedules (no points parked).
+
+    ``seed`` seeds Trio's scheduler randomness.  By default Trio reverses each
+    batch of runnable tasks with probability 1/2; ``deterministic_hook`` uses
+    the mode Trio enables under Hypothesis instead (each batch shuffled).
+    """
+    import trio._core._run as trio_run
+
+    saved = trio_run._ALLOW_DETERMINISTIC_SCHEDULING
+    trio_run._ALLOW_DETERMINISTIC_SCHEDULING = deterministic_hook  # type: ignore[misc]
+    trio_run._r.seed(seed)
+    try:
+        return trio.run(_drive, scenario, variant, None, MemoryStore(), 400)
+    finally:
+        trio_run._ALLOW_DETERMINISTIC_SCHEDULING = saved  # type: ignore[misc]
+
+
+__all__ = ["Budget", "RunOutcome", "Step", "Strategy", "Variant", "run_free", "run_once"]

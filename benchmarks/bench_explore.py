@@ -1,0 +1,190 @@
+"""Exploration: how fast each strategy finds each seed window, against Trio's own scheduling.
+
+For each window of the seed (opened alone) and the scenario that exposes it:
+schedules and seconds to the first counterexample, median over seeds, for
+every strategy here (DFS with iterative preemption bounds, PCT, uniform
+random, Hypothesis-driven) and for two baselines run in the same process on
+the same scenario and checks: Trio's default scheduler (each batch of
+runnable tasks reversed with probability 1/2) and the mode Trio switches to
+under Hypothesis (each batch shuffled from a seeded random).  A strategy that
+does not find a window within its budget counts as not found.
+
+Also: schedules per second for each named scenario under DFS (reference).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from meerkat_ref.explore import (
+    SCENARIOS,
+    HypothesisStrategy,
+    PCTStrategy,
+    RandomStrategy,
+    RunOutcome,
+    Variant,
+    explore_dfs,
+    find_counterexample,
+    get_scenario,
+    run_once,
+)
+from meerkat_ref.explore._runner import run_free
+from meerkat_ref.service import Window
+
+WINDOW_SCENARIO = {
+    Window.SAVE_AFTER_TURN: "turn-save-vs-archive",
+    Window.CREATE_RACING_ARCHIVE: "create-vs-archive",
+    Window.ARCHIVED_HOST_LOOP: "host-checkpoint-vs-archive",
+    Window.SKIP_BY_LENGTH: "host-checkpoint-vs-archive",
+}
+
+
+@dataclass
+class Found:
+    schedules: int | None  # None: not found within the budget
+    seconds: float
+
+
+def _sweep(run: Callable[[int], RunOutcome], start: int, budget: int) -> Found:
+    began = time.perf_counter()
+    for n in range(budget):
+        if not run(start + n).ok:
+            return Found(n + 1, time.perf_counter() - began)
+    return Found(None, time.perf_counter() - began)
+
+
+def _hypothesis(scenario_name: str, variant: Variant, which: int, budget: int) -> Found:
+    scenario = get_scenario(scenario_name)
+    count = [0]
+    began = time.perf_counter()
+
+    @seed(which)
+    @settings(
+        max_examples=budget,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        count[0] += 1
+        outcome = run_once(scenario, variant, HypothesisStrategy(data))
+        assert outcome.ok
+
+    try:
+        run()
+    except AssertionError:
+        return Found(count[0], time.perf_counter() - began)
+    return Found(None, time.perf_counter() - began)
+
+
+def _median(found: list[Found]) -> tuple[str, str]:
+    hits = [f for f in found if f.schedules is not None]
+    if len(hits) * 2 <= len(found):  # the median run did not find it
+        return (
+            f"not found ({len(hits)}/{len(found)})",
+            f"{statistics.median(f.seconds for f in found):.2f}",
+        )
+    schedules = statistics.median(f.schedules for f in found if f.schedules is not None)
+    ordered = sorted(found, key=lambda f: (f.schedules is None, f.schedules or 0))
+    return (f"{schedules:g}", f"{ordered[len(ordered) // 2].seconds:.3f}")
+
+
+def window_table(seeds: int, budget: int, trio_budget: int) -> list[list[str]]:
+    rows = [["window", "scenario", "strategy", "schedules to 1st (median)", "seconds (median)"]]
+    for window, scenario_name in WINDOW_SCENARIO.items():
+        variant = Variant.parse(f"seed-0.4.0:{window.value}")
+        scenario = get_scenario(scenario_name)
+        results: dict[str, list[Found]] = {}
+        dfs: list[Found] = []
+        for _ in range(seeds):
+            began = time.perf_counter()
+            outcome, n, _ = find_counterexample(
+                scenario, variant, max_bound=2, max_schedules=budget
+            )
+            dfs.append(Found(n if outcome else None, time.perf_counter() - began))
+        results["dfs (bounds 0,1,2)"] = dfs
+        results["pct (d=3)"] = [
+            _sweep(
+                lambda n: run_once(scenario, variant, PCTStrategy(n, depth=3, expected_steps=30)),
+                k * budget,
+                budget,
+            )
+            for k in range(seeds)
+        ]
+        results["random"] = [
+            _sweep(lambda n: run_once(scenario, variant, RandomStrategy(n)), k * budget, budget)
+            for k in range(seeds)
+        ]
+        results["hypothesis"] = [
+            _hypothesis(scenario_name, variant, k, budget) for k in range(seeds)
+        ]
+        results["trio default"] = [_sweep(lambda n: run_free(scenario, variant, n), 0, trio_budget)]
+        results["trio hypothesis hook"] = [
+            _sweep(
+                lambda n: run_free(scenario, variant, n, deterministic_hook=True), 0, trio_budget
+            )
+        ]
+        for name, found in results.items():
+            schedules, seconds = _median(found)
+            rows.append(
+                [f"{window.number} {window.value}", scenario_name, name, schedules, seconds]
+            )
+    return rows
+
+
+def throughput_table(bound_cap: int | None) -> list[list[str]]:
+    rows = [["scenario", "bound", "schedules", "pruned", "seconds", "schedules/s"]]
+    reference = Variant.parse("reference")
+    for scenario in SCENARIOS:
+        bound = scenario.bound if bound_cap is None else min(scenario.bound, bound_cap)
+        report = explore_dfs(scenario, reference, preemption_bound=bound)
+        rate = report.schedules / report.seconds if report.seconds else 0.0
+        rows.append(
+            [
+                scenario.name,
+                str(bound),
+                str(report.schedules),
+                str(report.pruned),
+                f"{report.seconds:.1f}",
+                f"{rate:.0f}",
+            ]
+        )
+    return rows
+
+
+def markdown(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(out)
+
+
+def run(quick: bool) -> str:
+    seeds, budget, trio_budget = (3, 300, 100) if quick else (5, 2000, 1000)
+    parts = [
+        "### Exploration: schedules to the first counterexample, per seed window",
+        "",
+        f"Median over {seeds} seeds; budget {budget} schedules per seed for our strategies, "
+        f"{trio_budget} runs (seeds 0..{trio_budget - 1}) for each Trio baseline. "
+        "'not found (k/n)': found in k of n seeds, so the median run did not find it.",
+        "",
+        markdown(window_table(seeds, budget, trio_budget)),
+        "",
+        "### Exploration throughput (reference, memory store, DFS)",
+        "",
+        markdown(throughput_table(1 if quick else None)),
+    ]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(run("--quick" in sys.argv))
