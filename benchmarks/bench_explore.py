@@ -28,6 +28,7 @@ from meerkat_ref.explore import (
     PCTStrategy,
     RandomStrategy,
     RunOutcome,
+    Scenario,
     Variant,
     explore_dfs,
     find_counterexample,
@@ -111,27 +112,26 @@ def window_table(seeds: int, budget: int, trio_budget: int) -> list[list[str]]:
             )
             dfs.append(Found(n if outcome else None, time.perf_counter() - began))
         results["dfs (bounds 0,1,2)"] = dfs
-        results["pct (d=3)"] = [
-            _sweep(
-                lambda n: run_once(scenario, variant, PCTStrategy(n, depth=3, expected_steps=30)),
-                k * budget,
-                budget,
-            )
-            for k in range(seeds)
-        ]
-        results["random"] = [
-            _sweep(lambda n: run_once(scenario, variant, RandomStrategy(n)), k * budget, budget)
-            for k in range(seeds)
-        ]
+
+        def pct(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
+            return run_once(sc, v, PCTStrategy(n, depth=3, expected_steps=30))
+
+        def uniform(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
+            return run_once(sc, v, RandomStrategy(n))
+
+        def trio_default(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
+            return run_free(sc, v, n)
+
+        def trio_hook(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
+            return run_free(sc, v, n, deterministic_hook=True)
+
+        results["pct (d=3)"] = [_sweep(pct, k * budget, budget) for k in range(seeds)]
+        results["random"] = [_sweep(uniform, k * budget, budget) for k in range(seeds)]
         results["hypothesis"] = [
             _hypothesis(scenario_name, variant, k, budget) for k in range(seeds)
         ]
-        results["trio default"] = [_sweep(lambda n: run_free(scenario, variant, n), 0, trio_budget)]
-        results["trio hypothesis hook"] = [
-            _sweep(
-                lambda n: run_free(scenario, variant, n, deterministic_hook=True), 0, trio_budget
-            )
-        ]
+        results["trio default"] = [_sweep(trio_default, 0, trio_budget)]
+        results["trio hypothesis hook"] = [_sweep(trio_hook, 0, trio_budget)]
         for name, found in results.items():
             schedules, seconds = _median(found)
             rows.append(
