@@ -327,6 +327,8 @@ class CreateSessionRequest:
             or self.max_tokens <= 0
         ):
             raise InvalidArgument("max_tokens must be a positive integer or None")
+        if not isinstance(self.host_mode, bool):
+            raise InvalidArgument("host_mode must be a bool")
         if not isinstance(self.initial_turn, InitialTurnPolicy):
             raise InvalidArgument("initial_turn must be an InitialTurnPolicy")
 
@@ -339,3 +341,5 @@ class StartTurnRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str):
             raise InvalidArgument("prompt must be a string")
+        if not isinstance(self.host_mode, bool):
+            raise InvalidArgument("host_mode must be a bool")

@@ -352,7 +352,9 @@ async def assert_healthy(svc: AnyService) -> None:
 def error_of(outcome: Outcome[T]) -> SessionError:
     """The ``SessionError`` a background call ended with (fails if it had another end)."""
     assert outcome.done.is_set(), "the call has not finished"
-    assert isinstance(outcome.error, SessionError), f"expected a SessionError, got {outcome.error!r}"
+    assert isinstance(outcome.error, SessionError), (
+        f"expected a SessionError, got {outcome.error!r}"
+    )
     return outcome.error
 
 

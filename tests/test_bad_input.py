@@ -148,9 +148,7 @@ async def test_unknown_id_is_not_found(
         await assert_healthy(svc)
 
 
-async def test_text_and_object_ids_name_the_same_session(
-    kind: ServiceKind, tmp_path: Path
-) -> None:
+async def test_text_and_object_ids_name_the_same_session(kind: ServiceKind, tmp_path: Path) -> None:
     async with open_service(kind, tmp_path) as svc:
         s = (await svc.create_session(create_req("first"))).session_id
         assert await svc.read(str(s)) == await svc.read(s)
@@ -203,11 +201,7 @@ def test_good_requests_are_accepted() -> None:
     assert StartTurnRequest(prompt="").host_mode is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: host_mode is not validated: a non-bool such as the string 'false' is "
-    "accepted and, being truthy, runs the turn as a never-ending host loop",
-)
+# Regression: host_mode was not validated, so the string "false" ran a host loop.
 @pytest.mark.parametrize("make", ["create", "turn"])
 def test_non_bool_host_mode_is_invalid(make: str) -> None:
     with pytest.raises(InvalidArgument, match="host_mode"):
@@ -276,22 +270,8 @@ async def test_non_request_objects_are_type_errors(kind: ServiceKind, tmp_path: 
         await assert_healthy(svc)
 
 
-_TYPE_BEFORE_LOOKUP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PersistentSessionService.start_turn looks the id up before checking the "
-    "request type, so a non-request to an unknown id is SESSION_NOT_FOUND, not TypeError "
-    "(EphemeralSessionService checks the type first)",
-)
-
-
-@pytest.mark.parametrize(
-    "service_kind",
-    [
-        "ephemeral",
-        pytest.param("persistent-memory", marks=_TYPE_BEFORE_LOOKUP_BUG),
-        pytest.param("persistent-sqlite", marks=_TYPE_BEFORE_LOOKUP_BUG),
-    ],
-)
+# Regression: the persistent service looked the id up before checking the request type.
+@pytest.mark.parametrize("service_kind", ["ephemeral", "persistent-memory", "persistent-sqlite"])
 async def test_non_request_to_unknown_id_is_a_type_error(
     service_kind: ServiceKind, tmp_path: Path
 ) -> None:
@@ -388,10 +368,11 @@ async def test_every_raised_error_carries_its_stable_code() -> None:
 
     async with open_persistent(store, builder=builder, max_sessions=2) as svc:
         s = (await svc.create_session(create_req("first"))).session_id
-        for call, expected in [
+        failing: list[tuple[Callable[[], Awaitable[object]], type[SessionError]]] = [
             (lambda: svc.read(SessionId.from_int(0xDEAD)), SessionNotFound),
             (lambda: svc.interrupt(s), SessionNotRunning),
-        ]:
+        ]
+        for call, expected in failing:
             with pytest.raises(expected) as info:
                 await call()
             keep(info.value)

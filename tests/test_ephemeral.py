@@ -10,6 +10,7 @@ upstream sleeps to let a turn get going, these tests use the mock clock
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -189,11 +190,12 @@ async def test_capacity_is_atomic_under_concurrent_creates(
     points = HoldPoints()
     # Park every admitted build, so all attempts overlap with builds in flight.
     holds = [points.hold("agent.step", sid(n)) for n in range(1, limit + 1)]
-    async with trio.open_nursery() as nursery, open_service(
-        kind, tmp_path, points=points, max_sessions=limit
-    ) as svc:
+    async with (
+        trio.open_nursery() as nursery,
+        open_service(kind, tmp_path, points=points, max_sessions=limit) as svc,
+    ):
         outcomes = [
-            spawn(nursery, lambda i=i: svc.create_session(create_req(f"p{i}")))
+            spawn(nursery, partial(svc.create_session, create_req(f"p{i}")))
             for i in range(attempts)
         ]
         for hold in holds:
@@ -266,9 +268,7 @@ async def test_concurrent_turns_give_exactly_one_busy(
     kind: ServiceKind, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     builder = make_builder(turn_delay=5.0)
-    async with trio.open_nursery() as nursery, open_service(
-        kind, tmp_path, builder=builder
-    ) as svc:
+    async with trio.open_nursery() as nursery, open_service(kind, tmp_path, builder=builder) as svc:
         created = await svc.create_session(create_req("Hello"))
         s = created.session_id
         slow = spawn(nursery, lambda: svc.start_turn(s, turn_req("Slow")))
@@ -280,9 +280,7 @@ async def test_concurrent_turns_give_exactly_one_busy(
         assert slow.result().text == "echo: Slow"
 
         # Many at once: exactly one is admitted.
-        racers = [
-            spawn(nursery, lambda i=i: svc.start_turn(s, turn_req(f"r{i}"))) for i in range(5)
-        ]
+        racers = [spawn(nursery, partial(svc.start_turn, s, turn_req(f"r{i}"))) for i in range(5)]
         for racer in racers:
             await racer.wait()
         winners = [r for r in racers if r.error is None]
@@ -298,9 +296,7 @@ async def test_interrupt_cancels_inflight_turn(
     kind: ServiceKind, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     builder = make_builder(turn_delay=10.0)
-    async with trio.open_nursery() as nursery, open_service(
-        kind, tmp_path, builder=builder
-    ) as svc:
+    async with trio.open_nursery() as nursery, open_service(kind, tmp_path, builder=builder) as svc:
         created = await svc.create_session(create_req("Hello", defer=True))
         s = created.session_id
         started = trio.current_time()
@@ -425,6 +421,16 @@ async def test_cancelled_archive_does_not_leak_the_session_task(
         live = live_part(svc)
         # Every session task must still be reachable: live (archivable again) or ended.
         assert live.running_tasks() <= live.live_ids(), "session task leaked"
+        if isinstance(svc, PersistentSessionService):
+            # The cancelled archive never reached the store: archiving again finishes it.
+            assert await svc.load_persisted(s) is not None
+            await svc.archive(s)
+            assert await svc.load_persisted(s) is None
+        else:
+            with pytest.raises(SessionNotFound):
+                await svc.archive(s)
+        # Its capacity is back (max_sessions=1).
+        assert (await svc.create_session(create_req("next"))).text == "echo: next"
         await svc.shutdown()
         assert live.running_tasks() == frozenset()
         assert live.live_count == 0

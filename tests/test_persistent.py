@@ -50,6 +50,7 @@ from meerkat_ref import (
     ScriptedAgentBuilder,
     Session,
     SessionCheckpointer,
+    SessionError,
     SessionId,
     SessionNotFound,
     SessionQuery,
@@ -326,9 +327,10 @@ async def test_list_merges_live_and_stored_then_pages(store: AnyStore) -> None:
         await store.save(session)
     points = HoldPoints()
     builder = make_builder(points=points, clock=LogicalClock())
-    async with trio.open_nursery() as nursery, open_persistent(
-        store, builder=builder, points=points
-    ) as svc:
+    async with (
+        trio.open_nursery() as nursery,
+        open_persistent(store, builder=builder, points=points) as svc,
+    ):
         # Live, deferred: L1 at 1, L2 at 2, L3 at 3 (each also saved, at the same time).
         l1, l2, l3 = [
             (await svc.create_session(create_req(f"L{n}", defer=True))).session_id
@@ -463,6 +465,26 @@ async def test_context_exit_stops_every_session_task(kind: ServiceKind, tmp_path
         assert live.live_count == 0
         await host.wait()
         assert_cancelled(host)
+
+
+# Regression: a create whose build was in flight when the service exited raised a raw
+# RuntimeError and left a phantom session (registered, counted, with no task).
+async def test_create_racing_service_exit_leaves_nothing_behind(
+    kind: ServiceKind, tmp_path: Path
+) -> None:
+    points = HoldPoints()
+    build = points.hold("agent.step", sid(1))  # the builder's point, before registration
+    async with trio.open_nursery() as nursery:
+        async with open_service(kind, tmp_path, points=points) as svc:
+            live = live_part(svc)
+            create = spawn(nursery, lambda: svc.create_session(create_req("late")))
+            await reached(build)
+        build.release()  # the service has exited; the build now completes
+        await create.wait()
+    assert isinstance(create.error, SessionError), f"got {create.error!r}"
+    assert live.live_ids() == frozenset()
+    assert live.running_tasks() == frozenset()
+    assert live.live_count == 0
 
 
 async def test_wait_session_registered(kind: ServiceKind, tmp_path: Path) -> None:

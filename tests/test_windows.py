@@ -102,13 +102,16 @@ async def harness(
     points = HoldPoints()
     with trio.CancelScope() as cleanup:
         try:
-            async with trio.open_nursery() as nursery, open_persistent(
-                store,
-                builder=make_builder(points=points),
-                points=points,
-                windows=windows,
-                max_sessions=max_sessions,
-            ) as svc:
+            async with (
+                trio.open_nursery() as nursery,
+                open_persistent(
+                    store,
+                    builder=make_builder(points=points),
+                    points=points,
+                    windows=windows,
+                    max_sessions=max_sessions,
+                ) as svc,
+            ):
                 yield svc, points, nursery
                 points.release_all()
                 if windows is not None:

@@ -157,6 +157,7 @@ class EphemeralSessionService:
         self._tasks: dict[SessionId, _Handle] = {}  # session tasks not yet ended
         self._reserved = 0  # capacity held: sessions being built plus live tasks
         self._registered = trio.Event()
+        self._closing = False  # set when the service starts to exit: no new sessions
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -175,6 +176,7 @@ class EphemeralSessionService:
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._stack is not None
+        self._closing = True
         with trio.CancelScope(shield=True):
             await self.shutdown()
         self._nursery = None
@@ -224,6 +226,9 @@ class EphemeralSessionService:
             self._reserved -= 1
             raise
         session_id = agent.session_id
+        if self._closing:
+            self._reserved -= 1
+            raise AgentError("Agent error: the service is shutting down")
         if session_id in self._sessions:
             self._reserved -= 1
             raise AgentError(f"Duplicate session ID generated: {session_id}")
@@ -248,7 +253,10 @@ class EphemeralSessionService:
     # -- turns ----------------------------------------------------------------
 
     async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
-        result, _ = await self._start_turn(as_session_id(session_id), req)
+        sid = as_session_id(session_id)
+        if not isinstance(req, StartTurnRequest):
+            raise TypeError("start_turn takes a StartTurnRequest")
+        result, _ = await self._start_turn(sid, req)
         return result
 
     async def _start_turn(
@@ -259,8 +267,6 @@ class EphemeralSessionService:
         The check and the set of ``turn_running`` happen in one step, so of
         racing callers exactly one wins; the rest get ``SESSION_BUSY``.
         """
-        if not isinstance(req, StartTurnRequest):
-            raise TypeError("start_turn takes a StartTurnRequest")
         handle = self._get(session_id)
         if handle.turn_running:
             raise SessionBusy(session_id)

@@ -151,6 +151,8 @@ class PersistentSessionService:
 
     async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
         sid = as_session_id(session_id)
+        if not isinstance(req, StartTurnRequest):
+            raise TypeError("start_turn takes a StartTurnRequest")
         gate = self._gates.get(sid)
         if gate is None and self._gate_at_registration:
             await trio.lowlevel.checkpoint()
