@@ -7,8 +7,8 @@ from pathlib import Path
 from ._common import Row, Section, Table, fmt_bytes, fmt_rate, fmt_seconds, say
 from .soak import (
     FIXED_SLACK,
-    LEAK_BYTES_PER_SESSION,
-    LEAK_SLACK,
+    LEAK_BLOCK_SLACK,
+    LEAK_BLOCKS_PER_SESSION,
     TABLE_BYTES_PER_LIVE,
     SoakConfig,
     SoakReport,
@@ -70,11 +70,12 @@ def _report(section: Section, r: SoakReport) -> None:
         for i, (growth, limit) in enumerate(zip(r.cycle_growth, r.leak_limits, strict=True)):
             section.rows.append(
                 Row(
-                    figure=f"level after cycle {i + 2} vs after cycle {i + 1}: {fmt_bytes(growth)}",
+                    figure=f"live blocks after cycle {i + 2} vs after cycle {i + 1}: {growth:+,}",
                     baseline=f"{r.archived_per_cycle[i + 1]:,} sessions archived in cycle {i + 2}",
                     ratio=None,
-                    ratio_text=f"{growth / r.archived_per_cycle[i + 1]:.1f} B per session",
-                    goal=f"≤ {fmt_bytes(limit)} (32 B × sessions + 32 KiB)",
+                    ratio_text=f"{growth / r.archived_per_cycle[i + 1]:+.3f} blocks per session",
+                    goal=f"≤ {limit:,} blocks ({LEAK_BLOCKS_PER_SESSION} × sessions "
+                    f"+ {LEAK_BLOCK_SLACK})",
                     passed=growth <= limit,
                 )
             )
@@ -112,6 +113,10 @@ def _report(section: Section, r: SoakReport) -> None:
                 ),
             ],
             [
+                "live traced blocks: start, after each cycle",
+                ", ".join(f"{b:,}" for b in [r.blocks_start, *r.blocks_after]),
+            ],
+            [
                 "Trio tasks: start, after each cycle",
                 ", ".join(str(t) for t in [r.tasks_start, *r.tasks_after]),
             ],
@@ -122,11 +127,13 @@ def _report(section: Section, r: SoakReport) -> None:
         "Memory tolerance (see the `soak.py` docstring): emptied dicts and sets keep their "
         "tables, so the service's per-session dicts, Trio's task set and run queue and the "
         f"store lock's parking lot stay at their high-water size: {TABLE_BYTES_PER_LIVE} B "
-        f"per live session plus {fmt_bytes(FIXED_SLACK)} covers them.  They do not grow with "
-        "the number of sessions processed, whereas a leak does: the level after the second "
-        f"cycle may exceed the first by at most {LEAK_BYTES_PER_SESSION} B per session "
-        f"archived plus {fmt_bytes(LEAK_SLACK)}, well under one retained `SessionId` "
-        "(~180 B) per session."
+        f"per live session plus {fmt_bytes(FIXED_SLACK)} covers them (the residual "
+        "allocations below are those tables).  They do not grow with the number of sessions "
+        "processed, whereas a leak does; and a table is one block however large, whereas a "
+        "leak is a block per leaked object.  So the live blocks after the second cycle may "
+        f"exceed those after the first by at most {LEAK_BLOCKS_PER_SESSION} per session "
+        f"archived plus {LEAK_BLOCK_SLACK}: one retained `SessionId` per session (3 blocks) "
+        "would be 30 times over."
     )
     if r.residual_top:
         section.profiles.append(

@@ -80,7 +80,7 @@ class TurnScale:
     memory_sessions: int
 
 
-FULL = TurnScale(concurrency=(1, 10, 100), turns=4_000, rounds=3, memory_sessions=10_000)
+FULL = TurnScale(concurrency=(1, 10, 100), turns=2_400, rounds=5, memory_sessions=10_000)
 QUICK = TurnScale(concurrency=(1, 10, 100), turns=400, rounds=1, memory_sessions=1_000)
 
 
@@ -206,17 +206,17 @@ async def run(scale: TurnScale, workdir: Path) -> Section:
                 turns, elapsed = await _one(way, concurrency, per_worker, workdir)
                 rates.setdefault((way, concurrency), []).append(turns / elapsed)
 
-    say(f"turns: profiling PersistentSessionService + SqliteStore at {scale.concurrency[1]}")
+    sampled = scale.concurrency[1] if len(scale.concurrency) > 1 else scale.concurrency[0]
 
     async def sample() -> None:
-        c = scale.concurrency[1] if len(scale.concurrency) > 1 else scale.concurrency[0]
-        await through_service("persistent-sqlite", c, sessions_per_worker(scale, c), workdir)
+        await through_service("persistent-sqlite", sampled, 1, workdir)
 
+    say(f"turns: profiling PersistentSessionService + SqliteStore at {sampled}")
     section.profiles.append(
         (
-            "cProfile (for information, no goal): turns through PersistentSessionService + "
-            "SqliteStore (event-loop thread; the worker thread's SQLite time shows as "
-            "`epoll.poll`)",
+            f"cProfile (for information, no goal): {sampled * TURNS_PER_SESSION} turns through "
+            f"PersistentSessionService + SqliteStore, {sampled} concurrent sessions (event-loop "
+            "thread; the worker thread's SQLite time shows as `epoll.poll`)",
             await profile_async(sample),
         )
     )

@@ -44,17 +44,21 @@ their high-water size: Trio's task set and run-queue lists, the service's
 The soak keeps up to three Trio tasks per live session (the session task, its
 worker, a turn racing an archive or a host-mode turn) and one waiter on the
 store's lock.  At high water a dict costs up to ~72 bytes per entry and a set
-~86, so those tables come to roughly 700-800 bytes per live session, whence
+~86, so those tables come to roughly 500-800 bytes per live session, whence
 ``TABLE_BYTES_PER_LIVE = 1024``, plus ``FIXED_SLACK`` for what is not per
 session (``sqlite3`` keeps up to 200 dead cursor weakrefs before it sweeps
-them, about 17 KiB).  None of that grows with the number of sessions
-*processed*; a leak does.  So a second check: with two or more cycles, the
-level after a cycle may exceed the level after the previous one by at most
-``LEAK_BYTES_PER_SESSION`` per session that cycle archived, plus
-``LEAK_SLACK`` for the same sweep-timing noise.  Tables are already at size
-by then, and one retained ``SessionId`` per session (~180 bytes with its
-``UUID`` and ``int``) would exceed it at full size.  ``residual_top`` lists
-the largest residual allocations, to show what the residual is.
+them, about 17 KiB).  ``residual_top`` lists the largest residual
+allocations, to show what the residual is.
+
+Those tables do not grow with the number of sessions *processed*; a leak
+does.  So a second check, in live allocations (blocks) rather than bytes: a
+table is one block however large it grew, while a leak is at least one block
+per leaked object.  With two or more cycles, the live blocks after a cycle
+may exceed those after the previous one by at most
+``LEAK_BLOCKS_PER_SESSION`` (one block per ten sessions) per session that
+cycle archived, plus ``LEAK_BLOCK_SLACK`` for the cursor-weakref sweep and
+such.  Anything kept per archived session, even one ``SessionId`` (three
+blocks: itself, its ``UUID``, its ``int``), exceeds it.
 """
 
 from __future__ import annotations
@@ -94,11 +98,11 @@ TABLE_BYTES_PER_LIVE = 1024
 FIXED_SLACK = 64 * 1024
 """Allowance for one-off allocations that are not per session (caches, free lists)."""
 
-LEAK_BYTES_PER_SESSION = 32
-"""Largest cycle-to-cycle growth tolerated per session archived in the cycle ..."""
+LEAK_BLOCKS_PER_SESSION = 0.1
+"""Largest cycle-to-cycle growth in live blocks, per session archived in the cycle ..."""
 
-LEAK_SLACK = 32 * 1024
-"""... plus this much, for noise that does not depend on the session count."""
+LEAK_BLOCK_SLACK = 256
+"""... plus this many blocks, for noise that does not depend on the session count."""
 
 MAX_VIOLATIONS_KEPT = 50
 
@@ -147,6 +151,8 @@ class SoakReport:
     memory_start: int = 0
     memory_loaded: int = 0  # traced, with every slot live, before the final archive of a cycle
     memory_after: list[int] = field(default_factory=list)  # after each cycle
+    blocks_start: int = 0  # live traced allocations (blocks) at the start
+    blocks_after: list[int] = field(default_factory=list)  # and after each cycle
     memory_peak: int = 0
     archived_per_cycle: list[int] = field(default_factory=list)
     tasks_start: int = 0
@@ -166,12 +172,15 @@ class SoakReport:
 
     @property
     def cycle_growth(self) -> list[int]:
-        """Growth of the post-cycle level from each cycle to the next."""
-        return [b - a for a, b in zip(self.memory_after, self.memory_after[1:], strict=False)]
+        """Growth in live blocks from the end of each cycle to the end of the next."""
+        return [b - a for a, b in zip(self.blocks_after, self.blocks_after[1:], strict=False)]
 
     @property
     def leak_limits(self) -> list[int]:
-        return [LEAK_BYTES_PER_SESSION * n + LEAK_SLACK for n in self.archived_per_cycle[1:]]
+        return [
+            math.floor(LEAK_BLOCKS_PER_SESSION * n) + LEAK_BLOCK_SLACK
+            for n in self.archived_per_cycle[1:]
+        ]
 
     @property
     def memory_ok(self) -> bool:
@@ -203,9 +212,9 @@ class SoakReport:
         for i, (growth, limit) in enumerate(zip(self.cycle_growth, self.leak_limits, strict=True)):
             if growth > limit:
                 out.append(
-                    f"memory: cycle {i + 2} ended {growth:,} B above cycle {i + 1} "
-                    f"(limit {limit:,} B = {LEAK_BYTES_PER_SESSION} B × "
-                    f"{self.archived_per_cycle[i + 1]:,} sessions archived + {LEAK_SLACK:,} B)"
+                    f"memory: cycle {i + 2} ended with {growth:,} more live blocks than cycle "
+                    f"{i + 1} (limit {limit:,} = {LEAK_BLOCKS_PER_SESSION} × "
+                    f"{self.archived_per_cycle[i + 1]:,} sessions archived + {LEAK_BLOCK_SLACK})"
                 )
         return out
 
@@ -226,9 +235,15 @@ def count_tasks() -> int:
 
 
 def _traced() -> int:
+    """Traced bytes now, after a full collection."""
     gc.collect()
     gc.collect()
     return tracemalloc.get_traced_memory()[0]
+
+
+def _blocks() -> int:
+    """Live traced allocations now (call right after ``_traced``)."""
+    return len(tracemalloc.take_snapshot().traces)
 
 
 _PROMPTS = tuple(f"soak prompt {i}: tell me about item {i * 7 % 13}" for i in range(16))
@@ -518,6 +533,7 @@ class _Soak:
         await self.warm_up()
         start_snapshot = tracemalloc.take_snapshot()
         report.memory_start = _traced()
+        report.blocks_start = _blocks()
         per_cycle = math.ceil(self.config.turns / self.config.cycles)
         turns_before = report.turns
         for cycle in range(1, self.config.cycles + 1):
@@ -526,6 +542,7 @@ class _Soak:
             report.archived_per_cycle.append(len(self.archived))
             self.archived = []
             report.memory_after.append(_traced())
+            report.blocks_after.append(_blocks())
         report.memory_peak = tracemalloc.get_traced_memory()[1]
         if report.residual > 0:
             end_snapshot = tracemalloc.take_snapshot()

@@ -48,6 +48,7 @@ from helpers import (
 )
 
 from meerkat_ref import (
+    CANCELLED_TEXT,
     AgentError,
     EventKind,
     PersistentSessionService,
@@ -199,13 +200,17 @@ async def test_window1_reference_save_after_archive_is_harmless(
         run = await RACES[path](svc, points, nursery, kind)
         assert_harmless(run)
         if kind == "gate.acquire":
-            # Parked before the gate: archive completes first, the save then gives up.
+            # Parked before the gate: archive completes first, the save then gives
+            # up, and the caller is told its call was cancelled: never a success
+            # the store does not hold (DURABILITY).
             assert run.archive_finished_first
+            assert isinstance(run.caller.error, AgentError)
+            assert run.caller.error.message == CANCELLED_TEXT
         else:
             # Parked inside the gate (mid-write): archive waits for it, then deletes.
             assert not run.archive_finished_first
-        expected = {"turn": "echo: second", "create": "echo: first"}[path]
-        assert run.caller.result().text == expected
+            expected = {"turn": "echo: second", "create": "echo: first"}[path]
+            assert run.caller.result().text == expected
 
 
 @pytest.mark.parametrize("path", ["turn", "create"])
@@ -236,11 +241,9 @@ async def test_window2_reference_archive_between_registration_and_save(
         assert run.archive_finished_first
         assert_harmless(run)
         assert svc.gate_armed(run.session_id) is None  # no gate left behind
-        if kind == "cmd.send":
-            # Archived before the first turn was even sent: the create reports it.
-            assert isinstance(run.caller.error, SessionNotFound)
-        else:
-            assert run.caller.error is None
+        # Archived before the create could save: the create reports it was cancelled.
+        assert isinstance(run.caller.error, AgentError)
+        assert run.caller.error.message == CANCELLED_TEXT
 
 
 async def test_window2_seed_archive_before_gate_is_recorded_resurrects(store: AnyStore) -> None:

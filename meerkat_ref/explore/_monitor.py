@@ -63,6 +63,9 @@ class Call:
     invoked: int
     responded: int | None = None
     result: str | None = None  # "ok", "ok:<detail>", or an error code
+    args: tuple[tuple[str, object], ...] = ()  # what the model needs: prompt, host, text
+    shown: tuple[str, ...] = ()  # for list: the sessions it showed
+    created: str | None = None  # for create: the session it made
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -28,6 +28,8 @@ from ..store._base import SessionStore
 from ..store._memory import MemoryStore
 from ..store._sqlite import SqliteStore
 from ._control import Aborted, Choice, ControlledPoints, Parked, ScheduleDiverged, quiesce
+from ._linearize import check as check_history
+from ._linearize import check_lists
 from ._monitor import Call, Monitor, RecordingStore, Violation, WatchedBuilder
 from ._scenarios import Ctx, Scenario, Script
 
@@ -168,7 +170,6 @@ async def _drive(
     budget = Budget(scenario.faults, scenario.crashes)
     outcome = RunOutcome(scenario.name, variant.name, [], [], monitor.violations, monitor.history)
     proc = _Process(raw, monitor, points, scenario, variant, builder)
-    crashed = False
     diverged: ScheduleDiverged | None = None
     with trio.CancelScope() as process_scope:
         async with proc.svc, trio.open_nursery() as nursery:
@@ -220,7 +221,6 @@ async def _drive(
                     budget.crashes -= 1
                     outcome.steps.append(Step(step, "process", "crash", None, crash=True))
                     outcome.crashed_at = step
-                    crashed = True
                     proc.store.dead = True
                     points.enabled = False
                     process_scope.cancel()
@@ -252,14 +252,20 @@ async def _drive(
             nursery.cancel_scope.cancel()
     if diverged is not None:
         raise diverged
-    if crashed:
-        proc = _Process(raw, monitor, points, scenario, variant, builder)
-        async with proc.svc:
-            await _post_phase(proc.ctx, monitor)
-    elif not outcome.aborted:
-        proc2 = _Process(raw, monitor, points, scenario, variant, builder)
-        async with proc2.svc:
-            await _post_phase(proc2.ctx, monitor)
+    if outcome.aborted:
+        return outcome
+    # Crashed or not, restart over the same store and read everything back.
+    monitor.step += 1
+    monitor.history.append(Call("process", "restart", None, monitor.step, monitor.step, "ok"))
+    proc = _Process(raw, monitor, points, scenario, variant, builder)
+    async with proc.svc:
+        await _post_phase(proc.ctx, monitor)
+    if not any(c.fault for c in outcome.choices) and strategy is not None:
+        problem = check_lists(monitor.history) or check_history(
+            monitor.history, scenario.max_sessions
+        )
+        if problem is not None:
+            monitor.violate("LINEARIZABLE", problem)
     outcome.end_state = _fingerprint(monitor)
     return outcome
 

@@ -48,9 +48,14 @@ class Ctx:
         sid: SessionId | None,
         fn: Callable[[], Awaitable[object]],
         host: bool = False,
+        **args: object,
     ) -> object:
         await self.points.point("client.call", sid)
-        call = Call(client, op, sid.short() if sid else None, self.monitor.step)
+        if host:
+            args["host"] = True
+        call = Call(
+            client, op, sid.short() if sid else None, self.monitor.step, args=tuple(args.items())
+        )
         self.monitor.history.append(call)
         if op == "archive" and sid is not None:
             self.monitor.archive_invoked.add(sid)
@@ -72,6 +77,12 @@ class Ctx:
             self.host_waiting.discard(client)
         call.responded = self.monitor.step
         call.result = "ok"
+        if op == "load_persisted":
+            call.result = "ok:none" if value is None else "ok:found"
+        if isinstance(value, list):
+            call.shown = tuple(s.session_id.short() for s in value)
+        if op == "create" and isinstance(value, RunResult):
+            call.created = value.session_id.short()
         if op == "archive" and sid is not None:
             self.monitor.archived.setdefault(sid, self.monitor.step)
         if op == "cancel_all_checkpointers":
@@ -93,12 +104,20 @@ class Ctx:
             host_mode=host,
             initial_turn=InitialTurnPolicy.DEFER if defer else InitialTurnPolicy.RUN_IMMEDIATELY,
         )
-        return await self._call(client, "create", None, lambda: self.svc.create_session(req), host)
+        return await self._call(
+            client,
+            "create",
+            None,
+            lambda: self.svc.create_session(req),
+            host,
+            prompt=prompt,
+            defer=defer,
+        )
 
     async def turn(self, client: str, sid: SessionId, prompt: str, host: bool = False) -> object:
         req = StartTurnRequest(prompt, host_mode=host)
         return await self._call(
-            client, "start_turn", sid, lambda: self.svc.start_turn(sid, req), host
+            client, "start_turn", sid, lambda: self.svc.start_turn(sid, req), host, prompt=prompt
         )
 
     async def archive(self, client: str, sid: SessionId, attempts: int = 1) -> object:
@@ -117,7 +136,7 @@ class Ctx:
             injector.inject(text)
             return None
 
-        return await self._call(client, f"inject {text!r}", sid, go)
+        return await self._call(client, f"inject {text!r}", sid, go, text=text)
 
     async def read(self, client: str, sid: SessionId) -> object:
         call_index = len(self.monitor.history)

@@ -248,7 +248,11 @@ class EphemeralSessionService:
         if req.initial_turn is InitialTurnPolicy.DEFER:
             return RunResult(text="", session_id=session_id), agent.session()
         handle.turn_running = True
-        return await self._send_turn(handle, req.prompt, req.host_mode)
+        try:
+            return await self._send_turn(handle, req.prompt, req.host_mode)
+        except SessionNotFound:
+            # Archived before its first turn was sent: the create was cancelled.
+            raise AgentError(CANCELLED_TEXT, session_id=session_id) from None
 
     # -- turns ----------------------------------------------------------------
 

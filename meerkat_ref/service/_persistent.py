@@ -30,7 +30,7 @@ from typing import Self
 
 import trio
 
-from .._errors import SessionError, SessionNotFound, SessionStoreError
+from .._errors import CANCELLED_TEXT, AgentError, SessionError, SessionNotFound, SessionStoreError
 from .._seams import DEFAULT_POINTS, SchedulingPoints
 from .._types import (
     BuildOptions,
@@ -162,9 +162,16 @@ class PersistentSessionService:
         return result
 
     async def _persist(self, gate: CheckpointerGate | None, snapshot: Session) -> None:
-        """Save the snapshot a create or turn ended with, through the gate (window 1)."""
+        """Save the snapshot a create or turn ended with, through the gate (window 1).
+
+        If an archive got the gate first, the turn is not saved and the caller
+        gets ``AGENT_ERROR`` (cancelled) rather than a success the store does
+        not hold: an acknowledged turn is always durable (clause DURABILITY).
+        """
         assert gate is not None
         await gate.write(self.store, snapshot, checkpoint=False)
+        if gate.archived:
+            raise AgentError(CANCELLED_TEXT, session_id=snapshot.id)
 
     # -- interrupt, read, list ------------------------------------------------
 
@@ -232,14 +239,21 @@ class PersistentSessionService:
     async def archive(self, session_id: SessionId | str) -> None:
         """Archive a live or store-only session, for good (clause ARCHIVE-FINAL).
 
-        Under the gate's lock: mark it archived, stop the live session and wait
-        for its task to end, delete the stored row.  Any write that was waiting
-        for the lock then finds ``archived`` and gives up.  Success if either
-        side had the session; ``SESSION_NOT_FOUND`` if neither did.  Switch
-        points: the gate acquisition, the task stop, ``exists`` and ``delete``.
+        Under the gate's lock: mark it archived (every write waiting for the
+        lock will then give up), delete the stored row, then stop the live
+        session and wait for its task to end.  Success if either side had the
+        session; ``SESSION_NOT_FOUND`` if neither did.
+
+        The row goes first so that archive is all-or-nothing: if the store
+        fails (``SESSION_STORE_ERROR``) or the caller is cancelled before the
+        row is gone, the gate is un-archived and nothing has changed; once the
+        row is gone the session is archived even if the process dies before
+        the live side is stopped (found by the explorer: crash-restart).
+        Switch points: the gate acquisition, ``exists``, ``delete``, the stop.
         """
         sid = as_session_id(session_id)
         gate = self._gates.get(sid)
+        tombstone = gate is None
         if gate is None:
             # Store-only (or unknown) session.  The fresh gate goes into the
             # map at once, so a create that registers this very id while the
@@ -248,22 +262,26 @@ class PersistentSessionService:
             gate = self._new_gate()
             gate.session_id = sid
             self._gates[sid] = gate
+        committed = False
         await gate.acquire()
         try:
             gate.archived = True
-            try:
-                await self.inner.archive(sid)
-                live = True
-            except SessionNotFound:
-                live = False
             try:
                 in_store = await self.store.exists(sid)
                 if in_store:
                     await self.store.delete(sid)
             except Exception as exc:
                 raise _store_error(exc, "delete", sid) from exc
+            committed = True
+            try:
+                await self.inner.archive(sid)
+                live = True
+            except SessionNotFound:
+                live = False
         finally:
-            if self._gates.get(sid) is gate:
+            if not committed:
+                gate.archived = False  # nothing happened; the session stays as it was
+            if (committed or tombstone) and self._gates.get(sid) is gate:
                 del self._gates[sid]
             gate.lock.release()
         if not live and not in_store:

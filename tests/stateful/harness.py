@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,11 +250,15 @@ def same(expected: Result, actual: Result) -> bool:
 # -- the harness ----------------------------------------------------------------------
 
 
+CallFn = Callable[[], Awaitable[Result]]
+
+
 @dataclass(eq=False)
 class _Call:
     session: str | None = None  # set once the call is known to be pending
     result: Result | None = None
-    dropped: bool = False
+    failure: CheckFailed | None = None
+    dropped: bool = False  # its process died: it will never answer
 
 
 @dataclass
@@ -318,23 +322,29 @@ class Harness:
                 return
             await self.store.wait_idle()
 
-    # calls
+    # calls: each runs as its own task; what has not returned at quiescence is pending
 
-    async def _run(self, call: _Call, fn: Callable[[], Any]) -> None:
+    async def _run(self, call: _Call, fn: CallFn) -> None:
         try:
-            value = await fn()
-            result: Result = Ok(run_result(value))
+            result = await fn()
         except SessionError as exc:
             result = Err(exc.code)
+        except CheckFailed as exc:  # handed to the driver, not to the nursery
+            call.failure = exc
+            result = Err("CHECK_FAILED")
         call.result = result
         if call.session is not None and not call.dropped:
             self.completed.append((call.session, result))
             del self.pending[call.session]
 
-    async def _calls_at_once(
-        self, fns: Sequence[Callable[[], Any]], session: str | None
-    ) -> list[Result]:
-        """Start every call, let them all run, and return what each answered."""
+    async def _calls_at_once(self, fns: Sequence[CallFn], session: str | None = None,
+                             may_pend: bool = False) -> list[Result]:
+        """Start every call, wait for quiescence, and return what each answered.
+
+        A call that may pend (a create or a turn) and has not returned is
+        ``Pending()``, recorded under ``session`` (for a create: the session it
+        registered); any other call must have returned.
+        """
         assert self._calls is not None
         before = self.inner.live_ids()
         calls = [_Call() for _ in fns]
@@ -343,27 +353,41 @@ class Harness:
         await self.settle()
         results: list[Result] = []
         for call in calls:
-            if call.result is None:
-                if session is None:  # a create: the session it registered
-                    (new,) = self.inner.live_ids() - before
-                    session = str(new)
-                call.session = session
-                expect(session not in self.pending, f"two pending calls for {session}")
-                self.pending[session] = call
-                results.append(Pending())
-            else:
+            if call.failure is not None:
+                raise call.failure
+            if call.result is not None:
                 results.append(call.result)
+                continue
+            expect(may_pend, "the call did not return at quiescence")
+            if session is None:
+                (new,) = self.inner.live_ids() - before
+                session = str(new)
+            expect(session not in self.pending, f"two pending calls for {session}")
+            call.session = session
+            self.pending[session] = call
+            results.append(Pending())
         return results
 
-    def _create(self, op: Create) -> Callable[[], Any]:
+    async def _call(self, fn: CallFn) -> Result:
+        return (await self._calls_at_once([fn]))[0]
+
+    def _create(self, op: Create) -> CallFn:
         policy = InitialTurnPolicy.DEFER if op.defer else InitialTurnPolicy.RUN_IMMEDIATELY
         req = CreateSessionRequest(model="scripted", prompt=op.prompt,
                                    system_prompt=op.system_prompt, host_mode=op.host_mode,
                                    initial_turn=policy)
-        return lambda: self.svc.create_session(req)
 
-    def _turn(self, n: int, prompt: str, host_mode: bool) -> Callable[[], Any]:
-        return lambda: self.svc.start_turn(model.sid(n), StartTurnRequest(prompt, host_mode))
+        async def create() -> Result:
+            return Ok(run_result(await self.svc.create_session(req)))
+
+        return create
+
+    def _turn(self, n: int, prompt: str, host_mode: bool) -> CallFn:
+        async def start_turn() -> Result:
+            req = StartTurnRequest(prompt, host_mode)
+            return Ok(run_result(await self.svc.start_turn(model.sid(n), req)))
+
+        return start_turn
 
     async def apply(self, op: Op) -> tuple[Result, Completed]:
         """Make the call ``op`` stands for, wait for quiescence, and report.
@@ -371,10 +395,7 @@ class Harness:
         Returns the call's result and the pending calls that completed meanwhile.
         """
         self.completed = []
-        try:
-            result = await self._apply(op)
-        except SessionError as exc:
-            result = Err(exc.code)
+        result = await self._apply(op)
         await self.settle()
         return result, tuple(sorted(self.completed))
 
@@ -382,44 +403,66 @@ class Harness:
         svc, persistent = self.svc, isinstance(self.svc, PersistentSessionService)
         match op:
             case Create():
-                return (await self._calls_at_once([self._create(op)], None))[0]
+                return (await self._calls_at_once([self._create(op)], may_pend=True))[0]
             case CreatesAtOnce(count=count, prompt=prompt):
                 fns = [self._create(Create(prompt, defer=True)) for _ in range(count)]
-                return Many(tuple(await self._calls_at_once(fns, None)))
+                return Many(tuple(await self._calls_at_once(fns)))
             case StartTurn(id=n, prompt=prompt, host_mode=host):
-                return (await self._calls_at_once([self._turn(n, prompt, host)], model.sid(n)))[0]
+                fns = [self._turn(n, prompt, host)]
+                return (await self._calls_at_once(fns, model.sid(n), may_pend=True))[0]
             case TurnsAtOnce(id=n, prompt=prompt, host_mode=host, count=count):
                 fns = [self._turn(n, prompt, host) for _ in range(count)]
-                return Many(tuple(await self._calls_at_once(fns, model.sid(n))))
+                return Many(tuple(await self._calls_at_once(fns, model.sid(n), may_pend=host)))
             case HostMessage(id=n, text=text):
-                injector = await svc.event_injector(model.sid(n))
-                if injector is None:
-                    return Err(model.NOT_FOUND)
-                injector.inject(text)
-                return Ok(None)
+                async def host_message() -> Result:
+                    injector = await svc.event_injector(model.sid(n))
+                    if injector is None:
+                        return Err(model.NOT_FOUND)
+                    injector.inject(text)
+                    return Ok(None)
+
+                return await self._call(host_message)
             case Interrupt(id=n):
-                await svc.interrupt(model.sid(n))
-                return Ok(None)
+                async def interrupt() -> Result:
+                    await svc.interrupt(model.sid(n))
+                    return Ok(None)
+
+                return await self._call(interrupt)
             case Read(id=n):
-                return Ok(view(await svc.read(model.sid(n))))
+                async def read() -> Result:
+                    return Ok(view(await svc.read(model.sid(n))))
+
+                return await self._call(read)
             case List(offset=offset, limit=limit):
-                rows = await svc.list(SessionQuery(limit=limit, offset=offset))
-                return Ok(tuple(summary(r) for r in rows))
+                async def list_() -> Result:
+                    rows = await svc.list(SessionQuery(limit=limit, offset=offset))
+                    return Ok(tuple(summary(r) for r in rows))
+
+                return await self._call(list_)
             case Archive(id=n):
-                await svc.archive(model.sid(n))
-                # [ARCHIVE-STOP] checked before anything else runs
-                expect(SessionId.from_int(n) not in self.inner.running_tasks(),
-                       f"archive({n}) returned but its session task still runs")
-                return Ok(None)
+                async def archive() -> Result:
+                    await svc.archive(model.sid(n))
+                    # [ARCHIVE-STOP] checked as archive returns, before anything else runs
+                    expect(SessionId.from_int(n) not in self.inner.running_tasks(),
+                           f"archive({n}) returned but its session task still runs")
+                    return Ok(None)
+
+                return await self._call(archive)
             case LoadPersisted(id=n) if persistent:
-                found = await svc.load_persisted(model.sid(n))
-                return Ok(None if found is None else stored(found))
-            case CancelAllCheckpointers() if persistent:
-                await svc.cancel_all_checkpointers()
-                return Ok(None)
-            case RearmAllCheckpointers() if persistent:
-                await svc.rearm_all_checkpointers()
-                return Ok(None)
+                async def load_persisted() -> Result:
+                    found = await svc.load_persisted(model.sid(n))
+                    return Ok(None if found is None else stored(found))
+
+                return await self._call(load_persisted)
+            case CancelAllCheckpointers() | RearmAllCheckpointers() if persistent:
+                async def arming() -> Result:
+                    if isinstance(op, CancelAllCheckpointers):
+                        await svc.cancel_all_checkpointers()
+                    else:
+                        await svc.rearm_all_checkpointers()
+                    return Ok(None)
+
+                return await self._call(arming)
             case LoadPersisted() | CancelAllCheckpointers() | RearmAllCheckpointers():
                 return Err(model.PERSISTENCE_DISABLED)  # the ephemeral service has no such call
             case Restart():
@@ -569,6 +612,7 @@ def check_ops(ops: Sequence[Op], backend: Backend | str = MEMORY, capacity: int 
 
 
 def replay_line(ops: Sequence[Op], backend: Backend, capacity: int) -> str:
-    """Python to paste into a regression test."""
-    return f"check_ops({list(ops)!r}, {backend.name!r}, capacity={capacity})"
+    """Python to paste into a regression test (a mutant is named as ``MUTANTS[...]``)."""
+    where = repr(backend.name) if backend.name in BACKENDS else f"MUTANTS[{backend.name!r}]"
+    return f"check_ops({list(ops)!r}, {where}, capacity={capacity})"
 

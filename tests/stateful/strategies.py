@@ -30,8 +30,8 @@ PROFILE = os.environ.get("MEERKAT_PROFILE", "dev")
 MAX_STEPS = {"dev": 25, "ci": 30, "deep": 60}.get(PROFILE, 25)
 """Operations per example, at most."""
 
-PROMPTS = st.sampled_from(["a", "b c", "d e f"])
-TEXTS = st.sampled_from(["x", "/compact", "y z"])
+PROMPTS = st.sampled_from(["a", "b c", "d e f", "", "/compact"])  # a turn never compacts
+TEXTS = st.sampled_from(["x", "/compact", "y z", ""])
 PAGES = st.sampled_from([None, 0, 1, 2])
 
 # Kinds of operation, repeated for weight; simpler kinds first (shrinking goes left).

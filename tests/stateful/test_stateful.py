@@ -10,10 +10,10 @@ a regression test.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, note
+from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from ._model import Op, Result, State
+from ._model import Err, Op, Result, State
 from .harness import BACKENDS, Backend, Completed, _run, replay_line
 from .strategies import MAX_STEPS, operations
 
@@ -36,6 +36,8 @@ def run_random(backend: Backend, data: st.DataObject) -> None:
         failure = _run(backend, capacity, source, trace, checked=True)
     finally:
         note(replay_line(ops, backend, capacity))
+    for op, got, _ in trace:  # shown by --hypothesis-show-statistics
+        event(f"{type(op).__name__} -> {got.code if isinstance(got, Err) else type(got).__name__}")
     if failure is not None:
         raise AssertionError(failure)
 

@@ -1,0 +1,189 @@
+"""Linearizability of a recorded history against the pure model (Wing & Gong, memoised).
+
+A history is the plain data the monitor records: each call's client, its
+model operation, its invocation and response steps, and its observed result.
+It is linearizable if some total order of the calls (1) respects real time:
+a call that responded before another was invoked comes first, and calls of
+one client keep their program order; and (2) replayed through
+``models.sessions.step`` gives every call the result it observed.  Calls that
+never responded (cut by a crash) may be placed anywhere after their
+invocation, or left out.  A crash is a ``Restart`` at its step.
+
+What is compared (the *observation*), and the one relaxation:
+
+- Results are compared by outcome: the error code, or ``ok`` (``load_persisted``
+  also says whether it found the session).  Payloads (timestamps, counts) are
+  not: under concurrency a host loop serves injected messages in the
+  background, after ``inject`` returned, so the model's step for ``inject``
+  (which serves at once) would predict counts the real read need not see.
+- A create or turn that ends ``AGENT_ERROR`` while an archive of its session
+  was in flight was cancelled by it: like an unanswered call, its effect may
+  or may not have happened, and its answer is not compared.
+- A host-mode call is linearized where it starts: the model answers
+  ``Pending``; its eventual answer must be ``AGENT_ERROR`` (cancelled by an
+  interrupt or archive), checked separately.
+- ``list`` is two reads, not one atomic snapshot: the live sessions, then a
+  page of the store.  It is not placed in the order.  Instead (RELAXATION):
+  every session it shows must be visible (live or stored, not archived) at
+  some point of its interval in the chosen order -- which the monitor's
+  ARCHIVE-FINAL rule checks for archives -- and every session whose create
+  responded before the list was invoked, and whose archive was not invoked
+  before the list responded, must be in it.
+- Runs with an injected store fault are not checked: the model has no faults.
+  (Their invariants still are.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # mypy reads the source tree, where the model is the package ``models``
+    from models import sessions as model
+else:  # installed, it is ``meerkat_ref.models`` (a setuptools package-dir mapping)
+    from ..models import sessions as model
+from ._monitor import Call
+
+
+@dataclass(frozen=True)
+class _Op:
+    index: int
+    client: str
+    op: model.Op
+    observed: str
+    invoked: int
+    responded: int | None
+    host: bool
+
+
+def _n(session: str | None) -> int:
+    if session is None or not session.startswith("s"):
+        raise ValueError(f"no model id for session label {session!r}")
+    return int(session[1:], 16)
+
+
+def _model_op(call: Call) -> model.Op | None:
+    args = dict(call.args)
+    kind = call.op
+    if kind == "create":
+        return model.Create(
+            prompt=str(args.get("prompt", "")),
+            defer=bool(args.get("defer", False)),
+            host_mode=bool(args.get("host", False)),
+        )
+    if kind == "start_turn":
+        return model.StartTurn(
+            _n(call.session), str(args.get("prompt", "")), bool(args.get("host", False))
+        )
+    if kind == "archive":
+        return model.Archive(_n(call.session))
+    if kind == "read":
+        return model.Read(_n(call.session))
+    if kind == "load_persisted":
+        return model.LoadPersisted(_n(call.session))
+    if kind.startswith("inject"):
+        return model.HostMessage(_n(call.session), str(args.get("text", "")))
+    if kind == "cancel_all_checkpointers":
+        return model.CancelAllCheckpointers()
+    if kind == "rearm_all_checkpointers":
+        return model.RearmAllCheckpointers()
+    if kind == "restart":
+        return model.Restart()
+    return None  # list: checked by the relaxation
+
+
+def observe(op: model.Op, result: model.Result) -> str:
+    """The part of a model result the history is compared on."""
+    if isinstance(result, model.Err):
+        return str(result.code)
+    if isinstance(result, model.Pending):
+        return "pending"
+    if isinstance(op, model.LoadPersisted) and isinstance(result, model.Ok):
+        return "ok:none" if result.value is None else "ok:found"
+    return "ok"
+
+
+def _cancelled_by_archive(call: Call, history: Sequence[Call]) -> bool:
+    """A create or turn that ended ``AGENT_ERROR`` while an archive of its session ran."""
+    if call.op not in ("create", "start_turn") or call.result != "AGENT_ERROR":
+        return False
+    responded = call.responded if call.responded is not None else 1 << 60
+    return any(
+        c.op == "archive"
+        and c.invoked <= responded
+        and (call.op == "create" or c.session == call.session)
+        for c in history
+    )
+
+
+def check(history: Sequence[Call], capacity: int) -> str | None:
+    """``None`` if the history is linearizable, else a sentence saying what is not."""
+    ops: list[_Op] = []
+    for index, call in enumerate(history):
+        op = _model_op(call)
+        if op is None:
+            continue
+        host = bool(dict(call.args).get("host", False))
+        observed = call.result or ""
+        if host and call.responded is not None:
+            if observed not in ("AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY"):
+                return f"{call.client}: host-mode {call.op} ended with {observed}, not AGENT_ERROR"
+            if observed == "AGENT_ERROR":
+                observed = "pending"
+        responded = call.responded
+        if _cancelled_by_archive(call, history):
+            responded = None  # its effect may or may not have happened: archive overtook it
+        ops.append(_Op(index, call.client, op, observed, call.invoked, responded, host))
+    required = frozenset(o.index for o in ops if o.responded is not None)
+    before: dict[int, set[int]] = {o.index: set() for o in ops}
+    for a in ops:
+        for b in ops:
+            if a.index == b.index or a.responded is None:
+                continue
+            if a.responded < b.invoked or (a.client == b.client and a.index < b.index):
+                before[b.index].add(a.index)
+    seen: set[tuple[frozenset[int], model.State]] = set()
+
+    def search(done: frozenset[int], state: model.State) -> bool:
+        if required <= done:
+            return True
+        key = (done, state)
+        if key in seen:
+            return False
+        seen.add(key)
+        for o in ops:
+            if o.index in done or not before[o.index] <= done:
+                continue
+            result, after = model.step(state, o.op)
+            if observe(o.op, result) != o.observed and o.responded is not None:
+                continue
+            if search(done | {o.index}, after):
+                return True
+        return False
+
+    if search(frozenset(), model.init(capacity, persistent=True)):
+        return None
+    shown = ", ".join(f"{o.client}:{o.op!r}->{o.observed}@[{o.invoked},{o.responded}]" for o in ops)
+    return f"no order of the calls matches the model: {shown}"
+
+
+def check_lists(history: Sequence[Call]) -> str | None:
+    """The relaxation for ``list``: every settled session must be shown."""
+    for index, call in enumerate(history):
+        if call.op != "list" or call.responded is None or call.result != "ok":
+            continue
+        shown = set(call.shown)
+        for earlier in history[:index]:
+            if earlier.op != "create" or earlier.result != "ok" or earlier.created is None:
+                continue
+            if earlier.responded is None or earlier.responded >= call.invoked:
+                continue
+            sid = earlier.created
+            archived = any(
+                c.op == "archive" and c.session == sid and c.invoked <= call.responded
+                for c in history
+            )
+            if not archived and sid not in shown:
+                return f"{call.client}: list at step {call.invoked} misses {sid}, created earlier"
+    return None
