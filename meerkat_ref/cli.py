@@ -38,6 +38,7 @@ from .explore import (
     run_once,
     swimlane,
 )
+from .explore._generated import scenario_from_spec
 from .service._seed import Window
 
 
@@ -213,7 +214,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         with open(args.file, encoding="utf-8") as fh:
             schedule = load(fh.read())
-        scenario = get_scenario(schedule.scenario)
+        if schedule.spec is not None:
+            scenario = scenario_from_spec(schedule.spec, schedule.scenario)
+        else:
+            scenario = get_scenario(schedule.scenario)
         variant = Variant.parse(schedule.variant)
     except OSError as exc:
         print(f"meerkat-ref: cannot read {args.file}: {exc.strerror}", file=sys.stderr)

@@ -24,7 +24,9 @@ from meerkat_ref.explore import (
     ReplayStrategy,
     RunOutcome,
     ScheduleError,
+    SpecError,
     Variant,
+    draw_spec,
     dump,
     explore_dfs,
     find_counterexample,
@@ -32,6 +34,7 @@ from meerkat_ref.explore import (
     load,
     mermaid,
     run_once,
+    scenario_from_spec,
     swimlane,
 )
 from meerkat_ref.service import Window
@@ -250,3 +253,49 @@ def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert list(tmp_path.glob("*.json"))
     assert main(["check", "--variant", "no-such"]) == 2
     assert main(["check", "--scenario", "no-such"]) == 2
+
+
+@settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_generated_operations_and_schedules_find_nothing_in_reference(data: st.DataObject) -> None:
+    spec = draw_spec(data)
+    outcome = run_once(scenario_from_spec(spec), REFERENCE, HypothesisStrategy(data))
+    assert outcome.ok, f"{spec}\n{swimlane(outcome)}"
+
+
+def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
+    """Operations and schedule are all draws: a failure shrinks both, and replays from its file."""
+    variant = Variant.parse("seed-0.4.0:save-after-turn")
+    failing: list[tuple[dict[str, object], RunOutcome]] = []
+
+    @settings(
+        max_examples=600, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        spec = draw_spec(data)
+        outcome = run_once(scenario_from_spec(spec), variant, HypothesisStrategy(data))
+        if not outcome.ok:
+            failing.append((spec, outcome))
+        assert outcome.ok
+
+    with pytest.raises(AssertionError):
+        run()
+    spec, outcome = failing[-1]  # the shrunk one: Hypothesis replays it last
+    n_ops = sum(len(ops) for _, ops in spec["clients"])  # type: ignore[union-attr]
+    assert n_ops <= 4, spec
+    path = tmp_path / "generated.json"
+    path.write_text(dump(outcome, "memory", spec))
+    assert main(["replay", str(path)]) == 1
+
+
+def test_bad_specs_are_refused() -> None:
+    for bad in (
+        [],
+        {"clients": []},
+        {"clients": [["a", [["rm", "-rf"]]]]},
+        {"clients": [["a", [["turn", 99, "x"]]]]},
+        {"clients": [["../x", [["list"]]]]},
+    ):
+        with pytest.raises(SpecError):
+            scenario_from_spec(bad)

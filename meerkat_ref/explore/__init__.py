@@ -8,6 +8,7 @@ store, the agent builder) and never the other way round: nothing in
 from ._control import Choice, ControlledPoints, ScheduleDiverged
 from ._dfs import SearchReport, explore_dfs, find_counterexample
 from ._draw import mermaid, swimlane
+from ._generated import SpecError, draw_spec, scenario_from_spec
 from ._monitor import Call, Monitor, Violation
 from ._runner import RunOutcome, Step, Variant, run_once
 from ._scenarios import SCENARIOS, Scenario, get_scenario
@@ -29,9 +30,11 @@ __all__ = [
     "ScheduleDiverged",
     "ScheduleError",
     "SearchReport",
+    "SpecError",
     "Step",
     "Variant",
     "Violation",
+    "draw_spec",
     "dump",
     "explore_dfs",
     "find_counterexample",
@@ -39,5 +42,6 @@ __all__ = [
     "load",
     "mermaid",
     "run_once",
+    "scenario_from_spec",
     "swimlane",
 ]

@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # mypy reads the source tree, where the model is the package 
     from models import sessions as model
 else:  # installed, it is ``meerkat_ref.models`` (a setuptools package-dir mapping)
     from ..models import sessions as model
+from .._errors import CANCELLED_TEXT
+from .._types import SessionId
 from ._monitor import Call
 
 
@@ -101,6 +103,13 @@ def observe(op: model.Op, result: model.Result) -> str:
         return "pending"
     if isinstance(op, model.LoadPersisted) and isinstance(result, model.Ok):
         return "ok:none" if result.value is None else "ok:found"
+    if (
+        isinstance(op, model.Create)
+        and isinstance(result, model.Ok)
+        and isinstance(result.value, model.RunResult)
+    ):
+        # The id too: concurrent creates take ids in the order they were built.
+        return "ok:" + SessionId.parse(result.value.session_id).short()
     return "ok"
 
 
@@ -126,11 +135,13 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
             continue
         host = bool(dict(call.args).get("host", False))
         observed = call.result or ""
+        if call.op == "create" and observed == "ok":
+            observed = f"ok:{call.created}"
         if host and call.responded is not None:
             if observed not in ("AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY"):
                 return f"{call.client}: host-mode {call.op} ended with {observed}, not AGENT_ERROR"
-            if observed == "AGENT_ERROR":
-                observed = "pending"
+            if observed == "AGENT_ERROR" and call.message == CANCELLED_TEXT:
+                observed = "pending"  # its loop ran until an interrupt or archive ended it
         responded = call.responded
         if _cancelled_by_archive(call, history):
             responded = None  # its effect may or may not have happened: archive overtook it

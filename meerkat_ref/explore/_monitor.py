@@ -66,6 +66,7 @@ class Call:
     args: tuple[tuple[str, object], ...] = ()  # what the model needs: prompt, host, text
     shown: tuple[str, ...] = ()  # for list: the sessions it showed
     created: str | None = None  # for create: the session it made
+    message: str = ""  # for an error: its text
 
     def to_json(self) -> dict[str, object]:
         return {

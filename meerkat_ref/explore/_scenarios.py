@@ -10,7 +10,7 @@ order.  Session ids are predictable: the n-th session created is
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._errors import SessionError, SessionNotFound
 from .._seams import SchedulingPoints
@@ -70,6 +70,7 @@ class Ctx:
             value = await fn()
         except SessionError as exc:
             call.result = exc.code
+            call.message = exc.message
             call.responded = self.monitor.step
             return exc
         finally:
@@ -189,6 +190,7 @@ class Scenario:
     background: tuple[tuple[str, Script], ...] = ()  # started in setup, e.g. host loops
     windows: tuple[str, ...] = ()  # the seed windows this scenario is built to expose
     bound: int = 2  # the preemption bound `check` exhausts it under
+    spec: object = field(default=None, compare=False, hash=False)  # generated: its data form
 
 
 async def _create_s1(ctx: Ctx, client: str) -> None:

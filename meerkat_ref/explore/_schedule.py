@@ -45,10 +45,11 @@ class ScheduleFile:
     choices: tuple[Choice, ...]
     violations: tuple[str, ...]  # rules recorded
     steps: int | None
+    spec: object = None
 
 
-def dump(outcome: RunOutcome, store: str) -> str:
-    data = {
+def dump(outcome: RunOutcome, store: str, spec: object = None) -> str:
+    data: dict[str, object] = {
         "format": FORMAT,
         "scenario": outcome.scenario,
         "variant": outcome.variant,
@@ -58,6 +59,8 @@ def dump(outcome: RunOutcome, store: str) -> str:
         "operations": [c.to_json() for c in outcome.history if c.client not in ("post",)],
         "violations": [v.to_json() for v in outcome.violations],
     }
+    if spec is not None:
+        data["spec"] = spec  # a generated scenario: its operations, to rebuild it
     return json.dumps(data, indent=1) + "\n"
 
 
@@ -98,4 +101,5 @@ def load(text: str) -> ScheduleFile:
         choices=tuple(choices),
         violations=tuple(rules),
         steps=steps if isinstance(steps, int) else None,
+        spec=data.get("spec"),
     )
