@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from . import bench_list, bench_soak, bench_store, bench_turns
+from . import bench_explore, bench_list, bench_soak, bench_store, bench_turns
 from ._common import Goal, Section, machine_line, markdown_table, render_section, say
 from ._common import git_revision as _git_revision
 
@@ -42,18 +42,9 @@ async def _turns(quick: bool, workdir: Path) -> Section:
     return await bench_turns.run(bench_turns.QUICK if quick else bench_turns.FULL, workdir)
 
 
-# --- 4. Exploration: the hook -------------------------------------------------
-# The exploration figures come from `meerkat-ref check` and are added by the
-# lead: write `async def run(quick, workdir) -> Section` (for instance in
-# `benchmarks/bench_explore.py`) and register it under "exploration" in
-# RUNNERS below, in place of `_exploration`.  Until then this section carries
-# only a pointer: no figure is measured here, so none is reported.
+# --- 4. Exploration ------------------------------------------------------------
 async def _exploration(quick: bool, workdir: Path) -> Section:
-    return Section(
-        "exploration",
-        "4. Exploration",
-        notes=["exploration figures: see meerkat-ref check"],
-    )
+    return await bench_explore.run(quick, workdir)
 
 
 async def _soak(quick: bool, workdir: Path) -> Section:

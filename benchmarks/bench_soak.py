@@ -16,7 +16,7 @@ from .soak import (
 )
 
 FULL = SoakConfig(live=1_000, turns=10_000, cycles=2, budget_s=300.0)
-QUICK = SoakConfig(live=100, turns=1_000, cycles=2, budget_s=60.0)
+QUICK = SoakConfig(live=50, turns=500, cycles=2, budget_s=60.0)
 
 
 async def run(config: SoakConfig, workdir: Path) -> Section:

@@ -34,7 +34,13 @@ Checks (each failure is a ``violation``):
   the Trio task tree has as many tasks as before the cycle;
 - every session created was archived exactly once;
 - memory: after each cycle (everything archived, ``gc.collect()``), the
-  traced memory is back at its starting level within ``memory_tolerance``.
+  traced bytes are back at their starting level within ``memory_tolerance``,
+  and the live traced blocks have not grown since the previous cycle beyond
+  ``LEAK_BLOCKS_PER_SESSION`` per session archived + ``LEAK_BLOCK_SLACK``.
+
+The first violation stops the run (``fail_fast``); a run stopped by the
+budget is reported as a deadlock, and the service's nursery is then
+cancelled so that leaving the service cannot hang on a task nobody stopped.
 
 Why that tolerance.  Emptying a CPython dict or set does not shrink its
 table, and tables are re-allocated as they grow under load, so after a cycle
