@@ -32,7 +32,7 @@ LIVENESS       no deadlock: when no task can run, no client waits on a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
@@ -95,6 +95,7 @@ class Monitor:
     running_turns: dict[SessionId, int] = field(default_factory=dict)
     turn_revision: dict[int, int] = field(default_factory=dict)  # id(RunResult) -> revision
     disarmed: bool = False  # cancel_all returned, rearm not yet invoked
+    disarmed_ids: frozenset[SessionId] = frozenset()  # sessions whose gate the sweep reached
     sweeping: bool = False  # a cancel_all or rearm is in flight, or disarmed
     store_changed: bool = False
     _seen: set[tuple[str, str]] = field(default_factory=set)
@@ -114,7 +115,7 @@ class Monitor:
                 "ARCHIVE-FINAL",
                 f"{sid.short()} written to the store after its archive returned (resurrected)",
             )
-        if by_session_task and self.disarmed:
+        if by_session_task and self.disarmed and sid in self.disarmed_ids:
             self.violate(
                 "CHECKPOINT-GATE",
                 f"checkpoint of {sid.short()} written after cancel_all_checkpointers returned",
@@ -272,8 +273,6 @@ class WatchedBuilder:
 
     async def build_agent(self, req: CreateSessionRequest) -> SessionAgent:
         if req.build is not None and req.build.checkpointer is not None:
-            from dataclasses import replace
-
             watched = _WatchedCheckpointer(req.build.checkpointer, self.monitor)
             req = replace(req, build=replace(req.build, checkpointer=watched))
         return _WatchedAgent(await self.inner.build_agent(req), self.monitor)

@@ -39,7 +39,6 @@ class Ctx:
         self.points = points
         self.monitor = monitor
         self.host_waiting: set[str] = set()  # clients blocked in a host-mode call
-        self.busy: set[str] = set()  # clients inside any call
 
     async def _call(
         self,
@@ -61,9 +60,12 @@ class Ctx:
             self.monitor.archive_invoked.add(sid)
         if op in ("cancel_all_checkpointers", "rearm_all_checkpointers"):
             self.monitor.sweeping = True
+        if op == "cancel_all_checkpointers":
+            # The sweep disarms the gates there are when it starts (this step);
+            # sessions created later start armed (clause STOP-RESUME).
+            self.monitor.disarmed_ids = self.svc.inner.live_ids()
         if op == "rearm_all_checkpointers":
             self.monitor.disarmed = False
-        self.busy.add(client)
         if host:
             self.host_waiting.add(client)
         try:
@@ -74,7 +76,6 @@ class Ctx:
             call.responded = self.monitor.step
             return exc
         finally:
-            self.busy.discard(client)
             self.host_waiting.discard(client)
         call.responded = self.monitor.step
         call.result = "ok"

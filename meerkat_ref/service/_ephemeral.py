@@ -38,6 +38,7 @@ from .._errors import (
     SessionError,
     SessionNotFound,
     SessionNotRunning,
+    SessionPersistenceDisabled,
     capacity_error,
 )
 from .._seams import DEFAULT_POINTS, SchedulingPoints
@@ -422,6 +423,22 @@ class EphemeralSessionService:
         sid = as_session_id(session_id)
         await self._points.point("cmd.send", sid)
         return self._get(sid).agent.session()
+
+    # -- persistence: not here ------------------------------------------------
+
+    async def load_persisted(self, session_id: SessionId | str) -> Session | None:
+        """An ephemeral service persists nothing (clause LOAD-PERSISTED)."""
+        as_session_id(session_id)
+        await trio.lowlevel.checkpoint()
+        raise SessionPersistenceDisabled("this service keeps no store")
+
+    async def cancel_all_checkpointers(self) -> None:
+        await trio.lowlevel.checkpoint()
+        raise SessionPersistenceDisabled("this service keeps no store")
+
+    async def rearm_all_checkpointers(self) -> None:
+        await trio.lowlevel.checkpoint()
+        raise SessionPersistenceDisabled("this service keeps no store")
 
     # -- archive and shutdown -------------------------------------------------
 

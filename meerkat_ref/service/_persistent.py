@@ -271,7 +271,7 @@ class PersistentSessionService:
                 if in_store:
                     await self.store.delete(sid)
             except Exception as exc:
-                raise _store_error(exc, "delete", sid) from exc
+                raise _store_error(exc, "exists/delete", sid) from exc
             committed = True
             try:
                 await self.inner.archive(sid)

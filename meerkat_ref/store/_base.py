@@ -1,6 +1,6 @@
 """The ``SessionStore`` protocol and the wrapper that makes store calls visible.
 
-Contract (clause STORE-*, see README until spec/ exists):
+Contract (clause STORE-*, see spec/CONTRACT.md):
 
 - ``save(session)`` creates or replaces the whole session, atomically.
 - ``load(id)`` returns the session or ``None``; an undecodable row raises

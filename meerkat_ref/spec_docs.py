@@ -1,0 +1,642 @@
+"""Keep ``spec/`` honest: generate its drawings and its traceability table, and check them.
+
+``python -m meerkat_ref.spec_docs`` rewrites, in place, every generated
+section of ``spec/CONTRACT.md`` and ``spec/CONCURRENCY.md``: the text between
+``<!-- BEGIN name -->`` and ``<!-- END name -->``.  ``--check`` writes
+nothing; it exits 1 if a section differs from what would be generated, or if
+the traceability is broken (see ``problems``), and says what.
+
+Generated sections:
+
+``window-1`` .. ``window-4`` (CONCURRENCY.md)
+    The minimal counterexample through each window of the seed, opened
+    alone, as the explorer finds it: ``find_counterexample(scenario,
+    Variant.parse("seed-0.4.0:<window>"), max_bound=2)`` over ``SCENARIOS``,
+    those built for the window first, skipping scenarios with crashes; drawn
+    by ``mermaid`` and ``swimlane``.
+``race-create-vs-archive``, ``race-crash-restart`` (CONCURRENCY.md)
+    The two races the explorer found in early versions of the reference,
+    found again by the same search in a reconstruction of the early
+    ``archive`` (``EarlyArchiveNoTombstone``, ``EarlyArchiveStopFirst``).
+``traceability`` (CONTRACT.md)
+    Clause -> model rules (``[ID]`` tags in ``models/``) -> explorer rules
+    (``Monitor.violate`` names) -> tests (``spec/traceability.json``).
+
+Everything is deterministic: the depth-first search is, and nothing here
+prints a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import json
+import re
+import sys
+import tokenize
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import SessionNotFound
+from ._seams import SchedulingPoints
+from ._types import SessionId, as_session_id
+from .explore import SCENARIOS, RunOutcome, Scenario, Variant, find_counterexample
+from .explore import mermaid as draw_mermaid
+from .explore import swimlane as draw_swimlane
+from .explore._dfs import preemptions
+from .explore._monitor import WatchedBuilder
+from .service._persistent import PersistentSessionService, _store_error
+from .service._seed import Window
+from .store._base import SessionStore
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (``spec/``, ``models/``, ``tests/`` sit here in a checkout)."""
+
+CLAUSE_ID = r"[A-Z]{2,}(?:-[A-Z]+)*"
+_HEADING = re.compile(rf"^### (?P<number>\d+\.\d+) \[(?P<id>{CLAUSE_ID})\] (?P<title>\S.*)$")
+_SECTION = re.compile(r"^## (?P<number>\d+)\. ")
+_MODEL_LINE = re.compile(r"^\*\*Model:\*\* (?P<flag>yes|no)\b")
+_TAG = re.compile(rf"\[({CLAUSE_ID})\]")
+_CODE_MENTION = re.compile(rf"\bclauses? ({CLAUSE_ID}(?:-\*)?)")
+_MARKER = re.compile(r"<!-- (BEGIN|END) ([a-z0-9-]+) -->")
+
+# -- the contract's clauses ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clause:
+    id: str
+    number: str  # "3.2": section 3, second clause
+    title: str
+    model: bool  # whether models/ encodes it (and so must carry an [ID] tag)
+
+
+def parse_clauses(text: str) -> tuple[list[Clause], list[str]]:
+    """The clauses of CONTRACT.md in order, and what is wrong with their form."""
+    clauses: list[Clause] = []
+    problems: list[str] = []
+    section: int | None = None
+    expected = 1
+    pending: tuple[str, str, str] | None = None
+    lines = text.splitlines()
+
+    def close(index: int) -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        cid, number, title = pending
+        pending = None
+        for line in lines[index:]:
+            if line.startswith("#"):
+                break
+            found = _MODEL_LINE.match(line)
+            if found:
+                clauses.append(Clause(cid, number, title, found.group("flag") == "yes"))
+                return
+        problems.append(f"clause {cid} has no '**Model:** yes|no' line")
+
+    for index, line in enumerate(lines):
+        if line.startswith("#"):
+            close(index)
+        if (match := _SECTION.match(line)) is not None:
+            section, expected = int(match.group("number")), 1
+            continue
+        match = _HEADING.match(line)
+        if match is None:
+            if line.startswith("### ") and "[" in line:
+                problems.append(f"malformed clause heading: {line!r}")
+            continue
+        number = match.group("number")
+        want = f"{section}.{expected}"
+        if number != want:
+            problems.append(f"clause {match.group('id')} is numbered {number}, expected {want}")
+        expected += 1
+        pending = (match.group("id"), number, match.group("title"))
+        close(index + 1)
+    ids = [c.id for c in clauses]
+    problems += [f"clause {cid} is defined twice" for cid in sorted(set(ids)) if ids.count(cid) > 1]
+    return clauses, problems
+
+
+# -- where the clauses are named: model tags, code mentions, explorer rules -------------------
+
+
+@dataclass(frozen=True)
+class Mention:
+    clause: str  # may end in "-*": a family of clauses (HOST-*, STORE-*)
+    path: str  # relative to the root
+    line: int
+    where: str  # the innermost def or class around it ("" at module level)
+
+
+def _scopes(tree: ast.Module) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                spans.append((child.lineno, child.end_lineno or child.lineno, name))
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return spans
+
+
+def _enclosing(spans: Sequence[tuple[int, int, str]], line: int) -> str:
+    inside = [s for s in spans if s[0] <= line <= s[1]]
+    return max(inside, key=lambda s: s[0])[2] if inside else ""
+
+
+def _python_files(root: Path, *dirs: str) -> list[Path]:
+    out: list[Path] = []
+    for d in dirs:
+        out += sorted((root / d).rglob("*.py"))
+    return out
+
+
+def _prose(text: str, strings: bool) -> list[tuple[int, str]]:
+    """Comments (and string literals) of a Python source, by line: where clauses are named."""
+    kinds = (tokenize.COMMENT, tokenize.STRING) if strings else (tokenize.COMMENT,)
+    out: list[tuple[int, str]] = []
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type in kinds:
+            for offset, line in enumerate(tok.string.splitlines()):
+                out.append((tok.start[0] + offset, line))
+    return out
+
+
+def _mentions(
+    root: Path, paths: Iterable[Path], pattern: re.Pattern[str], *, strings: bool = True
+) -> list[Mention]:
+    found: list[Mention] = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        if pattern.search(text) is None:
+            continue  # the common case, and tokenizing is slow
+        spans = _scopes(ast.parse(text))
+        rel = path.relative_to(root).as_posix()
+        for number, line in _prose(text, strings):
+            for match in pattern.finditer(line):
+                found.append(Mention(match.group(1), rel, number, _enclosing(spans, number)))
+    return found
+
+
+def model_tags(root: Path = ROOT) -> list[Mention]:
+    """Every ``[ID]`` tag in ``models/``: the rules of the pure model."""
+    return _mentions(root, _python_files(root, "models"), _TAG)
+
+
+def other_mentions(root: Path = ROOT) -> list[Mention]:
+    """Clause names used elsewhere.
+
+    Tags and "clause <ID>" in the comments of ``tests/`` (test data in their
+    strings is not a reference), and "clause <ID>" in the comments and
+    docstrings of the package.
+    """
+    tests = _python_files(root, "tests")
+    tagged = _mentions(root, tests, _TAG, strings=False)
+    named = _mentions(root, tests, _CODE_MENTION, strings=False)
+    named += _mentions(root, _python_files(root, "meerkat_ref"), _CODE_MENTION)
+    return tagged + named
+
+
+def explorer_rules(root: Path = ROOT) -> dict[str, list[str]]:
+    """Rule names the explorer reports (``violate("RULE", ...)``) -> where they are raised."""
+    rules: dict[str, list[str]] = {}
+    for path in _python_files(root, "meerkat_ref/explore"):
+        text = path.read_text(encoding="utf-8")
+        if "violate(" not in text:
+            continue
+        tree = ast.parse(text)
+        spans = _scopes(tree)
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "violate"
+                and node.args
+            ):
+                continue
+            for sub in ast.walk(node.args[0]):
+                if (
+                    isinstance(sub, ast.Constant)
+                    and isinstance(sub.value, str)
+                    and re.fullmatch(CLAUSE_ID, sub.value)
+                ):
+                    where = f"{path.stem}.{_enclosing(spans, node.lineno)}"
+                    places = rules.setdefault(sub.value, [])
+                    if where not in places:
+                        places.append(where)
+    return rules
+
+
+# -- the tests each clause names --------------------------------------------------------
+
+
+def load_traceability(root: Path = ROOT) -> dict[str, list[str]]:
+    """``spec/traceability.json``: clause id -> test node ids (``path::function``)."""
+    data = json.loads((root / "spec" / "traceability.json").read_text(encoding="utf-8"))
+    if data.get("format") != "meerkat-ref/traceability@1":
+        raise ValueError("spec/traceability.json: format must be meerkat-ref/traceability@1")
+    clauses = data["clauses"]
+    if not isinstance(clauses, dict):
+        raise ValueError("spec/traceability.json: 'clauses' must map ids to lists of tests")
+    out: dict[str, list[str]] = {}
+    for cid, tests in clauses.items():
+        if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+            raise ValueError(f"spec/traceability.json: {cid} must list test node ids")
+        out[str(cid)] = list(tests)
+    return out
+
+
+def test_functions(path: Path) -> set[str]:
+    """``function`` and ``Class::method`` names of the tests in one file (parsed, not run)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    names.add(f"{node.name}::{item.name}")
+    return names
+
+
+def problems(root: Path = ROOT) -> list[str]:
+    """Everything that breaks the traceability; empty when it holds.
+
+    - every clause has at least one test, and each named test exists;
+    - every clause the contract marks ``Model: yes`` has an ``[ID]`` tag in
+      ``models/``, and one marked ``no`` has none;
+    - every ``[ID]`` tag in ``models/`` and ``tests/``, every "clause <ID>" in
+      the package and the tests (``other_mentions``), and every rule the explorer reports, names a
+      clause of the contract (``ID-*`` names a family: some clause starts
+      with ``ID-``).
+    """
+    clauses, found = parse_clauses((root / "spec" / "CONTRACT.md").read_text(encoding="utf-8"))
+    ids = {c.id for c in clauses}
+    trace = load_traceability(root)
+    tags = model_tags(root)
+    tagged = {m.clause for m in tags}
+    for c in clauses:
+        if not trace.get(c.id):
+            found.append(f"clause {c.id} names no test in spec/traceability.json")
+        if c.model and c.id not in tagged:
+            found.append(f"clause {c.id} is marked 'Model: yes' but no [{c.id}] tag is in models/")
+        if not c.model and c.id in tagged:
+            found.append(f"clause {c.id} is marked 'Model: no' but models/ tags [{c.id}]")
+    found += [
+        f"spec/traceability.json names unknown clause {cid}" for cid in trace if cid not in ids
+    ]
+
+    def known(name: str) -> bool:
+        if name.endswith("-*"):
+            return any(i.startswith(name[:-1]) for i in ids)
+        return name in ids
+
+    for m in tags + other_mentions(root):
+        if not known(m.clause):
+            found.append(f"{m.path}:{m.line} names unknown clause {m.clause}")
+    for rule, where in explorer_rules(root).items():
+        if rule not in ids:
+            found.append(f"explorer rule {rule} ({', '.join(where)}) is not a clause")
+    cache: dict[str, set[str]] = {}
+    for cid, tests in trace.items():
+        for node in tests:
+            path, sep, name = node.partition("::")
+            if not sep or not name:
+                found.append(f"{cid}: {node!r} is not a 'path::function' test id")
+                continue
+            file = root / path
+            if not file.is_file():
+                found.append(f"{cid}: no test file {path}")
+                continue
+            if path not in cache:
+                cache[path] = test_functions(file)
+            if name not in cache[path]:
+                found.append(f"{cid}: no test {name} in {path}")
+    return found
+
+
+def render_traceability(root: Path = ROOT) -> str:
+    """The table between the ``traceability`` markers of CONTRACT.md."""
+    clauses, _ = parse_clauses((root / "spec" / "CONTRACT.md").read_text(encoding="utf-8"))
+    trace = load_traceability(root)
+    rules: dict[str, list[str]] = {}
+    for m in model_tags(root):
+        where = f"{Path(m.path).stem}.{m.where}" if m.where else Path(m.path).stem
+        places = rules.setdefault(m.clause, [])
+        if where not in places:
+            places.append(where)
+    explorer = explorer_rules(root)
+    lines = [
+        "| clause | model | model rules (`[ID]` tags in `models/`) | explorer rule | tests |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in clauses:
+        model = ", ".join(f"`{w}`" for w in rules.get(c.id, [])) or "—"
+        seen = ", ".join(f"`{w}`" for w in explorer.get(c.id, [])) or "—"
+        tests = ", ".join(f"`{_short(t)}`" for t in trace.get(c.id, [])) or "**none**"
+        flag = "yes" if c.model else "no"
+        lines.append(
+            f"| {c.number} [{c.id}](#{_anchor(c)}) | {flag} | {model} | {seen} | {tests} |"
+        )
+    return "\n".join(lines)
+
+
+def _short(node: str) -> str:
+    path, _, name = node.partition("::")
+    return f"{Path(path).stem}::{name}"
+
+
+def _anchor(c: Clause) -> str:
+    """GitHub's anchor for the clause's heading."""
+    heading = f"{c.number} [{c.id}] {c.title}".lower()
+    kept = "".join(ch for ch in heading if ch.isalnum() or ch in " -_")
+    return kept.replace(" ", "-")
+
+
+# -- the drawings ----------------------------------------------------------------------
+
+
+class EarlyArchiveNoTombstone(PersistentSessionService):
+    """``archive`` as the reference first had it (commit d105013), for the drawings only.
+
+    An archive of an id with no gate used a fresh gate it did not put in the
+    map, so a create that registered that very id meanwhile went ahead: the
+    archive returned success and the new session stayed live and writing.
+    (It also stopped the live session before deleting the row: see below.)
+    """
+
+    async def archive(self, session_id: SessionId | str) -> None:
+        sid = as_session_id(session_id)
+        gate = self._gates.get(sid)
+        if gate is None:
+            gate = self._new_gate()  # the race: not recorded in self._gates
+            gate.session_id = sid
+        await gate.acquire()
+        try:
+            gate.archived = True
+            try:
+                await self.inner.archive(sid)
+                live = True
+            except SessionNotFound:
+                live = False
+            try:
+                in_store = await self.store.exists(sid)
+                if in_store:
+                    await self.store.delete(sid)
+            except Exception as exc:
+                raise _store_error(exc, "delete", sid) from exc
+            if self._gates.get(sid) is gate:
+                del self._gates[sid]
+        finally:
+            gate.lock.release()
+        if not live and not in_store:
+            raise SessionNotFound(sid)
+
+
+class EarlyArchiveStopFirst(PersistentSessionService):
+    """``archive`` after the first fix (commit 2916484), for the drawings only.
+
+    It recorded the tombstone gate, but still stopped the live session before
+    deleting the row, as the seed does: a crash in between left the row, so
+    the session came back after a restart although a concurrent turn had
+    already been told ``SESSION_NOT_FOUND``.
+    """
+
+    async def archive(self, session_id: SessionId | str) -> None:
+        sid = as_session_id(session_id)
+        gate = self._gates.get(sid)
+        if gate is None:
+            gate = self._new_gate()
+            gate.session_id = sid
+            self._gates[sid] = gate
+        await gate.acquire()
+        try:
+            gate.archived = True
+            try:
+                await self.inner.archive(sid)  # the race: the live side goes first
+                live = True
+            except SessionNotFound:
+                live = False
+            try:
+                in_store = await self.store.exists(sid)
+                if in_store:
+                    await self.store.delete(sid)
+            except Exception as exc:
+                raise _store_error(exc, "delete", sid) from exc
+        finally:
+            if self._gates.get(sid) is gate:
+                del self._gates[sid]
+            gate.lock.release()
+        if not live and not in_store:
+            raise SessionNotFound(sid)
+
+
+@dataclass(frozen=True)
+class EarlyVariant(Variant):
+    """The reference with one early ``archive`` put back (an explorer ``Variant``)."""
+
+    service: type[PersistentSessionService] = PersistentSessionService
+
+    def make(
+        self,
+        builder: WatchedBuilder,
+        store: SessionStore,
+        points: SchedulingPoints,
+        max_sessions: int,
+    ) -> PersistentSessionService:
+        return self.service(builder, max_sessions, store, points=points)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    section: str  # the marker name
+    scenario: str
+    variant: str
+    call: str  # how to find it again, as Python
+    outcome: RunOutcome
+
+
+def find_window(window: Window) -> Drawing:
+    """The first counterexample through ``window`` alone, as the explorer finds it."""
+    variant = Variant.parse(f"seed-0.4.0:{window.value}")
+    ordered = sorted(SCENARIOS, key=lambda s: window.value not in s.windows)
+    for scenario in ordered:
+        if scenario.crashes:
+            continue
+        found, _, _ = find_counterexample(scenario, variant, max_bound=2)
+        if found is not None:
+            call = (
+                f'find_counterexample(get_scenario("{scenario.name}"), '
+                f'Variant.parse("seed-0.4.0:{window.value}"), max_bound=2)'
+            )
+            return Drawing(f"window-{window.number}", scenario.name, variant.name, call, found)
+    raise LookupError(f"the explorer found no counterexample through window {window.value}")
+
+
+EARLY_RACES: tuple[tuple[str, str, type[PersistentSessionService]], ...] = (
+    ("race-create-vs-archive", "create-vs-archive", EarlyArchiveNoTombstone),
+    ("race-crash-restart", "crash-restart", EarlyArchiveStopFirst),
+)
+
+
+def find_early_race(
+    section: str, scenario_name: str, cls: type[PersistentSessionService]
+) -> Drawing:
+    scenario: Scenario = next(s for s in SCENARIOS if s.name == scenario_name)
+    variant = EarlyVariant(f"early:{cls.__name__}", service=cls)
+    found, _, _ = find_counterexample(scenario, variant, max_bound=2)
+    if found is None:
+        raise LookupError(f"the explorer found no counterexample for {cls.__name__}")
+    call = (
+        f'find_counterexample(get_scenario("{scenario_name}"), '
+        f'EarlyVariant("{variant.name}", service={cls.__name__}), max_bound=2)'
+    )
+    return Drawing(section, scenario_name, variant.name, call, found)
+
+
+def render_drawing(d: Drawing) -> str:
+    outcome = d.outcome
+    rules: list[str] = []
+    for v in outcome.violations:
+        if v.rule not in rules:
+            rules.append(v.rule)
+    first = outcome.violations[0]
+    count = preemptions(outcome.choices, outcome.nodes)
+    plural = "" if count == 1 else "s"
+    summary = (
+        f"Found by `{d.call}`: scenario `{d.scenario}`, {len(outcome.steps)} steps, "
+        f"{count} preemption{plural}. Breaks {', '.join(rules)}; "
+        f"first {first.rule} at step {first.step}."
+    )
+    return "\n".join(
+        [
+            summary,
+            "",
+            "```mermaid",
+            draw_mermaid(outcome),
+            "```",
+            "",
+            "```text",
+            draw_swimlane(outcome),
+            "```",
+        ]
+    )
+
+
+def drawings() -> list[Drawing]:
+    """Every drawing of CONCURRENCY.md, found afresh (a few seconds)."""
+    found = [find_window(w) for w in Window]
+    found += [find_early_race(*race) for race in EARLY_RACES]
+    return found
+
+
+# -- sections between markers --------------------------------------------------------------
+
+
+def sections_of(text: str) -> dict[str, str]:
+    """The body of every ``<!-- BEGIN x -->`` .. ``<!-- END x -->`` pair (without the markers)."""
+    out: dict[str, str] = {}
+    open_name: str | None = None
+    start = 0
+    for match in _MARKER.finditer(text):
+        kind, name = match.groups()
+        if kind == "BEGIN":
+            if open_name is not None:
+                raise ValueError(f"section {name} begins inside section {open_name}")
+            open_name, start = name, match.end()
+        else:
+            if open_name != name:
+                raise ValueError(f"END {name} does not close {open_name}")
+            if name in out:
+                raise ValueError(f"section {name} appears twice")
+            out[name] = text[start : match.start()].strip("\n")
+            open_name = None
+    if open_name is not None:
+        raise ValueError(f"section {open_name} is never closed")
+    return out
+
+
+def replace_sections(text: str, bodies: Mapping[str, str]) -> str:
+    """``text`` with the named sections' bodies replaced; other sections untouched."""
+    missing = set(bodies) - set(sections_of(text))
+    if missing:
+        raise ValueError(f"no markers for section(s) {', '.join(sorted(missing))}")
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in bodies:
+            return match.group(0)
+        return f"<!-- BEGIN {name} -->\n{bodies[name]}\n<!-- END {name} -->"
+
+    return re.sub(r"<!-- BEGIN ([a-z0-9-]+) -->.*?<!-- END \1 -->", swap, text, flags=re.DOTALL)
+
+
+def generate(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> dict[Path, str]:
+    """The new text of each generated file (``found``: drawings already computed)."""
+    contract = root / "spec" / "CONTRACT.md"
+    concurrency = root / "spec" / "CONCURRENCY.md"
+    drawn = drawings() if found is None else found
+    return {
+        contract: replace_sections(
+            contract.read_text(encoding="utf-8"), {"traceability": render_traceability(root)}
+        ),
+        concurrency: replace_sections(
+            concurrency.read_text(encoding="utf-8"), {d.section: render_drawing(d) for d in drawn}
+        ),
+    }
+
+
+def stale(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> list[str]:
+    """Generated sections whose text differs from what the code produces now."""
+    out: list[str] = []
+    for path, new in generate(root, found).items():
+        old_sections, new_sections = sections_of(path.read_text(encoding="utf-8")), sections_of(new)
+        for name, body in new_sections.items():
+            if old_sections.get(name) != body:
+                out.append(f"{path.relative_to(root).as_posix()}: section {name} is out of date")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m meerkat_ref.spec_docs",
+        description="Regenerate the drawings and the traceability table in spec/.",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if anything is out of date"
+    )
+    parser.add_argument("--root", type=Path, default=ROOT, help="the repository root")
+    args = parser.parse_args(argv)
+    root: Path = args.root
+    if not (root / "spec" / "CONTRACT.md").is_file():
+        print(f"no spec/CONTRACT.md under {root}: run from a checkout", file=sys.stderr)
+        return 2
+    broken = problems(root)
+    for line in broken:
+        print(f"traceability: {line}", file=sys.stderr)
+    found = drawings()
+    if args.check:
+        out_of_date = stale(root, found)
+        for line in out_of_date:
+            print(line, file=sys.stderr)
+        if not broken and not out_of_date:
+            print("spec/ is up to date")
+        return 1 if broken or out_of_date else 0
+    for path, text in generate(root, found).items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"rewrote {path.relative_to(root).as_posix()}")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
