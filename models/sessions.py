@@ -221,7 +221,7 @@ class State:
     live: tuple[tuple[str, Live], ...] = ()
     store: tuple[tuple[str, Session], ...] = ()  # [DURABILITY] survives Restart
     archived: frozenset[str] = frozenset()
-    acked: tuple[tuple[str, int], ...] = ()  # revision at each session's last acknowledged save
+    acked: tuple[tuple[str, int], ...] = ()  # revision each last acknowledged plain turn left
     completed: tuple[tuple[str, Result], ...] = ()  # pending calls the last step completed
 
 

@@ -581,8 +581,9 @@ async def drive(backend: Backend, capacity: int, path: str | None, source: OpSou
     return failure
 
 
-def _run(backend: Backend, capacity: int, source: OpSource,
-         trace: list[tuple[Op, Result, Completed]], checked: bool) -> str | None:
+def run_source(backend: Backend, capacity: int, source: OpSource,
+               trace: list[tuple[Op, Result, Completed]], checked: bool) -> str | None:
+    """``drive`` in its own ``trio.run`` (mock clock; a fresh SQLite file if needed)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "sessions.sqlite") if backend.store == "sqlite" else None
         return trio.run(drive, backend, capacity, path, source, trace, checked,
@@ -599,14 +600,14 @@ def replay(ops: Sequence[Op], backend: Backend | str = MEMORY,
     """Run ``ops`` against a fresh service; return each call's result and completions."""
     backend = BACKENDS[backend] if isinstance(backend, str) else backend
     trace: list[tuple[Op, Result, Completed]] = []
-    _run(backend, capacity, _from_list(ops), trace, checked=False)
+    run_source(backend, capacity, _from_list(ops), trace, checked=False)
     return [(result, completed) for _, result, completed in trace]
 
 
 def check_ops(ops: Sequence[Op], backend: Backend | str = MEMORY, capacity: int = 2) -> None:
     """Run ``ops`` against a fresh service and the model; raise at the first difference."""
     backend = BACKENDS[backend] if isinstance(backend, str) else backend
-    failure = _run(backend, capacity, _from_list(ops), [], checked=True)
+    failure = run_source(backend, capacity, _from_list(ops), [], checked=True)
     if failure is not None:
         raise AssertionError(failure)
 

@@ -14,7 +14,7 @@ from hypothesis import event, given, note
 from hypothesis import strategies as st
 
 from ._model import Err, Op, Result, State
-from .harness import BACKENDS, Backend, Completed, _run, replay_line
+from .harness import BACKENDS, Backend, Completed, replay_line, run_source
 from .strategies import MAX_STEPS, operations
 
 
@@ -33,7 +33,7 @@ def run_random(backend: Backend, data: st.DataObject) -> None:
 
     trace: list[tuple[Op, Result, Completed]] = []
     try:
-        failure = _run(backend, capacity, source, trace, checked=True)
+        failure = run_source(backend, capacity, source, trace, checked=True)
     finally:
         note(replay_line(ops, backend, capacity))
     for op, got, _ in trace:  # shown by --hypothesis-show-statistics
