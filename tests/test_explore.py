@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -265,7 +266,7 @@ def test_generated_operations_and_schedules_find_nothing_in_reference(data: st.D
 def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
     """Operations and schedule are all draws: a failure shrinks both, and replays from its file."""
     variant = Variant.parse("seed-0.4.0:save-after-turn")
-    failing: list[tuple[dict[str, object], RunOutcome]] = []
+    failing: list[tuple[dict[str, Any], RunOutcome]] = []
 
     @settings(
         max_examples=600, database=None, deadline=None, suppress_health_check=list(HealthCheck)
@@ -281,7 +282,7 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
     with pytest.raises(AssertionError):
         run()
     spec, outcome = failing[-1]  # the shrunk one: Hypothesis replays it last
-    n_ops = sum(len(ops) for _, ops in spec["clients"])  # type: ignore[union-attr]
+    n_ops = sum(len(ops) for _, ops in spec["clients"])
     assert n_ops <= 4, spec
     path = tmp_path / "generated.json"
     path.write_text(dump(outcome, "memory", spec))
