@@ -290,12 +290,13 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
 
 
 def test_bad_specs_are_refused() -> None:
-    for bad in (
+    bad_specs: list[object] = [
         [],
         {"clients": []},
         {"clients": [["a", [["rm", "-rf"]]]]},
         {"clients": [["a", [["turn", 99, "x"]]]]},
         {"clients": [["../x", [["list"]]]]},
-    ):
+    ]
+    for bad in bad_specs:
         with pytest.raises(SpecError):
             scenario_from_spec(bad)
