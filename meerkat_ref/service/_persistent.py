@@ -252,16 +252,7 @@ class PersistentSessionService:
         Switch points: the gate acquisition, ``exists``, ``delete``, the stop.
         """
         sid = as_session_id(session_id)
-        gate = self._gates.get(sid)
-        tombstone = gate is None
-        if gate is None:
-            # Store-only (or unknown) session.  The fresh gate goes into the
-            # map at once, so a create that registers this very id while the
-            # archive runs is refused instead of living on after archive
-            # returns (found by the explorer: create-vs-archive).
-            gate = self._new_gate()
-            gate.session_id = sid
-            self._gates[sid] = gate
+        gate, tombstone = await self._archive_gate(sid)
         committed = False
         await gate.acquire()
         try:
@@ -286,6 +277,33 @@ class PersistentSessionService:
             gate.lock.release()
         if not live and not in_store:
             raise SessionNotFound(sid)
+
+    async def _archive_gate(self, sid: SessionId) -> tuple[CheckpointerGate, bool]:
+        """The gate archive must hold: the live session's, or a tombstone for a stored one.
+
+        A session that is neither live nor stored is ``SESSION_NOT_FOUND`` at
+        once, with nothing left behind.  For a stored-only session a fresh
+        gate (a tombstone: the second value is True) goes into the map,
+        so a create that registers that very id while the archive runs (an id
+        reused) is refused instead of living on after archive returns (found
+        by the explorer: create-vs-archive).  Switch point: ``exists``.
+        """
+        while True:
+            gate = self._gates.get(sid)
+            if gate is not None:
+                return gate, False
+            try:
+                stored = await self.store.exists(sid)
+            except Exception as exc:
+                raise _store_error(exc, "exists", sid) from exc
+            if sid in self._gates:
+                continue  # it registered while we looked: archive the live session
+            if not stored:
+                raise SessionNotFound(sid)
+            tombstone = self._new_gate()
+            tombstone.session_id = sid
+            self._gates[sid] = tombstone
+            return tombstone, True
 
     # -- checkpointer gates ----------------------------------------------------
 
