@@ -12,7 +12,7 @@ import trio.testing
 
 from ._errors import SessionError
 from ._seams import LogicalClock
-from ._types import CreateSessionRequest, SessionQuery, StartTurnRequest
+from ._types import CreateSessionRequest, SessionId, SessionQuery, StartTurnRequest
 from .agent import ScriptedAgentBuilder, counter_ids
 from .service import PersistentSessionService
 from .store import SqliteStore
@@ -87,9 +87,9 @@ async def _tour(path: str) -> int:
     return 0
 
 
-async def _read_code(svc: PersistentSessionService, sid: object) -> str:
+async def _read_code(svc: PersistentSessionService, sid: SessionId) -> str:
     try:
-        await svc.read(sid)  # type: ignore[arg-type]
+        await svc.read(sid)
     except SessionError as exc:
         return exc.code
     return "found"
