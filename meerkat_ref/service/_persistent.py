@@ -292,6 +292,12 @@ class PersistentSessionService:
             gate = self._gates.get(sid)
             if gate is not None:
                 return gate, False
+            if sid in self.inner.live_ids():
+                # Live with no gate recorded: only the seed variant's window 2
+                # gets here (the reference records gates at registration).
+                unrecorded = self._new_gate()
+                unrecorded.session_id = sid
+                return unrecorded, False
             try:
                 stored = await self.store.exists(sid)
             except Exception as exc:
