@@ -316,8 +316,10 @@ class PersistentSessionService:
     async def cancel_all_checkpointers(self) -> None:
         """Disarm every live session's checkpointer (used by stop).
 
-        When this returns no checkpoint write is in flight and none will start
-        until ``rearm_all_checkpointers``; turn saves are not affected.
+        When this returns, no checkpoint write of a session the sweep reached is
+        in flight, and none starts until ``rearm_all_checkpointers``.  Sessions
+        created later start armed (as upstream); turn saves are not affected
+        (clause STOP-RESUME).
         """
         for gate in list(self._gates.values()):
             await gate.acquire()
