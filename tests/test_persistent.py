@@ -19,18 +19,15 @@ import pytest
 import trio
 from helpers import (
     SERVICE_KINDS,
-    STORE_KINDS,
     AnyStore,
     HoldPoints,
     Outcome,
     ServiceKind,
-    StoreKind,
     close_store,
     create_req,
     error_of,
     live_part,
     make_builder,
-    make_store,
     open_persistent,
     open_service,
     reached,
@@ -60,20 +57,6 @@ from meerkat_ref import (
     UserMessage,
 )
 from meerkat_ref.agent import ScriptedAgent, scripted_usage
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store_kind(request: pytest.FixtureRequest) -> StoreKind:
-    return cast(StoreKind, request.param)
-
-
-@pytest.fixture
-async def store(store_kind: StoreKind, tmp_path: Path) -> AsyncIterator[AnyStore]:
-    made = make_store(store_kind, tmp_path)
-    try:
-        yield made
-    finally:
-        await close_store(made)
 
 
 @pytest.fixture(params=SERVICE_KINDS)

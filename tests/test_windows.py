@@ -22,22 +22,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import cast
 
 import pytest
 import trio
 from helpers import (
-    STORE_KINDS,
     AnyStore,
     HoldPoints,
     Outcome,
-    StoreKind,
-    close_store,
     create_req,
     error_of,
     make_builder,
-    make_store,
     open_persistent,
     reached,
     settle,
@@ -60,20 +54,6 @@ from meerkat_ref import (
 from meerkat_ref.agent import COMPACTED_TEXT
 
 RESURRECTED = {"store row", "load_persisted", "read", "list"}
-
-
-@pytest.fixture(params=STORE_KINDS)
-def store_kind(request: pytest.FixtureRequest) -> StoreKind:
-    return cast(StoreKind, request.param)
-
-
-@pytest.fixture
-async def store(store_kind: StoreKind, tmp_path: Path) -> AsyncIterator[AnyStore]:
-    made = make_store(store_kind, tmp_path)
-    try:
-        yield made
-    finally:
-        await close_store(made)
 
 
 @dataclass
