@@ -4,6 +4,8 @@
     meerkat-ref replay FILE
     meerkat-ref scenarios
     meerkat-ref tour [--store FILE]
+    meerkat-ref vectors [--out DIR] [--check]
+    meerkat-ref conform --adapter 'COMMAND' [--timeout S] [--seed N] [--json]
 
 ``check`` explores every named scenario exhaustively within the preemption
 bound and exits 1 on any violation.  With ``--variant seed-0.4.0`` it opens
@@ -270,6 +272,18 @@ def cmd_tour(args: argparse.Namespace) -> int:
         return run_tour(os.path.join(tmp, "tour.sqlite"))
 
 
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from . import vectors
+
+    return vectors.run(args)
+
+
+def cmd_conform(args: argparse.Namespace) -> int:
+    from . import conform
+
+    return conform.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meerkat-ref", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -308,6 +322,20 @@ def build_parser() -> argparse.ArgumentParser:
     tour = sub.add_parser("tour", help="a short narrated tour of the service on SQLite")
     tour.add_argument("--store", default=None, metavar="FILE")
     tour.set_defaults(func=cmd_tour)
+    vectors = sub.add_parser(
+        "vectors", help="generate the conformance vectors from the model (or --check them)"
+    )
+    from .vectors import add_arguments as vectors_arguments
+
+    vectors_arguments(vectors)
+    vectors.set_defaults(func=cmd_vectors)
+    conform = sub.add_parser(
+        "conform", help="judge an implementation through its adapter; exit 1 on any failure"
+    )
+    from .conform import add_arguments as conform_arguments
+
+    conform_arguments(conform)
+    conform.set_defaults(func=cmd_conform)
     return parser
 
 

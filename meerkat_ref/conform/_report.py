@@ -1,0 +1,206 @@
+"""What a conformance run found, per clause, with one minimal counterexample for each failure."""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ._wire import CLAUSES, Json, dumps
+
+
+@dataclass
+class Failure:
+    clause: str
+    phase: str
+    case: str
+    message: str
+    lines: list[str]  # the request lines to send, in order, to replay it
+    how: str  # how to replay: each line after the previous answer, or a controlled schedule
+    schedule: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "clause": self.clause,
+            "phase": self.phase,
+            "case": self.case,
+            "message": self.message,
+            "replay": self.how,
+            "lines": self.lines,
+            "schedule": self.schedule,
+        }
+
+
+@dataclass
+class Phase:
+    name: str
+    cases: int = 0
+    requests: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    note: str = ""
+    ran: bool = True
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "name": self.name,
+            "ran": self.ran,
+            "cases": self.cases,
+            "requests": self.requests,
+            "failures": self.failures,
+            "seconds": round(self.seconds, 3),
+            "note": self.note,
+        }
+
+
+@dataclass
+class Report:
+    adapter: str
+    hello: dict[str, Json] = field(default_factory=dict)
+    phases: list[Phase] = field(default_factory=list)
+    checks: collections.Counter[str] = field(default_factory=collections.Counter)
+    failed: collections.Counter[str] = field(default_factory=collections.Counter)
+    minimal: dict[str, Failure] = field(default_factory=dict)  # per clause: the shortest
+    protocol: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.protocol
+
+    def check(self, clauses: list[str] | tuple[str, ...]) -> None:
+        for clause in dict.fromkeys(clauses):
+            self.checks[clause] += 1
+
+    def fail(self, failure: Failure) -> None:
+        """Count a failure; keep, per clause, the best counterexample to show.
+
+        Best: one that replays exactly (sequential, or controlled through the
+        hooks) before a free-running one; then the fewest lines.
+        """
+        self.failed[failure.clause] += 1
+        failure.lines = renumber(failure.lines)
+        best = self.minimal.get(failure.clause)
+        if best is None or _rank(failure) < _rank(best):
+            self.minimal[failure.clause] = failure
+
+    def protocol_error(self, phase: str, message: str) -> None:
+        self.protocol.append(f"{phase}: {message}")
+        self.failed["PROTOCOL"] += 1
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "adapter": self.adapter,
+            "hello": self.hello,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "phases": [p.to_json() for p in self.phases],
+            "clauses": {
+                c: {"checks": self.checks[c], "failed": self.failed[c]}
+                for c in _order(self.checks.keys() | self.failed.keys())
+            },
+            "failures": [self.minimal[c].to_json() for c in _order(self.minimal.keys())],
+            "protocol_errors": self.protocol,
+        }
+
+    def text(self) -> str:
+        out = [f"meerkat-ref conform: {self.adapter}"]
+        if self.hello:
+            caps = self.hello.get("capabilities")
+            shown = ", ".join(caps) if isinstance(caps, list) and caps else "none"
+            out.append(
+                f"adapter: {self.hello.get('implementation')} {self.hello.get('version')}, "
+                f"protocol {self.hello.get('protocol')}, variant {self.hello.get('variant')}, "
+                f"capabilities: {shown}"
+            )
+        out.append("")
+        rows: list[tuple[str, ...]] = [("phase", "cases", "requests", "failed", "seconds")]
+        rows += [
+            (
+                p.name,
+                str(p.cases) if p.ran else "-",
+                str(p.requests) if p.ran else "-",
+                str(p.failures) if p.ran else "-",
+                f"{p.seconds:.2f}" if p.ran else "not run",
+            )
+            for p in self.phases
+        ]
+        out += _table(rows)
+        notes = [f"  {p.name}: {p.note}" for p in self.phases if p.note]
+        if notes:
+            out += ["", "notes:", *notes]
+        out.append("")
+        clauses = _order(self.checks.keys() | self.failed.keys())
+        rows = [("clause", "checks", "failed", "")]
+        rows += [
+            (c, str(self.checks[c]), str(self.failed[c]), "FAIL" if self.failed[c] else "ok")
+            for c in clauses
+        ]
+        out += _table(rows)
+        for message in self.protocol:
+            out += ["", f"PROTOCOL ERROR {message}"]
+        for clause in _order(self.minimal.keys()):
+            f = self.minimal[clause]
+            n = self.failed[clause]
+            out += [
+                "",
+                f"FAIL {clause} ({n} failure{'s' if n != 1 else ''}; the shortest):",
+                f"  phase: {f.phase}; case: {f.case}",
+                *("  " + line for line in f.message.splitlines()),
+            ]
+            if f.schedule:
+                out.append(f"  schedule ({len(f.schedule)} steps): {', '.join(f.schedule)}")
+            out.append(f"  replay ({f.how}):")
+            out += ["    " + line for line in f.lines]
+        verdict = "PASS" if self.ok else "FAIL"
+        failing = ", ".join(_order(self.failed.keys()))
+        out += ["", f"{verdict}" + (f": {failing}" if failing else "") + f" ({self.seconds:.1f}s)"]
+        return "\n".join(out)
+
+
+def _rank(failure: Failure) -> tuple[bool, int]:
+    return (failure.how.startswith("free-running"), len(failure.lines))
+
+
+def renumber(lines: Sequence[str]) -> list[str]:
+    """The same request lines with ids renumbered 1, 2, ... in order of appearance."""
+    ids: dict[str, str] = {}
+
+    def fresh(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return ids.setdefault(value, str(len(ids) + 1))
+
+    out = []
+    for line in lines:
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            out.append(line)
+            continue
+        if isinstance(msg, dict):
+            if "id" in msg:
+                msg = {"id": fresh(msg["id"]), **{k: v for k, v in msg.items() if k != "id"}}
+            if isinstance(msg.get("commands"), list):
+                for sub in msg["commands"]:
+                    if isinstance(sub, dict) and "id" in sub:
+                        sub["id"] = fresh(sub["id"])
+        out.append(dumps(msg))
+    return out
+
+
+def _order(clauses: Iterable[str]) -> list[str]:
+    rank = {c: i for i, c in enumerate(CLAUSES)}
+    return sorted(clauses, key=lambda c: (rank.get(c, len(rank)), c))
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        .rstrip()
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
