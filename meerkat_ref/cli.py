@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .explore import (
     SCENARIOS,
@@ -67,7 +67,7 @@ def _table(reports: Sequence[SearchReport]) -> str:
     return "\n".join(lines)
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool) -> Callable[[SearchReport], None]:
     def show(report: SearchReport) -> None:
         if not quiet:
             print(
