@@ -35,8 +35,26 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ._model import (
+    Archive,
+    CancelAllCheckpointers,
+    Create,
+    CreatesAtOnce,
+    HostMessage,
+    Interrupt,
+    List,
+    LoadPersisted,
+    ObserveStore,
+    Op,
+    Read,
+    RearmAllCheckpointers,
+    Restart,
+    StartTurn,
+    State,
+    TurnsAtOnce,
+    model,
+)
 from .conform._wire import (
     VECTORS_FORMAT,
     Json,
@@ -48,47 +66,6 @@ from .conform._wire import (
 )
 from .explore._control import Choice, Parked
 from .explore._runner import Budget
-
-if TYPE_CHECKING:  # mypy reads the source tree, where the model is the package ``models``
-    from models import sessions as model
-    from models.sessions import (
-        Archive,
-        CancelAllCheckpointers,
-        Create,
-        CreatesAtOnce,
-        HostMessage,
-        Interrupt,
-        List,
-        LoadPersisted,
-        ObserveStore,
-        Op,
-        Read,
-        RearmAllCheckpointers,
-        Restart,
-        StartTurn,
-        State,
-        TurnsAtOnce,
-    )
-else:  # installed, it is ``meerkat_ref.models``
-    from .models import sessions as model
-    from .models.sessions import (
-        Archive,
-        CancelAllCheckpointers,
-        Create,
-        CreatesAtOnce,
-        HostMessage,
-        Interrupt,
-        List,
-        LoadPersisted,
-        ObserveStore,
-        Op,
-        Read,
-        RearmAllCheckpointers,
-        Restart,
-        StartTurn,
-        State,
-        TurnsAtOnce,
-    )
 
 SEED = 20250405
 """The random sequences' seed: case ``i`` draws from ``random.Random(SEED + i)``."""
@@ -134,91 +111,348 @@ class Case:
 BAD_ID = "not-a-uuid"
 
 CURATED: tuple[Case, ...] = (
-    Case("create-and-read", "a create runs its first turn, is saved before it returns, reads back",
-         2, True, (Create("hello world"), Read(1), LoadPersisted(1), List(), ObserveStore())),
-    Case("create-system-prompt", "a system prompt is message 1", 2, True,
-         (Create("a", system_prompt="be brief"), Read(1), LoadPersisted(1))),
-    Case("create-deferred", "a deferred create runs no turn and (persistent) is stored at once",
-         2, True, (Create("later", defer=True), Read(1), LoadPersisted(1), StartTurn(1, "now"),
-                   Read(1))),
-    Case("capacity", "capacity is checked first (no id, no tick); archive frees a slot",
-         1, True, (Create("a"), Create("b"), Archive(1), Create("c"), Read(2), List())),
-    Case("creates-at-once", "of creates made at once exactly min(count, free) succeed", 2, True,
-         (CreatesAtOnce(3), List(), CreatesAtOnce(2), Archive(2), CreatesAtOnce(2, "z"))),
-    Case("turn", "turns on unknown and live sessions; usage and times follow the prompt",
-         2, True, (StartTurn(1, "a"), Create("a"), StartTurn(2, "b"), StartTurn(1, "c d"),
-                   StartTurn(1, ""), Read(1), LoadPersisted(1))),
-    Case("turns-at-once", "turn admission is atomic: one of the turns made at once wins", 2, True,
-         (Create("a"), TurnsAtOnce(1, "b", count=3), Read(1), LoadPersisted(1))),
-    Case("turn-busy-host", "a serving host loop keeps its session busy until interrupted",
-         2, True, (Create("serve", host_mode=True), StartTurn(1, "b"),
-                   TurnsAtOnce(1, "c", count=2), Read(1), Interrupt(1), StartTurn(1, "d"),
-                   TurnsAtOnce(1, "e", host_mode=True, count=2), Interrupt(1))),
-    Case("host-messages", "a serving host loop takes each message at once and checkpoints it",
-         2, True, (Create("serve", host_mode=True), HostMessage(1, "x y"), Read(1),
-                   ObserveStore(), HostMessage(1, "/compact"), ObserveStore(), Interrupt(1),
-                   Read(1), LoadPersisted(1))),
-    Case("host-inbox", "messages to an idle session wait for its next host loop, in order",
-         2, True, (Create("a"), HostMessage(1, "x"), HostMessage(1, "y"), Read(1),
-                   StartTurn(1, "serve", host_mode=True), Read(1), ObserveStore(),
-                   Interrupt(1), HostMessage(1, ""), Read(1))),
-    Case("host-message-not-found", "there is no injector for an unknown or archived session",
-         2, True, (HostMessage(1, "x"), Create("a"), Archive(1), HostMessage(1, "x"))),
-    Case("interrupt", "interrupt: not found, not running, then it cancels a host loop",
-         2, True, (Interrupt(1), Create("a"), Interrupt(1),
-                   StartTurn(1, "serve", host_mode=True), Interrupt(1), Interrupt(1), Read(1))),
-    Case("read-fallback", "after a restart a stored session reads back inactive; no turn on it",
-         2, True, (Create("a"), StartTurn(1, "b c"), Restart(), Read(1), List(),
-                   StartTurn(1, "x"), LoadPersisted(1), Interrupt(1))),
-    Case("archive-live", "archive is final: no read, list, load, turn or store shows the session",
-         2, True, (Create("a"), Create("b"), Archive(1), Read(1), List(), LoadPersisted(1),
-                   StartTurn(1, "x"), Archive(1), ObserveStore(), Restart(), Read(1))),
-    Case("archive-stored-only", "archive of a session that is only in the store", 2, True,
-         (Create("a"), Restart(), Archive(1), Read(1), List(), Restart(), Read(1),
-          LoadPersisted(1), Archive(1))),
-    Case("archive-host-loop", "archive ends a serving host loop; its call answers AGENT_ERROR",
-         2, True, (Create("serve", host_mode=True), HostMessage(1, "x"), Archive(1),
-                   HostMessage(1, "y"), Interrupt(1), Read(1), ObserveStore(), Create("b"))),
-    Case("archive-not-found", "archive of a session neither live nor stored", 2, True,
-         (Archive(1), Create("a"), Archive(2), Read(1))),
-    Case("list-order-and-pages", "newest updated_at first, ties by id; merged, then paged",
-         3, True, (Create("a"), Create("b", defer=True), Create("c"), StartTurn(1, "d"),
-                   Restart(), Create("e", defer=True), List(), List(0, 1), List(1, 1),
-                   List(1, None), List(None, 2), List(2, 2), List(9, 1), List(0, 0))),
-    Case("list-live-over-stored", "a live session shows its live state, not its stored copy",
-         2, True, (Create("serve", host_mode=True), CancelAllCheckpointers(), HostMessage(1, "x"),
-                   List(), Read(1), ObserveStore(), LoadPersisted(1))),
-    Case("stop-resume", "disarmed checkpointers write nothing; turn saves still do; rearm resumes",
-         2, True, (Create("serve", host_mode=True), CancelAllCheckpointers(), HostMessage(1, "x"),
-                   ObserveStore(), RearmAllCheckpointers(), HostMessage(1, "y"), ObserveStore(),
-                   Create("later", defer=True), CancelAllCheckpointers(), StartTurn(2, "plain"),
-                   ObserveStore(), RearmAllCheckpointers())),
-    Case("compaction-saved", "a same-length rewrite is a new revision, and it is checkpointed",
-         2, True, (Create("serve", host_mode=True), HostMessage(1, "/compact"), ObserveStore(),
-                   HostMessage(1, "/compact"), LoadPersisted(1), Read(1))),
-    Case("restart-crashes-pending", "a restart drops pending calls; store, clock and ids go on",
-         2, True, (Create("serve", host_mode=True), Create("b"), Restart(), Read(1), Read(2),
-                   List(), Create("c"), Read(3))),
-    Case("ephemeral", "the ephemeral service: live sessions only; persistence calls disabled",
-         2, False, (Create("a"), StartTurn(1, "b"), List(), LoadPersisted(1),
-                    CancelAllCheckpointers(), RearmAllCheckpointers(), ObserveStore(),
-                    Archive(1), Archive(1), Create("c"), Restart(), Read(2), List())),
-    Case("ephemeral-host", "an ephemeral host loop serves messages; a restart loses it",
-         2, False, (Create("serve", host_mode=True), HostMessage(1, "x"), Read(1), Restart(),
-                    Read(1))),
-    Case("invalid-arguments", "malformed input is rejected before anything is touched",
-         2, True, (Create("a"),
-                   Invalid.of(cmd="read", session=BAD_ID),
-                   Invalid.of(cmd="start_turn", session="s1", prompt="x"),
-                   Invalid.of(cmd="archive", session=""),
-                   Invalid.of(cmd="interrupt", session=BAD_ID),
-                   Invalid.of(cmd="inject", session=BAD_ID, text="x"),
-                   Invalid.of(cmd="load_persisted", session=BAD_ID),
-                   Invalid.of(cmd="list", limit=-1),
-                   Invalid.of(cmd="list", offset=-2),
-                   Invalid.of(cmd="create", prompt="x", model=""),
-                   Invalid.of(cmd="create", prompt="x", model="  "),
-                   Read(1), List(), Create("b"))),
+    Case(
+        "create-and-read",
+        "a create runs its first turn, is saved before it returns, reads back",
+        2,
+        True,
+        (Create("hello world"), Read(1), LoadPersisted(1), List(), ObserveStore()),
+    ),
+    Case(
+        "create-system-prompt",
+        "a system prompt is message 1",
+        2,
+        True,
+        (Create("a", system_prompt="be brief"), Read(1), LoadPersisted(1)),
+    ),
+    Case(
+        "create-deferred",
+        "a deferred create runs no turn and (persistent) is stored at once",
+        2,
+        True,
+        (Create("later", defer=True), Read(1), LoadPersisted(1), StartTurn(1, "now"), Read(1)),
+    ),
+    Case(
+        "capacity",
+        "capacity is checked first (no id, no tick); archive frees a slot",
+        1,
+        True,
+        (Create("a"), Create("b"), Archive(1), Create("c"), Read(2), List()),
+    ),
+    Case(
+        "creates-at-once",
+        "of creates made at once exactly min(count, free) succeed",
+        2,
+        True,
+        (CreatesAtOnce(3), List(), CreatesAtOnce(2), Archive(2), CreatesAtOnce(2, "z")),
+    ),
+    Case(
+        "turn",
+        "turns on unknown and live sessions; usage and times follow the prompt",
+        2,
+        True,
+        (
+            StartTurn(1, "a"),
+            Create("a"),
+            StartTurn(2, "b"),
+            StartTurn(1, "c d"),
+            StartTurn(1, ""),
+            Read(1),
+            LoadPersisted(1),
+        ),
+    ),
+    Case(
+        "turns-at-once",
+        "turn admission is atomic: one of the turns made at once wins",
+        2,
+        True,
+        (Create("a"), TurnsAtOnce(1, "b", count=3), Read(1), LoadPersisted(1)),
+    ),
+    Case(
+        "turn-busy-host",
+        "a serving host loop keeps its session busy until interrupted",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            StartTurn(1, "b"),
+            TurnsAtOnce(1, "c", count=2),
+            Read(1),
+            Interrupt(1),
+            StartTurn(1, "d"),
+            TurnsAtOnce(1, "e", host_mode=True, count=2),
+            Interrupt(1),
+        ),
+    ),
+    Case(
+        "host-messages",
+        "a serving host loop takes each message at once and checkpoints it",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            HostMessage(1, "x y"),
+            Read(1),
+            ObserveStore(),
+            HostMessage(1, "/compact"),
+            ObserveStore(),
+            Interrupt(1),
+            Read(1),
+            LoadPersisted(1),
+        ),
+    ),
+    Case(
+        "host-inbox",
+        "messages to an idle session wait for its next host loop, in order",
+        2,
+        True,
+        (
+            Create("a"),
+            HostMessage(1, "x"),
+            HostMessage(1, "y"),
+            Read(1),
+            StartTurn(1, "serve", host_mode=True),
+            Read(1),
+            ObserveStore(),
+            Interrupt(1),
+            HostMessage(1, ""),
+            Read(1),
+        ),
+    ),
+    Case(
+        "host-message-not-found",
+        "there is no injector for an unknown or archived session",
+        2,
+        True,
+        (HostMessage(1, "x"), Create("a"), Archive(1), HostMessage(1, "x")),
+    ),
+    Case(
+        "interrupt",
+        "interrupt: not found, not running, then it cancels a host loop",
+        2,
+        True,
+        (
+            Interrupt(1),
+            Create("a"),
+            Interrupt(1),
+            StartTurn(1, "serve", host_mode=True),
+            Interrupt(1),
+            Interrupt(1),
+            Read(1),
+        ),
+    ),
+    Case(
+        "read-fallback",
+        "after a restart a stored session reads back inactive; no turn on it",
+        2,
+        True,
+        (
+            Create("a"),
+            StartTurn(1, "b c"),
+            Restart(),
+            Read(1),
+            List(),
+            StartTurn(1, "x"),
+            LoadPersisted(1),
+            Interrupt(1),
+        ),
+    ),
+    Case(
+        "archive-live",
+        "archive is final: no read, list, load, turn or store shows the session",
+        2,
+        True,
+        (
+            Create("a"),
+            Create("b"),
+            Archive(1),
+            Read(1),
+            List(),
+            LoadPersisted(1),
+            StartTurn(1, "x"),
+            Archive(1),
+            ObserveStore(),
+            Restart(),
+            Read(1),
+        ),
+    ),
+    Case(
+        "archive-stored-only",
+        "archive of a session that is only in the store",
+        2,
+        True,
+        (
+            Create("a"),
+            Restart(),
+            Archive(1),
+            Read(1),
+            List(),
+            Restart(),
+            Read(1),
+            LoadPersisted(1),
+            Archive(1),
+        ),
+    ),
+    Case(
+        "archive-host-loop",
+        "archive ends a serving host loop; its call answers AGENT_ERROR",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            HostMessage(1, "x"),
+            Archive(1),
+            HostMessage(1, "y"),
+            Interrupt(1),
+            Read(1),
+            ObserveStore(),
+            Create("b"),
+        ),
+    ),
+    Case(
+        "archive-not-found",
+        "archive of a session neither live nor stored",
+        2,
+        True,
+        (Archive(1), Create("a"), Archive(2), Read(1)),
+    ),
+    Case(
+        "list-order-and-pages",
+        "newest updated_at first, ties by id; merged, then paged",
+        3,
+        True,
+        (
+            Create("a"),
+            Create("b", defer=True),
+            Create("c"),
+            StartTurn(1, "d"),
+            Restart(),
+            Create("e", defer=True),
+            List(),
+            List(0, 1),
+            List(1, 1),
+            List(1, None),
+            List(None, 2),
+            List(2, 2),
+            List(9, 1),
+            List(0, 0),
+        ),
+    ),
+    Case(
+        "list-live-over-stored",
+        "a live session shows its live state, not its stored copy",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            CancelAllCheckpointers(),
+            HostMessage(1, "x"),
+            List(),
+            Read(1),
+            ObserveStore(),
+            LoadPersisted(1),
+        ),
+    ),
+    Case(
+        "stop-resume",
+        "disarmed checkpointers write nothing; turn saves still do; rearm resumes",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            CancelAllCheckpointers(),
+            HostMessage(1, "x"),
+            ObserveStore(),
+            RearmAllCheckpointers(),
+            HostMessage(1, "y"),
+            ObserveStore(),
+            Create("later", defer=True),
+            CancelAllCheckpointers(),
+            StartTurn(2, "plain"),
+            ObserveStore(),
+            RearmAllCheckpointers(),
+        ),
+    ),
+    Case(
+        "compaction-saved",
+        "a same-length rewrite is a new revision, and it is checkpointed",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            HostMessage(1, "/compact"),
+            ObserveStore(),
+            HostMessage(1, "/compact"),
+            LoadPersisted(1),
+            Read(1),
+        ),
+    ),
+    Case(
+        "restart-crashes-pending",
+        "a restart drops pending calls; store, clock and ids go on",
+        2,
+        True,
+        (
+            Create("serve", host_mode=True),
+            Create("b"),
+            Restart(),
+            Read(1),
+            Read(2),
+            List(),
+            Create("c"),
+            Read(3),
+        ),
+    ),
+    Case(
+        "ephemeral",
+        "the ephemeral service: live sessions only; persistence calls disabled",
+        2,
+        False,
+        (
+            Create("a"),
+            StartTurn(1, "b"),
+            List(),
+            LoadPersisted(1),
+            CancelAllCheckpointers(),
+            RearmAllCheckpointers(),
+            ObserveStore(),
+            Archive(1),
+            Archive(1),
+            Create("c"),
+            Restart(),
+            Read(2),
+            List(),
+        ),
+    ),
+    Case(
+        "ephemeral-host",
+        "an ephemeral host loop serves messages; a restart loses it",
+        2,
+        False,
+        (Create("serve", host_mode=True), HostMessage(1, "x"), Read(1), Restart(), Read(1)),
+    ),
+    Case(
+        "invalid-arguments",
+        "malformed input is rejected before anything is touched",
+        2,
+        True,
+        (
+            Create("a"),
+            Invalid.of(cmd="read", session=BAD_ID),
+            Invalid.of(cmd="start_turn", session="s1", prompt="x"),
+            Invalid.of(cmd="archive", session=""),
+            Invalid.of(cmd="interrupt", session=BAD_ID),
+            Invalid.of(cmd="inject", session=BAD_ID, text="x"),
+            Invalid.of(cmd="load_persisted", session=BAD_ID),
+            Invalid.of(cmd="list", limit=-1),
+            Invalid.of(cmd="list", offset=-2),
+            Invalid.of(cmd="create", prompt="x", model=""),
+            Invalid.of(cmd="create", prompt="x", model="  "),
+            Read(1),
+            List(),
+            Create("b"),
+        ),
+    ),
 )
 
 
@@ -228,9 +462,17 @@ PROMPTS = ("a", "b c", "d e f", "", "/compact")  # a turn never compacts
 TEXTS = ("x", "/compact", "y z", "")
 PAGES = (None, 0, 1, 2)
 _KINDS = (
-    ["create"] * 6 + ["turn"] * 5 + ["message"] * 5 + ["read"] * 2 + ["list"] * 3
-    + ["archive"] * 3 + ["interrupt"] * 3 + ["restart"] * 2 + ["turns_at_once"] * 2
-    + ["creates_at_once"] * 2 + ["load", "cancel", "rearm", "observe"]
+    ["create"] * 6
+    + ["turn"] * 5
+    + ["message"] * 5
+    + ["read"] * 2
+    + ["list"] * 3
+    + ["archive"] * 3
+    + ["interrupt"] * 3
+    + ["restart"] * 2
+    + ["turns_at_once"] * 2
+    + ["creates_at_once"] * 2
+    + ["load", "cancel", "rearm", "observe"]
 )
 _PERSISTENT_ONLY = {"load", "cancel", "rearm"}
 
@@ -250,8 +492,9 @@ def random_op(rng: random.Random, state: State) -> Op:
         return rng.randint(1, state.next_id)
 
     if kind == "create":
-        return Create(rng.choice(PROMPTS), rng.choice((None, "s")), rng.random() < 0.3,
-                      rng.random() < 0.4)
+        return Create(
+            rng.choice(PROMPTS), rng.choice((None, "s")), rng.random() < 0.3, rng.random() < 0.4
+        )
     if kind == "turn":
         return StartTurn(n(), rng.choice(PROMPTS), rng.random() < 0.4)
     if kind == "message":
@@ -294,8 +537,9 @@ def random_case(seed: int, steps: int, name: str) -> Case:
     return Case(name, about, capacity, persistent, tuple(ops))
 
 
-def random_cases(seed: int = SEED, count: int = RANDOM_CASES, steps: int = RANDOM_STEPS,
-                 prefix: str = "random") -> tuple[Case, ...]:
+def random_cases(
+    seed: int = SEED, count: int = RANDOM_CASES, steps: int = RANDOM_STEPS, prefix: str = "random"
+) -> tuple[Case, ...]:
     return tuple(random_case(seed + i, steps, f"{prefix}-{seed + i}") for i in range(count))
 
 
@@ -343,18 +587,27 @@ def expected_steps(case: Case) -> list[ExpectedStep]:
     out: list[ExpectedStep] = []
     for op in case.ops:
         if isinstance(op, Invalid):
-            out.append(ExpectedStep((op.command(),), False, {"error": "INVALID_ARGUMENT"}, (),
-                                    ("INPUT",), op, state))
+            out.append(
+                ExpectedStep(
+                    (op.command(),), False, {"error": "INVALID_ARGUMENT"}, (), ("INPUT",), op, state
+                )
+            )
             continue
         result, after = model.step(state, op)
         broken = model.violations(after)
         if broken:
             raise AssertionError(f"{case.name}: {op!r} breaks the model's invariants {broken}")
-        out.append(ExpectedStep(
-            tuple(op_commands(op)), at_once(op), result_json(result, pending_session(op, state)),
-            tuple(completed_json(after.completed)), tuple(step_clauses(op, state, result)),
-            op, state,
-        ))
+        out.append(
+            ExpectedStep(
+                tuple(op_commands(op)),
+                at_once(op),
+                result_json(result, pending_session(op, state)),
+                tuple(completed_json(after.completed)),
+                tuple(step_clauses(op, state, result)),
+                op,
+                state,
+            )
+        )
         state = after
     return out
 
@@ -379,8 +632,9 @@ def _header(kind: str) -> dict[str, Json]:
     }
 
 
-def sequential_doc(cases: Sequence[Case], kind: str = "sequential",
-                   seed: int | None = None) -> dict[str, Json]:
+def sequential_doc(
+    cases: Sequence[Case], kind: str = "sequential", seed: int | None = None
+) -> dict[str, Json]:
     doc = _header(kind)
     if seed is not None:
         doc["seed"] = seed
@@ -482,37 +736,41 @@ def concurrent_cases() -> list[dict[str, Json]]:
                 bg.setdefault(call.client, []).append(cmd)
             else:
                 clients.setdefault(call.client, []).append(cmd)
-            operations.append({
-                "client": call.client,
-                **cmd,
-                "invoked": call.invoked,
-                "responded": call.responded,
-                "result": call.result,
-            })
-        cases.append({
-            "name": f"window-{window.number}-{window.value}",
-            "window": window.value,
-            "scenario": scenario.name,
-            "about": scenario.about,
-            "capacity": scenario.max_sessions,
-            "store": "memory",
-            "setup": setup,
-            "background": bg,
-            "clients": clients,
-            "operations": operations,
-            "schedule": [c.to_json() for c in found.choices],
-            "steps": [
-                {"task": s.label, "kind": s.kind, "session": _session_of(s.session)}
-                for s in found.steps
-            ],
-            "expected": {
-                "reference": {"violations": []},
-                "seed": {
-                    "variant": variant.name,
-                    "violations": sorted({v.rule for v in found.violations}),
+            operations.append(
+                {
+                    "client": call.client,
+                    **cmd,
+                    "invoked": call.invoked,
+                    "responded": call.responded,
+                    "result": call.result,
+                }
+            )
+        cases.append(
+            {
+                "name": f"window-{window.number}-{window.value}",
+                "window": window.value,
+                "scenario": scenario.name,
+                "about": scenario.about,
+                "capacity": scenario.max_sessions,
+                "store": "memory",
+                "setup": setup,
+                "background": bg,
+                "clients": clients,
+                "operations": operations,
+                "schedule": [c.to_json() for c in found.choices],
+                "steps": [
+                    {"task": s.label, "kind": s.kind, "session": _session_of(s.session)}
+                    for s in found.steps
+                ],
+                "expected": {
+                    "reference": {"violations": []},
+                    "seed": {
+                        "variant": variant.name,
+                        "violations": sorted({v.rule for v in found.violations}),
+                    },
                 },
-            },
-        })
+            }
+        )
     return cases
 
 
@@ -533,8 +791,9 @@ def render(value: Json, depth: int = 0, collapse: int = 4) -> str:
         return json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
     inner = " " * (depth + 1)
     if isinstance(value, dict):
-        items = [f"{inner}{json.dumps(k)}: {render(v, depth + 1, collapse)}"
-                 for k, v in value.items()]
+        items = [
+            f"{inner}{json.dumps(k)}: {render(v, depth + 1, collapse)}" for k, v in value.items()
+        ]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     items = [inner + render(v, depth + 1, collapse) for v in value]
     return "[\n" + ",\n".join(items) + "\n" + pad + "]"
@@ -568,10 +827,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="spec/vectors", metavar="DIR",
-                        help="where the vector files go (default: spec/vectors)")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a file differs from what is generated")
+    parser.add_argument(
+        "--out",
+        default="spec/vectors",
+        metavar="DIR",
+        help="where the vector files go (default: spec/vectors)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a file differs from what is generated",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

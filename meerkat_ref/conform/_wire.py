@@ -15,14 +15,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import ERROR_CODES
-
-if TYPE_CHECKING:  # mypy reads the source tree, where the model is the package ``models``
-    from models import sessions as model
-else:  # installed, it is ``meerkat_ref.models``
-    from ..models import sessions as model
+from .._model import model
 
 Json = Any
 """A decoded JSON value (dict, list, str, int, float, bool or None)."""
@@ -60,7 +56,13 @@ SERVICE_COMMANDS: tuple[str, ...] = (
 """One command per model operation (``TurnsAtOnce``/``CreatesAtOnce`` are several at once)."""
 
 CONTROL_COMMANDS: tuple[str, ...] = (
-    "hello", "open", "settle", "control", "release", "at_once", "bye"
+    "hello",
+    "open",
+    "settle",
+    "control",
+    "release",
+    "at_once",
+    "bye",
 )
 
 CLAUSES: tuple[str, ...] = (
@@ -211,7 +213,7 @@ def field(msg: Mapping[str, Json], name: str, kind: str, default: Json = _MISSIN
 def request_id(msg: Mapping[str, Json]) -> str:
     rid = msg.get("id")
     if not isinstance(rid, str) or not rid:
-        raise WireError("BAD_REQUEST", "every command needs an \"id\": a non-empty string")
+        raise WireError("BAD_REQUEST", 'every command needs an "id": a non-empty string')
     return rid
 
 

@@ -52,13 +52,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # mypy reads the source tree, where the model is the package ``models``
-    from models import sessions as model
-else:  # installed, it is ``meerkat_ref.models`` (a setuptools package-dir mapping)
-    from ..models import sessions as model
 from .._errors import CANCELLED_TEXT
+from .._model import model
 from .._types import SessionId
 from ._monitor import Call
 
