@@ -173,7 +173,11 @@ def test_hypothesis_strategy_finds_and_shrinks_window_1() -> None:
     failing: list[RunOutcome] = []
 
     @settings(
-        max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=300,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
     )
     @given(st.data())
     def run(data: st.DataObject) -> None:
@@ -269,7 +273,11 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
     failing: list[tuple[dict[str, Any], RunOutcome]] = []
 
     @settings(
-        max_examples=600, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=600,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
     )
     @given(st.data())
     def run(data: st.DataObject) -> None:
