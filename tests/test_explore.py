@@ -308,3 +308,15 @@ def test_bad_specs_are_refused() -> None:
     for bad in bad_specs:
         with pytest.raises(SpecError):
             scenario_from_spec(bad)
+
+
+def test_cli_check_seed_finds_every_window(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["check", "--memory", "--variant", "seed-0.4.0", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    for window in Window:
+        assert f"window-{window.number}-{window.value}.json" in out
+        assert (tmp_path / f"window-{window.number}-{window.value}.json").exists()
+    assert out.count("sequenceDiagram") == len(Window)
+    assert "NOT FOUND" not in out
