@@ -365,51 +365,15 @@ def _anchor(c: Clause) -> str:
 # -- the drawings ----------------------------------------------------------------------
 
 
-class EarlyArchiveNoTombstone(PersistentSessionService):
-    """``archive`` as the reference first had it (commit d105013), for the drawings only.
+class _EarlyArchive(PersistentSessionService):
+    """``archive`` as the reference first had it, for the drawings only.
 
-    An archive of an id with no gate used a fresh gate it did not put in the
-    map, so a create that registered that very id meanwhile went ahead: the
-    archive returned success and the new session stayed live and writing.
-    (It also stopped the live session before deleting the row: see below.)
+    It stopped the live session before deleting the row, as the seed does.
+    ``record_tombstone`` says whether an archive of an id with no gate put its
+    fresh gate in the map (the first fix) or not (the first version).
     """
 
-    async def archive(self, session_id: SessionId | str) -> None:
-        sid = as_session_id(session_id)
-        gate = self._gates.get(sid)
-        if gate is None:
-            gate = self._new_gate()  # the race: not recorded in self._gates
-            gate.session_id = sid
-        await gate.acquire()
-        try:
-            gate.archived = True
-            try:
-                await self.inner.archive(sid)
-                live = True
-            except SessionNotFound:
-                live = False
-            try:
-                in_store = await self.store.exists(sid)
-                if in_store:
-                    await self.store.delete(sid)
-            except Exception as exc:
-                raise _store_error(exc, "delete", sid) from exc
-            if self._gates.get(sid) is gate:
-                del self._gates[sid]
-        finally:
-            gate.lock.release()
-        if not live and not in_store:
-            raise SessionNotFound(sid)
-
-
-class EarlyArchiveStopFirst(PersistentSessionService):
-    """``archive`` after the first fix (commit 2916484), for the drawings only.
-
-    It recorded the tombstone gate, but still stopped the live session before
-    deleting the row, as the seed does: a crash in between left the row, so
-    the session came back after a restart although a concurrent turn had
-    already been told ``SESSION_NOT_FOUND``.
-    """
+    record_tombstone = False
 
     async def archive(self, session_id: SessionId | str) -> None:
         sid = as_session_id(session_id)
@@ -417,12 +381,13 @@ class EarlyArchiveStopFirst(PersistentSessionService):
         if gate is None:
             gate = self._new_gate()
             gate.session_id = sid
-            self._gates[sid] = gate
+            if self.record_tombstone:
+                self._gates[sid] = gate
         await gate.acquire()
         try:
             gate.archived = True
             try:
-                await self.inner.archive(sid)  # the race: the live side goes first
+                await self.inner.archive(sid)  # the live side goes first
                 live = True
             except SessionNotFound:
                 live = False
@@ -438,6 +403,27 @@ class EarlyArchiveStopFirst(PersistentSessionService):
             gate.lock.release()
         if not live and not in_store:
             raise SessionNotFound(sid)
+
+
+class EarlyArchiveNoTombstone(_EarlyArchive):
+    """The first version (commit d105013).
+
+    An archive of an id with no gate used a fresh gate it did not put in the
+    map, so a create that registered that very id meanwhile went ahead: the
+    archive returned success and the new session stayed live and writing.
+    """
+
+
+class EarlyArchiveStopFirst(_EarlyArchive):
+    """After the first fix (commit 2916484).
+
+    It recorded the tombstone gate, but still stopped the live session before
+    deleting the row: a crash in between left the row, so the session came
+    back after a restart although a concurrent turn had already been told
+    ``SESSION_NOT_FOUND``.
+    """
+
+    record_tombstone = True
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ class Monitor:
     faulted: set[SessionId] = field(default_factory=set)
     running_turns: dict[SessionId, int] = field(default_factory=dict)
     turn_revision: dict[int, int] = field(default_factory=dict)  # id(RunResult) -> revision
+    issued: set[SessionId] = field(default_factory=set)  # every id an agent was built for
     disarmed: bool = False  # cancel_all returned, rearm not yet invoked
     disarmed_ids: frozenset[SessionId] = frozenset()  # sessions whose gate the sweep reached
     sweeping: bool = False  # a cancel_all or rearm is in flight, or disarmed
@@ -275,4 +276,6 @@ class WatchedBuilder:
         if req.build is not None and req.build.checkpointer is not None:
             watched = _WatchedCheckpointer(req.build.checkpointer, self.monitor)
             req = replace(req, build=replace(req.build, checkpointer=watched))
-        return _WatchedAgent(await self.inner.build_agent(req), self.monitor)
+        agent = await self.inner.build_agent(req)
+        self.monitor.issued.add(agent.session_id)
+        return _WatchedAgent(agent, self.monitor)

@@ -20,7 +20,6 @@ from typing import Protocol
 import trio
 
 from .._seams import LogicalClock
-from .._types import SessionId
 from ..agent._scripted import ScriptedAgentBuilder, counter_ids
 from ..service._persistent import PersistentSessionService
 from ..service._seed import SeedPersistentSessionService, Window
@@ -273,8 +272,7 @@ async def _drive(
 async def _post_phase(ctx: Ctx, monitor: Monitor) -> None:
     """After the run (and a restart): archived stays gone, acknowledged stays."""
     monitor.step += 1
-    issued = {SessionId.from_int(n) for n in range(1, 6)}
-    for sid in sorted(issued):
+    for sid in sorted(monitor.issued):
         await ctx.read("post", sid)
         await ctx.load("post", sid)
     await ctx.list("post")
