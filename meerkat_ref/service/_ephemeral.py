@@ -104,7 +104,6 @@ class _Handle:
     """What the service keeps per live session."""
 
     agent: SessionAgent
-    created_at: int
     commands: trio.MemorySendChannel[_Turn | _Shutdown]
     inbox: trio.MemoryReceiveChannel[_Turn | _Shutdown]
     events: EventBroadcast = field(default_factory=EventBroadcast)
@@ -234,9 +233,7 @@ class EphemeralSessionService:
             self._reserved -= 1
             raise AgentError(f"Duplicate session ID generated: {session_id}")
         send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
-        handle = _Handle(
-            agent=agent, created_at=agent.session().created_at, commands=send, inbox=receive
-        )
+        handle = _Handle(agent=agent, commands=send, inbox=receive)
         # Register, notify and start the task in one step (no await between).
         if on_register is not None and not on_register(session_id):
             self._reserved -= 1

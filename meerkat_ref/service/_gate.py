@@ -38,7 +38,6 @@ class CheckpointerGate:
         self.saved_revision = -1
         self.saved_count = 0  # only the seed variant's skip-by-length reads this
         self.session_id: SessionId | None = None
-        self.failures = 0
         self._points = points
 
     async def acquire(self) -> None:
@@ -87,5 +86,4 @@ class StoreCheckpointer:
             await self.gate.write(self.store, session, checkpoint=True)
         except SessionError as exc:
             # A failed save must not kill the host loop (upstream: logged, not raised).
-            self.gate.failures += 1
             log.warning("host-mode checkpoint failed for %s: %s", session.id, exc)

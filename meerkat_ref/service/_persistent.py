@@ -93,7 +93,7 @@ class PersistentSessionService:
             points=points,
             _archive_waits_behind_turn=_archive_waits_behind_turn,
         )
-        self.raw_store = store
+        self.raw_store = store  # the store itself, below the scheduling points (for tests)
         self.store: SessionStore = PointedStore(store, points)
         self._points = points
         self._gates: dict[SessionId, CheckpointerGate] = {}
