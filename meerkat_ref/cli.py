@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         default=None,
         metavar="DIR",
-        help="directory for the SQLite files (default: a temporary one)",
+        help="directory to make each run's SQLite file in (removed after the run; "
+        "default: the system's temporary directory)",
     )
     check.add_argument(
         "--memory", action="store_true", help="use the memory store instead of SQLite"
