@@ -58,6 +58,7 @@ from .._types import (
 )
 from ..agent._events import AgentEvent, EventBroadcast, EventKind, EventStream
 from ..agent._protocol import EventInjector, SessionAgent, SessionAgentBuilder
+from ._statistics import ServiceStatistics
 
 OnRegister = Callable[[SessionId], bool]
 """Called as a session registers; returning False refuses the registration."""
@@ -491,6 +492,15 @@ class EphemeralSessionService:
     async def wait_session_registered(self) -> None:
         """Return when the next session is registered (as upstream: the next one)."""
         await self._registered.wait()
+
+    def statistics(self) -> ServiceStatistics:
+        """A consistent snapshot of the service (see ``ServiceStatistics``)."""
+        return ServiceStatistics(
+            live=frozenset(self._sessions),
+            running_tasks=frozenset(self._tasks),
+            reserved=self._reserved,
+            max_sessions=self.max_sessions,
+        )
 
     def running_tasks(self) -> frozenset[SessionId]:
         """Ids whose session task has not ended, archived or not (for invariant checks)."""

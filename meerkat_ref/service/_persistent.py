@@ -53,6 +53,7 @@ from ..agent._protocol import EventInjector, SessionAgentBuilder
 from ..store._base import PointedStore, SessionStore
 from ._ephemeral import EphemeralSessionService, paginate
 from ._gate import CheckpointerGate, StoreCheckpointer
+from ._statistics import GateStatistics, ServiceStatistics
 
 
 def _store_error(exc: Exception, what: str, session_id: SessionId | None = None) -> SessionError:
@@ -332,6 +333,14 @@ class PersistentSessionService:
             await gate.acquire()
             gate.armed = True
             gate.lock.release()
+
+    def statistics(self) -> ServiceStatistics:
+        """The live side's snapshot plus every checkpointer gate (see ``ServiceStatistics``)."""
+        gates = {
+            sid: GateStatistics(g.armed, g.archived, g.saved_revision, g.lock.locked())
+            for sid, g in self._gates.items()
+        }
+        return replace(self.inner.statistics(), gates=gates)
 
     def gate_armed(self, session_id: SessionId) -> bool | None:
         """Whether the session's checkpointer is armed (``None``: no gate)."""

@@ -53,9 +53,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._errors import CANCELLED_TEXT
-from .._model import model
-from .._types import SessionId
+from ..._errors import CANCELLED_TEXT
+from ..._model import model
+from ..._types import SessionId
 from ._monitor import Call
 
 
@@ -70,40 +70,12 @@ class _Op:
     host: bool
 
 
-def _n(session: str | None) -> int:
-    if session is None or not session.startswith("s"):
-        raise ValueError(f"no model id for session label {session!r}")
-    return int(session[1:], 16)
-
-
 def _model_op(call: Call) -> model.Op | None:
-    args = dict(call.args)
-    kind = call.op
-    if kind == "create":
-        return model.Create(
-            prompt=str(args.get("prompt", "")),
-            defer=bool(args.get("defer", False)),
-            host_mode=bool(args.get("host", False)),
-        )
-    if kind == "start_turn":
-        return model.StartTurn(
-            _n(call.session), str(args.get("prompt", "")), bool(args.get("host", False))
-        )
-    if kind == "archive":
-        return model.Archive(_n(call.session))
-    if kind == "read":
-        return model.Read(_n(call.session))
-    if kind == "load_persisted":
-        return model.LoadPersisted(_n(call.session))
-    if kind.startswith("inject"):
-        return model.HostMessage(_n(call.session), str(args.get("text", "")))
-    if kind == "cancel_all_checkpointers":
-        return model.CancelAllCheckpointers()
-    if kind == "rearm_all_checkpointers":
-        return model.RearmAllCheckpointers()
-    if kind == "restart":
-        return model.Restart()
-    return None  # list: checked by the relaxation
+    """The model operation a call stands for; ``None`` for ``list`` (its relaxation) and raw input."""
+    if isinstance(call.op, dict) or isinstance(call.op, model.List):
+        return None
+    op: model.Op = call.op  # type: ignore[assignment]
+    return op
 
 
 def observe(op: model.Op, result: model.Result) -> str:
@@ -126,13 +98,13 @@ def observe(op: model.Op, result: model.Result) -> str:
 
 def _cancelled_by_archive(call: Call, history: Sequence[Call]) -> bool:
     """A create or turn that ended ``AGENT_ERROR`` while an archive of its session ran."""
-    if call.op not in ("create", "start_turn") or call.result != "AGENT_ERROR":
+    if call.name not in ("create", "start_turn") or call.result != "AGENT_ERROR":
         return False
     responded = call.responded if call.responded is not None else 1 << 60
     return any(
-        c.op == "archive"
+        c.name == "archive"
         and c.invoked <= responded
-        and (call.op == "create" or c.session == call.session)
+        and (call.name == "create" or c.session == call.session)
         for c in history
     )
 
@@ -141,10 +113,10 @@ def _overlapping_turn(call: Call, history: Sequence[Call]) -> bool:
     """Another create or turn of the same session ran during ``call``'s interval."""
     end = call.responded if call.responded is not None else 1 << 60
     for other in history:
-        if other is call or other.op not in ("create", "start_turn"):
+        if other is call or other.name not in ("create", "start_turn"):
             continue
-        session = other.created if other.op == "create" else other.session
-        if other.op == "create" and session is None:
+        session = other.created if other.name == "create" else other.session
+        if other.name == "create" and session is None:
             session = call.session  # a host-mode or failed create: its id is unknown
         other_end = other.responded if other.responded is not None else 1 << 60
         if session == call.session and other.invoked <= end and other_end >= call.invoked:
@@ -159,15 +131,15 @@ def _overlaps(a: Call, b: Call) -> bool:
 
 
 def _refused_for_a_reservation(call: Call, history: Sequence[Call]) -> bool:
-    if call.op != "create" or not call.message.startswith("Max sessions reached"):
+    if call.name != "create" or not call.message.startswith("Max sessions reached"):
         return False
-    return any(o is not call and o.op == "create" and _overlaps(o, call) for o in history)
+    return any(o is not call and o.name == "create" and _overlaps(o, call) for o in history)
 
 
 def check(history: Sequence[Call], capacity: int) -> str | None:
     """``None`` if the history is linearizable, else a sentence saying what is not."""
-    sweeps = [c for c in history if c.op.endswith("_all_checkpointers")]
-    hosts = [c for c in history if dict(c.args).get("host")]
+    sweeps = [c for c in history if c.name.endswith("_all_checkpointers")]
+    hosts = [c for c in history if c.host]
     if any(_overlaps(h, s) for h in hosts for s in sweeps):
         return None  # the known gap in the module docstring
     ops: list[_Op] = []
@@ -175,13 +147,15 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
         op = _model_op(call)
         if op is None:
             continue
-        host = bool(dict(call.args).get("host", False))
+        host = call.host
         observed = call.result or ""
-        if call.op == "create" and observed == "ok":
+        if call.name == "create" and observed == "ok":
             observed = f"ok:{call.created}"
         if host and call.responded is not None:
             if observed not in ("AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY"):
-                return f"{call.client}: host-mode {call.op} ended with {observed}, not AGENT_ERROR"
+                return (
+                    f"{call.client}: host-mode {call.name} ended with {observed}, not AGENT_ERROR"
+                )
             if observed == "AGENT_ERROR" and call.message == CANCELLED_TEXT:
                 observed = "pending"  # its loop ran until an interrupt or archive ended it
         responded = call.responded
@@ -228,17 +202,19 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
 def check_lists(history: Sequence[Call]) -> str | None:
     """The relaxation for ``list``: every settled session must be shown."""
     for index, call in enumerate(history):
-        if call.op != "list" or call.responded is None or call.result != "ok":
+        if call.name != "list" or call.responded is None or call.result != "ok":
             continue
+        if not isinstance(call.op, model.List) or call.op.offset or call.op.limit is not None:
+            continue  # a page need not show everything
         shown = set(call.shown)
         for earlier in history[:index]:
-            if earlier.op != "create" or earlier.result != "ok" or earlier.created is None:
+            if earlier.name != "create" or earlier.result != "ok" or earlier.created is None:
                 continue
             if earlier.responded is None or earlier.responded >= call.invoked:
                 continue
             sid = earlier.created
             archived = any(
-                c.op == "archive" and c.session == sid and c.invoked <= call.responded
+                c.name == "archive" and c.session == sid and c.invoked <= call.responded
                 for c in history
             )
             if not archived and sid not in shown:

@@ -11,7 +11,7 @@ text out.
 
 from __future__ import annotations
 
-from ._runner import RunOutcome
+from ._run import RunOutcome
 
 
 def _columns(outcome: RunOutcome) -> list[str]:
@@ -36,7 +36,7 @@ def _answers(outcome: RunOutcome) -> dict[int, list[str]]:
             continue
         target = f" {call.session}" if call.session else ""
         out.setdefault(call.responded, []).append(
-            f"{call.client}: {call.op}{target} -> {call.result}"
+            f"{call.client}: {call.name}{target} -> {call.result}"
         )
     return out
 

@@ -21,7 +21,8 @@ from functools import partial
 
 import trio
 
-from ._wire import CONTRACT_CODES, PROTOCOL_CODES, Json, dumps, show
+from ...registry._values import Json
+from ._wire import CONTRACT_CODES, PROTOCOL_CODES, dumps, show
 
 
 class ProtocolError(Exception):

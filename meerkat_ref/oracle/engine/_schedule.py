@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ._control import Choice
-from ._runner import RunOutcome
+from ._strategies import Choice
+from ._run import RunOutcome
 
 FORMAT = "meerkat-ref/schedule@1"
 

@@ -1,0 +1,76 @@
+"""The engine: one loop that runs scenarios on any target, the rules, and the searches.
+
+It reaches what it drives only through the ``Target`` protocol
+(``meerkat_ref.oracle.targets``); ``check`` and ``conform`` are this engine
+over two targets.
+"""
+
+from ._draw import mermaid, swimlane
+from ._linearize import check as check_linearizable
+from ._linearize import check_lists
+from ._monitor import RULES, Call, Monitor, Violation, short
+from ._run import Node, RunOutcome, Snapshot, Step, run_schedule
+from ._scenarios import (
+    SCENARIOS,
+    ClientOp,
+    Scenario,
+    SpecError,
+    draw_spec,
+    get_scenario,
+    scenario_from_spec,
+)
+from ._schedule import ScheduleError, ScheduleFile, dump, load
+from ._search import SearchReport, dependent, explore_dfs, find_counterexample, preemptions
+from ._strategies import (
+    Aborted,
+    Budget,
+    Choice,
+    HypothesisStrategy,
+    PCTStrategy,
+    RandomStrategy,
+    ReplayStrategy,
+    ScheduleDiverged,
+    Strategy,
+)
+
+__all__ = [
+    "RULES",
+    "SCENARIOS",
+    "Aborted",
+    "Budget",
+    "Call",
+    "Choice",
+    "ClientOp",
+    "HypothesisStrategy",
+    "Monitor",
+    "Node",
+    "PCTStrategy",
+    "RandomStrategy",
+    "ReplayStrategy",
+    "RunOutcome",
+    "Scenario",
+    "ScheduleDiverged",
+    "ScheduleError",
+    "ScheduleFile",
+    "SearchReport",
+    "Snapshot",
+    "SpecError",
+    "Step",
+    "Strategy",
+    "Violation",
+    "check_linearizable",
+    "check_lists",
+    "dependent",
+    "draw_spec",
+    "dump",
+    "explore_dfs",
+    "find_counterexample",
+    "get_scenario",
+    "load",
+    "mermaid",
+    "preemptions",
+    "run_schedule",
+    "scenario_from_spec",
+    "short",
+    "swimlane",
+]

@@ -1,0 +1,401 @@
+"""The rules, checked at every step of a run, on any target, and the history they read.
+
+What the monitor learns, it learns from the engine, after every step: the
+answers that arrived, the scheduling points parked and announced, and the
+store as ``observe_store`` shows it -- all of which a port shows over the
+wire as well as the reference does in process.  A target in this process
+adds white-box evidence (``Introspection``): the session tasks still running,
+turns running, each store write as it lands and each checkpoint that
+returned.  A rule uses the wire evidence always, and the white-box evidence
+where there is some; so every rule below is checked for ports too, in the
+form the wire allows.
+
+Rules (clause ids of ``spec/CONTRACT.md``):
+
+ARCHIVE-FINAL   After ``archive(id)`` answered ok: the store never holds the
+                id again (wire: every observation of the store; white-box:
+                every write as it lands), and no ``read``, ``list`` or
+                ``load_persisted`` invoked after that shows it, not even after
+                a restart.
+ARCHIVE-STOP    After ``archive(id)`` answered ok, its session does no more
+                work: no scheduling point of the session's own task
+                (``session s<hex>``) and no agent point (``agent.step``,
+                ``checkpoint``) of that session is announced at a later step
+                (wire); its task has ended within ``stop_bound`` steps and by
+                the end of the run (white-box).
+CAPACITY        Sessions known live (their create answered ok, not archived,
+                no restart since) never exceed the capacity (wire); session
+                tasks alive never exceed it (white-box).
+TURN-BUSY       At most one turn of a session is in flight: two different
+                tasks never wait at agent points of one session at once
+                (wire); at most one agent turn runs per session (white-box).
+DURABILITY      When a plain (non-host) create or turn of a session answers
+                ok, the store holds the session, at a revision at least two
+                above what it held when the call was invoked (a turn adds a
+                message and a reply; wire) -- exactly at the turn's own
+                revision or newer (white-box).  Not checked for a session
+                whose archive was invoked or whose store call was made to fail.
+CHECKPOINT      A checkpoint call that returned while armed (no sweep in
+                flight, not disarmed, from its start to its end) left the
+                store at its revision or newer (white-box only: the wire does
+                not say which revision a checkpoint wrote).
+CHECKPOINT-GATE While disarmed (``cancel_all_checkpointers`` answered, and
+                ``rearm_all_checkpointers`` not yet invoked), the stored
+                revision of a session the sweep disarmed changes only under a
+                plain create or turn of that session in flight (wire); no
+                write by a session's own task lands for it (white-box).
+LIVENESS        When nothing can run, no client waits on a call other than a
+                host-mode turn; a run ends within ``max_steps``.
+LINEARIZABLE    (after the run, ``_linearize``) some real-time order of the
+                calls gets every call's outcome from the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..._model import model
+from ..._types import SessionId
+from ...registry import describe, operation
+from ..targets import AGENT_KINDS, Answer, Introspection, Point
+
+RULES: tuple[str, ...] = (
+    "ARCHIVE-FINAL",
+    "ARCHIVE-STOP",
+    "CAPACITY",
+    "TURN-BUSY",
+    "DURABILITY",
+    "CHECKPOINT",
+    "CHECKPOINT-GATE",
+    "LIVENESS",
+    "LINEARIZABLE",
+)
+"""Every rule the monitor checks, each a clause id of ``spec/CONTRACT.md``."""
+
+
+def short(session: str | None) -> str:
+    """``s1`` for the id of session 1 (the label drawings and messages use)."""
+    if session is None:
+        return "-"
+    try:
+        return SessionId.parse(session).short()
+    except ValueError:
+        return session[:40]
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    step: int
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"rule": self.rule, "step": self.step, "message": self.message}
+
+
+@dataclass
+class Call:
+    """One client call: plain data, for the history, the drawings and the reports."""
+
+    client: str
+    op: object  # the model operation (or a raw wire command, a dict)
+    invoked: int
+    responded: int | None = None
+    result: str | None = None  # "ok", "ok:<detail>", or an error code
+    message: str = ""  # for an error: its text
+    value: object = None  # the model value it answered
+    call_id: str = ""
+
+    @property
+    def name(self) -> str:
+        if isinstance(self.op, dict):
+            return str(self.op.get("cmd"))
+        return operation(self.op).name
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the call names (canonical text), if it names one."""
+        if isinstance(self.op, dict):
+            s = self.op.get("session")
+            return s if isinstance(s, str) else None
+        n = operation(self.op).session(self.op)
+        return None if n is None else model.sid(n)
+
+    @property
+    def session(self) -> str | None:
+        s = self.session_id
+        return None if s is None else short(s)
+
+    @property
+    def host(self) -> bool:
+        return bool(getattr(self.op, "host_mode", False))
+
+    @property
+    def created(self) -> str | None:
+        if isinstance(self.value, model.RunResult) and self.name == "create":
+            return short(self.value.session_id)
+        return None
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        if isinstance(self.value, tuple):
+            return tuple(short(getattr(s, "session_id", None)) for s in self.value)
+        return ()
+
+    def text(self) -> str:
+        return self.op.get("cmd", "?") if isinstance(self.op, dict) else describe(self.op)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "client": self.client,
+            "op": self.name,
+            "call": self.text(),
+            "session": self.session,
+            "invoked": self.invoked,
+            "responded": self.responded,
+            "result": self.result,
+        }
+
+
+def _result_text(call: Call, answer: Answer) -> str:
+    if answer.code is not None:
+        return answer.code
+    if call.name == "load_persisted":
+        return "ok:none" if call.value is None else "ok:found"
+    return "ok"
+
+
+@dataclass
+class Monitor:
+    capacity: int
+    stop_bound: int = 8
+    step: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    history: list[Call] = field(default_factory=list)
+    store: dict[str, model.Session] = field(default_factory=dict)  # the last observation
+    archived: dict[str, int] = field(default_factory=dict)  # id -> step its archive answered
+    archive_invoked: set[str] = field(default_factory=set)
+    faulted: set[str] = field(default_factory=set)
+    known_live: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # every session id met anywhere
+    disarmed: bool = False  # cancel_all answered, rearm not yet invoked
+    disarmed_ids: frozenset[str] = frozenset()  # sessions whose gate the sweep reached
+    sweeping: bool = False  # a cancel_all or rearm is in flight, or disarmed
+    swept_settles: set[int] = field(default_factory=set)
+    live_now: frozenset[str] | None = None  # white-box: live sessions at the last step
+    _floor: dict[int, int] = field(default_factory=dict)  # id(call) -> store revision at invoke
+    _seen_violations: set[tuple[str, str]] = field(default_factory=set)
+
+    def violate(self, rule: str, message: str) -> None:
+        key = (rule, message)
+        if key not in self._seen_violations:
+            self._seen_violations.add(key)
+            self.violations.append(Violation(rule, self.step, message))
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def invoked(self, call: Call) -> None:
+        self.history.append(call)
+        sid = call.session_id
+        if sid is not None:
+            self.seen.add(sid)
+        name = call.name
+        if name == "archive" and sid is not None:
+            self.archive_invoked.add(sid)
+        if name in ("cancel_all_checkpointers", "rearm_all_checkpointers"):
+            self.sweeping = True
+        if name == "cancel_all_checkpointers":
+            # The sweep disarms the gates there are when it starts (this step);
+            # sessions created later start armed (clause STOP-RESUME).
+            live = self.live_now if self.live_now is not None else frozenset(self.known_live)
+            self.disarmed_ids = live
+        if name == "rearm_all_checkpointers":
+            self.disarmed = False
+        if name in ("create", "start_turn") and sid is not None:
+            stored = self.store.get(sid)
+            self._floor[id(call)] = -1 if stored is None else stored.revision
+
+    def answered(self, call: Call, answer: Answer) -> None:
+        if isinstance(answer.result, model.Crashed):
+            return  # the process died under it: never answered
+        call.responded = self.step
+        call.message = answer.message
+        if isinstance(answer.result, model.Ok):
+            call.value = answer.result.value
+        call.result = _result_text(call, answer)
+        if not answer.ok:
+            return
+        name, sid = call.name, call.session_id
+        if name in ("read", "load_persisted") and sid is not None and call.value is not None:
+            self.check_visible(call, [sid])
+        elif name == "list" and isinstance(call.value, tuple):
+            self.check_visible(call, [getattr(s, "session_id", "") for s in call.value])
+        elif name == "create" and isinstance(call.value, model.RunResult):
+            created = call.value.session_id
+            self.seen.add(created)
+            self.known_live.add(created)
+            self._check_capacity_known()
+        elif name == "archive" and sid is not None:
+            self.archived.setdefault(sid, self.step)
+            self.known_live.discard(sid)
+        elif name == "cancel_all_checkpointers":
+            self.disarmed = True
+        elif name == "rearm_all_checkpointers":
+            self.sweeping = False
+        if name in ("create", "start_turn") and not call.host:
+            session = call.value.session_id if isinstance(call.value, model.RunResult) else sid
+            if session is not None:
+                self._check_durable(call, session, answer.revision)
+
+    def restarted(self) -> None:
+        self.known_live.clear()
+
+    def check_visible(self, call: Call, shown: Iterable[str]) -> None:
+        """A read/list/load_persisted invoked after an archive answered must not show it."""
+        for sid in shown:
+            returned = self.archived.get(sid)
+            if returned is not None and returned <= call.invoked:
+                self.violate(
+                    "ARCHIVE-FINAL",
+                    f"{call.name} invoked at step {call.invoked} shows {short(sid)}, "
+                    f"archived at step {returned}",
+                )
+
+    def _check_capacity_known(self) -> None:
+        if len(self.known_live) > self.capacity:
+            shown = ", ".join(sorted(short(s) for s in self.known_live))
+            self.violate(
+                "CAPACITY",
+                f"{len(self.known_live)} sessions live at once ({shown}), capacity "
+                f"{self.capacity}",
+            )
+
+    def _check_durable(self, call: Call, sid: str, revision: int | None) -> None:
+        if sid in self.archive_invoked or sid in self.faulted:
+            return
+        stored = self.store.get(sid)
+        if revision is not None:
+            need, what = revision, f"at revision {revision}"
+        else:
+            floor = self._floor.get(id(call), -1)
+            need = 0 if floor < 0 else floor + 2
+            what = "(at least revision 0)" if floor < 0 else f"(stored revision was {floor})"
+        if stored is None or stored.revision < need:
+            have = "nothing" if stored is None else f"revision {stored.revision}"
+            self.violate(
+                "DURABILITY",
+                f"{call.name} of {short(sid)} {what} acknowledged, store has {have}",
+            )
+
+    # -- each step ------------------------------------------------------------------------
+
+    def observe(
+        self,
+        store: Mapping[str, model.Session],
+        parked: Iterable[Point],
+        announced: Iterable[Point],
+        plain_in_flight: frozenset[str],
+        intro: Introspection | None,
+    ) -> None:
+        """Everything known after one step: the store, the points, what a target showed inside.
+
+        ``plain_in_flight``: sessions with a plain create or turn invoked and
+        not answered before this step (their saves may change the store).
+        """
+        before = self.store
+        self.store = dict(store)
+        self.seen.update(self.store)
+        for sid, returned in self.archived.items():
+            if sid in self.store:
+                self.violate("ARCHIVE-FINAL", f"archived {short(sid)} is in the store")
+        if self.disarmed:
+            for sid in sorted(self.disarmed_ids & set(self.store)):
+                old, new = before.get(sid), self.store[sid]
+                if old is not None and new.revision != old.revision and sid not in plain_in_flight:
+                    self.violate(
+                        "CHECKPOINT-GATE",
+                        f"{short(sid)} saved at revision {new.revision} while its checkpointer "
+                        "was disarmed and no turn of it was in flight",
+                    )
+        for p in announced:
+            if p.session is not None:
+                self.seen.add(p.session)
+            for sid, returned in self.archived.items():
+                own = p.task == f"session {short(sid)}"
+                if (own or (p.kind in AGENT_KINDS and p.session == sid)) and self.step > returned:
+                    self.violate(
+                        "ARCHIVE-STOP",
+                        f"archived {short(sid)} still works: {p.task} reached {p.kind} at step "
+                        f"{self.step}, after its archive answered at step {returned}",
+                    )
+        working: dict[str, set[str]] = {}
+        for p in parked:
+            if p.kind in AGENT_KINDS and p.session is not None:
+                working.setdefault(p.session, set()).add(p.task)
+        for sid, tasks in sorted(working.items()):
+            if len(tasks) > 1:
+                self.violate(
+                    "TURN-BUSY",
+                    f"two turns of {short(sid)} in flight at once: "
+                    f"{' and '.join(sorted(tasks))} both wait at agent points",
+                )
+        if intro is not None:
+            self._white_box(intro)
+
+    def _white_box(self, intro: Introspection) -> None:
+        self.live_now = intro.live
+        settles = intro.settles
+        if self.sweeping or self.disarmed:
+            self.swept_settles.add(settles)
+        for sid, revision, by_session_task in intro.writes:
+            if sid in self.archived:
+                self.violate(
+                    "ARCHIVE-FINAL",
+                    f"{short(sid)} written to the store after its archive returned (resurrected)",
+                )
+            if by_session_task and self.disarmed and sid in self.disarmed_ids:
+                self.violate(
+                    "CHECKPOINT-GATE",
+                    f"checkpoint of {short(sid)} written after cancel_all_checkpointers returned",
+                )
+        for sid, revision, started in intro.checkpoints:
+            swept = any(started <= s <= settles for s in self.swept_settles)
+            if swept or self.sweeping or self.disarmed:
+                continue
+            if sid in self.archive_invoked or sid in self.faulted:
+                continue
+            stored = self.store.get(sid)
+            if stored is None or stored.revision < revision:
+                have = "nothing" if stored is None else f"revision {stored.revision}"
+                self.violate(
+                    "CHECKPOINT",
+                    f"checkpoint of {short(sid)} at revision {revision} acknowledged, "
+                    f"store has {have}",
+                )
+        for sid, returned in self.archived.items():
+            if sid in intro.running_tasks and self.step - returned > self.stop_bound:
+                self.violate(
+                    "ARCHIVE-STOP",
+                    f"archived {short(sid)}'s task still runs {self.step - returned} steps "
+                    "after archive returned",
+                )
+        if len(intro.running_tasks) > self.capacity:
+            self.violate(
+                "CAPACITY",
+                f"{len(intro.running_tasks)} session tasks alive, max {self.capacity}",
+            )
+        for sid, n in sorted(intro.running_turns.items()):
+            if n > 1:
+                self.violate("TURN-BUSY", f"{n} turns run at once in {short(sid)}")
+
+    def ended(self, intro: Introspection | None) -> None:
+        """At the end of a run (nothing can move): every archived session's task has ended."""
+        if intro is None:
+            return
+        for sid in self.archived:
+            if sid in intro.running_tasks:
+                self.violate("ARCHIVE-STOP", f"archived {short(sid)}'s task never ends")
+
+
+__all__ = ["RULES", "Call", "Monitor", "Violation", "short"]

@@ -1,0 +1,434 @@
+"""One run of a scenario on a target: the engine's loop, the same for every target.
+
+Controlled (a strategy is given; the target must offer scheduling points):
+
+1. ``open`` a fresh service; run the setup calls one by one, points off;
+   start the background calls; settle.
+2. Points on.  Then, step after step: settle; record the answers that
+   arrived and look at the store (and, in process, inside); check every rule
+   (``Monitor``); the ready points are the parked tasks plus each idle
+   client's ``client.call``; the strategy picks one; the engine sends that
+   client's next call, or releases that task (failing its store call if the
+   choice says so), or crashes the process (``restart``).  The run ends when
+   nothing is ready (a client still waiting then, other than on a host loop,
+   is a deadlock), at a crash, or at ``max_steps``.
+3. Points off; restart; read back every session id met (``read``,
+   ``load_persisted``), ``list``, observe the store: archived stays gone.
+   Then the history is checked for linearizability against the model.
+
+Free (no strategy): the same, except that the target interleaves as it will:
+every client's first call is sent at once, each next one as soon as the
+previous is answered; steps are the oracle's own sends and receipts, which
+only loosen real-time order, so the checks stay sound.
+
+The result is plain data (``RunOutcome``): choices, steps, history, the
+store after each step, violations, and the request lines that replay it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..._model import model
+from ...registry import operation
+from ..targets import CLIENT_CALL, Answer, GateState, Introspection, Point, Target
+from ._linearize import check as check_history
+from ._linearize import check_lists
+from ._monitor import Call, Monitor, Violation, short
+from ._scenarios import ClientOp, Scenario
+from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
+
+StoreView = tuple[tuple[str, int, int], ...]
+"""The store after a step: (session label, revision, message count), by label."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of a trace: who ran, at which point, and the store after it if it changed."""
+
+    index: int
+    label: str
+    kind: str
+    session: str | None  # short label
+    fault: bool = False
+    crash: bool = False
+    store: tuple[tuple[str, int], ...] | None = None  # (session, message count) if it changed
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"index": self.index, "task": self.label, "point": self.kind}
+        if self.session:
+            out["session"] = self.session
+        if self.fault:
+            out["fault"] = True
+        if self.crash:
+            out["crash"] = True
+        if self.store is not None:
+            out["store"] = dict(self.store)
+        return out
+
+
+@dataclass(frozen=True)
+class Node:
+    """What the strategy saw at one step: the ready points, and what it chose."""
+
+    ready: tuple[tuple[str, str, str | None, bool], ...]  # label, kind, session, faultable
+    chosen: Choice
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state after a step, for pictures: the whole store and (in process) every gate."""
+
+    store: tuple[tuple[str, int, int, int], ...]  # label, revision, message count, updated_at
+    gates: tuple[tuple[str, GateState], ...] | None
+
+
+@dataclass
+class RunOutcome:
+    scenario: str
+    variant: str  # what ran: the target's description
+    choices: list[Choice]
+    steps: list[Step]
+    violations: list[Violation]
+    history: list[Call]
+    nodes: list[Node] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)  # after each step
+    end_state: str = ""
+    aborted: bool = False
+    crashed_at: int | None = None
+    lines: list[str] = field(default_factory=list)  # the request lines that replay it
+    exact: bool = True  # a replay followed its schedule exactly
+    free: bool = False  # the target interleaved as it would (no strategy)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+@dataclass
+class _Client:
+    name: str
+    ops: tuple[ClientOp, ...]
+    index: int = 0
+    tries: int = 0
+    call: Call | None = None
+
+    @property
+    def label(self) -> str:
+        return f"c:{self.name}"
+
+    def current(self) -> ClientOp | None:
+        return self.ops[self.index] if self.index < len(self.ops) else None
+
+    def idle(self) -> bool:
+        return self.call is None and self.current() is not None
+
+    def answered(self, answer: Answer) -> None:
+        op = self.current()
+        assert op is not None
+        self.tries += 1
+        self.call = None
+        if answer.code == "SESSION_NOT_FOUND" and self.tries < op.attempts:
+            return  # the same call again
+        self.index += 1
+        self.tries = 0
+
+
+def _session_of(op: object) -> str | None:
+    n = operation(op).session(op)
+    return None if n is None else model.sid(n)
+
+
+class _Runner:
+    def __init__(self, target: Target, scenario: Scenario, max_steps: int) -> None:
+        self.target = target
+        self.scenario = scenario
+        self.max_steps = max_steps
+        self.monitor = Monitor(capacity=scenario.capacity)
+        self.calls: dict[str, Call] = {}  # call id -> call, in flight
+        self.owners: dict[str, _Client] = {}
+        self.clients = [_Client(name, ops) for name, ops in scenario.clients]
+        self.outcome = RunOutcome(
+            scenario.name, target.description, [], [], self.monitor.violations,
+            self.monitor.history,
+        )
+        self._last_view: StoreView = ()
+
+    # -- calls -----------------------------------------------------------------------------
+
+    async def invoke(self, client: str, op: object, step: int, owner: _Client | None = None) -> str:
+        call = Call(client, op, step)
+        self.monitor.invoked(call)
+        cid = await self.target.call(op, f"c:{client}")
+        call.call_id = cid
+        self.calls[cid] = call
+        if owner is not None:
+            owner.call = call
+            self.owners[cid] = owner
+        return cid
+
+    def absorb(self, answers: Sequence[tuple[str, Answer]]) -> list[_Client]:
+        """Record answers (responded at the monitor's step); the clients they free."""
+        freed = []
+        for cid, answer in answers:
+            call = self.calls.pop(cid, None)
+            if call is None:
+                continue
+            self.monitor.answered(call, answer)
+            owner = self.owners.pop(cid, None)
+            if owner is not None:
+                owner.answered(answer)
+                freed.append(owner)
+        return freed
+
+    async def call_and_wait(self, client: str, op: object) -> None:
+        """One call with points off, waited for (setup and read-back)."""
+        cid = await self.invoke(client, op, self.monitor.step)
+        while cid in self.calls:
+            in_flight = self.plain_in_flight()
+            settled = await self.target.settle()
+            self.monitor.observe(await self.target.observe_store(), settled.parked,
+                                 settled.points, in_flight, self.target.introspect())
+            self.absorb(settled.answers)
+            if cid in self.calls and not settled.answers:
+                await self.target.wait_any([cid])
+
+    def plain_in_flight(self) -> frozenset[str]:
+        out = set()
+        for call in self.calls.values():
+            if call.name in ("create", "start_turn") and not call.host:
+                sid = call.session_id
+                if sid is not None:
+                    out.add(sid)
+                else:
+                    out.update(self.monitor.store)  # a create: its id is not known yet
+        return frozenset(out)
+
+    # -- looking -----------------------------------------------------------------------------
+
+    async def look(self, parked: Sequence[Point], announced: Sequence[Point],
+                   in_flight: frozenset[str]) -> Introspection | None:
+        store = await self.target.observe_store()
+        intro = self.target.introspect()
+        self.monitor.observe(store, parked, announced, in_flight, intro)
+        self.outcome.snapshots.append(Snapshot(
+            tuple(sorted((short(k), v.revision, v.message_count, v.updated_at)
+                         for k, v in store.items())),
+            None if intro is None else tuple(sorted((short(k), g) for k, g in intro.gates.items())),
+        ))
+        return intro
+
+    # -- phases -------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        await self.target.open(self.scenario.capacity, True)
+        for op in self.scenario.setup:
+            await self.call_and_wait("setup", op)
+        for name, op in self.scenario.background:
+            await self.invoke(name, op, self.monitor.step)
+        settled = await self.target.settle()
+        self.absorb(settled.answers)
+        self.monitor.store = dict(await self.target.observe_store())
+        intro = self.target.introspect()
+        if intro is not None:
+            self.monitor.live_now = intro.live
+        self._last_view = tuple(
+            (short(k), v.revision, v.message_count) for k, v in sorted(self.monitor.store.items())
+        )
+
+    async def controlled(self, strategy: Strategy) -> None:
+        outcome, monitor = self.outcome, self.monitor
+        budget = Budget(self.scenario.faults, self.scenario.crashes)
+        await self.target.control(True)
+        step = 0
+        pending: tuple[int, Choice, Point | None] | None = None  # the step just taken
+        while True:
+            in_flight = self.plain_in_flight()
+            settled = await self.target.settle()
+            monitor.step = max(step - 1, 0)  # what this settle shows, the last step did
+            intro = await self.look(settled.parked, settled.points, in_flight)
+            self.absorb(settled.answers)
+            if pending is not None:
+                self._record_step(*pending)
+            ready = list(settled.parked) + [
+                Point(c.label, CLIENT_CALL, _session_of(c.current().op))  # type: ignore[union-attr]
+                for c in self.clients if c.idle()
+            ]
+            ready.sort(key=lambda p: p.task)
+            if not ready:
+                monitor.ended(intro)
+                stuck = [c.label for c in self.clients if c.call is not None and not c.call.host]
+                if stuck:
+                    monitor.violate(
+                        "LIVENESS", f"deadlock: {', '.join(stuck)} blocked, no task can run"
+                    )
+                break
+            if step >= self.max_steps:
+                monitor.violate("LIVENESS", f"no end after {self.max_steps} steps")
+                break
+            monitor.step = step
+            try:
+                choice = strategy.choose(step, ready, budget)
+            except Aborted:
+                outcome.aborted = True
+                return
+            outcome.nodes.append(Node(
+                tuple((p.task, p.kind, p.session and short(p.session), p.faultable)
+                      for p in ready), choice))
+            outcome.choices.append(choice)
+            if choice.crash:
+                budget.crashes -= 1
+                outcome.steps.append(Step(step, "process", "crash", None, crash=True))
+                outcome.crashed_at = step
+                self.calls.clear()  # cut by the crash: never answered
+                await self.target.restart()
+                monitor.restarted()
+                await self.target.settle()
+                return
+            point = next((p for p in ready if p.task == choice.label), None)
+            if point is None:
+                shown = ", ".join(p.task for p in ready)
+                raise ScheduleDiverged(f"no task {choice.label!r} is ready (ready: {shown})")
+            if point.kind == CLIENT_CALL:
+                client = next(c for c in self.clients if c.label == choice.label and c.idle())
+                op = client.current()
+                assert op is not None
+                await self.invoke(client.name, op.op, step, client)
+            else:
+                try:
+                    await self.target.release(choice.label, choice.fault)
+                except LookupError as exc:
+                    raise ScheduleDiverged(str(exc)) from None
+                if choice.fault:
+                    budget.faults -= 1
+                    if point.session is not None:
+                        monitor.faulted.add(point.session)
+            pending = (step, choice, point)
+            step += 1
+        await self.target.control(False)
+
+    def _record_step(self, index: int, choice: Choice, point: Point | None) -> None:
+        snapshot = self.outcome.snapshots[-1]
+        view = tuple((label, count) for label, _rev, count, _t in snapshot.store)
+        full = tuple((label, rev, count) for label, rev, count, _t in snapshot.store)
+        changed = full != self._last_view
+        self._last_view = full
+        assert point is not None
+        self.outcome.steps.append(Step(
+            index, choice.label, point.kind, point.session and short(point.session),
+            choice.fault, store=view if changed else None,
+        ))
+
+    async def free(self) -> None:
+        monitor = self.monitor
+        tick = monitor.step
+
+        def next_tick() -> int:
+            nonlocal tick
+            tick += 1
+            monitor.step = tick
+            return tick
+
+        first = [c for c in self.clients if c.idle()]
+        invoked = next_tick()
+        calls = []
+        for c in first:
+            op = c.current()
+            assert op is not None
+            call = Call(c.name, op.op, invoked)
+            monitor.invoked(call)
+            calls.append(call)
+        cids = await self.target.at_once([c.current().op for c in first])  # type: ignore[union-attr]
+        for c, call, cid in zip(first, calls, cids, strict=True):
+            call.call_id = cid
+            c.call = call
+            self.calls[cid] = call
+            self.owners[cid] = c
+        while True:
+            plain = [cid for cid, call in self.calls.items() if not call.host]
+            if plain:
+                await self.target.wait_any(plain)
+            settled = await self.target.settle()
+            if not settled.answers:
+                break  # nothing moves: done, or (a plain call waits) a deadlock
+            in_flight = self.plain_in_flight()
+            next_tick()
+            await self.look(settled.parked, settled.points, in_flight)
+            freed = self.absorb(settled.answers)
+            for c in freed:
+                if c.idle():
+                    op = c.current()
+                    assert op is not None
+                    await self.invoke(c.name, op.op, next_tick(), c)
+        stuck = [c.label for c in self.clients if c.call is not None and not c.call.host]
+        if stuck:
+            monitor.violate("LIVENESS", f"deadlock: {', '.join(stuck)} blocked, nothing answers")
+        self.outcome.free = True
+
+    async def post(self, checked: bool) -> None:
+        """Restart, read back every id met, look at the store; then check the history."""
+        monitor = self.monitor
+        monitor.step += 1
+        monitor.history.append(Call("process", model.Restart(), monitor.step, monitor.step, "ok"))
+        self.calls.clear()
+        self.owners.clear()
+        await self.target.restart()
+        monitor.restarted()
+        await self.target.settle()
+        monitor.step += 1
+        for sid in sorted(monitor.seen):
+            n = int(sid.replace("-", ""), 16)
+            await self.call_and_wait("post", model.Read(n))
+            await self.call_and_wait("post", model.LoadPersisted(n))
+        await self.call_and_wait("post", model.List())
+        monitor.store = dict(await self.target.observe_store())
+        for sid in sorted(monitor.archived):
+            if sid in monitor.store:
+                monitor.violate(
+                    "ARCHIVE-FINAL", f"archived {short(sid)} is in the store after a restart"
+                )
+        if checked:
+            problem = check_lists(monitor.history) or check_history(
+                monitor.history, self.scenario.capacity
+            )
+            if problem is not None:
+                monitor.violate("LINEARIZABLE", problem)
+        self.outcome.end_state = _fingerprint(monitor)
+        self.outcome.lines = self.target.transcript()
+
+
+def _fingerprint(monitor: Monitor) -> str:
+    text = repr((
+        sorted((k, v) for k, v in monitor.store.items()),
+        [(c.client, c.text(), c.result) for c in monitor.history],
+    ))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+async def run_schedule(
+    target: Target,
+    scenario: Scenario,
+    strategy: Strategy | None,
+    *,
+    max_steps: int = 400,
+) -> RunOutcome:
+    """Run ``scenario`` once on ``target``: controlled by ``strategy``, or free if ``None``."""
+    runner = _Runner(target, scenario, max_steps)
+    await runner.setup()
+    if strategy is None:
+        await runner.free()
+    else:
+        await runner.controlled(strategy)
+        if runner.outcome.aborted:
+            runner.outcome.lines = target.transcript()
+            return runner.outcome
+    faulted = any(c.fault for c in runner.outcome.choices)
+    await runner.post(checked=not faulted)
+    exact = getattr(strategy, "exact", True)
+    runner.outcome.exact = bool(exact)
+    return runner.outcome
+
+
+__all__ = ["Node", "RunOutcome", "Snapshot", "Step", "run_schedule"]

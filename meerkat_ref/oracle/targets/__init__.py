@@ -1,0 +1,61 @@
+"""Targets: what the engine drives, reached only through the ``Target`` protocol.
+
+Two of them: ``InProcessTarget`` (a Python service under ``ControlledPoints``,
+in the engine's own ``trio.run``) and ``AdapterTarget`` (any port, over the
+JSON-lines adapter protocol).  Both answer with the plain data of
+``_protocol``.
+"""
+
+from ._adapter import AdapterTarget, Malformed, adapter_target
+from ._client import AdapterClient, ProtocolError
+from ._inprocess import InProcessTarget, ServiceFactory
+from ._points import ControlledPoints, NotParked, Parked
+from ._protocol import (
+    AGENT_KINDS,
+    CLIENT_CALL,
+    Answer,
+    GateState,
+    Introspection,
+    Point,
+    Settled,
+    Target,
+)
+from ._wire import (
+    CONTRACT_CODES,
+    CONTROL_COMMANDS,
+    MAX_LINE,
+    PROTOCOL,
+    PROTOCOL_CODES,
+    VECTORS_FORMAT,
+    dumps,
+    show,
+)
+
+__all__ = [
+    "AGENT_KINDS",
+    "CLIENT_CALL",
+    "CONTRACT_CODES",
+    "CONTROL_COMMANDS",
+    "MAX_LINE",
+    "PROTOCOL",
+    "PROTOCOL_CODES",
+    "VECTORS_FORMAT",
+    "AdapterClient",
+    "AdapterTarget",
+    "Answer",
+    "ControlledPoints",
+    "GateState",
+    "InProcessTarget",
+    "Introspection",
+    "Malformed",
+    "NotParked",
+    "Parked",
+    "Point",
+    "ProtocolError",
+    "ServiceFactory",
+    "Settled",
+    "Target",
+    "adapter_target",
+    "dumps",
+    "show",
+]

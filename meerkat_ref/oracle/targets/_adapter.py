@@ -1,0 +1,203 @@
+"""Any port as a target, over the adapter protocol (``spec/ADAPTER.md``).
+
+``AdapterTarget`` speaks JSON lines to an adapter process through
+``AdapterClient`` (which checks the shape of every line it reads) and turns
+what comes back into the same plain data the in-process target gives:
+``Point``s from the adapter's point events and ``settle`` answers, ``Answer``s
+whose values are decoded into model values by the registry.  A value a port
+sends that does not decode is kept as a ``Malformed`` value, which equals no
+model value, so every comparison with the model fails on it and the report
+shows what was sent.
+
+Scheduling is the port's to offer: with the ``points`` capability the engine
+controls every interleaving, exactly as in process; without it the engine
+can only run free (the port interleaves as it will).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import trio
+
+from ..._model import model
+from ...registry import expand, operation, to_wire
+from ...registry._values import Json, decode_store
+from ._client import AdapterClient, ProtocolError
+from ._client import Answer as WireAnswer
+from ._protocol import Answer, Introspection, Point, Settled
+from ._wire import PROTOCOL
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """An ``ok`` value a port sent that is not the documented shape (never equal to a model value)."""
+
+    value: Json
+    reason: str
+
+
+def _point(event: dict[str, Json]) -> Point:
+    session = event.get("session")
+    return Point(str(event["task"]), str(event["kind"]), session if isinstance(session, str) else None)
+
+
+class AdapterTarget:
+    """A port behind its adapter; see the module docstring.  Make one with ``adapter_target``."""
+
+    def __init__(self, client: AdapterClient) -> None:
+        self.client = client
+        self.hello: dict[str, Json] = {}
+        self._ops: dict[str, object] = {}  # call id -> the model op it stands for (or raw cmd)
+        self._reported: set[str] = set()
+        self._event_index = 0
+
+    async def _greet(self) -> None:
+        hello = await self.client.call_ok({"cmd": "hello"})
+        if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
+            shown = repr(hello)[:200]
+            raise ProtocolError(
+                f'hello must answer {{"protocol": {PROTOCOL!r}, ...}}, got {shown}'
+            )
+        self.hello = hello
+
+    @property
+    def description(self) -> str:
+        h = self.hello
+        parts = [str(h.get("implementation", "?")), str(h.get("version", ""))]
+        if h.get("variant"):
+            parts.append(f"(variant {h['variant']})")
+        return " ".join(p for p in parts if p)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        caps = self.hello.get("capabilities")
+        return frozenset(c for c in caps if isinstance(c, str)) if isinstance(caps, list) else (
+            frozenset()
+        )
+
+    def transcript(self) -> list[str]:
+        return list(self.client.transcript)
+
+    async def open(self, capacity: int, persistent: bool) -> None:
+        self.client.mark()
+        self._ops.clear()
+        self._reported.clear()
+        self._event_index = 0
+        await self.client.call_ok({"cmd": "open", "capacity": capacity, "persistent": persistent})
+
+    async def call(self, op: object, task: str) -> str:
+        cmd = op if isinstance(op, dict) else to_wire(op)
+        rid = await self.client.send({**cmd, "task": task})
+        self._ops[rid] = op
+        return rid
+
+    async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]:
+        cmds = []
+        for op in ops:
+            cmd = op if isinstance(op, dict) else to_wire(op)
+            cmds.append({**cmd, **({"task": task} if task else {})})
+        batch, rids = await self.client.send_at_once(cmds)
+        await self.client.wait(batch)
+        self.client.check_batch(batch)
+        self._reported.add(batch)
+        for rid, op in zip(rids, ops, strict=True):
+            self._ops[rid] = op
+        return rids
+
+    def _answer(self, rid: str, wire: WireAnswer) -> Answer:
+        if wire.crashed:
+            return Answer(model.Crashed())
+        if wire.code is not None:
+            return Answer(model.Err(wire.code), wire.message)
+        op = self._ops.get(rid)
+        if op is None or isinstance(op, dict):
+            return Answer(model.Ok(Malformed(wire.value, "an answer to a raw command")))
+        try:
+            (plain,) = expand(op)
+            return Answer(model.Ok(operation(plain).decode(wire.value)))
+        except ValueError as exc:
+            return Answer(model.Ok(Malformed(wire.value, str(exc))))
+
+    def _arrived(self) -> list[tuple[str, Answer]]:
+        fresh = [
+            (request.arrived, rid, request.answer)
+            for rid, request in self.client.requests.items()
+            if rid in self._ops and rid not in self._reported and request.answer is not None
+        ]
+        out = []
+        for _, rid, wire in sorted(fresh, key=lambda f: f[0]):
+            assert wire is not None
+            self._reported.add(rid)
+            out.append((rid, self._answer(rid, wire)))
+        return out
+
+    async def settle(self) -> Settled:
+        parked = await self.client.settle()
+        events = self.client.events[self._event_index:]
+        self._event_index = len(self.client.events)
+        return Settled(
+            parked=tuple(sorted((_point(p) for p in parked), key=lambda p: p.task)),
+            answers=tuple(self._arrived()),
+            points=tuple(_point(e) for e in events),
+        )
+
+    async def wait_any(self, calls: Sequence[str]) -> None:
+        await self.client.wait_any(list(calls))
+
+    async def control(self, on: bool) -> None:
+        await self.client.call_ok({"cmd": "control", "points": on})
+
+    async def release(self, task: str, fault: bool = False) -> None:
+        cmd: dict[str, Json] = {"cmd": "release", "task": task}
+        if fault:
+            cmd["fault"] = True
+        answer = await self.client.call(cmd)
+        if answer.code == "NOT_PARKED":
+            raise LookupError(answer.message)
+        if not answer.ok:
+            raise ProtocolError(
+                f"{self.client.line(answer.rid)} was answered {answer.as_result()} "
+                f"({answer.message})"
+            )
+
+    async def restart(self) -> None:
+        await self.client.call_ok({"cmd": "restart"})
+
+    async def observe_store(self) -> dict[str, model.Session]:
+        value = await self.client.call_ok({"cmd": "observe_store"})
+        try:
+            return decode_store(value)
+        except ValueError as exc:
+            raise ProtocolError(f"observe_store answered a malformed store: {exc}") from None
+
+    def introspect(self) -> Introspection | None:
+        return None
+
+    async def close(self) -> None:
+        """Nothing per run: the adapter process lives until ``adapter_target`` ends."""
+
+
+@contextlib.asynccontextmanager
+async def adapter_target(argv: Sequence[str], timeout: float = 10.0) -> AsyncIterator[AdapterTarget]:
+    """Start the adapter ``argv`` (never through a shell), greet it, and yield it as a target.
+
+    Raises ``ProtocolError`` if it cannot start or does not greet properly.
+    Says ``bye`` (and, if it will not go, kills it) when the block ends.
+    """
+    client = AdapterClient(list(argv), timeout)
+    async with trio.open_nursery() as nursery:
+        try:
+            await client.start(nursery)
+            target = AdapterTarget(client)
+            await target._greet()
+            yield target
+        finally:
+            with trio.CancelScope(shield=True):
+                await client.stop()
+            nursery.cancel_scope.cancel()
+
+
+__all__ = ["AdapterTarget", "Malformed", "ProtocolError", "adapter_target"]

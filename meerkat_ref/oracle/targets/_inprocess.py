@@ -1,0 +1,579 @@
+"""The reference (or any Python service) as a target, in this process.
+
+``InProcessTarget`` runs a service built by a ``ServiceFactory`` under
+``ControlledPoints``, inside the caller's ``trio.run``: the engine and the
+service share one event loop, so ``settle`` is exactly Trio's "every other
+task is blocked" (plus: no store call is still in a worker thread).  It is
+also what ``python -m meerkat_ref.adapter`` serves over JSON lines, so the
+reference a port is compared with and the reference ``check`` explores are
+one object.
+
+Determinism, as ``spec/ADAPTER.md`` section 2 asks of every adapter: ``open``
+starts a fresh store, a ``LogicalClock`` whose first tick is 1 and ids
+``sid(1)``, ``sid(2)``, ...; ``restart`` keeps store, clock and id counter.
+
+Beyond the protocol it can show what a port cannot (``introspect``): which
+session tasks are still running, turns running per session, every gate, the
+store writes that landed (and whether a session's own task made them), and
+each checkpoint that returned.  The monitor uses them as white-box evidence
+on top of the rules it checks from the wire.
+
+Every call it starts runs in its own task named by the call's ``task``
+label.  Nothing here schedules anything itself: tasks run only between
+``settle`` calls, when ``release`` (or control off) lets them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import trio
+import trio.testing
+
+from ..._errors import SessionError, SessionStoreError
+from ..._model import model
+from ..._seams import LogicalClock, SchedulingPoints
+from ..._types import (
+    CreateSessionRequest,
+    InvalidArgument,
+    RunResult,
+    Session,
+    SessionFilter,
+    SessionId,
+    SessionMeta,
+)
+from ...agent._protocol import EventInjector, EventSink, SessionAgent, SessionAgentBuilder
+from ...agent._scripted import ScriptedAgentBuilder, counter_ids
+from ...registry import WireError, from_wire, operation, to_wire
+from ...registry import _values as values
+from ...registry._values import Json
+from ...service._statistics import ServiceStatistics
+from ...store._base import SessionStore
+from ...store._memory import MemoryStore
+from ...store._sqlite import SqliteStore
+from ._wire import dumps
+from ._points import ControlledPoints, NotParked
+from ._protocol import Answer, GateState, Introspection, Point, Settled
+
+
+class Service(Protocol):
+    """What the target needs of a service: the registry's calls, a lifetime, statistics."""
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> bool | None: ...
+
+    def statistics(self) -> ServiceStatistics: ...
+
+
+ServiceFactory = Callable[[SessionAgentBuilder, int, SessionStore | None, SchedulingPoints], Any]
+"""Builds a service: (agent builder, capacity, store or ``None`` for ephemeral, points)."""
+
+
+# -- white-box watching ---------------------------------------------------------------------
+
+
+@dataclass
+class _Watch:
+    """Facts gathered between two settles (and counters that span them)."""
+
+    running_turns: dict[str, int] = field(default_factory=dict)
+    turn_revision: dict[int, int] = field(default_factory=dict)  # id(RunResult) -> revision
+    writes: list[tuple[str, int, bool]] = field(default_factory=list)
+    checkpoints: list[tuple[str, int, int]] = field(default_factory=list)
+    in_flight: int = 0
+    idle: trio.Event = field(default_factory=trio.Event)
+    settles: int = 0  # how many settles so far: a checkpoint remembers when it started
+
+
+class _RecordingStore:
+    """Between the service and the real store: sees every write that lands.
+
+    Keeps the shadow ``observe_store`` answers with, counts calls in flight
+    (a threaded store's call looks blocked to Trio, so quiescence waits for
+    them), and after a crash refuses every call of the dead process.
+    """
+
+    def __init__(self, inner: SessionStore, shadow: dict[str, model.Session], watch: _Watch):
+        self.inner = inner
+        self.shadow = shadow
+        self.watch = watch
+        self.dead = False
+
+    @contextlib.asynccontextmanager
+    async def _call(self, session_id: SessionId | None) -> Any:
+        if self.dead:
+            raise SessionStoreError("process crashed", session_id=session_id)
+        self.watch.in_flight += 1
+        try:
+            yield
+        finally:
+            self.watch.in_flight -= 1
+            if self.watch.in_flight == 0:
+                self.watch.idle.set()
+
+    async def save(self, session: Session) -> None:
+        async with self._call(session.id):
+            await self.inner.save(session)
+        if self.dead:
+            return  # landed in a dead process's last moment: the shadow follows the file
+        self.shadow[str(session.id)] = values.model_session(session)
+        by_task = trio.lowlevel.current_task().name.startswith("session ")
+        self.watch.writes.append((str(session.id), session.revision, by_task))
+
+    async def load(self, session_id: SessionId) -> Session | None:
+        async with self._call(session_id):
+            return await self.inner.load(session_id)
+
+    async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]:
+        async with self._call(None):
+            return await self.inner.list(filter)
+
+    async def delete(self, session_id: SessionId) -> None:
+        async with self._call(session_id):
+            await self.inner.delete(session_id)
+        self.shadow.pop(str(session_id), None)
+
+    async def exists(self, session_id: SessionId) -> bool:
+        async with self._call(session_id):
+            return await self.inner.exists(session_id)
+
+
+class _WatchedCheckpointer:
+    def __init__(self, inner: Any, watch: _Watch) -> None:
+        self.inner = inner
+        self.watch = watch
+
+    async def checkpoint(self, session: Session) -> None:
+        started = self.watch.settles
+        await self.inner.checkpoint(session)
+        self.watch.checkpoints.append((str(session.id), session.revision, started))
+
+
+class _WatchedAgent:
+    """Counts running turns and remembers each plain turn's final revision."""
+
+    def __init__(self, inner: SessionAgent, watch: _Watch) -> None:
+        self.inner = inner
+        self.watch = watch
+
+    @property
+    def session_id(self) -> SessionId:
+        return self.inner.session_id
+
+    def session(self) -> Session:
+        return self.inner.session()
+
+    def event_injector(self) -> EventInjector | None:
+        return self.inner.event_injector()
+
+    async def _counted(
+        self, run: Callable[[str, EventSink], Awaitable[RunResult]], prompt: str, emit: EventSink
+    ) -> RunResult:
+        sid = str(self.inner.session_id)
+        turns = self.watch.running_turns
+        turns[sid] = turns.get(sid, 0) + 1
+        try:
+            result = await run(prompt, emit)
+        finally:
+            turns[sid] -= 1
+        self.watch.turn_revision[id(result)] = self.inner.session().revision
+        return result
+
+    async def run_turn(self, prompt: str, emit: EventSink) -> RunResult:
+        return await self._counted(self.inner.run_turn, prompt, emit)
+
+    async def run_host_mode(self, prompt: str, emit: EventSink) -> RunResult:
+        return await self._counted(self.inner.run_host_mode, prompt, emit)
+
+
+class _Builder:
+    """The scripted builder on the target's clock and ids, watched.
+
+    With control off it switches before taking an id and skips the point
+    between id and tick (``ControlledPoints.pair_ids``), so ids and creation
+    ticks pair up as in the model.  Shared across restarts.
+    """
+
+    def __init__(self, watch: _Watch, on_point: Callable[[Point], None] | None) -> None:
+        self.points = ControlledPoints(on_point)
+        self.watch = watch
+        self._ids = counter_ids()
+        self.inner = ScriptedAgentBuilder(
+            clock=LogicalClock(), points=self._points_proxy(), id_factory=self._next_id
+        )
+
+    def _points_proxy(self) -> SchedulingPoints:
+        builder = self
+
+        class Proxy:
+            async def point(self, kind: str, session_id: SessionId | None = None) -> None:
+                await builder.points.point(kind, session_id)
+
+        return Proxy()
+
+    def _next_id(self) -> SessionId:
+        self.points.pair_ids()
+        return self._ids()
+
+    async def build_agent(self, req: CreateSessionRequest) -> SessionAgent:
+        if not self.points.enabled:
+            await trio.lowlevel.checkpoint()  # the switch, moved before id and tick
+        if req.build is not None and req.build.checkpointer is not None:
+            watched = _WatchedCheckpointer(req.build.checkpointer, self.watch)
+            req = replace(req, build=replace(req.build, checkpointer=watched))
+        return _WatchedAgent(await self.inner.build_agent(req), self.watch)
+
+
+# -- the target ---------------------------------------------------------------------------------
+
+
+def _answer_of(exc: BaseException) -> Answer | None:
+    if isinstance(exc, SessionError):
+        return Answer(model.Err(exc.code), exc.message)
+    if isinstance(exc, InvalidArgument):
+        return Answer(model.Err(InvalidArgument.code), str(exc))
+    if isinstance(exc, WireError):
+        return Answer(model.Err(exc.code), exc.message)
+    return None
+
+
+@dataclass
+class _World:
+    """What survives a restart: capacity, kind, store, clock and ids."""
+
+    capacity: int
+    persistent: bool
+    raw: SessionStore | None
+    shadow: dict[str, model.Session]
+    builder: _Builder
+    directory: tempfile.TemporaryDirectory[str] | None = None
+
+
+class InProcessTarget:
+    """A service in this process, as a ``Target``; see the module docstring."""
+
+    def __init__(
+        self,
+        make_service: ServiceFactory,
+        *,
+        description: str = "reference (in process)",
+        store: str = "memory",
+        store_dir: str | None = None,
+        threaded_store: bool = False,
+        on_point: Callable[[Point], None] | None = None,
+        on_answer: Callable[[str, Answer], None] | None = None,
+    ) -> None:
+        if store not in ("memory", "sqlite"):
+            raise ValueError(f"store must be 'memory' or 'sqlite', got {store!r}")
+        self._make = make_service
+        self._description = description
+        self.store_kind = store
+        self._store_dir = store_dir
+        self._threaded = threaded_store
+        self._on_point = on_point
+        self._on_answer = on_answer
+        self._world: _World | None = None
+        self._watch = _Watch()
+        self._svc: Any = None
+        self._store: _RecordingStore | None = None
+        self._calls: trio.Nursery | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._host: trio.Nursery | None = None
+        self._process_scope: trio.CancelScope | None = None
+        self._process_done = trio.Event()
+        self._in_flight: dict[str, str] = {}  # call id -> its task label
+        self._answers: list[tuple[str, Answer]] = []
+        self._answered = trio.Event()
+        self._ids = itertools.count(1)
+        self._lines: list[str] = []
+
+    # -- facts about the target --------------------------------------------------------
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"points", "faults", "introspection"})
+
+    @property
+    def points(self) -> ControlledPoints:
+        assert self._world is not None, "open the target first"
+        return self._world.builder.points
+
+    def transcript(self) -> list[str]:
+        return list(self._lines)
+
+    def _log(self, cmd: Mapping[str, Json]) -> str:
+        rid = str(next(self._ids))
+        self._lines.append(dumps({"id": rid, **cmd}))
+        return rid
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def _open_store(self, world: _World) -> SessionStore | None:
+        if not world.persistent:
+            return None
+        if self.store_kind == "memory":
+            if world.raw is None:
+                world.raw = MemoryStore()
+            return world.raw
+        if world.directory is None:
+            world.directory = tempfile.TemporaryDirectory(dir=self._store_dir)
+        path = os.path.join(world.directory.name, "sessions.sqlite")
+        world.raw = SqliteStore(path, threaded=self._threaded)
+        return world.raw
+
+    async def _process(self, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+        """One incarnation of the service: it lives until its scope is cancelled (a crash)."""
+        world = self._world
+        assert world is not None
+        done = trio.Event()
+        self._process_done = done
+        try:
+            raw = await self._open_store(world)
+            self._store = None if raw is None else _RecordingStore(raw, world.shadow, self._watch)
+            with trio.CancelScope() as scope:
+                service = self._make(world.builder, world.capacity, self._store,
+                                     world.builder.points)
+                async with service as svc, trio.open_nursery() as calls:
+                    self._svc, self._calls = svc, calls
+                    task_status.started(scope)
+                    await trio.sleep_forever()
+        finally:
+            self._svc = self._calls = None
+            if isinstance(world.raw, SqliteStore):
+                with trio.CancelScope(shield=True):
+                    await world.raw.aclose()
+            done.set()
+
+    async def _start(self) -> None:
+        if self._host is None:
+            raise RuntimeError("use the target as `async with target:` before opening it")
+        self._process_scope = await self._host.start(self._process)
+
+    async def _stop(self) -> None:
+        """The process dies: calls in flight are answered ``Crashed``; the store stays.
+
+        The dead process's store handle refuses every call from the moment
+        of the crash, so nothing its cancelled tasks do can reach the store.
+        """
+        world = self._world
+        if world is not None:
+            world.builder.points.enabled = False
+            world.builder.points.release_all()
+        if self._store is not None:
+            self._store.dead = True
+        if self._process_scope is not None:
+            self._process_scope.cancel()
+            self._process_scope = None
+            with trio.CancelScope(shield=True):
+                await self._process_done.wait()
+        for cid in list(self._in_flight):
+            self._arrive(cid, Answer(model.Crashed()))
+        self._in_flight.clear()
+
+    async def __aenter__(self) -> InProcessTarget:
+        self._stack = contextlib.AsyncExitStack()
+        self._host = await self._stack.enter_async_context(trio.open_nursery())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with trio.CancelScope(shield=True):
+            await self.close()
+        assert self._stack is not None
+        self._host = None
+        await self._stack.aclose()
+
+    async def open(self, capacity: int, persistent: bool) -> None:
+        await self.close()
+        self._lines = []
+        self._ids = itertools.count(1)
+        self._log({"cmd": "open", "capacity": capacity, "persistent": persistent})
+        self._watch = _Watch()
+        self._answers = []
+        self._world = _World(
+            capacity, persistent, None, {}, _Builder(self._watch, self._on_point)
+        )
+        await self._start()
+
+    async def restart(self) -> None:
+        self._log({"cmd": "restart"})
+        await self._stop()
+        await self._start()
+
+    async def close(self) -> None:
+        """End the current service (if any) and forget its store."""
+        await self._stop()
+        if self._world is not None and self._world.directory is not None:
+            self._world.directory.cleanup()
+        self._world = None
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _arrive(self, cid: str, answer: Answer) -> None:
+        self._in_flight.pop(cid, None)
+        self._answers.append((cid, answer))
+        self._answered.set()
+        if self._on_answer is not None:
+            self._on_answer(cid, answer)
+
+    def _decode(self, op: object) -> object:
+        if isinstance(op, dict):
+            decoded = from_wire(op)
+            if operation(decoded).call is None:
+                raise WireError("BAD_REQUEST", f"{op.get('cmd')!r} is not a service call")
+            return decoded
+        return op
+
+    async def _run(self, cid: str, op: object) -> None:
+        entry = operation(op)
+        try:
+            raw, value = await entry.perform(self._svc, op)
+        except Exception as exc:
+            answer = _answer_of(exc) or Answer(
+                model.Err("INTERNAL"), f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            revision = self._watch.turn_revision.pop(id(raw), None)
+            answer = Answer(model.Ok(value), revision=revision)
+        if cid in self._in_flight:
+            self._arrive(cid, answer)
+
+    def start(self, cid: str, op: object, task: str) -> None:
+        """Check ``op`` and start it in a task labelled ``task`` (no switch here).
+
+        A raw command with a bad field is answered at once and not started.
+        """
+        if self._calls is None:
+            self._arrive(cid, Answer(model.Err("NOT_OPEN"), "a call before open"))
+            return
+        try:
+            decoded = self._decode(op)
+        except Exception as exc:
+            answer = _answer_of(exc)
+            if answer is None:
+                raise
+            self._arrive(cid, answer)
+            return
+        self._in_flight[cid] = task
+        self._calls.start_soon(self._run, cid, decoded, name=task)
+
+    async def call(self, op: object, task: str) -> str:
+        cmd = op if isinstance(op, dict) else to_wire(op)
+        cid = self._log({**cmd, "task": task})
+        self.start(cid, op, task)
+        return cid
+
+    async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]:
+        subs, cids = [], []
+        for op in ops:
+            cid = str(next(self._ids))
+            cmd = op if isinstance(op, dict) else to_wire(op)
+            subs.append({"id": cid, **cmd, **({"task": task} if task else {})})
+            cids.append(cid)
+        self._log({"cmd": "at_once", "commands": subs})
+        for cid, op in zip(cids, ops, strict=True):
+            self.start(cid, op, task or f"req {cid}")
+        return cids
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    async def _quiesce(self) -> None:
+        while True:
+            await trio.testing.wait_all_tasks_blocked()
+            if self._watch.in_flight == 0:
+                return
+            self._watch.idle = trio.Event()
+            await self._watch.idle.wait()
+
+    async def settle(self) -> Settled:
+        await self._quiesce()
+        self._watch.settles += 1
+        answers, self._answers = tuple(self._answers), []
+        points = self._world.builder.points if self._world is not None else None
+        return Settled(
+            parked=points.ready() if points is not None else (),
+            answers=answers,
+            points=points.drain() if points is not None else (),
+        )
+
+    async def wait_any(self, calls: Sequence[str]) -> None:
+        """Return when one of ``calls`` has an answer waiting, or everything is blocked."""
+        waiting = set(calls)
+        if any(cid in waiting for cid, _ in self._answers):
+            return
+        async with trio.open_nursery() as nursery:
+
+            async def answered() -> None:
+                while not any(cid in waiting for cid, _ in self._answers):
+                    self._answered = trio.Event()
+                    await self._answered.wait()
+                nursery.cancel_scope.cancel()
+
+            async def blocked() -> None:
+                await self._quiesce()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(answered)
+            nursery.start_soon(blocked)
+
+    async def control(self, on: bool) -> None:
+        self._log({"cmd": "control", "points": on})
+        points = self.points
+        points.enabled = on
+        if not on:
+            points.release_all()
+
+    async def release(self, task: str, fault: bool = False) -> None:
+        self._log({"cmd": "release", "task": task, **({"fault": True} if fault else {})})
+        try:
+            self.points.release(task, fault)
+        except NotParked as exc:
+            raise LookupError(str(exc)) from None
+
+    # -- looking ----------------------------------------------------------------------------
+
+    async def observe_store(self) -> dict[str, model.Session]:
+        self._log({"cmd": "observe_store"})
+        world = self._world
+        if world is None or not world.persistent:
+            return {}
+        return dict(sorted(world.shadow.items()))
+
+    def introspect(self) -> Introspection | None:
+        if self._svc is None:
+            return None
+        stats: ServiceStatistics = self._svc.statistics()
+        watch = self._watch
+        out = Introspection(
+            running_tasks=frozenset(str(s) for s in stats.running_tasks),
+            live=frozenset(str(s) for s in stats.live),
+            running_turns={k: v for k, v in watch.running_turns.items() if v},
+            gates={
+                str(s): GateState(g.armed, g.archived, g.saved_revision)
+                for s, g in stats.gates.items()
+            },
+            checkpoints=tuple(watch.checkpoints),
+            writes=tuple(watch.writes),
+            settles=watch.settles,
+        )
+        watch.checkpoints.clear()
+        watch.writes.clear()
+        return out
+
+    @property
+    def service(self) -> Any:
+        """The running service (for tests that look inside)."""
+        return self._svc
+
+
+__all__ = ["InProcessTarget", "ServiceFactory"]

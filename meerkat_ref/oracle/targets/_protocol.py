@@ -1,0 +1,167 @@
+"""What the engine drives: the ``Target`` protocol, and the plain data it answers with.
+
+A target is one implementation of the contract under test, reached the same
+way whatever it is: the reference in this process (``InProcessTarget``) or a
+port in another process over the adapter protocol (``AdapterTarget``).  The
+engine knows nothing else about it.  The protocol is the adapter protocol of
+``spec/ADAPTER.md`` as Python calls:
+
+``open``      a fresh service (capacity, persistent), with a fresh store, a
+              logical clock from tick 1 and ids ``sid(1)``, ``sid(2)``, ...
+``call``      start one operation in its own task, labelled ``task``; it is
+              answered later (``settle`` reports the answers that arrived)
+``at_once``   start several, every one before any runs past its first point
+``settle``    wait until nothing can move without the oracle: every task is
+              parked at a scheduling point or blocked; report the parked
+              points and the answers that arrived since the last settle
+``control``   scheduling points on (tasks park, announced) or off
+``release``   let one parked task run to its next point (failing its store
+              call if ``fault``)
+``restart``   the process dies (calls in flight are answered ``Crashed``)
+              and a new one opens over the same store, clock and ids
+``observe_store``  the store's contents, read around the scheduling points
+
+Everything here is plain data; ``Point.session`` and ids are the canonical
+UUID text, as on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..._model import model
+
+CLIENT_CALL = "client.call"
+"""The virtual point of a client whose previous call has been answered (the oracle's own)."""
+
+AGENT_KINDS = frozenset({"agent.step", "checkpoint"})
+"""Point kinds at which an agent works on a session (its turn or its host loop)."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A task parked at a scheduling point (or a client ready to call, ``client.call``)."""
+
+    task: str
+    kind: str
+    session: str | None = None
+
+    @property
+    def faultable(self) -> bool:
+        """A store call that reads or writes one session can be made to fail."""
+        return self.kind.startswith("store.") and self.kind != "store.list"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one call answered: ``Ok(value)``, ``Err(code)`` (with its message) or ``Crashed()``.
+
+    ``revision`` is a white-box fact an in-process target adds to the answer
+    of a plain (non-host) create or turn: the session's revision when its
+    turn ended, so DURABILITY can be checked exactly.
+    """
+
+    result: model.Ok | model.Err | model.Crashed
+    message: str = ""
+    revision: int | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.result.code if isinstance(self.result, model.Err) else None
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.result, model.Ok)
+
+
+@dataclass(frozen=True)
+class GateState:
+    armed: bool
+    archived: bool
+    saved_revision: int
+
+
+@dataclass(frozen=True)
+class Introspection:
+    """What only a target in this process can show (``None`` from a port).
+
+    ``running_tasks``: sessions whose task has not ended; ``running_turns``:
+    agent turns running per session; ``gates``: each session's checkpointer
+    gate; ``checkpoints``: checkpoint calls that returned since the last
+    settle, as (session, revision, armed-at-start and no sweep in flight);
+    ``writes``: store writes that landed since the last settle, as (session,
+    revision, written by a session's own task).
+    """
+
+    running_tasks: frozenset[str] = frozenset()
+    live: frozenset[str] = frozenset()
+    running_turns: Mapping[str, int] = field(default_factory=dict)
+    gates: Mapping[str, GateState] = field(default_factory=dict)
+    checkpoints: tuple[tuple[str, int, int], ...] = ()
+    writes: tuple[tuple[str, int, bool], ...] = ()
+    settles: int = 0
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Quiescence: who is parked (sorted by label), and the answers that arrived, in order."""
+
+    parked: tuple[Point, ...]
+    answers: tuple[tuple[str, Answer], ...] = ()
+    points: tuple[Point, ...] = ()  # points announced since the last settle, in order
+
+
+class Target(Protocol):
+    """One implementation under test; see the module docstring."""
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """``points`` (scheduling hooks), ``faults``, ``introspection``."""
+        ...
+
+    async def open(self, capacity: int, persistent: bool) -> None: ...
+
+    async def call(self, op: object, task: str) -> str:
+        """Start ``op`` (a plain model operation, or a raw wire command ``dict``); its call id."""
+        ...
+
+    async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]: ...
+
+    async def settle(self) -> Settled: ...
+
+    async def wait_any(self, calls: Sequence[str]) -> None:
+        """Return once any of ``calls`` is answered (free-running), or nothing can move."""
+        ...
+
+    async def control(self, on: bool) -> None: ...
+
+    async def release(self, task: str, fault: bool = False) -> None: ...
+
+    async def restart(self) -> None: ...
+
+    async def observe_store(self) -> dict[str, model.Session]: ...
+
+    def introspect(self) -> Introspection | None: ...
+
+    def transcript(self) -> list[str]:
+        """The request lines of the current run (``open`` first), for a replayable report."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+__all__ = [
+    "AGENT_KINDS",
+    "CLIENT_CALL",
+    "Answer",
+    "GateState",
+    "Introspection",
+    "Point",
+    "Settled",
+    "Target",
+]
