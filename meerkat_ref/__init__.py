@@ -1,6 +1,9 @@
 """meerkat-ref: the reference session service of Meerkat, in Trio, and its oracle.
 
-The public surface is re-exported here; everything else is private.
+The public surface is re-exported here; everything else is private.  Tools
+for tests and teaching (the seed variant, deterministic ids, the scheduling
+seams' test doubles) are in ``meerkat_ref.testing``; the oracle (targets,
+engine, ``check``, ``conform``) is ``meerkat_ref.oracle``.
 """
 
 from ._errors import (
@@ -15,7 +18,7 @@ from ._errors import (
     SessionPersistenceDisabled,
     SessionStoreError,
 )
-from ._seams import Clock, LogicalClock, SchedulingPoints, SystemClock, TrioPoints
+from ._seams import Clock, LogicalClock, SchedulingPoints, SystemClock
 from ._types import (
     AssistantMessage,
     BuildOptions,
@@ -45,15 +48,14 @@ from .agent import (
     EventStream,
     ScriptedAgentBuilder,
     SessionCheckpointer,
-    counter_ids,
 )
 from .service import (
     EphemeralSessionService,
+    GateStatistics,
     PersistentSessionService,
-    SeedPersistentSessionService,
-    Window,
+    ServiceStatistics,
 )
-from .store import MemoryStore, PointedStore, SessionStore, SqliteStore
+from .store import MemoryStore, SessionStore, SqliteStore
 
 __all__ = [
     "CANCELLED_TEXT",
@@ -67,17 +69,17 @@ __all__ = [
     "EphemeralSessionService",
     "EventKind",
     "EventStream",
+    "GateStatistics",
     "InitialTurnPolicy",
     "InvalidArgument",
     "LogicalClock",
     "MemoryStore",
     "Message",
     "PersistentSessionService",
-    "PointedStore",
     "RunResult",
     "SchedulingPoints",
     "ScriptedAgentBuilder",
-    "SeedPersistentSessionService",
+    "ServiceStatistics",
     "Session",
     "SessionBusy",
     "SessionCheckpointer",
@@ -101,9 +103,6 @@ __all__ = [
     "SystemClock",
     "SystemMessage",
     "ToolResultMessage",
-    "TrioPoints",
     "Usage",
     "UserMessage",
-    "Window",
-    "counter_ids",
 ]

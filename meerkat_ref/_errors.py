@@ -70,9 +70,17 @@ CANCELLED_TEXT = "Agent error: run cancelled"
 """The text a turn ends with when it is interrupted or its session archived."""
 
 
-def capacity_error(active: int, max_sessions: int) -> AgentError:
-    """The seed's capacity error, text unchanged: ``Max sessions reached (a/m)``."""
-    return AgentError(f"Max sessions reached ({active}/{max_sessions})")
+def capacity_error(active: int, reserved: int, max_sessions: int) -> AgentError:
+    """The seed's capacity error: ``Max sessions reached (a/m)``, then what holds the places.
+
+    The text starts as the seed's does (``a`` live sessions of ``m``); when
+    creates in flight also hold places, it says how many, so a refusal that
+    reads "0/50" during a burst of creates is not a puzzle.
+    """
+    text = f"Max sessions reached ({active}/{max_sessions})"
+    if reserved > active:
+        text += f"; {reserved - active} more being created or stopping"
+    return AgentError(text)
 
 
 ERROR_CODES: tuple[str, ...] = (

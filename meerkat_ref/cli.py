@@ -1,15 +1,17 @@
 """``meerkat-ref``: the command line.
 
-    meerkat-ref check [--variant V] [--bound N] [--store DIR | --memory] [--json] [--out DIR]
-    meerkat-ref replay FILE
+    meerkat-ref check [--adapter CMD | --variant V] [--bound N] [--scenario NAME]...
+                      [--store DIR | --memory] [--json] [--out DIR]
+    meerkat-ref replay FILE [--adapter CMD]
     meerkat-ref scenarios
     meerkat-ref tour [--store FILE]
     meerkat-ref vectors [--out DIR] [--check]
-    meerkat-ref conform --adapter 'COMMAND' [--timeout S] [--seed N] [--json]
+    meerkat-ref conform --adapter CMD [...]
 
-``check`` explores every named scenario exhaustively within the preemption
-bound and exits 1 on any violation.  With ``--variant seed-0.4.0`` it opens
-each of the seed's windows alone, finds a counterexample through each,
+``check`` runs the engine's exhaustive search over every named scenario, on
+the reference in this process or, with ``--adapter``, on a port through its
+adapter, and exits 1 on any violation.  With ``--variant seed-0.4.0`` it
+opens each of the seed's windows alone, finds a counterexample through each,
 prints it as a swimlane and a Mermaid diagram and writes its schedule for
 ``replay``.  Exit codes: 0 clean, 1 violations, 2 bad usage or input.
 """
@@ -19,29 +21,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
-from .explore import (
+import trio
+
+from .oracle.check import DEFAULT, explore_all
+from .oracle.engine import (
     SCENARIOS,
     ReplayStrategy,
     RunOutcome,
+    Scenario,
     ScheduleDiverged,
     ScheduleError,
     SearchReport,
-    Variant,
     dump,
-    explore_dfs,
-    find_counterexample,
     get_scenario,
     load,
     mermaid,
-    run_once,
+    run_schedule,
+    scenario_from_spec,
     swimlane,
 )
-from .explore._generated import scenario_from_spec
-from .service._seed import Window
+from .oracle.targets import ProtocolError, Target, adapter_target
+from .testing import Window
+from .variants import Variant
+
+T = TypeVar("T")
 
 
 def _table(reports: Sequence[SearchReport]) -> str:
@@ -71,9 +80,8 @@ def _progress(quiet: bool) -> Callable[[SearchReport], None]:
     def show(report: SearchReport) -> None:
         if not quiet:
             print(
-                f"\r  {report.scenario}: {report.schedules} schedules, {report.pruned} pruned, "
+                f"  {report.scenario}: {report.schedules} schedules, {report.pruned} pruned, "
                 f"{report.violations} violations, {report.seconds:.0f}s",
-                end="",
                 file=sys.stderr,
                 flush=True,
             )
@@ -81,48 +89,55 @@ def _progress(quiet: bool) -> Callable[[SearchReport], None]:
     return show
 
 
-def _check_reference(args: argparse.Namespace, variant: Variant) -> int:
-    reports = []
-    names = args.scenario or [s.name for s in SCENARIOS]
+async def _with_target(args: argparse.Namespace, variant: Variant,
+                       fn: Callable[[Target], Awaitable[T]]) -> T:
+    if args.adapter:
+        async with adapter_target(shlex.split(args.adapter), args.timeout) as port:
+            return await fn(port)
     store_kind = "memory" if args.memory else "sqlite"
-    for name in names:
-        scenario = get_scenario(name)
+    async with variant.target(store=store_kind, store_dir=args.store) as local:
+        return await fn(local)
+
+
+def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
+    names = args.scenario or [s.name for s in SCENARIOS]
+    scenarios = [get_scenario(n) for n in names]
+    store_kind = "adapter" if args.adapter else ("memory" if args.memory else "sqlite")
+
+    def started(scenario: Scenario) -> None:
         if not args.json:
-            print(f"exploring {name} ({scenario.about})...", file=sys.stderr, flush=True)
-        report = explore_dfs(
-            scenario,
-            variant,
-            preemption_bound=scenario.bound if args.bound is None else args.bound,
-            store=store_kind,
-            store_dir=args.store,
-            progress=_progress(args.json),
+            print(f"exploring {scenario.name} ({scenario.about})...", file=sys.stderr, flush=True)
+
+    async def run(target: Target) -> list[SearchReport]:
+        return await explore_all(
+            target, scenarios, bound=DEFAULT if args.bound is None else args.bound,
+            store=store_kind, started=started, progress=_progress(args.json),
         )
-        if not args.json:
-            print(file=sys.stderr)
-        reports.append(report)
+
+    reports = trio.run(_with_target, args, variant, run)
+    what = reports[0].variant if reports else variant.name
     if args.json:
-        print(
-            json.dumps(
-                {"variant": variant.name, "results": [r.to_json() for r in reports]}, indent=1
-            )
-        )
+        print(json.dumps({"variant": what, "results": [r.to_json() for r in reports]}, indent=1))
     else:
         print(_table(reports))
         total = sum(r.schedules for r in reports)
         bad = sum(r.violations for r in reports)
-        print(f"\n{variant.name}: {total} schedules, {bad} violations ({store_kind} store)")
+        print(f"\n{what}: {total} schedules, {bad} violations ({store_kind} store)")
         for r in reports:
             first = r.first()
             if first is not None:
-                _show_counterexample(first, store_kind, args.out, f"{r.scenario}")
+                _show_counterexample(first, store_kind, args.out, r.scenario)
     return 1 if any(r.violations for r in reports) else 0
 
 
 def _show_counterexample(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"{stem}.json")
+    scenario = get_scenario(outcome.scenario) if outcome.scenario in {
+        s.name for s in SCENARIOS} else None
+    spec = scenario.to_spec() if scenario is not None else None
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write(dump(outcome, store))
+        fh.write(dump(outcome, store if store != "adapter" else "memory", spec))
     print(f"\n=== {outcome.variant} / {outcome.scenario}: {len(outcome.steps)} steps ===")
     print(swimlane(outcome))
     print("\n```mermaid")
@@ -134,56 +149,36 @@ def _show_counterexample(outcome: RunOutcome, store: str, out: str, stem: str) -
 
 def _check_seed(args: argparse.Namespace) -> int:
     """Open each window alone and find a counterexample through it."""
+    from .specgen.vectors import window_counterexample
+
     store_kind = "memory" if args.memory else "sqlite"
     found_all = True
     summary: list[tuple[Window, RunOutcome | None, int, float]] = []
     for window in Window:
-        variant = Variant.parse(f"seed-0.4.0:{window.value}")
-        ordered = sorted(SCENARIOS, key=lambda s: window.value not in s.windows)
-        found: RunOutcome | None = None
-        tried = 0
-        seconds = 0.0
-        for scenario in ordered:
-            if scenario.crashes:
-                continue
-            outcome, n, t = find_counterexample(
-                scenario,
-                variant,
-                max_bound=2 if args.bound is None else args.bound,
-                store=store_kind,
-                store_dir=args.store,
-            )
-            tried += n
-            seconds += t
-            if outcome is not None:
-                found = outcome
-                break
+        found, tried, seconds = window_counterexample(
+            window, store=store_kind, max_bound=2 if args.bound is None else args.bound,
+            store_dir=args.store,
+        )
+        summary.append((window, found, tried, seconds))
         if found is None:
             found_all = False
-            summary.append((window, None, tried, seconds))
             continue
-        summary.append((window, found, tried, seconds))
         if not args.json:
             _show_counterexample(
                 found, store_kind, args.out, f"window-{window.number}-{window.value}"
             )
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "window": w.value,
-                        "found": o is not None,
-                        "scenario": o.scenario if o else None,
-                        "rules": sorted({v.rule for v in o.violations}) if o else [],
-                        "schedules": n,
-                        "seconds": round(t, 3),
-                    }
-                    for w, o, n, t in summary
-                ],
-                indent=1,
-            )
-        )
+        print(json.dumps([
+            {
+                "window": w.value,
+                "found": o is not None,
+                "scenario": o.scenario if o else None,
+                "rules": sorted({v.rule for v in o.violations}) if o else [],
+                "schedules": n,
+                "seconds": round(t, 3),
+            }
+            for w, o, n, t in summary
+        ], indent=1))
     else:
         print(f"\n{'window':<23} {'scenario':<27} {'rule(s)':<24} {'schedules':>9}  seconds")
         for w, o, n, t in summary:
@@ -201,15 +196,21 @@ def cmd_check(args: argparse.Namespace) -> int:
         variant = Variant.parse(args.variant)
         for name in args.scenario or []:
             get_scenario(name)
+        if args.adapter is not None and not shlex.split(args.adapter):
+            raise ValueError("--adapter is empty")
     except ValueError as exc:
         print(f"meerkat-ref: {exc}", file=sys.stderr)
         return 2
     if args.store is not None and not os.path.isdir(args.store):
         print(f"meerkat-ref: --store {args.store!r} is not a directory", file=sys.stderr)
         return 2
-    if variant.name == "seed-0.4.0":
+    if variant.name == "seed-0.4.0" and not args.adapter:
         return _check_seed(args)
-    return _check_reference(args, variant)
+    try:
+        return _check_scenarios(args, variant)
+    except ProtocolError as exc:
+        print(f"meerkat-ref: the adapter broke the protocol: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -220,20 +221,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
             scenario = scenario_from_spec(schedule.spec, schedule.scenario)
         else:
             scenario = get_scenario(schedule.scenario)
-        variant = Variant.parse(schedule.variant)
+        variant = Variant.parse(schedule.variant) if not args.adapter else Variant("reference")
     except OSError as exc:
         print(f"meerkat-ref: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     except (ScheduleError, ValueError) as exc:
         print(f"meerkat-ref: {exc}", file=sys.stderr)
         return 2
+    args.memory = schedule.store == "memory"
+    args.store = None
+    args.timeout = 10.0
+
+    async def run(target: Target) -> RunOutcome:
+        return await run_schedule(target, scenario, ReplayStrategy(schedule.choices))
+
     try:
-        outcome = run_once(
-            scenario, variant, ReplayStrategy(schedule.choices), store=schedule.store
-        )
+        outcome = trio.run(_with_target, args, variant, run)
     except ScheduleDiverged as exc:
         print(f"meerkat-ref: SCHEDULE_DIVERGED: {exc}", file=sys.stderr)
         return 2
+    except ProtocolError as exc:
+        print(f"meerkat-ref: the adapter broke the protocol: {exc}", file=sys.stderr)
+        return 1
     print(swimlane(outcome))
     rules = tuple(v.rule for v in outcome.violations)
     same = outcome.choices[: len(schedule.choices)] == list(schedule.choices) and (
@@ -255,7 +264,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             extra.append(f"{s.faults} store fault")
         if s.crashes:
             extra.append(f"{s.crashes} crash")
-        clients = ", ".join(name for name, _ in s.background + s.clients)
+        clients = ", ".join(name for name, _ in (*s.background, *s.clients))
         print(
             f"{s.name:<28} {s.about}\n{'':<28} tasks: {clients}"
             + (f"; may inject: {', '.join(extra)}" if extra else "")
@@ -273,13 +282,13 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
-    from . import vectors
+    from .specgen import vectors
 
     return vectors.run(args)
 
 
 def cmd_conform(args: argparse.Namespace) -> int:
-    from . import conform
+    from .oracle import conform
 
     return conform.run(args)
 
@@ -294,10 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="reference (default), seed-0.4.0, or seed-0.4.0:<window>[,<window>]",
     )
     check.add_argument(
+        "--adapter", default=None, metavar="COMMAND",
+        help="explore a port through its adapter instead (split like a shell would; no shell)",
+    )
+    check.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="with --adapter: how long to wait for any one answer (default 10)")
+    check.add_argument(
         "--bound",
         type=int,
         default=None,
-        help="preemption bound (default: each scenario's own, 2 or 1)",
+        help="preemption bound (default: each scenario's own)",
     )
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     check.add_argument(
@@ -316,24 +331,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check)
     replay = sub.add_parser("replay", help="re-run a schedule file step for step")
-    replay.add_argument("file")
+    replay.add_argument("file", help="a schedule file written by check")
+    replay.add_argument("--adapter", default=None, metavar="COMMAND",
+                        help="replay on a port through its adapter instead of in process")
     replay.set_defaults(func=cmd_replay)
     scen = sub.add_parser("scenarios", help="list the named scenarios")
     scen.set_defaults(func=cmd_scenarios)
     tour = sub.add_parser("tour", help="a short narrated tour of the service on SQLite")
-    tour.add_argument("--store", default=None, metavar="FILE")
+    tour.add_argument("--store", default=None, metavar="FILE",
+                      help="the SQLite file to use (default: a temporary one)")
     tour.set_defaults(func=cmd_tour)
     vectors = sub.add_parser(
         "vectors", help="generate the conformance vectors from the model (or --check them)"
     )
-    from .vectors import add_arguments as vectors_arguments
+    from .specgen.vectors import add_arguments as vectors_arguments
 
     vectors_arguments(vectors)
     vectors.set_defaults(func=cmd_vectors)
     conform = sub.add_parser(
         "conform", help="judge an implementation through its adapter; exit 1 on any failure"
     )
-    from .conform import add_arguments as conform_arguments
+    from .oracle.conform import add_arguments as conform_arguments
 
     conform_arguments(conform)
     conform.set_defaults(func=cmd_conform)

@@ -13,7 +13,8 @@ import trio.testing
 from ._errors import SessionError
 from ._seams import LogicalClock
 from ._types import CreateSessionRequest, SessionId, SessionQuery, StartTurnRequest
-from .agent import ScriptedAgentBuilder, counter_ids
+from .agent import ScriptedAgentBuilder
+from .agent._scripted import counter_ids
 from .service import PersistentSessionService
 from .store import SqliteStore
 

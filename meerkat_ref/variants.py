@@ -17,8 +17,8 @@ from .agent._protocol import SessionAgentBuilder
 from .oracle.targets import InProcessTarget, ServiceFactory
 from .service._ephemeral import EphemeralSessionService
 from .service._persistent import PersistentSessionService
-from .service._seed import ALL_WINDOWS, SeedPersistentSessionService, Window, parse_windows
 from .store._base import SessionStore
+from .testing import ALL_WINDOWS, SeedPersistentSessionService, Window, parse_windows
 
 
 def _reference(

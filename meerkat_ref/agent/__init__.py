@@ -8,7 +8,6 @@ from ._scripted import (
     ScriptedAgent,
     ScriptedAgentBuilder,
     ScriptedInjector,
-    counter_ids,
     scripted_reply,
     scripted_usage,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "SessionAgent",
     "SessionAgentBuilder",
     "SessionCheckpointer",
-    "counter_ids",
     "scripted_reply",
     "scripted_usage",
 ]

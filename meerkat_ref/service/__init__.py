@@ -1,17 +1,15 @@
-"""The session services: ephemeral, persistent, and the seed-faithful variant."""
+"""The session services: ephemeral and persistent (the seed variant: ``meerkat_ref.testing``)."""
 
 from ._ephemeral import EphemeralSessionService
 from ._gate import CheckpointerGate, StoreCheckpointer
 from ._persistent import PersistentSessionService
-from ._seed import ALL_WINDOWS, SeedPersistentSessionService, Window, parse_windows
+from ._statistics import GateStatistics, ServiceStatistics
 
 __all__ = [
-    "ALL_WINDOWS",
     "CheckpointerGate",
     "EphemeralSessionService",
+    "GateStatistics",
     "PersistentSessionService",
-    "SeedPersistentSessionService",
+    "ServiceStatistics",
     "StoreCheckpointer",
-    "Window",
-    "parse_windows",
 ]

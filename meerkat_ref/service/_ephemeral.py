@@ -12,8 +12,8 @@ Differences from the Rust 0.4.0 crate, all deliberate:
   session directly instead of queueing behind a running turn, so a read of a
   host-mode session answers at once and list counts are never stale.
 - ``archive`` cancels the session task (a running turn, host loop included)
-  and waits for it to end (clause ARCHIVE-STOP; window 3 of the seed).  The
-  seed-faithful behaviour is kept behind ``_archive_waits_behind_turn``.
+  and waits for it to end (clause ARCHIVE-STOP; window 3 of the seed, which
+  ``meerkat_ref.testing`` reopens by overriding ``_stop_task``).
 - An interrupt that arrives after a turn is admitted but before it starts is
   not lost: the turn starts cancelled (clause INTERRUPT-RUNNING).
 - Capacity is released when the session task has ended, not when the handle
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -100,6 +100,15 @@ class _Shutdown:
     pass
 
 
+class _Slot:
+    """A place of capacity being held by a create (see ``_reservation``)."""
+
+    kept = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+
 @dataclass(eq=False)
 class _Handle:
     """What the service keeps per live session."""
@@ -146,14 +155,12 @@ class EphemeralSessionService:
         max_sessions: int,
         *,
         points: SchedulingPoints = DEFAULT_POINTS,
-        _archive_waits_behind_turn: bool = False,
     ) -> None:
         if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
             raise ValueError(f"max_sessions must be a positive integer, got {max_sessions!r}")
         self._builder = builder
         self.max_sessions = max_sessions
         self._points = points
-        self._archive_waits_behind_turn = _archive_waits_behind_turn
         self._sessions: dict[SessionId, _Handle] = {}
         self._tasks: dict[SessionId, _Handle] = {}  # session tasks not yet ended
         self._reserved = 0  # capacity held: sessions being built plus live tasks
@@ -188,6 +195,24 @@ class EphemeralSessionService:
             raise RuntimeError("use the service as `async with ...:` before calling it")
         return self._nursery
 
+    @contextlib.contextmanager
+    def _reservation(self) -> Iterator[_Slot]:
+        """Hold one place of capacity (clause CAPACITY); given back unless ``keep()`` was called.
+
+        Checked and taken in one step (no await), so creates made at once
+        can never overshoot; every way out of the ``with`` block that did not
+        keep the place -- an error, a cancellation -- gives it back.
+        """
+        if self._reserved >= self.max_sessions:
+            raise capacity_error(len(self._sessions), self._reserved, self.max_sessions)
+        self._reserved += 1
+        slot = _Slot()
+        try:
+            yield slot
+        finally:
+            if not slot.kept:
+                self._reserved -= 1
+
     @property
     def live_count(self) -> int:
         """Session tasks holding capacity (built, registered or still stopping)."""
@@ -212,38 +237,29 @@ class EphemeralSessionService:
         if not isinstance(req, CreateSessionRequest):
             raise TypeError("create_session takes a CreateSessionRequest")
         nursery = self._require_nursery()
-        if self._reserved >= self.max_sessions:
-            raise capacity_error(len(self._sessions), self.max_sessions)
-        self._reserved += 1
-        try:
-            agent = await self._builder.build_agent(req)  # may switch
-        except SessionError:
-            self._reserved -= 1
-            raise
-        except Exception as exc:
-            self._reserved -= 1
-            raise AgentError(f"Agent error: build failed: {exc}") from exc
-        except BaseException:
-            self._reserved -= 1
-            raise
-        session_id = agent.session_id
-        if self._closing:
-            self._reserved -= 1
-            raise AgentError("Agent error: the service is shutting down")
-        if session_id in self._sessions:
-            self._reserved -= 1
-            raise AgentError(f"Duplicate session ID generated: {session_id}")
-        send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
-        handle = _Handle(agent=agent, commands=send, inbox=receive)
-        # Register, notify and start the task in one step (no await between).
-        if on_register is not None and not on_register(session_id):
-            self._reserved -= 1
-            raise AgentError(f"Agent error: session id {session_id} is being archived")
-        self._sessions[session_id] = handle
-        self._registered.set()
-        self._registered = trio.Event()
-        self._tasks[session_id] = handle
-        nursery.start_soon(self._session_task, handle, name=f"session {session_id.short()}")
+        with self._reservation() as slot:
+            try:
+                agent = await self._builder.build_agent(req)  # may switch
+            except SessionError:
+                raise
+            except Exception as exc:
+                raise AgentError(f"Agent error: build failed: {exc}") from exc
+            session_id = agent.session_id
+            if self._closing:
+                raise AgentError("Agent error: the service is shutting down")
+            if session_id in self._sessions:
+                raise AgentError(f"Duplicate session ID generated: {session_id}")
+            send, receive = trio.open_memory_channel[_Turn | _Shutdown](math.inf)
+            handle = _Handle(agent=agent, commands=send, inbox=receive)
+            # Register, notify and start the task in one step (no await between).
+            if on_register is not None and not on_register(session_id):
+                raise AgentError(f"Agent error: session id {session_id} is being archived")
+            self._sessions[session_id] = handle
+            self._registered.set()
+            self._registered = trio.Event()
+            self._tasks[session_id] = handle
+            nursery.start_soon(self._session_task, handle, name=f"session {session_id.short()}")
+            slot.keep()  # the session task holds it now; it gives it back when it ends
         if req.initial_turn is InitialTurnPolicy.DEFER:
             return RunResult(text="", session_id=session_id), agent.session()
         handle.turn_running = True
@@ -455,14 +471,16 @@ class EphemeralSessionService:
         finally:
             # Even if this caller is cancelled here, the session is out of the
             # map and nobody else could stop it: stop it now.
-            if self._archive_waits_behind_turn:
-                # Seed 0.4.0: a shutdown command queued behind whatever is running.
-                with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-                    handle.commands.send_nowait(_Shutdown())
-            else:
-                handle.task_scope.cancel()
-        if not self._archive_waits_behind_turn:
-            await handle.done.wait()
+            self._stop_task(handle)
+        await self._await_stopped(handle)
+
+    def _stop_task(self, handle: _Handle) -> None:
+        """Stop the session's task, a running turn or host loop included (ARCHIVE-STOP)."""
+        handle.task_scope.cancel()
+
+    async def _await_stopped(self, handle: _Handle) -> None:
+        """Archive returns only once the task has ended (may switch while it unwinds)."""
+        await handle.done.wait()
 
     async def shutdown(self) -> None:
         """Stop every live session (their stored copies, if any, stay)."""

@@ -16,7 +16,9 @@ checkpoint, and a change that keeps the message count is still saved
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import trio
 
@@ -36,7 +38,6 @@ class CheckpointerGate:
         self.archived = False
         self.armed = True
         self.saved_revision = -1
-        self.saved_count = 0  # only the seed variant's skip-by-length reads this
         self.session_id: SessionId | None = None
         self._points = points
 
@@ -46,8 +47,22 @@ class CheckpointerGate:
         await self._points.point("gate.acquire", self.session_id)
         await self.lock.acquire()
 
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """``async with gate.held():`` -- the lock, released however the block ends."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.lock.release()
+
     def unchanged(self, session: Session) -> bool:
+        """Whether ``session`` is not newer than the last save (revisions: see window 4)."""
         return session.revision <= self.saved_revision
+
+    def remember(self, session: Session) -> None:
+        """Called with every session this gate saved."""
+        self.saved_revision = session.revision
 
     async def write(self, store: SessionStore, session: Session, *, checkpoint: bool) -> bool:
         """Save ``session`` unless archived (or, for a checkpoint, disarmed) or not newer.
@@ -55,8 +70,7 @@ class CheckpointerGate:
         Returns whether it saved.  Switch points: the gate acquisition and the
         store call.  Store failures raise ``SessionStoreError``.
         """
-        await self.acquire()
-        try:
+        async with self.held():
             if self.archived or (checkpoint and not self.armed) or self.unchanged(session):
                 return False
             try:
@@ -67,11 +81,8 @@ class CheckpointerGate:
                 raise SessionStoreError(
                     f"store save failed for {session.id}: {exc}", session_id=session.id
                 ) from exc
-            self.saved_revision = session.revision
-            self.saved_count = session.message_count
+            self.remember(session)
             return True
-        finally:
-            self.lock.release()
 
 
 class StoreCheckpointer:

@@ -24,7 +24,7 @@ closes each, and ``_seed.py`` reopens them one by one:
 from __future__ import annotations
 
 import heapq
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Self
 
@@ -62,6 +62,15 @@ def _store_error(exc: Exception, what: str, session_id: SessionId | None = None)
     return SessionStoreError(f"store {what} failed: {exc}", session_id=session_id)
 
 
+@dataclass
+class ArchiveProgress:
+    """How far an archive got: the row removed (``committed``), and what it found."""
+
+    in_store: bool = False
+    committed: bool = False
+    live: bool = False
+
+
 def _summary_of(meta: SessionMeta) -> SessionSummary:
     return SessionSummary(
         session_id=meta.id,
@@ -76,9 +85,6 @@ def _summary_of(meta: SessionMeta) -> SessionSummary:
 class PersistentSessionService:
     """Live sessions backed by a store; see the module docstring for the contract."""
 
-    # Window 2 of the seed is closed by recording the gate at registration.
-    _gate_at_registration = True
-
     def __init__(
         self,
         builder: SessionAgentBuilder,
@@ -86,16 +92,9 @@ class PersistentSessionService:
         store: SessionStore,
         *,
         points: SchedulingPoints = DEFAULT_POINTS,
-        _archive_waits_behind_turn: bool = False,
     ) -> None:
-        self.inner = EphemeralSessionService(
-            builder,
-            max_sessions,
-            points=points,
-            _archive_waits_behind_turn=_archive_waits_behind_turn,
-        )
-        self.raw_store = store  # the store itself, below the scheduling points (for tests)
-        self.store: SessionStore = PointedStore(store, points)
+        self.inner = self._make_inner(builder, max_sessions, points)
+        self.store: PointedStore = PointedStore(store, points)
         self._points = points
         self._gates: dict[SessionId, CheckpointerGate] = {}
 
@@ -116,8 +115,46 @@ class PersistentSessionService:
     def max_sessions(self) -> int:
         return self.inner.max_sessions
 
-    def _new_gate(self) -> CheckpointerGate:
-        return CheckpointerGate(self._points)
+    # -- the small steps variants override ------------------------------------
+    #
+    # ``create_session`` and ``archive`` are fixed sequences of the steps
+    # below.  The seed variant (``meerkat_ref.testing``), the early versions
+    # drawn in spec/CONCURRENCY.md and the test mutants each override one
+    # step; none copies a whole operation.
+
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        """The live side."""
+        return EphemeralSessionService(builder, max_sessions, points=points)
+
+    def _new_gate(self, session_id: SessionId | None = None) -> CheckpointerGate:
+        gate = CheckpointerGate(self._points)
+        gate.session_id = session_id
+        return gate
+
+    def _on_register(self, session_id: SessionId, gate: CheckpointerGate) -> bool:
+        """Record the gate in the same step the session registers (closes window 2).
+
+        False refuses the registration: an archive of this very id holds its
+        gate (a tombstone, see ``_archive_gate``).
+        """
+        gate.session_id = session_id
+        if session_id in self._gates:
+            return False
+        self._gates[session_id] = gate
+        return True
+
+    async def _after_create(self, session_id: SessionId, gate: CheckpointerGate) -> None:
+        """Between the live create and its save: nothing (the gate is recorded already)."""
+
+    async def _turn_gate(self, session_id: SessionId) -> CheckpointerGate | None:
+        """The gate a turn's save goes through; a session with none is not live."""
+        gate = self._gates.get(session_id)
+        if gate is None:
+            await trio.lowlevel.checkpoint()
+            raise SessionNotFound(session_id)
+        return gate
 
     # -- create and turns -----------------------------------------------------
 
@@ -133,31 +170,18 @@ class PersistentSessionService:
         checkpointer = StoreCheckpointer(self.store, gate)
         req = replace(req, build=replace(req.build or BuildOptions(), checkpointer=checkpointer))
 
-        def on_register(session_id: SessionId) -> bool:
-            gate.session_id = session_id
-            if self._gate_at_registration:
-                if session_id in self._gates:
-                    return False  # an archive of this very id holds it (see ``archive``)
-                self._gates[session_id] = gate
-            return True
-
-        result, snapshot = await self.inner._create(req, on_register)  # may switch
-        if not self._gate_at_registration:
-            await self._record_gate_late(result.session_id, gate)
+        result, snapshot = await self.inner._create(
+            req, lambda session_id: self._on_register(session_id, gate)
+        )  # may switch
+        await self._after_create(result.session_id, gate)
         await self._persist(gate, snapshot)
         return result
-
-    async def _record_gate_late(self, session_id: SessionId, gate: CheckpointerGate) -> None:
-        raise AssertionError("only the seed variant records gates late")
 
     async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
         sid = as_session_id(session_id)
         if not isinstance(req, StartTurnRequest):
             raise TypeError("start_turn takes a StartTurnRequest")
-        gate = self._gates.get(sid)
-        if gate is None and self._gate_at_registration:
-            await trio.lowlevel.checkpoint()
-            raise SessionNotFound(sid)
+        gate = await self._turn_gate(sid)
         result, snapshot = await self.inner._start_turn(sid, req)  # may switch
         await self._persist(gate, snapshot)
         return result
@@ -241,43 +265,57 @@ class PersistentSessionService:
         """Archive a live or store-only session, for good (clause ARCHIVE-FINAL).
 
         Under the gate's lock: mark it archived (every write waiting for the
-        lock will then give up), delete the stored row, then stop the live
-        session and wait for its task to end.  Success if either side had the
-        session; ``SESSION_NOT_FOUND`` if neither did.
+        lock will then give up), then ``_archive_steps``: delete the stored
+        row, then stop the live session and wait for its task to end.
+        Success if either side had the session; ``SESSION_NOT_FOUND`` if
+        neither did.
 
-        The row goes first so that archive is all-or-nothing: if the store
-        fails (``SESSION_STORE_ERROR``) or the caller is cancelled before the
-        row is gone, the gate is un-archived and nothing has changed; once the
-        row is gone the session is archived even if the process dies before
-        the live side is stopped (found by the explorer: crash-restart).
-        Switch points: the gate acquisition, ``exists``, ``delete``, the stop.
+        All or nothing (clause ARCHIVE-ATOMIC): until the row is gone
+        (``committed``), a store failure (``SESSION_STORE_ERROR``) or a
+        cancelled caller leaves the gate un-archived and nothing changed;
+        once the row is gone the session is archived even if the process
+        dies before the live side is stopped (found by the explorer:
+        crash-restart).  Switch points: the gate acquisition, ``exists``,
+        ``delete``, the stop.
         """
         sid = as_session_id(session_id)
         gate, tombstone = await self._archive_gate(sid)
-        committed = False
-        await gate.acquire()
-        try:
-            gate.archived = True
+        progress = ArchiveProgress()
+        async with gate.held():
             try:
-                in_store = await self.store.exists(sid)
-                if in_store:
-                    await self.store.delete(sid)
-            except Exception as exc:
-                raise _store_error(exc, "exists/delete", sid) from exc
-            committed = True
-            try:
-                await self.inner.archive(sid)
-                live = True
-            except SessionNotFound:
-                live = False
-        finally:
-            if not committed:
-                gate.archived = False  # nothing happened; the session stays as it was
-            if (committed or tombstone) and self._gates.get(sid) is gate:
-                del self._gates[sid]
-            gate.lock.release()
-        if not live and not in_store:
+                gate.archived = True
+                await self._archive_steps(sid, progress)
+            finally:
+                if not progress.committed:
+                    gate.archived = False  # nothing happened; the session stays as it was
+                if (progress.committed or tombstone) and self._gates.get(sid) is gate:
+                    del self._gates[sid]
+        if not progress.live and not progress.in_store:
             raise SessionNotFound(sid)
+
+    async def _archive_steps(self, sid: SessionId, progress: ArchiveProgress) -> None:
+        """The row first, then the live session (see ``archive``)."""
+        progress.in_store = await self._remove_row(sid)
+        progress.committed = True
+        progress.live = await self._stop_live(sid)
+
+    async def _remove_row(self, sid: SessionId) -> bool:
+        """Delete the stored row; whether there was one.  Switch points: ``exists``, ``delete``."""
+        try:
+            in_store = await self.store.exists(sid)
+            if in_store:
+                await self.store.delete(sid)
+        except Exception as exc:
+            raise _store_error(exc, "exists/delete", sid) from exc
+        return in_store
+
+    async def _stop_live(self, sid: SessionId) -> bool:
+        """Stop the live session and wait for its task; whether there was one."""
+        try:
+            await self.inner.archive(sid)
+        except SessionNotFound:
+            return False
+        return True
 
     async def _archive_gate(self, sid: SessionId) -> tuple[CheckpointerGate, bool]:
         """The gate archive must hold: the live session's, or a tombstone for a stored one.
@@ -293,12 +331,6 @@ class PersistentSessionService:
             gate = self._gates.get(sid)
             if gate is not None:
                 return gate, False
-            if sid in self.inner.live_ids():
-                # Live with no gate recorded: only the seed variant's window 2
-                # gets here (the reference records gates at registration).
-                unrecorded = self._new_gate()
-                unrecorded.session_id = sid
-                return unrecorded, False
             try:
                 stored = await self.store.exists(sid)
             except Exception as exc:
@@ -307,8 +339,7 @@ class PersistentSessionService:
                 continue  # it registered while we looked: archive the live session
             if not stored:
                 raise SessionNotFound(sid)
-            tombstone = self._new_gate()
-            tombstone.session_id = sid
+            tombstone = self._new_gate(sid)
             self._gates[sid] = tombstone
             return tombstone, True
 
@@ -323,16 +354,14 @@ class PersistentSessionService:
         (clause STOP-RESUME).
         """
         for gate in list(self._gates.values()):
-            await gate.acquire()
-            gate.armed = False
-            gate.lock.release()
+            async with gate.held():
+                gate.armed = False
 
     async def rearm_all_checkpointers(self) -> None:
         """Re-arm every tracked gate (used by resume); archived gates stay off."""
         for gate in list(self._gates.values()):
-            await gate.acquire()
-            gate.armed = True
-            gate.lock.release()
+            async with gate.held():
+                gate.armed = True
 
     def statistics(self) -> ServiceStatistics:
         """The live side's snapshot plus every checkpointer gate (see ``ServiceStatistics``)."""

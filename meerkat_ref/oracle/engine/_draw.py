@@ -34,9 +34,8 @@ def _answers(outcome: RunOutcome) -> dict[int, list[str]]:
     for call in outcome.history:
         if call.responded is None or call.client in ("setup", "post"):
             continue
-        target = f" {call.session}" if call.session else ""
         out.setdefault(call.responded, []).append(
-            f"{call.client}: {call.name}{target} -> {call.result}"
+            f"{call.client}: {call.text()} -> {call.result}"
         )
     return out
 

@@ -71,8 +71,8 @@ class _Op:
 
 
 def _model_op(call: Call) -> model.Op | None:
-    """The model operation a call stands for; ``None`` for ``list`` (its relaxation) and raw input."""
-    if isinstance(call.op, dict) or isinstance(call.op, model.List):
+    """The model operation a call stands for; ``None`` for ``list`` (relaxed) and raw input."""
+    if isinstance(call.op, dict | model.List):
         return None
     op: model.Op = call.op  # type: ignore[assignment]
     return op

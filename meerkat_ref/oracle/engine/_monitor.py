@@ -306,7 +306,7 @@ class Monitor:
         before = self.store
         self.store = dict(store)
         self.seen.update(self.store)
-        for sid, returned in self.archived.items():
+        for sid in self.archived:
             if sid in self.store:
                 self.violate("ARCHIVE-FINAL", f"archived {short(sid)} is in the store")
         if self.disarmed:
@@ -348,7 +348,7 @@ class Monitor:
         settles = intro.settles
         if self.sweeping or self.disarmed:
             self.swept_settles.add(settles)
-        for sid, revision, by_session_task in intro.writes:
+        for sid, _revision, by_session_task in intro.writes:
             if sid in self.archived:
                 self.violate(
                     "ARCHIVE-FINAL",

@@ -238,7 +238,9 @@ def scenario_from_spec(spec: Json, name: str = "generated") -> Scenario:
         calls = []
         for i, raw in enumerate(ops):
             attempts = raw.get("attempts", 1) if isinstance(raw, dict) else 1
-            if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 3:
+            if isinstance(attempts, bool) or not isinstance(attempts, int) or not (
+                1 <= attempts <= 3
+            ):
                 raise SpecError(f"client {cname}: 'attempts' must be 1 to 3")
             calls.append(ClientOp(_op(raw, f"client {cname} call {i + 1}"), attempts))
         built.append((cname, tuple(calls)))

@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ._strategies import Choice
 from ._run import RunOutcome
+from ._strategies import Choice
 
 FORMAT = "meerkat-ref/schedule@1"
 

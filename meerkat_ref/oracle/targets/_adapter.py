@@ -33,7 +33,7 @@ from ._wire import PROTOCOL
 
 @dataclass(frozen=True)
 class Malformed:
-    """An ``ok`` value a port sent that is not the documented shape (never equal to a model value)."""
+    """An ``ok`` value a port sent that is not the documented shape (equal to no model value)."""
 
     value: Json
     reason: str
@@ -41,7 +41,9 @@ class Malformed:
 
 def _point(event: dict[str, Json]) -> Point:
     session = event.get("session")
-    return Point(str(event["task"]), str(event["kind"]), session if isinstance(session, str) else None)
+    return Point(
+        str(event["task"]), str(event["kind"]), session if isinstance(session, str) else None
+    )
 
 
 class AdapterTarget:
@@ -53,6 +55,8 @@ class AdapterTarget:
         self._ops: dict[str, object] = {}  # call id -> the model op it stands for (or raw cmd)
         self._reported: set[str] = set()
         self._event_index = 0
+        self._releases: list[str] = []  # release requests sent, not yet checked
+        self._store: dict[str, model.Session] | None = None  # the last settle's store, if fresh
 
     async def _greet(self) -> None:
         hello = await self.client.call_ok({"cmd": "hello"})
@@ -90,6 +94,7 @@ class AdapterTarget:
 
     async def call(self, op: object, task: str) -> str:
         cmd = op if isinstance(op, dict) else to_wire(op)
+        self._store = None
         rid = await self.client.send({**cmd, "task": task})
         self._ops[rid] = op
         return rid
@@ -99,6 +104,7 @@ class AdapterTarget:
         for op in ops:
             cmd = op if isinstance(op, dict) else to_wire(op)
             cmds.append({**cmd, **({"task": task} if task else {})})
+        self._store = None
         batch, rids = await self.client.send_at_once(cmds)
         await self.client.wait(batch)
         self.client.check_batch(batch)
@@ -135,7 +141,26 @@ class AdapterTarget:
         return out
 
     async def settle(self) -> Settled:
-        parked = await self.client.settle()
+        """Settle, and ask for the store in the same answer (``"store": true``).
+
+        An adapter that does not know the flag answers without a store; then
+        ``observe_store`` asks separately.  Releases sent since the last
+        settle are checked here: the adapter answers lines in order, so by
+        now each has its answer.
+        """
+        value = await self.client.call_ok({"cmd": "settle", "store": True})
+        parked = value.get("parked") if isinstance(value, dict) else None
+        if not isinstance(parked, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("task"), str) for p in parked
+        ):
+            raise ProtocolError(f'settle must answer {{"parked": [...]}}, got {value!r:.200}')
+        self._check_releases()
+        self._store = None
+        if isinstance(value, dict) and "store" in value:
+            try:
+                self._store = decode_store(value["store"])
+            except ValueError as exc:
+                raise ProtocolError(f"settle answered a malformed store: {exc}") from None
         events = self.client.events[self._event_index:]
         self._event_index = len(self.client.events)
         return Settled(
@@ -148,25 +173,44 @@ class AdapterTarget:
         await self.client.wait_any(list(calls))
 
     async def control(self, on: bool) -> None:
+        self._store = None
         await self.client.call_ok({"cmd": "control", "points": on})
 
     async def release(self, task: str, fault: bool = False) -> None:
+        """Send the release without waiting: the next ``settle`` checks its answer.
+
+        The adapter acts on lines in order, so pipelining the release and the
+        settle changes nothing but a round trip.
+        """
         cmd: dict[str, Json] = {"cmd": "release", "task": task}
         if fault:
             cmd["fault"] = True
-        answer = await self.client.call(cmd)
-        if answer.code == "NOT_PARKED":
-            raise LookupError(answer.message)
-        if not answer.ok:
-            raise ProtocolError(
-                f"{self.client.line(answer.rid)} was answered {answer.as_result()} "
-                f"({answer.message})"
-            )
+        self._store = None
+        self._releases.append(await self.client.send(cmd, flush=False))
+
+    def _check_releases(self) -> None:
+        for rid in self._releases:
+            answer = self.client.answer(rid)
+            if answer is None:
+                raise ProtocolError(f"{self.client.line(rid)} was not answered before the "
+                                    "settle sent after it (answers must come in order)")
+            if answer.code == "NOT_PARKED":
+                self._releases.clear()
+                raise LookupError(answer.message)
+            if not answer.ok:
+                raise ProtocolError(
+                    f"{self.client.line(rid)} was answered {answer.as_result()} "
+                    f"({answer.message})"
+                )
+        self._releases.clear()
 
     async def restart(self) -> None:
+        self._store = None
         await self.client.call_ok({"cmd": "restart"})
 
     async def observe_store(self) -> dict[str, model.Session]:
+        if self._store is not None:
+            return dict(self._store)
         value = await self.client.call_ok({"cmd": "observe_store"})
         try:
             return decode_store(value)
@@ -181,7 +225,9 @@ class AdapterTarget:
 
 
 @contextlib.asynccontextmanager
-async def adapter_target(argv: Sequence[str], timeout: float = 10.0) -> AsyncIterator[AdapterTarget]:
+async def adapter_target(
+    argv: Sequence[str], timeout: float = 10.0
+) -> AsyncIterator[AdapterTarget]:
     """Start the adapter ``argv`` (never through a shell), greet it, and yield it as a target.
 
     Raises ``ProtocolError`` if it cannot start or does not greet properly.

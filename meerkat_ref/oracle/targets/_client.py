@@ -75,6 +75,7 @@ class AdapterClient:
     _next_id: int = 0
     _proc: trio.Process | None = None
     _changed: trio.Event = field(default_factory=trio.Event)
+    _queued: list[bytes] = field(default_factory=list)
     _exited: bool = False
 
     # -- lifetime -----------------------------------------------------------------------
@@ -238,8 +239,12 @@ class AdapterClient:
         self.transcript = []
         self.events = []
 
-    async def send(self, cmd: dict[str, Json]) -> str:
-        """Send one command with a fresh request id; returns the id."""
+    async def send(self, cmd: dict[str, Json], *, flush: bool = True) -> str:
+        """Send one command with a fresh request id; returns the id.
+
+        ``flush=False`` only queues the line: it goes out with the next
+        flushed one, in one write (the adapter still reads them in order).
+        """
         if self.failure is not None:
             raise self.failure
         assert self._proc is not None and self._proc.stdin is not None
@@ -249,14 +254,25 @@ class AdapterClient:
         self.requests[rid] = _Request(rid, line)
         self.transcript.append(line)
         self.sent_count += 1
+        self._queued.append(line.encode() + b"\n")
+        if flush:
+            await self.flush()
+        return rid
+
+    async def flush(self) -> None:
+        """Write every queued line, in one write."""
+        if not self._queued:
+            return
+        assert self._proc is not None and self._proc.stdin is not None
+        data, self._queued = b"".join(self._queued), []
         try:
-            await self._proc.stdin.send_all(line.encode() + b"\n")
+            await self._proc.stdin.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             await self._settle_exit()
+            shown = data.decode("utf-8", "replace").splitlines()[-1]
             raise ProtocolError(
-                f"the adapter stopped reading (it exited?) when sent {line}{self._stderr()}"
+                f"the adapter stopped reading (it exited?) when sent {shown}{self._stderr()}"
             ) from None
-        return rid
 
     async def send_at_once(self, cmds: Sequence[dict[str, Json]]) -> tuple[str, list[str]]:
         """Send commands as one ``at_once`` batch; returns its id and the commands' ids."""
@@ -293,6 +309,7 @@ class AdapterClient:
         return self.requests[rid].line
 
     async def wait(self, rid: str, timeout: float | None = None) -> Answer:
+        await self.flush()
         limit = self.timeout if timeout is None else timeout
         with trio.move_on_after(limit):
             while True:
@@ -308,6 +325,7 @@ class AdapterClient:
 
     async def wait_any(self, rids: Sequence[str], timeout: float | None = None) -> None:
         """Return once any of ``rids`` is answered (or raise on failure or timeout)."""
+        await self.flush()
         limit = self.timeout if timeout is None else timeout
         with trio.move_on_after(limit):
             while True:

@@ -57,9 +57,9 @@ from ...service._statistics import ServiceStatistics
 from ...store._base import SessionStore
 from ...store._memory import MemoryStore
 from ...store._sqlite import SqliteStore
-from ._wire import dumps
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
+from ._wire import dumps
 
 
 class Service(Protocol):
@@ -277,8 +277,8 @@ class InProcessTarget:
         self.store_kind = store
         self._store_dir = store_dir
         self._threaded = threaded_store
-        self._on_point = on_point
-        self._on_answer = on_answer
+        self.on_point = on_point  # called as a task parks (the adapter server announces it)
+        self.on_answer = on_answer  # called as a call is answered
         self._world: _World | None = None
         self._watch = _Watch()
         self._svc: Any = None
@@ -401,7 +401,7 @@ class InProcessTarget:
         self._watch = _Watch()
         self._answers = []
         self._world = _World(
-            capacity, persistent, None, {}, _Builder(self._watch, self._on_point)
+            capacity, persistent, None, {}, _Builder(self._watch, self._point)
         )
         await self._start()
 
@@ -419,12 +419,16 @@ class InProcessTarget:
 
     # -- calls ----------------------------------------------------------------------------
 
+    def _point(self, point: Point) -> None:
+        if self.on_point is not None:
+            self.on_point(point)
+
     def _arrive(self, cid: str, answer: Answer) -> None:
         self._in_flight.pop(cid, None)
         self._answers.append((cid, answer))
         self._answered.set()
-        if self._on_answer is not None:
-            self._on_answer(cid, answer)
+        if self.on_answer is not None:
+            self.on_answer(cid, answer)
 
     def _decode(self, op: object) -> object:
         if isinstance(op, dict):

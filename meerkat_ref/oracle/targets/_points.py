@@ -45,7 +45,8 @@ class Parked:
 
     @property
     def point(self) -> Point:
-        return Point(self.label, self.kind, None if self.session_id is None else str(self.session_id))
+        session = None if self.session_id is None else str(self.session_id)
+        return Point(self.label, self.kind, session)
 
 
 class NotParked(LookupError):

@@ -7,7 +7,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ._wire import CLAUSES, Json, dumps
+from ...registry._values import Json
+from ..engine._clauses import clause_ids
+from ..targets import dumps
 
 
 @dataclass
@@ -63,13 +65,14 @@ class Report:
     failed: collections.Counter[str] = field(default_factory=collections.Counter)
     minimal: dict[str, Failure] = field(default_factory=dict)  # per clause: the shortest
     protocol: list[str] = field(default_factory=list)
+    searches: list[dict[str, Json]] = field(default_factory=list)  # per scenario, as check
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.protocol
 
-    def check(self, clauses: list[str] | tuple[str, ...]) -> None:
+    def check(self, clauses: Sequence[str]) -> None:
         for clause in dict.fromkeys(clauses):
             self.checks[clause] += 1
 
@@ -101,6 +104,7 @@ class Report:
                 for c in _order(self.checks.keys() | self.failed.keys())
             },
             "failures": [self.minimal[c].to_json() for c in _order(self.minimal.keys())],
+            "searches": self.searches,
             "protocol_errors": self.protocol,
         }
 
@@ -127,6 +131,15 @@ class Report:
             for p in self.phases
         ]
         out += _table(rows)
+        if self.searches:
+            out += ["", "concurrent search, per scenario:"]
+            rows = [("scenario", "strategy", "schedules", "states", "violations", "exhausted")]
+            rows += [
+                (str(r["scenario"]), str(r["strategy"]), str(r["schedules"]), str(r["states"]),
+                 str(r["violations"]), "yes" if r["exhausted"] else "no")
+                for r in self.searches
+            ]
+            out += _table(rows)
         notes = [f"  {p.name}: {p.note}" for p in self.phases if p.note]
         if notes:
             out += ["", "notes:", *notes]
@@ -191,7 +204,7 @@ def renumber(lines: Sequence[str]) -> list[str]:
 
 
 def _order(clauses: Iterable[str]) -> list[str]:
-    rank = {c: i for i, c in enumerate(CLAUSES)}
+    rank = {c: i for i, c in enumerate(clause_ids())}
     return sorted(clauses, key=lambda c: (rank.get(c, len(rank)), c))
 
 

@@ -1,6 +1,6 @@
 """Keep ``spec/`` honest: generate its drawings and its traceability table, and check them.
 
-``python -m meerkat_ref.spec_docs`` rewrites, in place, every generated
+``python -m meerkat_ref.specgen.docs`` rewrites, in place, every generated
 section of ``spec/CONTRACT.md`` and ``spec/CONCURRENCY.md``: the text between
 ``<!-- BEGIN name -->`` and ``<!-- END name -->``.  ``--check`` writes
 nothing; it exits 1 if a section differs from what would be generated, or if
@@ -39,86 +39,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import SessionNotFound
-from ._seams import SchedulingPoints
-from ._types import SessionId, as_session_id
-from .explore import SCENARIOS, RunOutcome, Scenario, Variant, find_counterexample
-from .explore import mermaid as draw_mermaid
-from .explore import swimlane as draw_swimlane
-from .explore._dfs import preemptions
-from .explore._monitor import WatchedBuilder
-from .service._persistent import PersistentSessionService, _store_error
-from .service._seed import Window
-from .store._base import SessionStore
+import trio
 
-ROOT = Path(__file__).resolve().parents[1]
+from .._seams import SchedulingPoints
+from ..agent._protocol import SessionAgentBuilder
+from ..oracle.engine import SCENARIOS, RunOutcome, Scenario, find_counterexample, preemptions
+from ..oracle.engine import mermaid as draw_mermaid
+from ..oracle.engine import swimlane as draw_swimlane
+from ..oracle.engine._clauses import CLAUSE_ID, Clause, parse_clauses
+from ..oracle.targets import InProcessTarget
+from ..service._persistent import PersistentSessionService
+from ..store._base import SessionStore
+from ..testing import EarlyArchiveNoTombstone, EarlyArchiveStopFirst, Window
+from .vectors import window_counterexample
+
+ROOT = Path(__file__).resolve().parents[2]
 """The repository root (``spec/``, ``models/``, ``tests/`` sit here in a checkout)."""
 
-CLAUSE_ID = r"[A-Z]{2,}(?:-[A-Z]+)*"
-_HEADING = re.compile(rf"^### (?P<number>\d+\.\d+) \[(?P<id>{CLAUSE_ID})\] (?P<title>\S.*)$")
-_SECTION = re.compile(r"^## (?P<number>\d+)\. ")
-_MODEL_LINE = re.compile(r"^\*\*Model:\*\* (?P<flag>yes|no)\b")
 _TAG = re.compile(rf"\[({CLAUSE_ID})\]")
 _CODE_MENTION = re.compile(rf"\bclauses? ({CLAUSE_ID}(?:-\*)?)")
 _MARKER = re.compile(r"<!-- (BEGIN|END) ([a-z0-9-]+) -->")
-
-# -- the contract's clauses ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Clause:
-    id: str
-    number: str  # "3.2": section 3, second clause
-    title: str
-    model: bool  # whether models/ encodes it (and so must carry an [ID] tag)
-
-
-def parse_clauses(text: str) -> tuple[list[Clause], list[str]]:
-    """The clauses of CONTRACT.md in order, and what is wrong with their form."""
-    clauses: list[Clause] = []
-    problems: list[str] = []
-    section: int | None = None
-    expected = 1
-    pending: tuple[str, str, str] | None = None
-    lines = text.splitlines()
-
-    def close(index: int) -> None:
-        nonlocal pending
-        if pending is None:
-            return
-        cid, number, title = pending
-        pending = None
-        for line in lines[index:]:
-            if line.startswith("#"):
-                break
-            found = _MODEL_LINE.match(line)
-            if found:
-                clauses.append(Clause(cid, number, title, found.group("flag") == "yes"))
-                return
-        problems.append(f"clause {cid} has no '**Model:** yes|no' line")
-
-    for index, line in enumerate(lines):
-        if line.startswith("#"):
-            close(index)
-        if (match := _SECTION.match(line)) is not None:
-            section, expected = int(match.group("number")), 1
-            continue
-        match = _HEADING.match(line)
-        if match is None:
-            if line.startswith("### ") and "[" in line:
-                problems.append(f"malformed clause heading: {line!r}")
-            continue
-        number = match.group("number")
-        want = f"{section}.{expected}"
-        if number != want:
-            problems.append(f"clause {match.group('id')} is numbered {number}, expected {want}")
-        expected += 1
-        pending = (match.group("id"), number, match.group("title"))
-        close(index + 1)
-    ids = [c.id for c in clauses]
-    problems += [f"clause {cid} is defined twice" for cid in sorted(set(ids)) if ids.count(cid) > 1]
-    return clauses, problems
-
 
 # -- where the clauses are named: model tags, code mentions, explorer rules -------------------
 
@@ -208,7 +148,7 @@ def other_mentions(root: Path = ROOT) -> list[Mention]:
 def explorer_rules(root: Path = ROOT) -> dict[str, list[str]]:
     """Rule names the explorer reports (``violate("RULE", ...)``) -> where they are raised."""
     rules: dict[str, list[str]] = {}
-    for path in _python_files(root, "meerkat_ref/explore"):
+    for path in _python_files(root, "meerkat_ref/oracle/engine"):
         text = path.read_text(encoding="utf-8")
         if "violate(" not in text:
             continue
@@ -365,83 +305,6 @@ def _anchor(c: Clause) -> str:
 # -- the drawings ----------------------------------------------------------------------
 
 
-class _EarlyArchive(PersistentSessionService):
-    """``archive`` as the reference first had it, for the drawings only.
-
-    It stopped the live session before deleting the row, as the seed does.
-    ``record_tombstone`` says whether an archive of an id with no gate put its
-    fresh gate in the map (the first fix) or not (the first version).
-    """
-
-    record_tombstone = False
-
-    async def archive(self, session_id: SessionId | str) -> None:
-        sid = as_session_id(session_id)
-        gate = self._gates.get(sid)
-        if gate is None:
-            gate = self._new_gate()
-            gate.session_id = sid
-            if self.record_tombstone:
-                self._gates[sid] = gate
-        await gate.acquire()
-        try:
-            gate.archived = True
-            try:
-                await self.inner.archive(sid)  # the live side goes first
-                live = True
-            except SessionNotFound:
-                live = False
-            try:
-                in_store = await self.store.exists(sid)
-                if in_store:
-                    await self.store.delete(sid)
-            except Exception as exc:
-                raise _store_error(exc, "delete", sid) from exc
-        finally:
-            if self._gates.get(sid) is gate:
-                del self._gates[sid]
-            gate.lock.release()
-        if not live and not in_store:
-            raise SessionNotFound(sid)
-
-
-class EarlyArchiveNoTombstone(_EarlyArchive):
-    """The first version (commit d105013).
-
-    An archive of an id with no gate used a fresh gate it did not put in the
-    map, so a create that registered that very id meanwhile went ahead: the
-    archive returned success and the new session stayed live and writing.
-    """
-
-
-class EarlyArchiveStopFirst(_EarlyArchive):
-    """After the first fix (commit 2916484).
-
-    It recorded the tombstone gate, but still stopped the live session before
-    deleting the row: a crash in between left the row, so the session came
-    back after a restart although a concurrent turn had already been told
-    ``SESSION_NOT_FOUND``.
-    """
-
-    record_tombstone = True
-
-
-@dataclass(frozen=True)
-class EarlyVariant(Variant):
-    """The reference with one early ``archive`` put back (an explorer ``Variant``)."""
-
-    service: type[PersistentSessionService] = PersistentSessionService
-
-    def make(
-        self,
-        builder: WatchedBuilder,
-        store: SessionStore,
-        points: SchedulingPoints,
-        max_sessions: int,
-    ) -> PersistentSessionService:
-        return self.service(builder, max_sessions, store, points=points)
-
-
 @dataclass(frozen=True)
 class Drawing:
     section: str  # the marker name
@@ -453,19 +316,11 @@ class Drawing:
 
 def find_window(window: Window) -> Drawing:
     """The first counterexample through ``window`` alone, as the explorer finds it."""
-    variant = Variant.parse(f"seed-0.4.0:{window.value}")
-    ordered = sorted(SCENARIOS, key=lambda s: window.value not in s.windows)
-    for scenario in ordered:
-        if scenario.crashes:
-            continue
-        found, _, _ = find_counterexample(scenario, variant, max_bound=2)
-        if found is not None:
-            call = (
-                f'find_counterexample(get_scenario("{scenario.name}"), '
-                f'Variant.parse("seed-0.4.0:{window.value}"), max_bound=2)'
-            )
-            return Drawing(f"window-{window.number}", scenario.name, variant.name, call, found)
-    raise LookupError(f"the explorer found no counterexample through window {window.value}")
+    found, _, _ = window_counterexample(window)
+    if found is None:
+        raise LookupError(f"the explorer found no counterexample through window {window.value}")
+    call = f"window_counterexample(Window({window.value!r}))"
+    return Drawing(f"window-{window.number}", found.scenario, found.variant, call, found)
 
 
 EARLY_RACES: tuple[tuple[str, str, type[PersistentSessionService]], ...] = (
@@ -474,19 +329,35 @@ EARLY_RACES: tuple[tuple[str, str, type[PersistentSessionService]], ...] = (
 )
 
 
+def early_target(cls: type[PersistentSessionService]) -> InProcessTarget:
+    """The reference with one early ``archive`` put back, as an in-process target."""
+
+    def make(builder: SessionAgentBuilder, capacity: int, store: SessionStore | None,
+             points: SchedulingPoints) -> PersistentSessionService:
+        assert store is not None
+        return cls(builder, capacity, store, points=points)
+
+    return InProcessTarget(make, description=f"early:{cls.__name__}")
+
+
 def find_early_race(
     section: str, scenario_name: str, cls: type[PersistentSessionService]
 ) -> Drawing:
     scenario: Scenario = next(s for s in SCENARIOS if s.name == scenario_name)
-    variant = EarlyVariant(f"early:{cls.__name__}", service=cls)
-    found, _, _ = find_counterexample(scenario, variant, max_bound=2)
+
+    async def main() -> RunOutcome | None:
+        async with early_target(cls) as target:
+            found, _, _ = await find_counterexample(target, scenario, max_bound=2)
+            return found
+
+    found = trio.run(main)
     if found is None:
         raise LookupError(f"the explorer found no counterexample for {cls.__name__}")
     call = (
-        f'find_counterexample(get_scenario("{scenario_name}"), '
-        f'EarlyVariant("{variant.name}", service={cls.__name__}), max_bound=2)'
+        f'find_counterexample(early_target({cls.__name__}), get_scenario("{scenario_name}"), '
+        "max_bound=2)"
     )
-    return Drawing(section, scenario_name, variant.name, call, found)
+    return Drawing(section, scenario_name, found.variant, call, found)
 
 
 def render_drawing(d: Drawing) -> str:
@@ -594,7 +465,7 @@ def stale(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> list[str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m meerkat_ref.spec_docs",
+        prog="python -m meerkat_ref.specgen.docs",
         description="Regenerate the drawings and the traceability table in spec/.",
     )
     parser.add_argument(

@@ -1,0 +1,89 @@
+"""``meerkat-ref check``: explore scenarios exhaustively on a target, and say what was found.
+
+The engine over a target: ``explore_all`` runs the bounded-exhaustive search
+on each scenario, whatever the target (the reference in process, or a port
+over the adapter with ``check --adapter``).  The synchronous helpers run an
+in-process target in its own ``trio.run``, for the command line and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import trio
+
+from .engine import (
+    RunOutcome,
+    Scenario,
+    SearchReport,
+    Strategy,
+    explore_dfs,
+    run_schedule,
+)
+from .engine import find_counterexample as _find
+from .targets import InProcessTarget, Target
+
+T = TypeVar("T")
+
+DEFAULT = -1
+"""``bound=DEFAULT``: each scenario's own bound (``Scenario.bound``)."""
+
+
+async def explore_all(
+    target: Target,
+    scenarios: Sequence[Scenario],
+    *,
+    bound: int | None = DEFAULT,
+    store: str = "memory",
+    max_schedules: int | None = None,
+    started: Callable[[Scenario], None] | None = None,
+    progress: Callable[[SearchReport], None] | None = None,
+    finished: Callable[[SearchReport], None] | None = None,
+) -> list[SearchReport]:
+    """Every schedule of each scenario within its bound, on ``target``."""
+    reports = []
+    for scenario in scenarios:
+        if started is not None:
+            started(scenario)
+        chosen = scenario.bound if bound == DEFAULT else bound
+        report = await explore_dfs(target, scenario, bound=chosen, store=store,
+                                   max_schedules=max_schedules, progress=progress)
+        if finished is not None:
+            finished(report)
+        reports.append(report)
+    return reports
+
+
+def in_process(target: InProcessTarget, fn: Callable[[InProcessTarget], Awaitable[T]]) -> T:
+    """Run ``fn(target)`` in a fresh ``trio.run``, inside ``async with target``."""
+
+    async def main() -> T:
+        async with target:
+            return await fn(target)
+
+    return trio.run(main)
+
+
+def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = DEFAULT,
+            max_schedules: int | None = None) -> SearchReport:
+    """``explore_dfs`` of one scenario on an in-process target, synchronously."""
+    chosen = scenario.bound if bound == DEFAULT else bound
+    return in_process(target, lambda t: explore_dfs(
+        t, scenario, bound=chosen, store=t.store_kind, max_schedules=max_schedules))
+
+
+def run_once(target: InProcessTarget, scenario: Scenario, strategy: Strategy | None,
+             *, max_steps: int = 400) -> RunOutcome:
+    """One schedule of ``scenario`` (``strategy`` ``None``: Trio's own scheduling)."""
+    return in_process(target, lambda t: run_schedule(t, scenario, strategy, max_steps=max_steps))
+
+
+def find_counterexample(target: InProcessTarget, scenario: Scenario, *, max_bound: int = 3,
+                        max_schedules: int = 20_000) -> tuple[RunOutcome | None, int, float]:
+    """The shortest violating run at the smallest bound (see ``engine.find_counterexample``)."""
+    return in_process(target, lambda t: _find(
+        t, scenario, max_bound=max_bound, store=t.store_kind, max_schedules=max_schedules))
+
+
+__all__ = ["DEFAULT", "explore", "explore_all", "find_counterexample", "in_process", "run_once"]

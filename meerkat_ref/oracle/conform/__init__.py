@@ -1,0 +1,407 @@
+"""``meerkat-ref conform --adapter 'COMMAND'``: the engine over a port, and a report per clause.
+
+The adapter (``spec/ADAPTER.md``) is started from ``shlex.split(COMMAND)``,
+never through a shell, and driven as an ``AdapterTarget``: the same target
+protocol, engine, rules and scenarios ``meerkat-ref check`` uses in process.
+Phases, in order:
+
+1. ``sequential vectors``: the model's worked examples, malformed inputs and
+   the seeded random sequences of ``spec/vectors`` (generated here from the
+   model, which ``meerkat-ref vectors --check`` proves identical to the files);
+2. ``random sequences``: model-driven random sequences (``--seed``);
+3. ``concurrent vectors (hooks)``: each concurrent vector's schedule replayed
+   through the adapter's scheduling hooks, reported as followed exactly or
+   only where the port's points allowed;
+4. ``concurrent search (hooks)``: every named scenario explored with the
+   bounded-exhaustive search (``--bound``), then ``--search-runs`` seeded PCT
+   and random schedules each;
+5. ``concurrent free-running``: each scenario ``--free-runs`` times, the
+   adapter interleaving as it will.
+
+Every concurrent run is checked with every rule of the monitor, step by step
+(``meerkat_ref.oracle.engine._monitor``), and for linearizability after a
+restart.  The report lists, per clause, the checks made and the failures, and
+for each failing clause its best counterexample with the request lines that
+replay it.  Exit status: 0 all passed, 1 a failure or a protocol error, 2 bad
+usage.  A protocol error (a malformed line, an adapter that dies or hangs)
+stops the run; what was found before it is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from ..._spec import spec_dir
+from ...registry._values import Json
+from ..engine import (
+    RULES,
+    SCENARIOS,
+    Choice,
+    PCTStrategy,
+    RandomStrategy,
+    ReplayStrategy,
+    RunOutcome,
+    Scenario,
+    Strategy,
+    explore_dfs,
+    get_scenario,
+    run_schedule,
+    scenario_from_spec,
+)
+from ..engine._cases import Case, example_cases, expected_steps, random_cases
+from ..engine._sequential import REPLAY_HOW, run_case, shrink
+from ..targets import VECTORS_FORMAT, ProtocolError, Target, adapter_target
+from ._report import Failure, Phase, Report, renumber
+
+__all__ = [
+    "Options",
+    "ProtocolError",
+    "Report",
+    "add_arguments",
+    "conform",
+    "conform_target",
+    "load_concurrent",
+    "renumber",
+    "run",
+]
+
+
+@dataclass(frozen=True)
+class Options:
+    timeout: float = 10.0
+    seed: int = 1
+    random_cases: int = 8
+    random_steps: int = 30
+    bound: int | None = 0  # the exhaustive search's preemption bound per scenario
+    max_schedules: int = 400  # per scenario, for the exhaustive search
+    search_runs: int = 8
+    free_runs: int = 10
+    shrink_budget: int = 40
+    scenarios: tuple[str, ...] = ()  # default: every named scenario
+
+
+CONTROLLED_HOW = (
+    "controlled through the hooks: send the lines in order to a fresh adapter, waiting "
+    "for the answer to each open, settle, control, release, restart, at_once and "
+    "observe_store line; the adapter is deterministic under control, so the same "
+    "lines give the same run"
+)
+FOLLOWED_HOW = (
+    "controlled through the hooks, following the recorded schedule only where this "
+    "adapter's scheduling points allowed (they differ from the reference's): the lines "
+    "replay this run exactly all the same"
+)
+FREE_HOW = (
+    "free-running: the lines that were sent, in order; the interleaving was the "
+    "adapter's, so a replay may not hit it again"
+)
+
+
+def _history_text(outcome: RunOutcome) -> str:
+    lines = []
+    for c in outcome.history:
+        result = c.result if c.responded is not None else "(no answer)"
+        lines.append(f"    {c.client}: {c.text()} -> {result} @[{c.invoked},{c.responded}]")
+    return "\n".join(lines)
+
+
+def _report_run(report: Report, phase: Phase, case: str, outcome: RunOutcome, how: str) -> None:
+    report.check(RULES)
+    rules: dict[str, str] = {}
+    for v in outcome.violations:
+        rules.setdefault(v.rule, v.message)
+    if rules:
+        phase.failures += 1
+    for rule, message in rules.items():
+        report.fail(Failure(
+            clause=rule,
+            phase=phase.name,
+            case=case,
+            message=f"{message}\n  history:\n{_history_text(outcome)}",
+            lines=outcome.lines,
+            how=how,
+            schedule=[c.label if not c.crash else "crash" for c in outcome.choices],
+        ))
+
+
+@dataclass
+class _Conform:
+    target: Target
+    opts: Options
+    report: Report
+    concurrent: Sequence[dict[str, Json]]
+
+    def phase(self, name: str, note: str = "") -> Phase:
+        phase = Phase(name, note=note)
+        self.report.phases.append(phase)
+        return phase
+
+    async def sequential(self, name: str, cases: Sequence[Case]) -> None:
+        phase = self.phase(name)
+        started = time.perf_counter()
+        try:
+            for case in cases:
+                phase.cases += 1
+                found = await run_case(self.target, case, expected_steps(case), self.report.check)
+                if found is None:
+                    continue
+                phase.failures += 1
+                small_case, small = await shrink(self.target, case, found,
+                                                 self.opts.shrink_budget)
+                if len(small.lines) > len(found.lines):
+                    small_case, small = case, found
+                note = ""
+                if len(small_case.ops) < found.index + 1:
+                    note = (f"\n  (shrunk from {found.index + 1} operations to "
+                            f"{len(small_case.ops)})")
+                self.report.fail(Failure(small.clause, name, case.name, small.message + note,
+                                         small.lines, REPLAY_HOW))
+        finally:
+            phase.seconds = time.perf_counter() - started
+
+    async def vectors(self) -> None:
+        phase = self.phase("concurrent vectors (hooks)")
+        started = time.perf_counter()
+        followed = 0
+        try:
+            for case in self.concurrent:
+                scenario = vector_scenario(case)
+                choices = [Choice.from_json(c) for c in case["schedule"]]
+                strategy = ReplayStrategy(choices, lenient=True)
+                phase.cases += 1
+                outcome = await run_schedule(self.target, scenario, strategy)
+                exact = strategy.exact
+                followed += not exact
+                _report_run(self.report, phase, f"{case['name']} (scenario {case['scenario']})",
+                            outcome, CONTROLLED_HOW if exact else FOLLOWED_HOW)
+        finally:
+            phase.seconds = time.perf_counter() - started
+        total = len(self.concurrent)
+        phase.note = (f"{total - followed} of {total} schedules followed exactly"
+                      + (f"; {followed} only where the adapter's points allowed"
+                         if followed else ""))
+
+    async def search(self, scenarios: Sequence[Scenario]) -> None:
+        opts = self.opts
+        shown = "none" if opts.bound is None else str(opts.bound)
+        last = opts.seed + opts.search_runs - 1
+        phase = self.phase(
+            "concurrent search (hooks)",
+            f"every scenario exhaustively within preemption bound {shown} (at most "
+            f"{opts.max_schedules} schedules each), then {opts.search_runs} PCT and random "
+            f"schedules each (seeds {opts.seed}..{last})",
+        )
+        started = time.perf_counter()
+        try:
+            for scenario in scenarios:
+                dfs = await explore_dfs(self.target, scenario, bound=opts.bound,
+                                        max_schedules=opts.max_schedules)
+                self.report.searches.append(dfs.to_json())
+                phase.cases += dfs.schedules
+                for outcome in dfs.violating[:1] or []:
+                    _report_run(self.report, phase, f"{scenario.name} (dfs)", outcome,
+                                CONTROLLED_HOW)
+                self.report.check(RULES)
+                for i in range(opts.search_runs):
+                    seed = opts.seed + i
+                    strategy: Strategy = (
+                        PCTStrategy(seed, depth=3) if i % 2 == 0 else RandomStrategy(seed)
+                    )
+                    kind = "pct" if i % 2 == 0 else "random"
+                    phase.cases += 1
+                    outcome = await run_schedule(self.target, scenario, strategy)
+                    _report_run(self.report, phase, f"{scenario.name} ({kind}, seed {seed})",
+                                outcome, CONTROLLED_HOW)
+        finally:
+            phase.seconds = time.perf_counter() - started
+
+    async def free(self, scenarios: Sequence[Scenario]) -> None:
+        phase = self.phase("concurrent free-running")
+        started = time.perf_counter()
+        try:
+            for scenario in scenarios:
+                for i in range(self.opts.free_runs):
+                    phase.cases += 1
+                    outcome = await run_schedule(self.target, scenario, None)
+                    _report_run(self.report, phase, f"{scenario.name} (run {i + 1})", outcome,
+                                FREE_HOW)
+        finally:
+            phase.seconds = time.perf_counter() - started
+
+
+def vector_scenario(case: dict[str, Json]) -> Scenario:
+    """A concurrent vector's scenario, rebuilt from its spec."""
+    return scenario_from_spec(case["spec"], str(case["scenario"]))
+
+
+async def conform_target(target: Target, opts: Options, report: Report,
+                         concurrent: Sequence[dict[str, Json]]) -> None:
+    """Every phase against ``target``; a ``ProtocolError`` stops it, keeping what was found."""
+    run = _Conform(target, opts, report, concurrent)
+    names = opts.scenarios or tuple(s.name for s in SCENARIOS)
+    scenarios = [get_scenario(n) for n in names]
+    hooks = "points" in target.capabilities
+    plan: list[tuple[str, Callable[[], Awaitable[None]], bool]] = [
+        ("sequential vectors",
+         lambda: run.sequential("sequential vectors", (*example_cases(), *random_cases())), True),
+        (f"random sequences (seed {opts.seed})",
+         lambda: run.sequential(
+             f"random sequences (seed {opts.seed})",
+             random_cases(opts.seed, opts.random_cases, opts.random_steps, "conform-random")),
+         opts.random_cases > 0),
+        ("concurrent vectors (hooks)", run.vectors, True),
+        ("concurrent search (hooks)", lambda: run.search(scenarios),
+         opts.search_runs > 0 or opts.max_schedules > 0),
+        ("concurrent free-running", lambda: run.free(scenarios), opts.free_runs > 0),
+    ]
+    phase = "start"
+    try:
+        for name, run_phase, enabled in plan:
+            phase = name
+            if "(hooks)" in name and not hooks:
+                report.phases.append(Phase(name, ran=False,
+                                           note="the adapter offers no scheduling hooks"))
+                continue
+            if not enabled:
+                report.phases.append(Phase(name, ran=False, note="disabled"))
+                continue
+            await run_phase()
+    except ProtocolError as exc:
+        report.protocol_error(phase, str(exc))
+        done = {p.name for p in report.phases}
+        for name, _, _ in plan:
+            if name not in done:
+                report.phases.append(Phase(name, ran=False, note="not run: protocol error"))
+    if not hooks:
+        free_phase = next((p for p in report.phases if p.name == "concurrent free-running"), None)
+        if free_phase is not None and free_phase.ran:
+            free_phase.note = (
+                "no scheduling hooks: concurrent checks ran free-running only, so narrow "
+                "windows (like the seed's) may be missed"
+            )
+
+
+def load_concurrent(path: Path) -> list[dict[str, Json]]:
+    """The concurrent vectors of a ``concurrent.json``; ``ValueError`` says what is wrong."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != VECTORS_FORMAT:
+        raise ValueError(f"{path}: not a {VECTORS_FORMAT} file")
+    if doc.get("kind") != "concurrent" or not isinstance(doc.get("cases"), list):
+        raise ValueError(f"{path}: not concurrent vectors")
+    need = ("name", "scenario", "spec", "schedule")
+    for i, case in enumerate(doc["cases"]):
+        if not isinstance(case, dict) or any(k not in case for k in need):
+            raise ValueError(f"{path}: case {i} lacks one of {', '.join(need)}")
+    cases: list[dict[str, Json]] = doc["cases"]
+    return cases
+
+
+def conform(argv: Sequence[str], opts: Options = Options(),
+            concurrent: Sequence[dict[str, Json]] | None = None) -> Report:
+    """Run every phase against the adapter ``argv``; never raises for the adapter's faults.
+
+    ``concurrent``: the concurrent vectors (default: the installed ``spec/vectors``).
+    """
+    if concurrent is None:
+        concurrent = load_concurrent(spec_dir() / "vectors" / "concurrent.json")
+    report = Report(adapter=shlex.join(argv))
+    started = time.perf_counter()
+
+    async def main() -> None:
+        try:
+            async with adapter_target(argv, opts.timeout) as target:
+                report.hello = target.hello
+                await conform_target(target, opts, report, concurrent)
+        except ProtocolError as exc:
+            report.protocol_error(report.phases[-1].name if report.phases else "hello", str(exc))
+
+    trio.run(main)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", required=True, metavar="COMMAND",
+                        help="the adapter's command line (split like a shell would; no shell)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long to wait for any one answer (default 10)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the random sequences and schedules (default 1)")
+    parser.add_argument("--random-cases", type=int, default=8, metavar="N",
+                        help="model-driven random sequences (default 8; 0: skip)")
+    parser.add_argument("--random-steps", type=int, default=30, metavar="N",
+                        help="operations per random sequence (default 30)")
+    parser.add_argument("--bound", type=int, default=0, metavar="N",
+                        help="preemption bound of the exhaustive search per scenario (default 0)")
+    parser.add_argument("--max-schedules", type=int, default=400, metavar="N",
+                        help="schedules the exhaustive search runs per scenario at most "
+                        "(default 400; 0: skip it)")
+    parser.add_argument("--search-runs", type=int, default=8, metavar="N",
+                        help="PCT and random schedules per scenario (default 8; 0: skip)")
+    parser.add_argument("--free-runs", type=int, default=10, metavar="N",
+                        help="free-running runs per scenario (default 10; 0: skip)")
+    parser.add_argument("--shrink-budget", type=int, default=40, metavar="N",
+                        help="adapter runs spent shrinking each failing sequence (default 40)")
+    parser.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                        help="only this scenario in the concurrent phases (repeatable)")
+    parser.add_argument("--vectors", default=None, metavar="DIR",
+                        help="read the concurrent vectors from DIR/concurrent.json instead of "
+                        "the installed spec/vectors")
+    parser.add_argument("--json", action="store_true", help="machine-readable report")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        argv = shlex.split(args.adapter)
+    except ValueError as exc:
+        print(f"meerkat-ref conform: --adapter: {exc}", file=sys.stderr)
+        return 2
+    if not argv:
+        print("meerkat-ref conform: --adapter is empty", file=sys.stderr)
+        return 2
+    numbers = (args.random_cases, args.random_steps, args.search_runs, args.free_runs,
+               args.shrink_budget, args.bound, args.max_schedules)
+    if args.timeout <= 0 or any(n < 0 for n in numbers):
+        print("meerkat-ref conform: --timeout must be positive and counts not negative",
+              file=sys.stderr)
+        return 2
+    try:
+        for name in args.scenario or ():
+            get_scenario(name)
+    except ValueError as exc:
+        print(f"meerkat-ref conform: {exc}", file=sys.stderr)
+        return 2
+    opts = Options(
+        timeout=args.timeout, seed=args.seed, random_cases=args.random_cases,
+        random_steps=args.random_steps, bound=args.bound, max_schedules=args.max_schedules,
+        search_runs=args.search_runs, free_runs=args.free_runs,
+        shrink_budget=args.shrink_budget, scenarios=tuple(args.scenario or ()),
+    )
+    concurrent = None
+    if args.vectors is not None:
+        try:
+            concurrent = load_concurrent(Path(args.vectors) / "concurrent.json")
+        except ValueError as exc:
+            print(f"meerkat-ref conform: --vectors: {exc}", file=sys.stderr)
+            return 2
+    report = conform(argv, opts, concurrent)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1))
+    else:
+        print(report.text())
+    return 0 if report.ok else 1
+
+
+

@@ -1,0 +1,470 @@
+"""Sequential cases: operation sequences with what the model says each step must answer.
+
+A case is a fresh service (capacity, persistent or not) and a list of model
+operations, or, for malformed input, raw wire commands (``Invalid``).  Its
+expected results are the model's (``expected_steps``): in wire form, with the
+clauses each step checks and the one a difference is blamed on.  Three
+sources, all generated, none restated: the model's worked examples
+(``models/examples.py``), the malformed inputs below, and random sequences
+drawn from the model's own state (``random_case``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..._model import examples, model
+from ...registry import at_once, expand, to_wire
+from ...registry._values import Json, encode
+from ..targets import dumps
+
+SEED = 20250405
+"""The random sequences' seed: case ``i`` draws from ``random.Random(SEED + i)``."""
+
+RANDOM_CASES = 16
+RANDOM_STEPS = 30
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A command with malformed input: rejected with ``INVALID_ARGUMENT``, nothing touched."""
+
+    cmd: tuple[tuple[str, Json], ...]
+
+    @staticmethod
+    def of(**fields: Json) -> Invalid:
+        return Invalid(tuple(fields.items()))
+
+    def command(self) -> dict[str, Json]:
+        return dict(self.cmd)
+
+    def __repr__(self) -> str:
+        return f"Invalid({json.dumps(self.command())})"
+
+
+Step = model.Op | Invalid
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    about: str
+    capacity: int
+    persistent: bool
+    ops: tuple[Step, ...]
+
+
+BAD_ID = "not-a-uuid"
+
+INPUT_CASES: tuple[Case, ...] = (
+    Case(
+        "invalid-arguments",
+        "malformed input is rejected before anything is touched",
+        2,
+        True,
+        (
+            model.Create("a"),
+            Invalid.of(cmd="read", session=BAD_ID),
+            Invalid.of(cmd="start_turn", session="s1", prompt="x"),
+            Invalid.of(cmd="archive", session=""),
+            Invalid.of(cmd="interrupt", session=BAD_ID),
+            Invalid.of(cmd="inject", session=BAD_ID, text="x"),
+            Invalid.of(cmd="load_persisted", session=BAD_ID),
+            Invalid.of(cmd="list", limit=-1),
+            Invalid.of(cmd="list", offset=-2),
+            Invalid.of(cmd="create", prompt="x", model=""),
+            Invalid.of(cmd="create", prompt="x", model="  "),
+            model.Read(1),
+            model.List(),
+            model.Create("b"),
+        ),
+    ),
+)
+"""Malformed input: wire-level, so not among the model's examples."""
+
+
+def example_cases() -> tuple[Case, ...]:
+    """The model's worked examples (``models/examples.py``), then the malformed inputs."""
+    worked = tuple(
+        Case(e.name, e.about, e.capacity, e.persistent, e.ops) for e in examples.EXAMPLES
+    )
+    return worked + INPUT_CASES
+
+
+# -- random sequences -----------------------------------------------------------------------
+
+PROMPTS = ("a", "b c", "d e f", "", "/compact")  # a turn never compacts
+TEXTS = ("x", "/compact", "y z", "")
+PAGES = (None, 0, 1, 2)
+_KINDS = (
+    ["create"] * 6
+    + ["turn"] * 5
+    + ["message"] * 5
+    + ["read"] * 2
+    + ["list"] * 3
+    + ["archive"] * 3
+    + ["interrupt"] * 3
+    + ["restart"] * 2
+    + ["turns_at_once"] * 2
+    + ["creates_at_once"] * 2
+    + ["load", "cancel", "rearm", "observe"]
+)
+_PERSISTENT_ONLY = {"load", "cancel", "rearm"}
+
+
+def random_op(rng: random.Random, state: model.State) -> model.Op:
+    """One operation drawn from what the model's state makes interesting."""
+    kinds = [k for k in _KINDS if state.persistent or k not in _PERSISTENT_ONLY]
+    kind = rng.choice(kinds)
+    known = sorted(
+        {uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
+        | {uuid.UUID(i).int for i in state.archived}
+    )
+
+    def n() -> int:
+        if known and rng.random() < 0.8:
+            return rng.choice(known)
+        return rng.randint(1, state.next_id)
+
+    if kind == "create":
+        return model.Create(
+            rng.choice(PROMPTS), rng.choice((None, "s")), rng.random() < 0.3, rng.random() < 0.4
+        )
+    if kind == "turn":
+        return model.StartTurn(n(), rng.choice(PROMPTS), rng.random() < 0.4)
+    if kind == "message":
+        return model.HostMessage(n(), rng.choice(TEXTS))
+    if kind == "read":
+        return model.Read(n())
+    if kind == "list":
+        return model.List(rng.choice(PAGES), rng.choice(PAGES))
+    if kind == "archive":
+        return model.Archive(n())
+    if kind == "interrupt":
+        return model.Interrupt(n())
+    if kind == "restart":
+        return model.Restart()
+    if kind == "turns_at_once":
+        return model.TurnsAtOnce(n(), rng.choice(PROMPTS), rng.random() < 0.4, rng.randint(2, 3))
+    if kind == "creates_at_once":
+        return model.CreatesAtOnce(rng.randint(2, 4), rng.choice(PROMPTS))
+    if kind == "load":
+        return model.LoadPersisted(n())
+    if kind == "cancel":
+        return model.CancelAllCheckpointers()
+    if kind == "rearm":
+        return model.RearmAllCheckpointers()
+    return model.ObserveStore()
+
+
+def random_case(seed: int, steps: int, name: str) -> Case:
+    """A sequence drawn from ``random.Random(seed)``, each op from the model's state so far."""
+    rng = random.Random(seed)
+    capacity = rng.randint(1, 3)
+    persistent = rng.random() < 0.8
+    state = model.init(capacity, persistent)
+    ops: list[Step] = []
+    for _ in range(steps):
+        op = random_op(rng, state)
+        ops.append(op)
+        _, state = model.step(state, op)
+    about = f"random.Random({seed}): {steps} operations drawn from the model's state"
+    return Case(name, about, capacity, persistent, tuple(ops))
+
+
+def random_cases(
+    seed: int = SEED, count: int = RANDOM_CASES, steps: int = RANDOM_STEPS, prefix: str = "random"
+) -> tuple[Case, ...]:
+    return tuple(random_case(seed + i, steps, f"{prefix}-{seed + i}") for i in range(count))
+
+
+# -- from a case to its expected results ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectedStep:
+    """One step in wire form, with what the model says and what it checks."""
+
+    commands: tuple[dict[str, Json], ...]
+    at_once: bool
+    expect: Json
+    completed: tuple[Json, ...]
+    checks: tuple[str, ...]
+    op: Step
+    before: model.State
+
+    def to_json(self) -> dict[str, Json]:
+        out: dict[str, Json] = {}
+        if self.at_once:
+            out["at_once"] = list(self.commands)
+        else:
+            out["op"] = self.commands[0]
+        out["expect"] = self.expect
+        if self.completed:
+            out["completed"] = list(self.completed)
+        out["checks"] = list(self.checks)
+        out["model"] = repr(self.op)
+        return out
+
+
+def pending_session(op: Step, state: model.State) -> str | None:
+    """The session a call of ``op`` would wait on, if it stayed pending."""
+    if isinstance(op, model.Create):
+        return model.sid(state.next_id)
+    if isinstance(op, model.StartTurn | model.TurnsAtOnce):
+        return model.sid(op.id)
+    return None
+
+
+def expected_steps(case: Case) -> list[ExpectedStep]:
+    """Step the model through ``case``; raise if one of its invariants breaks."""
+    state = model.init(case.capacity, case.persistent)
+    out: list[ExpectedStep] = []
+    for op in case.ops:
+        if isinstance(op, Invalid):
+            out.append(
+                ExpectedStep(
+                    (op.command(),), False, {"error": "INVALID_ARGUMENT"}, (), ("INPUT",), op, state
+                )
+            )
+            continue
+        result, after = model.step(state, op)
+        broken = model.violations(after)
+        if broken:
+            raise AssertionError(f"{case.name}: {op!r} breaks the model's invariants {broken}")
+        out.append(
+            ExpectedStep(
+                tuple(op_commands(op)),
+                at_once(op),
+                result_json(result, pending_session(op, state)),
+                tuple(completed_json(after.completed)),
+                tuple(step_clauses(op, state, result)),
+                op,
+                state,
+            )
+        )
+        state = after
+    return out
+
+
+def op_commands(op: model.Op) -> list[dict[str, Json]]:
+    """The commands a model operation stands for (several, sent at once, for ``*AtOnce``)."""
+    return [to_wire(o) for o in expand(op)]
+
+
+def result_json(result: model.Result, session: str | None = None) -> Json:
+    """A model result as a wire result; ``session`` names the session of a pending call."""
+    match result:
+        case model.Ok(value=value):
+            return {"ok": encode(value)}
+        case model.Err(code=code):
+            return {"error": code}
+        case model.Pending():
+            return {"pending": session}
+        case model.Crashed():
+            return {"crashed": True}
+        case model.Many(results=results):
+            return [result_json(r, session) for r in results]
+    raise TypeError(f"not a model result: {result!r}")
+
+
+def completed_json(completed: Sequence[tuple[str, model.Result]]) -> list[Json]:
+    return [{"session": s, "result": result_json(r)} for s, r in completed]
+
+
+def step_clauses(op: model.Op, before: model.State, result: model.Result) -> list[str]:
+    """The clauses a step checks, the one a difference is reported under first."""
+    live = dict(before.live)
+    store = dict(before.store)
+
+    def target(n: int) -> str:
+        return model.sid(n)
+
+    match op:
+        case model.Create(defer=defer, host_mode=host):
+            if isinstance(result, model.Err):
+                return ["CAPACITY"]
+            first = "DEFER" if defer else ("HOST" if host else "CREATE")
+            rest = ["IDS", "TIME"] + (["DURABILITY"] if before.persistent else [])
+            return [first, *rest]
+        case model.CreatesAtOnce():
+            return ["CAPACITY", "IDS"]
+        case model.StartTurn(id=n):
+            if target(n) in before.archived and isinstance(result, model.Err):
+                return ["ARCHIVE-FINAL", "TURN"]
+            if result == model.Err(model.BUSY):
+                return ["TURN-BUSY"]
+            if isinstance(result, model.Pending):
+                return ["HOST", "TURN"]
+            return ["TURN", "TIME"] + (["DURABILITY"] if before.persistent else [])
+        case model.TurnsAtOnce():
+            return ["TURN-BUSY"]
+        case model.HostMessage(id=n, text=text):
+            if target(n) in before.archived and isinstance(result, model.Err):
+                return ["ARCHIVE-FINAL", "HOST-MESSAGE"]
+            running = target(n) in live and live[target(n)].running
+            if running and text == model.COMPACT:
+                return ["COMPACT", "HOST-MESSAGE", "CHECKPOINT"]
+            return ["HOST-MESSAGE"] + (["CHECKPOINT"] if running and before.persistent else [])
+        case model.Interrupt():
+            if result == model.Err(model.NOT_RUNNING):
+                return ["INTERRUPT-RUNNING"]
+            return ["INTERRUPT"]
+        case model.Read(id=n):
+            if target(n) in before.archived:
+                return ["ARCHIVE-FINAL", "READ"]
+            if target(n) not in live and target(n) in store:
+                return ["READ-FALLBACK", "READ"]
+            return ["READ"]
+        case model.List(offset=offset, limit=limit):
+            extra = ["ARCHIVE-FINAL"] if before.archived else []
+            if offset is not None or limit is not None:
+                return ["LIST-PAGE", "LIST-ORDER", "LIST", *extra]
+            return ["LIST", "LIST-ORDER", *extra]
+        case model.Archive(id=n):
+            if target(n) in live and live[target(n)].running:
+                return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL"]
+            return ["ARCHIVE", "ARCHIVE-FINAL"]
+        case model.LoadPersisted(id=n):
+            if target(n) in before.archived and before.persistent:
+                return ["ARCHIVE-FINAL", "LOAD-PERSISTED"]
+            return ["LOAD-PERSISTED"]
+        case model.CancelAllCheckpointers() | model.RearmAllCheckpointers():
+            return ["STOP-RESUME", "CHECKPOINT-GATE"]
+        case model.Restart():
+            return ["RESTART"]
+        case model.ObserveStore():
+            extra = ["ARCHIVE-FINAL"] if before.archived else []
+            return ["DURABILITY", "CHECKPOINT", *extra]
+    return ["PROTOCOL"]
+
+
+def _shown_ids(value: Json) -> set[str]:
+    """Session ids an answer shows (a view, a list, a stored session map)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("session_id"), str):
+            return {value["session_id"]}
+        return {k for k in value if _is_uuid(k)}
+    if isinstance(value, list):
+        return {r["session_id"] for r in value if isinstance(r, dict) and "session_id" in r}
+    return set()
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _only_differ_in(expected: Json, actual: Json, keys: set[str]) -> bool:
+    """Whether two answers are the same except, somewhere inside, for ``keys``."""
+
+    def strip(value: Json) -> Json:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in keys}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return matches(strip(expected), strip(actual))
+
+
+def blame(
+    op: model.Op,
+    before: model.State,
+    clauses: Sequence[str],
+    want: Json,
+    got: Json,
+    completed_differs: bool = False,
+) -> str:
+    """The clause a difference between ``want`` and ``got`` is reported under.
+
+    ``clauses`` are the step's (``step_clauses``); the first is the default.
+    """
+    if completed_differs and not isinstance(op, model.Restart):
+        if isinstance(op, model.Archive):
+            return "ARCHIVE-STOP"
+        if isinstance(op, model.Interrupt):
+            return "INTERRUPT"
+        return clauses[0]
+    if isinstance(got, dict) and "ok" in got and before.archived:
+        shown = _shown_ids(got["ok"])
+        if isinstance(op, model.LoadPersisted) and got["ok"] is not None:
+            shown.add(model.sid(op.id))
+        if shown & before.archived:
+            return "ARCHIVE-FINAL"
+    if isinstance(want, dict) and isinstance(got, dict) and "ok" in want and "ok" in got:
+        w, g = want["ok"], got["ok"]
+        if (
+            isinstance(op, model.List)
+            and isinstance(w, list)
+            and isinstance(g, list)
+            and sorted(map(dumps, w)) == sorted(map(dumps, g))
+        ):
+            return "LIST-ORDER"
+        if isinstance(op, model.ObserveStore) and isinstance(w, dict) and isinstance(g, dict):
+            return _store_blame(before, w, g)
+        if _only_differ_in(w, g, {"created_at", "updated_at"}):
+            return "TIME"
+        if _only_differ_in(w, g, {"session_id"}):
+            return "IDS"
+    return clauses[0]
+
+
+def _store_blame(before: model.State, want: dict[str, Json], got: dict[str, Json]) -> str:
+    live = dict(before.live)
+    for sid in sorted(set(want) | set(got)):
+        w, g = want.get(sid), got.get(sid)
+        if matches(w, g):
+            continue
+        if g is not None and sid in before.archived:
+            return "ARCHIVE-FINAL"
+        session = live.get(sid)
+        if session is not None and not session.armed and g is not None and w is not None:
+            return "CHECKPOINT-GATE"
+        if session is not None and session.running:
+            return "CHECKPOINT"
+        return "DURABILITY"
+    return "DURABILITY"
+# -- comparison ----------------------------------------------------------------------------
+
+
+def matches(expected: Json, actual: Json) -> bool:
+    """Whether ``actual`` is ``expected``: objects may carry extra keys; bools are not ints."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and matches(v, actual[k]) for k, v in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return isinstance(expected, bool) and isinstance(actual, bool) and expected == actual
+    return bool(type(expected) is type(actual) and expected == actual)
+
+
+def matches_multiset(expected: Sequence[Json], actual: Sequence[Json]) -> bool:
+    """Results of calls made at once: some pairing matches each expected to one actual."""
+    if len(expected) != len(actual):
+        return False
+
+    def pair(i: int, used: frozenset[int]) -> bool:
+        if i == len(expected):
+            return True
+        return any(
+            j not in used and matches(expected[i], a) and pair(i + 1, used | {j})
+            for j, a in enumerate(actual)
+        )
+
+    return pair(0, frozenset())
+
+

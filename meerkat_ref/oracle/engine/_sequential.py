@@ -1,0 +1,169 @@
+"""Sequential cases on a target: each step sent, quiescence awaited, every answer compared.
+
+A case's expected results are the model's (``_cases.expected_steps``),
+exactly what the checked-in vectors hold.  Each step's calls are started
+(several at once for ``TurnsAtOnce``/``CreatesAtOnce``), then the target
+settles; a call still unanswered is pending, and a pending call answered
+during a later step is that step's ``completed``.  The first difference ends
+the case; ``shrink`` then looks (greedily, against the target) for a shorter
+sequence failing under the same clause.  The same code replays the vectors
+against the reference in process and judges a port over the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from ..._model import model
+from ...registry import expand
+from ...registry._values import Json, encode
+from ..targets import PROTOCOL_CODES, Answer, Malformed, Target, dumps
+from ._cases import Case, ExpectedStep, Invalid, blame, expected_steps, matches, matches_multiset
+from ._cases import pending_session as _pending_session
+
+REPLAY_HOW = (
+    "send the lines in order to a fresh adapter, waiting for the answer to each "
+    "open, settle, restart, at_once and observe_store line before sending the next; "
+    "service calls are answered when they finish (a pending one later, or never)"
+)
+
+
+@dataclass
+class Mismatch:
+    index: int  # the failing step
+    clause: str
+    message: str
+    lines: list[str]
+
+
+def answer_json(answer: Answer) -> Json:
+    """An answer in the vectors' form: ``{"ok": v}``, ``{"error": c}``, ``{"crashed": true}``."""
+    result = answer.result
+    if isinstance(result, model.Crashed):
+        return {"crashed": True}
+    if isinstance(result, model.Err):
+        return {"error": result.code}
+    value = result.value
+    return {"ok": value.value if isinstance(value, Malformed) else encode(value)}
+
+
+def _describe(step: ExpectedStep, got: Json, completed: list[Json]) -> str:
+    sent = "; ".join(dumps(c) for c in step.commands)
+    parts = [f"step {step.op!r}: sent {sent}"]
+    parts.append(f"  expected {dumps(step.expect)}")
+    parts.append(f"  got      {dumps(got)}")
+    if not matches(list(step.completed), completed):
+        parts.append(f"  expected completed {dumps(list(step.completed))}")
+        parts.append(f"  got completed      {dumps(completed)}")
+    return "\n".join(parts)
+
+
+async def run_case(
+    target: Target,
+    case: Case,
+    steps: Sequence[ExpectedStep],
+    checked: Callable[[Sequence[str]], None] | None = None,
+) -> Mismatch | None:
+    """Run one case on a freshly opened service; the first difference, or ``None``."""
+    await target.open(case.capacity, case.persistent)
+    pending: dict[str, str | None] = {}  # call id -> session of a call still pending
+    answers: dict[str, Answer] = {}
+    for index, step in enumerate(steps):
+        ops: list[object] = (
+            [step.op.command()] if isinstance(step.op, Invalid) else list(expand(step.op))
+        )
+        if isinstance(step.op, model.Restart | model.ObserveStore):
+            cids = [f"{step.op!r}#{index}"]
+            if isinstance(step.op, model.Restart):
+                await target.restart()
+                answers[cids[0]] = Answer(model.Ok(None))
+            else:
+                answers[cids[0]] = Answer(model.Ok(await target.observe_store()))
+        elif step.at_once:
+            cids = await target.at_once(ops)
+        else:
+            cids = [await target.call(op, "req") for op in ops]
+        settled = await target.settle()
+        answers.update(settled.answers)
+        results: list[Json] = []
+        protocol: str | None = None
+        waits_on = None if isinstance(step.op, Invalid) else _pending_session(step.op, step.before)
+        for cid, cmd in zip(cids, step.commands, strict=True):
+            answer = answers.pop(cid, None)
+            if answer is None:
+                session = waits_on if waits_on is not None else cmd.get("session")
+                pending[cid] = session
+                results.append({"pending": session})
+                continue
+            if answer.code in PROTOCOL_CODES:
+                protocol = f"{dumps(cmd)} answered {answer.code}: {answer.message}"
+            results.append(answer_json(answer))
+        completed: list[Json] = []
+        for cid in list(pending):
+            if cid in cids:
+                continue
+            answer = answers.pop(cid, None)
+            if answer is not None:
+                completed.append({"session": pending.pop(cid), "result": answer_json(answer)})
+        completed.sort(key=lambda c: str(c["session"]))
+        got: Json = results if step.at_once else results[0]
+        same = (
+            matches_multiset(step.expect, results) if step.at_once
+            else matches(step.expect, results[0])
+        )
+        same_completed = matches(list(step.completed), completed)
+        if checked is not None:
+            checked(step.checks)
+        if same and same_completed:
+            continue
+        if protocol is not None:
+            clause = "PROTOCOL"
+        elif isinstance(step.op, Invalid):
+            clause = step.checks[0]
+        else:
+            clause = blame(step.op, step.before, step.checks, step.expect, got,
+                           completed_differs=same and not same_completed)
+        message = _describe(step, got, completed)
+        if protocol is not None:
+            message = f"protocol: {protocol}\n{message}"
+        return Mismatch(index, clause, message, target.transcript())
+    return None
+
+
+async def shrink(target: Target, case: Case, found: Mismatch,
+                 budget: int) -> tuple[Case, Mismatch]:
+    """A shorter sequence failing under the same clause (greedy chunk removal, bounded runs)."""
+    best_case = replace(case, ops=case.ops[: found.index + 1])
+    best = found
+    runs = 0
+
+    async def still_fails(ops: tuple[object, ...]) -> Mismatch | None:
+        nonlocal runs
+        runs += 1
+        candidate = replace(case, ops=ops)  # type: ignore[arg-type]
+        try:
+            steps = expected_steps(candidate)
+        except AssertionError:
+            return None
+        got = await run_case(target, candidate, steps)
+        return got if got is not None and got.clause == found.clause else None
+
+    size = max(1, len(best_case.ops) // 2)
+    while size >= 1 and runs < budget:
+        i = len(best_case.ops) - size - 1  # never drop the failing (last) step itself
+        progressed = False
+        while i >= 0 and runs < budget:
+            ops = best_case.ops[:i] + best_case.ops[i + size:]
+            got = await still_fails(ops)
+            if got is not None:
+                best_case = replace(case, ops=ops[: got.index + 1])
+                best = got
+                progressed = True
+            i -= size
+        if not progressed:
+            size //= 2
+    return best_case, best
+
+
+__all__ = ["REPLAY_HOW", "Mismatch", "answer_json", "run_case", "shrink"]
