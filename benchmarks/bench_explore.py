@@ -23,23 +23,40 @@ import trio
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from meerkat_ref.explore import (
+from meerkat_ref.oracle.check import explore, find_counterexample, run_once
+from meerkat_ref.oracle.engine import (
     SCENARIOS,
     HypothesisStrategy,
     PCTStrategy,
     RandomStrategy,
     RunOutcome,
     Scenario,
-    Variant,
-    explore_dfs,
-    find_counterexample,
     get_scenario,
-    run_once,
 )
-from meerkat_ref.explore._runner import run_free
-from meerkat_ref.service import Window
+from meerkat_ref.testing import Window
+from meerkat_ref.variants import Variant
 
 from ._common import Row, Section, Table, render_section
+
+
+def run_free(scenario: Scenario, variant: Variant, seed: int, *,
+             deterministic_hook: bool = False) -> RunOutcome:
+    """A baseline: the same scenario and checks, but Trio schedules (no points parked).
+
+    ``seed`` seeds Trio's scheduler randomness.  By default Trio reverses each
+    batch of runnable tasks with probability 1/2; ``deterministic_hook`` uses
+    the mode Trio enables under Hypothesis instead (each batch shuffled).
+    """
+    import trio._core._run as trio_run
+
+    saved = trio_run._ALLOW_DETERMINISTIC_SCHEDULING
+    trio_run._ALLOW_DETERMINISTIC_SCHEDULING = deterministic_hook  # type: ignore[misc]
+    trio_run._r.seed(seed)
+    try:
+        return run_once(variant.target(), scenario, None)
+    finally:
+        trio_run._ALLOW_DETERMINISTIC_SCHEDULING = saved  # type: ignore[misc]
+
 
 WINDOW_SCENARIO = {
     Window.SAVE_AFTER_TURN: "turn-save-vs-archive",
@@ -79,7 +96,7 @@ def _hypothesis(scenario_name: str, variant: Variant, which: int, budget: int) -
     @given(st.data())
     def run(data: st.DataObject) -> None:
         count[0] += 1
-        outcome = run_once(scenario, variant, HypothesisStrategy(data))
+        outcome = run_once(variant.target(), scenario, HypothesisStrategy(data))
         assert outcome.ok
 
     try:
@@ -118,16 +135,16 @@ def measure_windows(seeds: int, budget: int, trio_budget: int) -> list[WindowRes
         for _ in range(seeds):
             began = time.perf_counter()
             outcome, n, _ = find_counterexample(
-                scenario, variant, max_bound=2, max_schedules=budget
+                variant.target(), scenario, max_bound=2, max_schedules=budget
             )
             dfs.append(Found(n if outcome else None, time.perf_counter() - began))
         results["dfs (bounds 0,1,2)"] = dfs
 
         def pct(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
-            return run_once(sc, v, PCTStrategy(n, depth=3, expected_steps=30))
+            return run_once(v.target(), sc, PCTStrategy(n, depth=3, expected_steps=30))
 
         def uniform(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
-            return run_once(sc, v, RandomStrategy(n))
+            return run_once(v.target(), sc, RandomStrategy(n))
 
         def trio_default(n: int, sc: Scenario = scenario, v: Variant = variant) -> RunOutcome:
             return run_free(sc, v, n)
@@ -175,8 +192,9 @@ def throughput_table(bound_cap: int | None) -> list[list[str]]:
     rows = [["scenario", "bound", "schedules", "pruned", "seconds", "schedules/s"]]
     reference = Variant.parse("reference")
     for scenario in SCENARIOS:
-        bound = scenario.bound if bound_cap is None else min(scenario.bound, bound_cap)
-        report = explore_dfs(scenario, reference, preemption_bound=bound)
+        own = scenario.bound if scenario.bound is not None else bound_cap
+        bound = own if bound_cap is None or own is None else min(own, bound_cap)
+        report = explore(reference.target(), scenario, bound=bound)
         rate = report.schedules / report.seconds if report.seconds else 0.0
         rows.append(
             [

@@ -30,7 +30,7 @@ Checks (each failure is a ``violation``):
   ``SessionNotFound``, its gate is gone; after the cycle ``list`` is empty
   and the raw store lists nothing;
 - no task left behind: right after each ``archive`` the id is not in
-  ``svc.inner.running_tasks()``; after the cycle no session task runs and
+  ``svc.inner.statistics().running_tasks``; after the cycle no session task runs and
   the Trio task tree has as many tasks as before the cycle;
 - every session created was archived exactly once;
 - memory: after each cycle (everything archived, ``gc.collect()``), the
@@ -317,9 +317,9 @@ class _Soak:
             return
         self.report.archives += 1
         self.archived.append(session_id)
-        if session_id in self.svc.inner.running_tasks():
+        if session_id in self.svc.inner.statistics().running_tasks:
             self.violation(f"{session_id}: session task still running after archive returned")
-        if session_id in self.svc.inner.live_ids():
+        if session_id in self.svc.inner.statistics().live:
             self.violation(f"{session_id}: still live after archive returned")
         if self.svc.gate_armed(session_id) is not None:
             self.violation(f"{session_id}: checkpointer gate kept after archive returned")
@@ -475,11 +475,12 @@ class _Soak:
     async def verify_cycle(self, cycle: int) -> None:
         svc = self.svc
         where = f"after cycle {cycle}"
-        if svc.inner.running_tasks():
+        if svc.inner.statistics().running_tasks:
             self.violation(
-                f"{where}: {len(svc.inner.running_tasks())} session task(s) still running"
+                f"{where}: {len(svc.inner.statistics().running_tasks)} session task(s) "
+                "still running"
             )
-        if svc.inner.live_ids() or svc.inner.live_count:
+        if svc.inner.statistics().live or svc.inner.live_count:
             self.violation(f"{where}: {svc.inner.live_count} session(s) still hold capacity")
         listed = await svc.list(SessionQuery())
         if listed:

@@ -27,16 +27,14 @@ from meerkat_ref import (
     MemoryStore,
     PersistentSessionService,
     ScriptedAgentBuilder,
-    SeedPersistentSessionService,
     SessionError,
     SessionId,
     SessionNotFound,
     SqliteStore,
     StartTurnRequest,
-    Window,
-    counter_ids,
 )
 from meerkat_ref._seams import DEFAULT_POINTS, SchedulingPoints
+from meerkat_ref.testing import SeedPersistentSessionService, Window, counter_ids, raw_store
 
 T = TypeVar("T")
 
@@ -320,7 +318,7 @@ async def violations(svc: PersistentSessionService, session_id: SessionId) -> se
     ``live``: it is still registered.
     """
     found: set[str] = set()
-    if await svc.raw_store.load(session_id) is not None:
+    if await raw_store(svc).load(session_id) is not None:
         found.add("store row")
     if await svc.load_persisted(session_id) is not None:
         found.add("load_persisted")
@@ -331,9 +329,9 @@ async def violations(svc: PersistentSessionService, session_id: SessionId) -> se
         pass
     if any(s.session_id == session_id for s in await svc.list()):
         found.add("list")
-    if session_id in svc.inner.running_tasks():
+    if session_id in svc.inner.statistics().running_tasks:
         found.add("running task")
-    if session_id in svc.inner.live_ids():
+    if session_id in svc.inner.statistics().live:
         found.add("live")
     return found
 

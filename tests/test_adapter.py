@@ -11,21 +11,22 @@ naming the line or command, with the results found before it kept.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from meerkat_ref.adapter import Adapter
 from meerkat_ref.cli import main
-from meerkat_ref.conform import Options, conform, load_concurrent
-from meerkat_ref.conform._report import renumber
-from meerkat_ref.conform._schema import errors
-from meerkat_ref.conform._wire import dumps
-from meerkat_ref.explore import Variant
+from meerkat_ref.oracle.conform import Options, conform, load_concurrent, renumber
+from meerkat_ref.oracle.server import Server
+from meerkat_ref.oracle.targets import dumps
+from meerkat_ref.specgen._schema import errors
+from meerkat_ref.variants import Variant
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "spec" / "vectors"
@@ -33,7 +34,8 @@ SCHEMA = json.loads((ROOT / "spec" / "adapter.schema.json").read_text())
 PYTHON = shlex.quote(sys.executable)
 REFERENCE = f"{PYTHON} -m meerkat_ref.adapter"
 SEED = f"{PYTHON} -m meerkat_ref.adapter --variant seed-0.4.0"
-SMALL = ["--random-cases", "4", "--search-runs", "4", "--free-runs", "4", "--vectors",
+SMALL = ["--random-cases", "4", "--search-runs", "4", "--free-runs", "4", "--max-schedules", "20",
+         "--vectors",
          str(VECTORS)]
 S1 = "00000000-0000-0000-0000-000000000001"
 
@@ -90,7 +92,7 @@ def test_conform_fails_the_seed_naming_archive_final(capsys: pytest.CaptureFixtu
 
 def test_a_window_alone_fails_under_its_clause() -> None:
     cases = load_concurrent(VECTORS / "concurrent.json")
-    opts = Options(random_cases=0, search_runs=0, free_runs=0)
+    opts = Options(random_cases=0, search_runs=0, free_runs=0, max_schedules=0)
     window1 = conform([sys.executable, "-m", "meerkat_ref.adapter", "--variant",
                        "seed-0.4.0:save-after-turn"], opts, cases)
     assert set(window1.failed) == {"ARCHIVE-FINAL", "LINEARIZABLE"}
@@ -103,22 +105,29 @@ def test_a_window_alone_fails_under_its_clause() -> None:
 
 
 class InProcess:
-    def __init__(self, variant: str = "reference") -> None:
-        self.out: list[dict[str, Any]] = []
-        self.adapter = Adapter(Variant.parse(variant), self.out.append)
+    def __init__(self, server: Server, out: list[dict[str, Any]]) -> None:
+        self.out = out
+        self.server = server
 
     async def send(self, line: str | dict[str, Any]) -> list[dict[str, Any]]:
         before = len(self.out)
-        await self.adapter.handle(line if isinstance(line, str) else dumps(line))
+        await self.server.handle(line if isinstance(line, str) else dumps(line))
         return self.out[before:]
 
     def answer(self, rid: str) -> dict[str, Any]:
         return next(m for m in self.out if m.get("id") == rid)
 
 
+@contextlib.asynccontextmanager
+async def serving(variant: str = "reference") -> AsyncIterator[InProcess]:
+    """The reference adapter's server, in this process, fed lines by the test."""
+    out: list[dict[str, Any]] = []
+    async with Variant.parse(variant).target() as target:
+        yield InProcess(Server(target, out.append, variant), out)
+
+
 async def test_bad_lines_get_protocol_errors_naming_them() -> None:
-    a = InProcess()
-    try:
+    async with serving() as a:
         assert await a.send("not json") == [{"id": None, "error": {
             "code": "BAD_REQUEST", "message": "line 1: not JSON: 'not json'"}}]
         assert (await a.send("[1]"))[0]["error"]["code"] == "BAD_REQUEST"
@@ -139,13 +148,10 @@ async def test_bad_lines_get_protocol_errors_naming_them() -> None:
             "code"] == "BAD_REQUEST"
         for line in a.out:
             assert valid("adapterLine", line) == [], line
-    finally:
-        await a.adapter.aclose()
 
 
 async def test_hooks_park_announce_release_and_fault() -> None:
-    a = InProcess()
-    try:
+    async with serving() as a:
         await a.send({"id": "1", "cmd": "open", "capacity": 2})
         await a.send({"id": "2", "cmd": "control", "points": True})
         events = await a.send({"id": "3", "cmd": "create", "prompt": "p", "task": "c:me"})
@@ -168,13 +174,10 @@ async def test_hooks_park_announce_release_and_fault() -> None:
         assert a.answer("3")["error"]["code"] == "SESSION_STORE_ERROR"  # the injected fault
         for line in a.out:
             assert valid("adapterLine", line) == [], line
-    finally:
-        await a.adapter.aclose()
 
 
 async def test_at_once_and_restart() -> None:
-    a = InProcess()
-    try:
+    async with serving() as a:
         await a.send({"id": "1", "cmd": "open", "capacity": 1})
         await a.send({"id": "2", "cmd": "at_once", "commands": [
             {"id": "3", "cmd": "create", "prompt": "a", "initial_turn": "defer"},
@@ -197,8 +200,6 @@ async def test_at_once_and_restart() -> None:
         await a.send({"id": "11", "cmd": "settle"})
         assert a.answer("10")["ok"]["message_count"] == 2  # its first checkpoint stayed
         assert (await a.send({"id": "12", "cmd": "bye"})) == [{"id": "12", "ok": None}]
-    finally:
-        await a.adapter.aclose()
 
 
 # -- the oracle facing broken adapters --------------------------------------------------
@@ -264,17 +265,18 @@ def test_results_before_a_protocol_error_are_kept(tmp_path: Path) -> None:
     script = tmp_path / "dies_later.py"
     script.write_text(
         "import os, sys, trio\n"
-        "from meerkat_ref.adapter import Adapter, _stdin_lines, _stdout_emit\n"
-        "from meerkat_ref.explore import Variant\n"
+        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
+        "from meerkat_ref.variants import Variant\n"
         "async def main():\n"
-        "    a = Adapter(Variant.parse('reference'), _stdout_emit)\n"
-        "    n = 0\n"
-        "    async for line in _stdin_lines():\n"
-        "        n += 1\n"
-        "        if n > 150:\n"
-        "            print('dying', file=sys.stderr, flush=True)\n"
-        "            os._exit(7)\n"
-        "        await a.handle(line)\n"
+        "    async with Variant.parse('reference').target() as t:\n"
+        "        a = Server(t, stdout_emit, 'reference')\n"
+        "        n = 0\n"
+        "        async for line in stdin_lines():\n"
+        "            n += 1\n"
+        "            if n > 150:\n"
+        "                print('dying', file=sys.stderr, flush=True)\n"
+        "                os._exit(7)\n"
+        "            await a.handle(line)\n"
         "trio.run(main)\n"
     )
     code, report = run_conform(f"{PYTHON} {shlex.quote(str(script))}")
@@ -290,18 +292,19 @@ def test_an_adapter_without_hooks_runs_free_only(tmp_path: Path) -> None:
     script = tmp_path / "no_hooks.py"
     script.write_text(
         "import trio\n"
-        "from meerkat_ref.adapter import Adapter, _stdin_lines\n"
-        "from meerkat_ref.explore import Variant\n"
+        "from meerkat_ref.oracle.server import Server, stdin_lines\n"
+        "from meerkat_ref.variants import Variant\n"
         "import json, sys\n"
         "def emit(msg):\n"
         "    if isinstance(msg.get('ok'), dict) and 'capabilities' in msg['ok']:\n"
         "        msg['ok']['capabilities'] = []\n"
         "    sys.stdout.write(json.dumps(msg) + '\\n'); sys.stdout.flush()\n"
         "async def main():\n"
-        "    a = Adapter(Variant.parse('reference'), emit)\n"
-        "    async for line in _stdin_lines():\n"
-        "        if not await a.handle(line):\n"
-        "            break\n"
+        "    async with Variant.parse('reference').target() as t:\n"
+        "        a = Server(t, emit, 'reference')\n"
+        "        async for line in stdin_lines():\n"
+        "            if not await a.handle(line):\n"
+        "                break\n"
         "trio.run(main)\n"
     )
     code, report = run_conform(f"{PYTHON} {shlex.quote(str(script))}", "--random-cases", "0",
@@ -316,17 +319,21 @@ def test_a_missing_command_is_a_protocol_failure_naming_it(tmp_path: Path) -> No
     script = tmp_path / "no_observe.py"
     script.write_text(
         "import json, sys, trio\n"
-        "from meerkat_ref.adapter import Adapter, _stdin_lines, _stdout_emit\n"
-        "from meerkat_ref.explore import Variant\n"
+        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
+        "from meerkat_ref.variants import Variant\n"
         "async def main():\n"
-        "    a = Adapter(Variant.parse('reference'), _stdout_emit)\n"
-        "    async for line in _stdin_lines():\n"
-        "        msg = json.loads(line)\n"
-        "        if msg.get('cmd') == 'observe_store':\n"
-        "            _stdout_emit({'id': msg['id'], 'error': {'code': 'UNKNOWN_COMMAND',\n"
-        "                          'message': 'no observe_store here'}})\n"
-        "        elif not await a.handle(line):\n"
-        "            break\n"
+        "    async with Variant.parse('reference').target() as t:\n"
+        "        a = Server(t, stdout_emit, 'reference')\n"
+        "        async for line in stdin_lines():\n"
+        "            msg = json.loads(line)\n"
+        "            if msg.get('cmd') == 'observe_store':\n"
+        "                stdout_emit({'id': msg['id'], 'error': {'code': 'UNKNOWN_COMMAND',\n"
+        "                             'message': 'no observe_store here'}})\n"
+        "            elif msg.get('cmd') == 'settle':\n"
+        "                msg.pop('store', None)\n"
+        "                await a.handle(json.dumps(msg))\n"
+        "            elif not await a.handle(line):\n"
+        "                break\n"
         "trio.run(main)\n"
     )
     code, report = run_conform(f"{PYTHON} {shlex.quote(str(script))}", "--random-cases", "0",

@@ -42,7 +42,6 @@ from meerkat_ref import (
     MemoryStore,
     PersistentSessionService,
     ScriptedAgentBuilder,
-    SeedPersistentSessionService,
     Session,
     SessionBusy,
     SessionCompactionDisabled,
@@ -57,6 +56,7 @@ from meerkat_ref import (
     SessionStoreError,
     StartTurnRequest,
 )
+from meerkat_ref.testing import SeedPersistentSessionService
 
 
 @pytest.fixture(params=SERVICE_KINDS)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from meerkat_ref.cli import main
-from meerkat_ref.explore import SCENARIOS
+from meerkat_ref.oracle.engine import SCENARIOS
 
 
 def test_tour_walks_the_service_and_restarts(

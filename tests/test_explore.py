@@ -17,30 +17,36 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meerkat_ref.cli import main
-from meerkat_ref.explore import (
+from meerkat_ref.oracle.check import explore, run_once
+from meerkat_ref.oracle.engine import (
     SCENARIOS,
     HypothesisStrategy,
     PCTStrategy,
     RandomStrategy,
     ReplayStrategy,
     RunOutcome,
+    Scenario,
     ScheduleError,
+    SearchReport,
     SpecError,
-    Variant,
     draw_spec,
     dump,
-    explore_dfs,
-    find_counterexample,
     get_scenario,
     load,
     mermaid,
-    run_once,
     scenario_from_spec,
     swimlane,
 )
-from meerkat_ref.service import Window
+from meerkat_ref.specgen.vectors import window_counterexample
+from meerkat_ref.testing import Window
+from meerkat_ref.variants import Variant
 
 REFERENCE = Variant.parse("reference")
+
+
+def explore_dfs(scenario: Scenario, variant: Variant, *, preemption_bound: int | None,
+                store: str = "memory") -> SearchReport:
+    return explore(variant.target(store=store), scenario, bound=preemption_bound)
 
 # What each window, opened alone, is expected to break.
 EXPECTED_RULE = {
@@ -52,14 +58,10 @@ EXPECTED_RULE = {
 
 
 def _counterexample(window: Window) -> RunOutcome:
-    variant = Variant.parse(f"seed-0.4.0:{window.value}")
-    for scenario in sorted(SCENARIOS, key=lambda s: window.value not in s.windows):
-        if scenario.crashes:
-            continue
-        found, _, _ = find_counterexample(scenario, variant, max_bound=2)
-        if found is not None:
-            return found
-    raise AssertionError(f"no counterexample through window {window.value}")
+    found, _, _ = window_counterexample(window)
+    if found is None:
+        raise AssertionError(f"no counterexample through window {window.value}")
+    return found
 
 
 @pytest.mark.parametrize("scenario", [s.name for s in SCENARIOS])
@@ -114,8 +116,8 @@ def test_schedule_replays_step_for_step(tmp_path: Path) -> None:
     path.write_text(dump(outcome, "memory"))
     schedule = load(path.read_text())
     again = run_once(
+        Variant.parse(schedule.variant).target(),
         get_scenario(schedule.scenario),
-        Variant.parse(schedule.variant),
         ReplayStrategy(schedule.choices),
     )
     assert again.steps == outcome.steps
@@ -181,7 +183,7 @@ def test_hypothesis_strategy_finds_and_shrinks_window_1() -> None:
     )
     @given(st.data())
     def run(data: st.DataObject) -> None:
-        outcome = run_once(scenario, variant, HypothesisStrategy(data))
+        outcome = run_once(variant.target(), scenario, HypothesisStrategy(data))
         if outcome.violations:
             failing.append(outcome)
         assert not outcome.violations
@@ -196,7 +198,7 @@ def test_hypothesis_strategy_finds_and_shrinks_window_1() -> None:
 @settings(max_examples=40, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data(), st.sampled_from([s.name for s in SCENARIOS]))
 def test_hypothesis_strategy_finds_nothing_in_the_reference(data: st.DataObject, name: str) -> None:
-    outcome = run_once(get_scenario(name), REFERENCE, HypothesisStrategy(data))
+    outcome = run_once(REFERENCE.target(), get_scenario(name), HypothesisStrategy(data))
     assert outcome.ok, swimlane(outcome)
 
 
@@ -207,15 +209,15 @@ def test_random_and_pct_find_windows_and_nothing_in_reference() -> None:
     w2 = Variant.parse("seed-0.4.0:create-racing-archive")
     turn_save, create = get_scenario("turn-save-vs-archive"), get_scenario("create-vs-archive")
     assert any(
-        not run_once(turn_save, w1, PCTStrategy(n, depth=3, expected_steps=30)).ok
+        not run_once(w1.target(), turn_save, PCTStrategy(n, depth=3, expected_steps=30)).ok
         for n in range(300)
     )
-    assert any(not run_once(create, w2, RandomStrategy(n)).ok for n in range(60))
-    assert any(not run_once(create, w2, PCTStrategy(n, depth=3)).ok for n in range(60))
+    assert any(not run_once(w2.target(), create, RandomStrategy(n)).ok for n in range(60))
+    assert any(not run_once(w2.target(), create, PCTStrategy(n, depth=3)).ok for n in range(60))
     for n in range(30):
         for s in SCENARIOS:
-            assert run_once(s, REFERENCE, RandomStrategy(n)).ok
-            assert run_once(s, REFERENCE, PCTStrategy(n, depth=3)).ok
+            assert run_once(REFERENCE.target(), s, RandomStrategy(n)).ok
+            assert run_once(REFERENCE.target(), s, PCTStrategy(n, depth=3)).ok
 
 
 def test_drawings_show_every_task_and_the_store() -> None:
@@ -263,7 +265,7 @@ def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path
 @given(st.data())
 def test_generated_operations_and_schedules_find_nothing_in_reference(data: st.DataObject) -> None:
     spec = draw_spec(data)
-    outcome = run_once(scenario_from_spec(spec), REFERENCE, HypothesisStrategy(data))
+    outcome = run_once(REFERENCE.target(), scenario_from_spec(spec), HypothesisStrategy(data))
     assert outcome.ok, f"{spec}\n{swimlane(outcome)}"
 
 
@@ -282,7 +284,7 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
     @given(st.data())
     def run(data: st.DataObject) -> None:
         spec = draw_spec(data)
-        outcome = run_once(scenario_from_spec(spec), variant, HypothesisStrategy(data))
+        outcome = run_once(variant.target(), scenario_from_spec(spec), HypothesisStrategy(data))
         if not outcome.ok:
             failing.append((spec, outcome))
         assert outcome.ok
@@ -298,12 +300,18 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
 
 
 def test_bad_specs_are_refused() -> None:
+    far = "00000000-0000-0000-0000-000000000063"  # session 99: out of range
     bad_specs: list[object] = [
         [],
         {"clients": []},
         {"clients": [["a", [["rm", "-rf"]]]]},
         {"clients": [["a", [["turn", 99, "x"]]]]},
         {"clients": [["../x", [["list"]]]]},
+        {"clients": [["a", [{"cmd": "rm -rf"}]]]},
+        {"clients": [["a", [{"cmd": "start_turn", "session": far, "prompt": "x"}]]]},
+        {"clients": [["../x", [{"cmd": "list"}]]]},
+        {"clients": [["a", [{"cmd": "restart"}]]]},
+        {"clients": [["a", [{"cmd": "list", "attempts": 99}]]]},
     ]
     for bad in bad_specs:
         with pytest.raises(SpecError):

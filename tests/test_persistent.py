@@ -57,6 +57,7 @@ from meerkat_ref import (
     UserMessage,
 )
 from meerkat_ref.agent import ScriptedAgent, scripted_usage
+from meerkat_ref.testing import raw_store
 
 
 @pytest.fixture(params=SERVICE_KINDS)
@@ -249,7 +250,7 @@ async def test_archive_store_only_session_after_restart(store: AnyStore) -> None
     store = await reopen(store)
     try:
         async with open_persistent(store, builder=make_builder(first_id=100)) as svc2:
-            assert s not in svc2.inner.live_ids()
+            assert s not in svc2.inner.statistics().live
             assert await svc2.load_persisted(s) is not None
             await svc2.archive(s)
             assert await store.load(s) is None
@@ -399,7 +400,7 @@ async def test_failed_build_gives_its_capacity_back(kind: ServiceKind, tmp_path:
             await svc.create_session(create_req("one too many"))
         assert [s.session_id for s in await svc.list()] == [ok]
         if isinstance(svc, PersistentSessionService):
-            assert [m.id for m in await svc.raw_store.list()] == [ok]
+            assert [m.id for m in await raw_store(svc).list()] == [ok]
 
 
 async def test_builder_exception_becomes_agent_error_and_frees_capacity(
@@ -417,11 +418,11 @@ async def test_shutdown_stops_host_loops_but_keeps_rows(store: AnyStore) -> None
     async with trio.open_nursery() as nursery, open_persistent(store) as svc:
         host, loop = await host_loop(nursery, svc)
         idle = (await svc.create_session(create_req("idle"))).session_id
-        assert svc.inner.running_tasks() == {host, idle}
+        assert svc.inner.statistics().running_tasks == {host, idle}
 
         await svc.shutdown()
-        assert svc.inner.running_tasks() == frozenset()
-        assert svc.inner.live_ids() == frozenset()
+        assert svc.inner.statistics().running_tasks == frozenset()
+        assert svc.inner.statistics().live == frozenset()
         await loop.wait()
         assert_cancelled(loop)
         # Not archived: the stored copies stay, and reads fall back to them.
@@ -442,9 +443,9 @@ async def test_context_exit_stops_every_session_task(kind: ServiceKind, tmp_path
             await settle()  # the host loop is built (id 2) and serving
             deferred = (await svc.create_session(create_req("d", defer=True))).session_id
             await settle()
-            assert live.running_tasks() == {idle, sid(2), deferred}
+            assert live.statistics().running_tasks == {idle, sid(2), deferred}
             assert not host.done.is_set()
-        assert live.running_tasks() == frozenset()
+        assert live.statistics().running_tasks == frozenset()
         assert live.live_count == 0
         await host.wait()
         assert_cancelled(host)
@@ -465,8 +466,8 @@ async def test_create_racing_service_exit_leaves_nothing_behind(
         build.release()  # the service has exited; the build now completes
         await create.wait()
     assert isinstance(create.error, SessionError), f"got {create.error!r}"
-    assert live.live_ids() == frozenset()
-    assert live.running_tasks() == frozenset()
+    assert live.statistics().live == frozenset()
+    assert live.statistics().running_tasks == frozenset()
     assert live.live_count == 0
 
 

@@ -23,8 +23,9 @@ if _ROOT not in sys.path:  # benchmarks/ sits beside tests/ and is not installed
     sys.path.insert(0, _ROOT)
 
 from benchmarks.soak import SoakConfig, run_soak  # noqa: E402
-from meerkat_ref import SeedPersistentSessionService, SqliteStore, Window  # noqa: E402
+from meerkat_ref import SqliteStore  # noqa: E402
 from meerkat_ref.agent import ScriptedAgentBuilder  # noqa: E402
+from meerkat_ref.testing import SeedPersistentSessionService, Window  # noqa: E402
 
 SMALL = SoakConfig(live=50, turns=300, cycles=2, budget_s=30.0)
 

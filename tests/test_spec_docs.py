@@ -7,10 +7,10 @@
   every tag in ``models/`` and ``tests/``, every "clause <NAME>" in the
   code, and every rule the explorer reports names a clause that exists.
 - The traceability table in CONTRACT.md and every drawing in
-  ``spec/CONCURRENCY.md`` are exactly what ``meerkat_ref.spec_docs``
+  ``spec/CONCURRENCY.md`` are exactly what ``meerkat_ref.specgen.docs``
   generates now: the drawings are the counterexamples the explorer finds
   today, so a change that moves one fails here until the page is
-  regenerated (``python -m meerkat_ref.spec_docs``).
+  regenerated (``python -m meerkat_ref.specgen.docs``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from meerkat_ref import spec_docs
-from meerkat_ref.service import Window
-from meerkat_ref.spec_docs import ROOT, Drawing
+from meerkat_ref.oracle.engine._clauses import Clause, parse_clauses
+from meerkat_ref.specgen import docs as spec_docs
+from meerkat_ref.specgen.docs import ROOT, Drawing
+from meerkat_ref.testing import Window
 
 CONTRACT = ROOT / "spec" / "CONTRACT.md"
 CONCURRENCY = ROOT / "spec" / "CONCURRENCY.md"
@@ -52,8 +53,8 @@ def drawings() -> list[Drawing]:
     return spec_docs.drawings()
 
 
-def clauses() -> list[spec_docs.Clause]:
-    found, problems = spec_docs.parse_clauses(CONTRACT.read_text(encoding="utf-8"))
+def clauses() -> list[Clause]:
+    found, problems = parse_clauses(CONTRACT.read_text(encoding="utf-8"))
     assert problems == []
     return found
 
@@ -147,17 +148,17 @@ def test_problems_are_caught(tmp_path: Path) -> None:
 
 def test_clause_numbering_is_checked() -> None:
     text = "## 1. A\n\n### 1.1 [AA] a\n\n**Model:** no.\n\n### 1.3 [BB] b\n\n**Model:** yes.\n"
-    found, problems = spec_docs.parse_clauses(text)
+    found, problems = parse_clauses(text)
     assert [c.id for c in found] == ["AA", "BB"] and [c.model for c in found] == [False, True]
     assert problems == ["clause BB is numbered 1.3, expected 1.2"]
-    _, problems = spec_docs.parse_clauses("## 1. A\n\n### 1.1 [AA] a\n\nno model line\n")
+    _, problems = parse_clauses("## 1. A\n\n### 1.1 [AA] a\n\nno model line\n")
     assert problems == ["clause AA has no '**Model:** yes|no' line"]
 
 
 def test_traceability_table_is_current() -> None:
     sections = spec_docs.sections_of(CONTRACT.read_text(encoding="utf-8"))
     assert sections["traceability"] == spec_docs.render_traceability(), (
-        "spec/CONTRACT.md's table is stale: run python -m meerkat_ref.spec_docs"
+        "spec/CONTRACT.md's table is stale: run python -m meerkat_ref.specgen.docs"
     )
 
 
@@ -179,7 +180,7 @@ def test_drawings_match_what_the_explorer_finds(drawings: list[Drawing]) -> None
     for d in drawings:
         assert sections.get(d.section) == spec_docs.render_drawing(d), (
             f"spec/CONCURRENCY.md section {d.section} no longer matches the explorer's "
-            "counterexample: run python -m meerkat_ref.spec_docs"
+            "counterexample: run python -m meerkat_ref.specgen.docs"
         )
 
 

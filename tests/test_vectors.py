@@ -24,19 +24,16 @@ from typing import Any
 
 import pytest
 
-from meerkat_ref.adapter import Adapter
 from meerkat_ref.cli import main
-from meerkat_ref.conform._schema import SchemaError, errors
-from meerkat_ref.conform._wire import SERVICE_COMMANDS, dumps
-from meerkat_ref.explore import Choice, ReplayStrategy, Variant, get_scenario, run_once
-from meerkat_ref.vectors import (
-    CURATED,
-    SEED,
-    LenientReplay,
-    differences,
-    generate,
-    random_cases,
-)
+from meerkat_ref.oracle.check import run_once
+from meerkat_ref.oracle.engine import Choice, ReplayStrategy, get_scenario
+from meerkat_ref.oracle.engine._cases import SEED, example_cases, random_cases
+from meerkat_ref.oracle.server import Server
+from meerkat_ref.oracle.targets import dumps
+from meerkat_ref.registry import SERVICE_COMMANDS
+from meerkat_ref.specgen._schema import SchemaError, errors
+from meerkat_ref.specgen.vectors import differences, generate
+from meerkat_ref.variants import Variant
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "spec" / "vectors"
@@ -133,7 +130,7 @@ def test_curated_vectors_cover_every_operation_and_error_code() -> None:
         "SESSION_NOT_RUNNING", "SESSION_PERSISTENCE_DISABLED", "INVALID_ARGUMENT",
     } <= results
     names = {c["name"] for c in load("sequential-curated.json")["cases"]}
-    assert {c.name for c in CURATED} == names
+    assert {c.name for c in example_cases()} == names
 
 
 # -- true of the reference --------------------------------------------------------------
@@ -142,9 +139,9 @@ def test_curated_vectors_cover_every_operation_and_error_code() -> None:
 class _Replay:
     """Feed one case's commands to an in-process adapter serving the reference."""
 
-    def __init__(self) -> None:
-        self.out: list[dict[str, Any]] = []
-        self.adapter = Adapter(Variant.parse("reference"), self.out.append)
+    def __init__(self, server: Server, out: list[dict[str, Any]]) -> None:
+        self.out = out
+        self.adapter = server
         self.next = 0
 
     def rid(self) -> str:
@@ -171,7 +168,12 @@ def _canon(results: list[Any]) -> list[str]:
 
 
 async def replay_sequential(case: dict[str, Any]) -> None:
-    r = _Replay()
+    out: list[dict[str, Any]] = []
+    async with Variant.parse("reference").target() as target:
+        await _replay(case, _Replay(Server(target, out.append, "reference"), out))
+
+
+async def _replay(case: dict[str, Any], r: _Replay) -> None:
     await r.send({"id": r.rid(), "cmd": "open", "capacity": case["capacity"],
                   "persistent": case["persistent"]})
     pending: dict[str, str | None] = {}
@@ -203,7 +205,7 @@ async def replay_sequential(case: dict[str, Any]) -> None:
             assert _canon(got) == _canon(expects), f"{where}: got {got}"
             assert completed == step.get("completed", []), f"{where}: completed {completed}"
     finally:
-        await r.adapter.aclose()
+        await r.send({"id": r.rid(), "cmd": "bye"})
 
 
 @pytest.mark.parametrize("name", FILES[:2])
@@ -218,13 +220,12 @@ def test_concurrent_vectors_replay_on_the_seed_and_the_reference(index: int) -> 
     case = load("concurrent.json")["cases"][index]
     scenario = get_scenario(case["scenario"])
     choices = [Choice.from_json(c) for c in case["schedule"]]
-    seed = run_once(scenario, Variant.parse(case["expected"]["seed"]["variant"]),
-                    ReplayStrategy(choices), store=case["store"])
+    seed_variant = Variant.parse(case["expected"]["seed"]["variant"])
+    seed = run_once(seed_variant.target(store=case["store"]), scenario, ReplayStrategy(choices))
     assert sorted({v.rule for v in seed.violations}) == case["expected"]["seed"]["violations"]
     steps = [{"task": s.label, "kind": s.kind} for s in seed.steps]
     assert steps == [{"task": s["task"], "kind": s["kind"]} for s in case["steps"]]
-    labels = [c.label for c in choices if not c.crash]
-    reference = run_once(scenario, Variant.parse("reference"), LenientReplay(labels),
-                         store=case["store"])
+    reference = run_once(Variant.parse("reference").target(store=case["store"]), scenario,
+                         ReplayStrategy(choices, lenient=True))
     assert [v.rule for v in reference.violations] == case["expected"]["reference"]["violations"]
     assert not reference.aborted

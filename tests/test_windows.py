@@ -49,9 +49,9 @@ from meerkat_ref import (
     RunResult,
     SessionId,
     SessionNotFound,
-    Window,
 )
 from meerkat_ref.agent import COMPACTED_TEXT
+from meerkat_ref.testing import Window, raw_store
 
 RESURRECTED = {"store row", "load_persisted", "read", "list"}
 
@@ -252,7 +252,7 @@ async def host_create_checkpoint_race(
     else:
         create = spawn(nursery, lambda: svc.create_session(create_req("h", host_mode=True)))
         await settle()
-        assert await svc.raw_store.load(s) is not None
+        assert await raw_store(svc).load(s) is not None
         hold = points.hold("checkpoint", s)
         injector = await svc.event_injector(s)
         assert injector is not None
@@ -317,7 +317,7 @@ async def archive_host_loop_then_inject(
     else:
         loop = spawn(nursery, lambda: svc.create_session(create_req("h", host_mode=True)))
     await settle()
-    assert await svc.raw_store.load(s) is not None  # the loop's first checkpoint
+    assert await raw_store(svc).load(s) is not None  # the loop's first checkpoint
     injector = await svc.event_injector(s)
     assert injector is not None
     stream = await svc.subscribe_session_events(s)

@@ -519,11 +519,3 @@ class EphemeralSessionService:
             reserved=self._reserved,
             max_sessions=self.max_sessions,
         )
-
-    def running_tasks(self) -> frozenset[SessionId]:
-        """Ids whose session task has not ended, archived or not (for invariant checks)."""
-        return frozenset(self._tasks)
-
-    def live_ids(self) -> frozenset[SessionId]:
-        """Ids of registered (not archived) sessions."""
-        return frozenset(self._sessions)

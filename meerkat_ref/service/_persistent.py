@@ -272,7 +272,8 @@ class PersistentSessionService:
 
         All or nothing (clause ARCHIVE-ATOMIC): until the row is gone
         (``committed``), a store failure (``SESSION_STORE_ERROR``) or a
-        cancelled caller leaves the gate un-archived and nothing changed;
+        cancelled caller puts the gate's flag back as it found it (an earlier
+        archive's mark stays) and nothing changed;
         once the row is gone the session is archived even if the process
         dies before the live side is stopped (found by the explorer:
         crash-restart).  Switch points: the gate acquisition, ``exists``,
@@ -282,12 +283,13 @@ class PersistentSessionService:
         gate, tombstone = await self._archive_gate(sid)
         progress = ArchiveProgress()
         async with gate.held():
+            was_archived = gate.archived  # a second archive of one session: keep the first's
             try:
                 gate.archived = True
                 await self._archive_steps(sid, progress)
             finally:
                 if not progress.committed:
-                    gate.archived = False  # nothing happened; the session stays as it was
+                    gate.archived = was_archived  # nothing happened: as it was
                 if (progress.committed or tombstone) and self._gates.get(sid) is gate:
                     del self._gates[sid]
         if not progress.live and not progress.in_store:

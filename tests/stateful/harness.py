@@ -42,11 +42,11 @@ from meerkat_ref import (
     SessionView,
     SqliteStore,
     StartTurnRequest,
-    counter_ids,
 )
 from meerkat_ref import Session as ServiceSession
 from meerkat_ref.agent import ScriptedAgentBuilder
 from meerkat_ref.store import SessionStore
+from meerkat_ref.testing import counter_ids
 
 from . import _model as model
 from ._model import (
@@ -346,7 +346,7 @@ class Harness:
         registered); any other call must have returned.
         """
         assert self._calls is not None
-        before = self.inner.live_ids()
+        before = self.inner.statistics().live
         calls = [_Call() for _ in fns]
         for call, fn in zip(calls, fns, strict=True):
             self._calls.start_soon(self._run, call, fn)
@@ -360,7 +360,7 @@ class Harness:
                 continue
             expect(may_pend, "the call did not return at quiescence")
             if session is None:
-                (new,) = self.inner.live_ids() - before
+                (new,) = self.inner.statistics().live - before
                 session = str(new)
             expect(session not in self.pending, f"two pending calls for {session}")
             call.session = session
@@ -443,7 +443,7 @@ class Harness:
                 async def archive() -> Result:
                     await svc.archive(model.sid(n))
                     # [ARCHIVE-STOP] checked as archive returns, before anything else runs
-                    expect(SessionId.from_int(n) not in self.inner.running_tasks(),
+                    expect(SessionId.from_int(n) not in self.inner.statistics().running_tasks,
                            f"archive({n}) returned but its session task still runs")
                     return Ok(None)
 
@@ -496,8 +496,9 @@ class Harness:
         inner = self.inner
         # [CAPACITY] and [ARCHIVE-STOP]: at quiescence exactly the live sessions have tasks
         expect(inner.live_count <= state.capacity, f"{inner.live_count} live > {state.capacity}")
-        expect(inner.live_ids() == ids, f"live {sorted(map(str, inner.live_ids()))}")
-        expect(inner.running_tasks() == ids, f"tasks {sorted(map(str, inner.running_tasks()))}")
+        expect(inner.statistics().live == ids, f"live {sorted(map(str, inner.statistics().live))}")
+        tasks = inner.statistics().running_tasks
+        expect(tasks == ids, f"tasks {sorted(map(str, tasks))}")
         expect(inner.live_count == len(ids), f"live_count {inner.live_count} != {len(ids)}")
         if isinstance(self.svc, PersistentSessionService):
             got = await self.observe_store()

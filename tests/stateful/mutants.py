@@ -22,6 +22,7 @@ from meerkat_ref import (
     EphemeralSessionService,
     PersistentSessionService,
     RunResult,
+    SchedulingPoints,
     Session,
     SessionBusy,
     SessionFilter,
@@ -32,7 +33,7 @@ from meerkat_ref import (
     SessionView,
     StartTurnRequest,
 )
-from meerkat_ref.agent import ScriptedAgentBuilder, SessionAgent
+from meerkat_ref.agent import ScriptedAgentBuilder, SessionAgent, SessionAgentBuilder
 from meerkat_ref.service import CheckpointerGate
 from meerkat_ref.service._persistent import _summary_of
 from meerkat_ref.store import SessionStore
@@ -59,24 +60,8 @@ class PageBeforeMerge(PersistentSessionService):
 
 
 class ArchiveKeepsRow(PersistentSessionService):
-    async def archive(self, session_id: SessionId | str) -> None:
-        sid = SessionId.parse(session_id)
-        gate = self._gates.get(sid) or self._new_gate()
-        await gate.acquire()
-        try:
-            gate.archived = True
-            try:
-                await self.inner.archive(sid)
-                live = True
-            except SessionNotFound:
-                live = False
-            in_store = await self.store.exists(sid)  # the mutation: no delete follows
-            if self._gates.get(sid) is gate:
-                del self._gates[sid]
-        finally:
-            gate.lock.release()
-        if not live and not in_store:
-            raise SessionNotFound(sid)
+    async def _remove_row(self, sid: SessionId) -> bool:
+        return await self.store.exists(sid)  # the mutation: no delete follows
 
 
 # -- 3. read does not fall back to the store [READ-FALLBACK] -----------------------------
@@ -108,11 +93,10 @@ class _CheckThenActEphemeral(EphemeralSessionService):
 
 
 class CheckThenAct(PersistentSessionService):
-    def __init__(
-        self, builder: ScriptedAgentBuilder, max_sessions: int, store: SessionStore
-    ) -> None:
-        super().__init__(builder, max_sessions, store)
-        self.inner = _CheckThenActEphemeral(builder, max_sessions)
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        return _CheckThenActEphemeral(builder, max_sessions, points=points)
 
 
 # -- 5. capacity counted after building the agent [CAPACITY] ------------------------------
@@ -121,7 +105,7 @@ class CheckThenAct(PersistentSessionService):
 class _CountAfterBuild:
     """Wraps the builder so a create's capacity is not counted while its agent builds."""
 
-    def __init__(self, builder: ScriptedAgentBuilder, service: EphemeralSessionService) -> None:
+    def __init__(self, builder: SessionAgentBuilder, service: EphemeralSessionService) -> None:
         self.builder = builder
         self.service = service
 
@@ -134,11 +118,12 @@ class _CountAfterBuild:
 
 
 class CapacityAfterBuild(PersistentSessionService):
-    def __init__(
-        self, builder: ScriptedAgentBuilder, max_sessions: int, store: SessionStore
-    ) -> None:
-        super().__init__(builder, max_sessions, store)
-        self.inner._builder = _CountAfterBuild(builder, self.inner)
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        inner = super()._make_inner(builder, max_sessions, points)
+        inner._builder = _CountAfterBuild(builder, inner)
+        return inner
 
 
 # -- 6. the checkpointer ignores its gate's arming [CHECKPOINT-GATE] ----------------------
@@ -150,8 +135,10 @@ class _DeafGate(CheckpointerGate):
 
 
 class IgnoresArming(PersistentSessionService):
-    def _new_gate(self) -> CheckpointerGate:
-        return _DeafGate(self._points)
+    def _new_gate(self, session_id: SessionId | None = None) -> CheckpointerGate:
+        gate = _DeafGate(self._points)
+        gate.session_id = session_id
+        return gate
 
 
 # -- as backends for the harness -------------------------------------------------------------

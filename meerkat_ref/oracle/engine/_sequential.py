@@ -73,13 +73,10 @@ async def run_case(
         ops: list[object] = (
             [step.op.command()] if isinstance(step.op, Invalid) else list(expand(step.op))
         )
-        if isinstance(step.op, model.Restart | model.ObserveStore):
-            cids = [f"{step.op!r}#{index}"]
-            if isinstance(step.op, model.Restart):
-                await target.restart()
-                answers[cids[0]] = Answer(model.Ok(None))
-            else:
-                answers[cids[0]] = Answer(model.Ok(await target.observe_store()))
+        if isinstance(step.op, model.Restart):
+            cids = [f"restart#{index}"]
+            await target.restart()
+            answers[cids[0]] = Answer(model.Ok(None))
         elif step.at_once:
             cids = await target.at_once(ops)
         else:

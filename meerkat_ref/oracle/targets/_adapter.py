@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import trio
 
+from ..._groups import unwrap_single
 from ..._model import model
 from ...registry import expand, operation, to_wire
 from ...registry._values import Json, decode_store
@@ -95,7 +96,9 @@ class AdapterTarget:
     async def call(self, op: object, task: str) -> str:
         cmd = op if isinstance(op, dict) else to_wire(op)
         self._store = None
-        rid = await self.client.send({**cmd, "task": task})
+        if cmd.get("cmd") != "observe_store":  # answered at once, in no task
+            cmd = {**cmd, "task": task}
+        rid = await self.client.send(cmd)
         self._ops[rid] = op
         return rid
 
@@ -234,16 +237,17 @@ async def adapter_target(
     Says ``bye`` (and, if it will not go, kills it) when the block ends.
     """
     client = AdapterClient(list(argv), timeout)
-    async with trio.open_nursery() as nursery:
-        try:
-            await client.start(nursery)
-            target = AdapterTarget(client)
-            await target._greet()
-            yield target
-        finally:
-            with trio.CancelScope(shield=True):
-                await client.stop()
-            nursery.cancel_scope.cancel()
+    with unwrap_single():
+        async with trio.open_nursery() as nursery:
+            try:
+                await client.start(nursery)
+                target = AdapterTarget(client)
+                await target._greet()
+                yield target
+            finally:
+                with trio.CancelScope(shield=True):
+                    await client.stop()
+                nursery.cancel_scope.cancel()
 
 
 __all__ = ["AdapterTarget", "Malformed", "ProtocolError", "adapter_target"]

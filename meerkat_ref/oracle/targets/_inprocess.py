@@ -292,7 +292,7 @@ class InProcessTarget:
         self._answers: list[tuple[str, Answer]] = []
         self._answered = trio.Event()
         self._ids = itertools.count(1)
-        self._lines: list[str] = []
+        self._lines: list[tuple[str, Mapping[str, Json]]] = []
 
     # -- facts about the target --------------------------------------------------------
 
@@ -310,11 +310,12 @@ class InProcessTarget:
         return self._world.builder.points
 
     def transcript(self) -> list[str]:
-        return list(self._lines)
+        """The lines an adapter client would have sent for this run (rendered on demand)."""
+        return [dumps({"id": rid, **cmd}) for rid, cmd in self._lines]
 
     def _log(self, cmd: Mapping[str, Json]) -> str:
         rid = str(next(self._ids))
-        self._lines.append(dumps({"id": rid, **cmd}))
+        self._lines.append((rid, cmd))
         return rid
 
     # -- lifetime ------------------------------------------------------------------------
@@ -367,16 +368,20 @@ class InProcessTarget:
         of the crash, so nothing its cancelled tasks do can reach the store.
         """
         world = self._world
-        if world is not None:
-            world.builder.points.enabled = False
-            world.builder.points.release_all()
         if self._store is not None:
             self._store.dead = True
         if self._process_scope is not None:
+            # Cancel before anything is released: a parked task is then woken
+            # by the cancellation itself and runs no further step of its own
+            # (released first, it would run on to its next checkpoint -- a
+            # message pushed, a clock tick -- in a process that is dead).
             self._process_scope.cancel()
             self._process_scope = None
             with trio.CancelScope(shield=True):
                 await self._process_done.wait()
+        if world is not None:
+            world.builder.points.enabled = False
+            world.builder.points.release_all()
         for cid in list(self._in_flight):
             self._arrive(cid, Answer(model.Crashed()))
         self._in_flight.clear()
@@ -459,6 +464,13 @@ class InProcessTarget:
         """
         if self._calls is None:
             self._arrive(cid, Answer(model.Err("NOT_OPEN"), "a call before open"))
+            return
+        if isinstance(op, model.ObserveStore) or (isinstance(op, dict)
+                                                   and op.get("cmd") == "observe_store"):
+            world = self._world
+            store = {} if world is None or not world.persistent else dict(sorted(
+                world.shadow.items()))
+            self._arrive(cid, Answer(model.Ok(store)))
             return
         try:
             decoded = self._decode(op)
