@@ -15,11 +15,11 @@ What today's outcome gives, and what this adapter does about the rest:
   it by running the scenario's setup again).
 - Gates are not in the outcome: every step's ``gates`` is ``null``.
 - The monitor numbers three moments that are not steps: the end-of-run
-  checks (the index after the last step), the restart over the same store,
-  and the read-back after it.  Violations and calls cite them, so the adapter
-  adds them as steps of the tasks ``process`` (``run.end``,
-  ``process.restart``) and ``post`` (``post.read-back``): a violation then
-  always points at a row.
+  checks (the index after the last step, when the run did not crash), the
+  restart over the same store, and the read-back after it.  Violations and
+  calls cite them, so the adapter adds them as steps of the task
+  ``process`` (``run.end``, ``process.restart``, ``post.read-back``): a
+  violation then always points at a row.
 - Calls of the client ``setup`` ran before step 0, with the scheduler off:
   they become the trace's ``setup`` list, not calls.
 """
@@ -73,11 +73,20 @@ def result_text(call: Call) -> str | None:
 
 
 def _columns(outcome: RunOutcome, extra: Sequence[str]) -> list[str]:
-    """Clients first (as the text swimlane orders them), then the rest, then ``extra``."""
+    """Clients first (as the text swimlane orders them), then the rest, then ``extra``.
+
+    A client whose task never passed a point (a host-mode create started in
+    setup, blocked for the whole run) still gets its column: its calls are
+    drawn there.
+    """
     seen: list[str] = []
     for step in outcome.steps:
         if step.label not in seen:
             seen.append(step.label)
+    for call in outcome.history:
+        column = f"c:{call.client}"
+        if call.client not in ("setup", "process", "post") and column not in seen:
+            seen.append(column)
     ordered = [c for c in seen if c.startswith("c:")] + [c for c in seen if not c.startswith("c:")]
     return ordered + [t for t in extra if t not in ordered]
 
@@ -115,13 +124,15 @@ def trace_from_outcome(
     extra: list[str] = []
     last = max(rows, default=-1)
     cited = {v.step for v in outcome.violations}
+    if outcome.crashed_at is None and any(c.client == "process" for c in outcome.history):
+        cited.add(last + 1)  # the end-of-run checks, cited or not: a moment of the run
     cited |= {c.invoked for _, c in calls} | {
         c.responded for _, c in calls if c.responded is not None
     }
     for index in sorted(i for i in cited if i not in rows):
         clients = {c.client for _, c in calls if index in (c.invoked, c.responded)}
         if "post" in clients:
-            task, point = "post", READ_BACK_POINT
+            task, point = "process", READ_BACK_POINT
         elif "process" in clients:
             task, point = "process", RESTART_POINT
         elif index > last:

@@ -43,7 +43,7 @@ from ._trace import (
     problems,
 )
 
-SYNTHETIC_TASKS = ("process", "post")
+SYNTHETIC_TASKS = ("process",)
 """Columns that are not tasks of the service but moments of the run (crash, restart, read-back)."""
 
 
@@ -163,8 +163,9 @@ def _row(
         column = _client_column(trace, ref.client, step.task)
         if ref.call in answered_here:
             continue  # shown once, as "call -> answer", below
+        who = "" if column.endswith(ref.client) else f"{ref.client}: "
         if column in cells:
-            cells[column].append(el("div", {"class": "call-in"}, f"\u2192 {ref.text}"))
+            cells[column].append(el("div", {"class": "call-in"}, f"{who}\u2192 {ref.text}"))
     invoked_here = {ref.call for ref in step.invoked}
     for ref in step.answered:
         column = _client_column(trace, ref.client, step.task)
@@ -175,7 +176,7 @@ def _row(
             # A client runs one call at a time: its column's last "->" is the one answered.
             line = f"\u2190 {result}"
         else:
-            line = f"\u2190 {ref.text}: {result}"
+            line = f"{ref.client}: \u2190 {ref.text}: {result}"
         if column in cells:
             cells[column].append(el("div", {"class": "call-out", "title": ref.text}, line))
     if step.crash:
@@ -518,7 +519,9 @@ def report_name(trace: Mapping[str, object]) -> str:
 
 
 def render_gallery(
-    reports: Sequence[tuple[str, Mapping[str, object]]], title: str = "Counterexamples"
+    reports: Sequence[tuple[str, Mapping[str, object]]],
+    title: str = "Counterexamples",
+    intro: str = "",
 ) -> str:
     """An index page: one row per (file name, trace), linking to the file, with its verdict."""
     rows = []
@@ -541,7 +544,12 @@ def render_gallery(
     body = el(
         "body",
         None,
-        el("header", None, el("h1", None, title)),
+        el(
+            "header",
+            None,
+            el("h1", None, title),
+            el("p", {"class": "about"}, intro) if intro else None,
+        ),
         el("div", {"class": "lane-wrap"}, table),
     )
     return _page(title, body)
@@ -562,11 +570,12 @@ def write_gallery(
     traces: Sequence[tuple[str, Mapping[str, object]]],
     directory: Path | str,
     title: str = "Counterexamples",
+    intro: str = "",
 ) -> Path:
     """Write each (name, trace) as ``name.html`` and an ``index.html`` linking them."""
     written = [(write_report(trace, directory, name).name, trace) for name, trace in traces]
     index = Path(directory) / "index.html"
-    index.write_text(render_gallery(written, title), encoding="utf-8")
+    index.write_text(render_gallery(written, title, intro), encoding="utf-8")
     return index
 
 

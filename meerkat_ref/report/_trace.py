@@ -14,7 +14,7 @@ A trace is one JSON object::
      "scenario": "turn-save-vs-archive",
      "about": "a turn's save after the turn races archive of the same session",
      "variant": "seed-0.4.0:save-after-turn", "target": "in-process", "store": "memory",
-     "tasks": ["c:turn", "c:archive", "session s1", "process", "post"],
+     "tasks": ["c:turn", "c:archive", "session s1", "process"],
      "setup": [{"client": "setup", "text": "create \\"hello\\"", "result": "ok s1"}],
      "steps": [ STEP, ... ],
      "calls": [ CALL, ... ],
