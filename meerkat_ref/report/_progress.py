@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, Self, TextIO
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichLive
@@ -91,7 +91,7 @@ class _Counting:
             f"{f['rate']:.0f} schedules/s, {f['elapsed']:.1f}s"
         )
 
-    def __enter__(self) -> _Counting:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
