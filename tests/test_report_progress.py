@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 import pytest
 
@@ -114,6 +115,27 @@ def test_the_live_display_shows_each_scenario_with_its_counts() -> None:
     assert "200/200 (100%) schedules, 8 states, 0 violations, 100 schedules/s, 2.0s" in screen
     assert "60 schedules, 3 states, 1 violation, 15 schedules/s, 4.0s" in screen
     assert "\x1b[" in screen, "a terminal display: it redraws in place"
+
+
+def test_stdout_sent_elsewhere_is_not_pulled_into_the_display(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``check > file`` on a terminal: the counterexamples must land in the file."""
+    to_file = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", to_file)
+    live = RichProgress(Terminal(), FakeClock(), force_terminal=True)
+    live.start("s")
+    assert sys.stdout is to_file
+    print("counterexample")
+    live.close()
+    assert to_file.getvalue() == "counterexample\n"
+    same_terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", same_terminal)
+    live = RichProgress(Terminal(), FakeClock(), force_terminal=True)
+    live.start("s")
+    assert sys.stdout is not same_terminal, "on the same terminal, prints go above the display"
+    live.close()
+    assert sys.stdout is same_terminal
 
 
 def test_progress_is_a_context_manager_that_closes() -> None:

@@ -25,7 +25,6 @@ bytes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -92,11 +91,14 @@ def _gate_text(gate: GateEntry | None) -> str:
 # -- the swimlane ----------------------------------------------------------------------------
 
 
+def _owns(column: str, client: str) -> bool:
+    """Whether ``column`` is the client's own task (``c:turn`` for ``turn``)."""
+    return column in (f"c:{client}", client)
+
+
 def _client_column(trace: Trace, client: str, fallback: str) -> str:
-    for name in (f"c:{client}", client):
-        if name in trace.tasks:
-            return name
-    return fallback
+    """Where a client's calls are drawn: its own column, or else the stepping task's."""
+    return next((t for t in trace.tasks if _owns(t, client)), fallback)
 
 
 def _store_changes(
@@ -163,7 +165,7 @@ def _row(
         column = _client_column(trace, ref.client, step.task)
         if ref.call in answered_here:
             continue  # shown once, as "call -> answer", below
-        who = "" if column.endswith(ref.client) else f"{ref.client}: "
+        who = "" if _owns(column, ref.client) else f"{ref.client}: "
         if column in cells:
             cells[column].append(el("div", {"class": "call-in"}, f"{who}\u2192 {ref.text}"))
     invoked_here = {ref.call for ref in step.invoked}
@@ -172,7 +174,7 @@ def _row(
         result = ref.result if ref.result is not None else "?"
         if ref.call in invoked_here:
             line = f"{ref.text} \u2192 {result}"
-        elif column.endswith(ref.client):
+        elif _owns(column, ref.client):
             # A client runs one call at a time: its column's last "->" is the one answered.
             line = f"\u2190 {result}"
         else:
@@ -577,8 +579,3 @@ def write_gallery(
     index = Path(directory) / "index.html"
     index.write_text(render_gallery(written, title, intro), encoding="utf-8")
     return index
-
-
-def trace_json(trace: Mapping[str, object]) -> str:
-    """The trace as stable JSON text (sorted keys are not used: the format's order reads better)."""
-    return json.dumps(trace, indent=1, ensure_ascii=False) + "\n"

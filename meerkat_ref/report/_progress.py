@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -187,6 +188,9 @@ class RichProgress(_Counting):
             console=console,
             get_time=clock,
             refresh_per_second=4,
+            # Print()s to stdout are moved above the display only when stdout is this same
+            # terminal; a stdout sent to a file must keep its output.
+            redirect_stdout=_is_terminal(sys.stdout),
         )
         self.task: TaskID | None = None
         self.running = False
