@@ -147,6 +147,31 @@ def _gate_changes(step: TraceStep, before: Mapping[str, GateEntry] | None) -> li
     return out
 
 
+def _call_lines(trace: Trace, step: TraceStep) -> list[tuple[str, Markup]]:
+    """The calls a step issued and answered, each with the column it is drawn in."""
+    out: list[tuple[str, Markup]] = []
+    answered_here = {ref.call for ref in step.answered}
+    for ref in step.invoked:
+        if ref.call in answered_here:
+            continue  # shown once, as "call -> answer", below
+        column = _client_column(trace, ref.client, step.task)
+        who = "" if _owns(column, ref.client) else f"{ref.client}: "
+        out.append((column, el("div", {"class": "call-in"}, f"{who}\u2192 {ref.text}")))
+    invoked_here = {ref.call for ref in step.invoked}
+    for ref in step.answered:
+        column = _client_column(trace, ref.client, step.task)
+        result = ref.result if ref.result is not None else "?"
+        if ref.call in invoked_here:
+            line = f"{ref.text} \u2192 {result}"
+        elif _owns(column, ref.client):
+            # A client runs one call at a time: its column's last "->" is the one answered.
+            line = f"\u2190 {result}"
+        else:
+            line = f"{ref.client}: \u2190 {ref.text}: {result}"
+        out.append((column, el("div", {"class": "call-out", "title": ref.text}, line)))
+    return out
+
+
 def _row(
     trace: Trace,
     step: TraceStep,
@@ -160,27 +185,9 @@ def _row(
         if step.fault:
             mark += [" ", _badge("fault", "FAULT", "this store call was made to fail")]
         cells[step.task].extend(mark)
-    answered_here = {ref.call for ref in step.answered}
-    for ref in step.invoked:
-        column = _client_column(trace, ref.client, step.task)
-        if ref.call in answered_here:
-            continue  # shown once, as "call -> answer", below
-        who = "" if _owns(column, ref.client) else f"{ref.client}: "
+    for column, line in _call_lines(trace, step):
         if column in cells:
-            cells[column].append(el("div", {"class": "call-in"}, f"{who}\u2192 {ref.text}"))
-    invoked_here = {ref.call for ref in step.invoked}
-    for ref in step.answered:
-        column = _client_column(trace, ref.client, step.task)
-        result = ref.result if ref.result is not None else "?"
-        if ref.call in invoked_here:
-            line = f"{ref.text} \u2192 {result}"
-        elif _owns(column, ref.client):
-            # A client runs one call at a time: its column's last "->" is the one answered.
-            line = f"\u2190 {result}"
-        else:
-            line = f"{ref.client}: \u2190 {ref.text}: {result}"
-        if column in cells:
-            cells[column].append(el("div", {"class": "call-out", "title": ref.text}, line))
+            cells[column].append(line)
     if step.crash:
         task_cells = el(
             "td",
