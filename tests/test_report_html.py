@@ -1,0 +1,290 @@
+"""The HTML report in a real headless browser (Debian's Chromium, driven by Playwright).
+
+A learner opens the window-1 counterexample, found by the live explorer,
+from a file and walks it with the keyboard until the store shows the
+archived session back: that step must be the one the violation names.  The
+rest checks the keys, clicks and addresses, the gate panel, that hostile
+trace text runs nothing, that nothing is fetched, and what the page looks
+like (a tolerant comparison with ``docs/report-window-1.png``, the picture
+the README shows).
+
+Every wait is on the page's state (Playwright's ``expect`` retries until
+the DOM says so), never on time.  Without Chromium at ``/usr/bin/chromium``
+the module is skipped, saying so; ``.ci/run`` installs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    Dialog,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+from meerkat_ref.report import parse_trace, render_html, write_report
+from meerkat_ref.report.gallery import window_trace
+from meerkat_ref.service._seed import Window
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: install Debian's chromium package (.ci/run does)",
+        allow_module_level=True,
+    )
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs" / "trace-example.json"
+WINDOW_1_PAGE = ROOT / "docs" / "windows" / "window-1-save-after-turn.html"
+SCREENSHOT = ROOT / "docs" / "report-window-1.png"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",  # the viewer's chrome, not the report: keeps screenshots steady
+]
+VIEWPORT: ViewportSize = {"width": 1366, "height": 900}
+REFERENCE_FONTS = {"DejaVu Sans", "DejaVu Sans Mono"}
+MAX_MEAN_DIFFERENCE = 0.1
+"""Mean absolute difference per channel (0-255) a screenshot may have from the reference.
+
+Measured on this page at this size: the same page drawn again, 0.0 (also
+across browser launches); the violation rows' pink one shade darker, 0.07;
+the current row's outline 1px instead of 2px, 0.17; that outline gone,
+0.36; step 16 shown instead of 15, 1.2 to 1.4; everything shifted by one
+pixel, 2.5; Liberation or DejaVu Serif fonts instead of DejaVu, 4 to 6.  So
+0.1 leaves room for anti-aliasing that differs between Chromium builds and
+fails the smallest change to the layout a person would notice.  Fonts move
+a page by more than any change we care about, so the comparison runs only
+when Chromium drew the page with the reference fonts (it says which through
+the DevTools protocol); elsewhere it is skipped, naming the fonts it found.
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport=VIEWPORT,
+        color_scheme="light",
+        device_scale_factor=1,
+        reduced_motion="reduce",
+    )
+    opened = context.new_page()
+    errors: list[str] = []
+    dialogs: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def refuse(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    opened.on("dialog", refuse)
+    yield opened
+    context.close()
+    assert errors == [], "the page's script failed"
+    assert dialogs == [], "something in the page opened a dialog"
+
+
+@pytest.fixture(scope="module")
+def window_1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    trace = window_trace(Window.SAVE_AFTER_TURN)
+    return write_report(trace, tmp_path_factory.mktemp("window-1")), trace
+
+
+@pytest.fixture
+def example_page(tmp_path: Path) -> Path:
+    return write_report(json.loads(EXAMPLE.read_text(encoding="utf-8")), tmp_path)
+
+
+def current(page: Page) -> Locator:
+    return page.get_by_test_id("current-step")
+
+
+def shown(page: Page) -> Locator:
+    """The state panel of the current step (the only one not hidden)."""
+    return page.locator("section.state:not([hidden])")
+
+
+def at_step(page: Page, step: int) -> None:
+    expect(current(page)).to_have_attribute("data-step", str(step))
+    expect(shown(page)).to_have_count(1)
+    expect(shown(page)).to_have_attribute("data-step", str(step))
+
+
+def test_stepping_through_window_1_finds_the_resurrected_save(
+    page: Page, window_1: tuple[Path, dict[str, object]]
+) -> None:
+    path, raw = window_1
+    trace = parse_trace(raw)
+    page.goto(path.as_uri())
+    at_step(page, trace.steps[0].index)
+    archived_at: int | None = None
+    resurrected_at: int | None = None
+    for n, step in enumerate(trace.steps):
+        at_step(page, step.index)
+        panel = shown(page)
+        answers = panel.get_by_test_id("answers").inner_text()
+        if archived_at is None and "archive: archive s1 → ok" in answers:
+            archived_at = step.index
+        in_store = panel.locator("[data-testid=store] tbody tr").evaluate_all(
+            "rows => rows.map(r => r.getAttribute('data-session'))"
+        )
+        if archived_at is not None and "s1" in in_store:
+            resurrected_at = step.index
+            break
+        if n + 1 < len(trace.steps):
+            page.keyboard.press("ArrowRight")
+    assert archived_at is not None, "the walk never saw archive answer ok"
+    assert resurrected_at is not None, "the walk never saw s1 back in the store"
+    named = next(v for v in trace.violations if "resurrected" in v.message)
+    assert resurrected_at == named.step, "the store shows it back where the violation says"
+    panel = shown(page)
+    expect(panel).to_contain_text("c:turn: store.save s1")
+    expect(panel.get_by_test_id("store")).to_contain_text(
+        f"s1 was archived at step {archived_at}: it is back"
+    )
+    expect(panel.get_by_test_id("step-violations")).to_contain_text("ARCHIVE-FINAL")
+    expect(panel.get_by_test_id("step-violations")).to_contain_text("(resurrected)")
+    row = page.locator(f"#lane tr[data-step='{resurrected_at}']")
+    expect(row).to_have_class(re.compile(r"\bviolation\b.*\bcurrent\b|\bcurrent\b.*\bviolation\b"))
+    expect(row).to_contain_text(f"archived at {archived_at}!")
+    expect(page.get_by_test_id("gates").first).to_be_attached()
+    expect(panel.get_by_test_id("gates")).to_contain_text("not visible for this target")
+
+
+def test_keys_clicks_and_the_address_select_steps(page: Page, example_page: Path) -> None:
+    page.goto(example_page.as_uri() + "#step-6")
+    at_step(page, 6)
+    for key, step in [
+        ("k", 5),
+        ("ArrowLeft", 4),
+        ("j", 5),
+        ("ArrowRight", 6),
+        ("End", 11),
+        ("ArrowRight", 11),
+        ("Home", 0),
+        ("ArrowLeft", 0),
+        ("v", 10),
+        ("v", 11),
+        ("v", 10),
+    ]:
+        page.keyboard.press(key)
+        at_step(page, step)
+    page.locator("#lane tr[data-step='3']").click()
+    at_step(page, 3)
+    assert page.evaluate("location.hash") == "#step-3"
+    page.get_by_test_id("violations").get_by_role("link", name="step 11").click()
+    at_step(page, 11)
+    page.get_by_role("button", name="◀ prev").click()
+    at_step(page, 10)
+    page.evaluate("location.hash = '#step-2'")
+    at_step(page, 2)
+    expect(current(page)).to_have_text("Step 2 (3 of 12)")
+
+
+def test_the_gate_panel_follows_the_steps(page: Page, example_page: Path) -> None:
+    page.goto(example_page.as_uri() + "#step-5")
+    gates = shown(page).get_by_test_id("gates")
+    expect(gates.locator("tbody tr[data-session='s1'] td")).to_have_text(["s1", "yes", "no", "2"])
+    page.keyboard.press("j")
+    at_step(page, 6)
+    expect(gates.locator("tbody tr[data-session='s1'] td")).to_have_text(["s1", "yes", "yes", "2"])
+    for _ in range(3):
+        page.keyboard.press("j")
+    at_step(page, 9)
+    expect(shown(page).get_by_test_id("gates")).to_have_text("gatesno gates")
+    page.keyboard.press("j")
+    at_step(page, 10)
+    expect(shown(page).get_by_test_id("store").locator("tbody td")).to_have_text(
+        ["s1", "4", "4", "3"]
+    )
+
+
+def test_hostile_trace_text_is_shown_and_runs_nothing(page: Page, tmp_path: Path) -> None:
+    hostile = '<script>alert("title")</script><img src=x onerror="alert(1)">'
+    trace = copy.deepcopy(json.loads(EXAMPLE.read_text(encoding="utf-8")))
+    trace["title"] = hostile
+    trace["steps"][10]["violations"][0]["message"] = hostile
+    trace["violations"][0]["message"] = hostile
+    path = tmp_path / "hostile.html"
+    path.write_text(render_html(trace), encoding="utf-8")
+    page.goto(path.as_uri())
+    expect(page.get_by_test_id("title")).to_have_text(hostile)
+    page.keyboard.press("v")
+    at_step(page, 10)
+    expect(shown(page).get_by_test_id("step-violations")).to_contain_text(hostile)
+    assert page.locator("img").count() == 0
+    # the page fixture fails the test if a dialog opened or the script threw
+
+
+def test_the_report_fetches_nothing(page: Page, example_page: Path) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(example_page.as_uri())
+    page.keyboard.press("End")
+    at_step(page, 11)
+    assert asked == [example_page.as_uri()], "one request: the file itself"
+
+
+def _fonts_used(page: Page) -> set[str]:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    families: set[str] = set()
+    for selector in ("h1", "#lane tbody td", "#current-step", "section.state:not([hidden]) li"):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]:
+            families.add(font["familyName"])
+    return families
+
+
+def test_the_report_looks_as_it_did(page: Page, tmp_path: Path) -> None:
+    from PIL import Image, ImageChops, ImageStat
+
+    page.goto(WINDOW_1_PAGE.as_uri())
+    page.keyboard.press("v")  # the first violation: the resurrecting save
+    at_step(page, 15)
+    page.evaluate("window.scrollTo(0, 0)")
+    picture = page.screenshot()
+    (tmp_path / "report-window-1.png").write_bytes(picture)
+    if os.environ.get("MEERKAT_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOT.write_bytes(picture)
+    fonts = _fonts_used(page)
+    if not fonts <= REFERENCE_FONTS:
+        pytest.skip(f"drawn with {sorted(fonts)}, the reference with {sorted(REFERENCE_FONTS)}")
+    now = Image.open(io.BytesIO(picture)).convert("RGB")
+    then = Image.open(SCREENSHOT).convert("RGB")
+    assert now.size == then.size
+    difference = ImageChops.difference(now, then)
+    mean = sum(ImageStat.Stat(difference).mean) / 3
+    if mean > MAX_MEAN_DIFFERENCE:
+        difference.save(tmp_path / "difference.png")
+    assert mean <= MAX_MEAN_DIFFERENCE, (
+        f"screenshot differs from {SCREENSHOT.name} by {mean:.2f} (region "
+        f"{difference.getbbox()}); see {tmp_path}; if the change is meant, rerun with "
+        "MEERKAT_UPDATE_SCREENSHOTS=1"
+    )
