@@ -1,4 +1,4 @@
-"""docs/windows/ is what ``python -m meerkat_ref.report.gallery docs/windows`` makes now.
+"""docs/windows/ is what ``python -m meerkat_ref.specgen.gallery docs/windows`` makes now.
 
 The pages are checked in so they can be opened without installing anything;
 this test is what keeps them from drifting when the explorer, a scenario or
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meerkat_ref.report.gallery import generate, main, stale
+from meerkat_ref.specgen.gallery import generate, main, stale
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "windows"
 
@@ -17,7 +17,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "windows"
 def test_the_checked_in_gallery_is_up_to_date() -> None:
     pages = generate()
     assert stale(DOCS, pages) == [], (
-        "docs/windows is out of date: run python -m meerkat_ref.report.gallery docs/windows"
+        "docs/windows is out of date: run python -m meerkat_ref.specgen.gallery docs/windows"
     )
     assert generate() == pages, "two runs, same bytes"
 

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from meerkat_ref.report import render_gallery, render_html, write_gallery, write_report
-from meerkat_ref.report._from_outcome import trace_from_outcome
+from meerkat_ref.report import render_gallery, render_html, trace_of, write_gallery, write_report
 from meerkat_ref.report._html import verdict_text
 from meerkat_ref.report._trace import parse_trace
-from meerkat_ref.service._seed import Window
-from meerkat_ref.spec_docs import EARLY_RACES, find_early_race
+from meerkat_ref.specgen.docs import EARLY_RACES, find_early_race
+from meerkat_ref.testing import Window
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "trace-example.json"
 HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)> " onclick="alert(2)'
@@ -166,7 +165,7 @@ def test_a_fault_and_a_crash_are_marked_on_their_rows() -> None:
     steps[7]["fault"] = True
     page = Page(render_html(trace))
     assert "fault" in (page.rows["7"].get("class") or "")
-    crashed = trace_from_outcome(find_early_race(*EARLY_RACES[1]).outcome)
+    crashed = trace_of(find_early_race(*EARLY_RACES[1]).outcome)
     page = Page(render_html(crashed))
     crash = next(s for s in parse_trace(crashed).steps if s.crash)
     assert "crash" in (page.rows[str(crash.index)].get("class") or "")
@@ -205,6 +204,6 @@ def test_the_gallery_escapes_too() -> None:
 
 @pytest.mark.parametrize("window", list(Window))
 def test_window_names_are_the_check_commands_stems(window: Window) -> None:
-    from meerkat_ref.report.gallery import window_name
+    from meerkat_ref.specgen.gallery import window_name
 
     assert window_name(window) == f"window-{window.number}-{window.value}"

@@ -1,8 +1,8 @@
-"""The trace format (meerkat-ref/trace@1) and the adapter from today's RunOutcome.
+"""The trace format (meerkat-ref/trace@1), and traces of engine runs (``report.trace_of``).
 
-The adapter is tested on counterexamples the live explorer finds now (no
+Traces are taken of counterexamples the live explorer finds now (no
 checked-in JSON that could go stale): every violation must point at a step
-of the trace, which today's text swimlane does not manage.
+of the trace -- the post-run restart and read-back are steps of the run.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from meerkat_ref.explore import Variant, find_counterexample, get_scenario
-from meerkat_ref.report import FORMAT, TraceError, parse_trace, problems
-from meerkat_ref.report._from_outcome import (
-    END_POINT,
-    READ_BACK_POINT,
-    RESTART_POINT,
-    store_after_setup,
-    trace_from_outcome,
-)
-from meerkat_ref.spec_docs import EARLY_RACES, find_early_race
+from meerkat_ref.oracle.engine import get_scenario
+from meerkat_ref.report import FORMAT, TraceError, parse_trace, problems, trace_of
+from meerkat_ref.specgen.docs import EARLY_RACES, find_early_race
+from meerkat_ref.specgen.vectors import window_counterexample
+from meerkat_ref.testing import Window
+
+RESTART_POINT, READ_BACK_POINT = "restart", "read-back"
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "trace-example.json"
 
@@ -35,12 +32,9 @@ def example() -> dict[str, object]:
 @pytest.fixture(scope="module")
 def window_1() -> dict[str, object]:
     scenario = get_scenario("turn-save-vs-archive")
-    variant = Variant.parse("seed-0.4.0:save-after-turn")
-    found, _, _ = find_counterexample(scenario, variant, max_bound=2)
+    found, _, _ = window_counterexample(Window.SAVE_AFTER_TURN)
     assert found is not None
-    return trace_from_outcome(
-        found, about=scenario.about, store_before=store_after_setup(scenario, variant)
-    )
+    return trace_of(found, about=scenario.about)
 
 
 def test_the_hand_written_example_is_a_consistent_trace() -> None:
@@ -63,8 +57,10 @@ def test_window_1_becomes_a_trace_whose_violations_all_point_at_steps(
     save = trace.step(resurrected.step)
     assert save is not None and save.point == "store.save" and save.session == "s1"
     assert save.store is not None and "s1" in save.store
-    assert [p.point for p in trace.steps[-3:]] == [END_POINT, RESTART_POINT, READ_BACK_POINT]
-    assert all(s.gates is None for s in trace.steps), "today's outcome has no gates"
+    assert [p.point for p in trace.steps[-2:]] == [RESTART_POINT, READ_BACK_POINT]
+    assert save.gates == {}, "archive took s1's gate out of the map: the save went through none"
+    first = trace.steps[0].gates
+    assert first is not None and "s1" in first, "an in-process run shows its gates"
 
 
 def test_the_store_before_the_first_change_comes_from_setup(window_1: dict[str, object]) -> None:
@@ -73,36 +69,24 @@ def test_the_store_before_the_first_change_comes_from_setup(window_1: dict[str, 
     assert first is not None and set(first) == {"s1"}, "setup created s1 before step 0"
     deleted = next(s for s in trace.steps if s.point == "store.delete")
     assert deleted.store == {}
-    without = parse_trace(
-        trace_from_outcome(
-            find_counterexample(
-                get_scenario("turn-save-vs-archive"),
-                Variant.parse("seed-0.4.0:save-after-turn"),
-                max_bound=2,
-            )[0]
-            or pytest.fail("no counterexample")
-        )
-    )
-    assert without.steps[0].store is None, "unknown is said, not guessed"
 
 
 def test_a_crash_is_a_step_of_the_process_and_the_restart_follows() -> None:
     drawing = find_early_race(*EARLY_RACES[1])
-    trace = parse_trace(trace_from_outcome(drawing.outcome))
+    trace = parse_trace(trace_of(drawing.outcome))
     assert problems(trace) == []
     crash = next(s for s in trace.steps if s.crash)
     assert crash.task == "process"
     after = [s.point for s in trace.steps if s.index > crash.index]
     assert after[0] == RESTART_POINT
-    assert END_POINT not in [s.point for s in trace.steps], "a crashed run has no end checks"
 
 
 def test_calls_read_as_the_client_made_them(window_1: dict[str, object]) -> None:
     trace = parse_trace(window_1)
     texts = {c.text: c.result for c in trace.calls}
-    assert texts['start_turn s1 "more"'] == "ok"
+    assert texts["start_turn s1 'more'"] == "ok"
     assert texts["archive s1"] == "ok"
-    assert trace.setup[0].text == 'create "hello"' and trace.setup[0].result == "ok s1"
+    assert trace.setup[0].text == "create 'hello'" and trace.setup[0].result == "ok s1"
     listing = next(c for c in trace.calls if c.client == "post" and c.op == "list")
     assert listing.result == "ok [s1]"
 

@@ -2,12 +2,11 @@
 
 Everything here consumes plain data and never drives a run: a trace (the
 ``meerkat-ref/trace@1`` JSON defined in ``_trace``), test cases, counters.
-So the engine, ``replay`` and ``conform`` can all feed it, and nothing here
-imports the explorer.  The one exception, ``_from_outcome`` (today's
-``RunOutcome`` -> trace), is an adapter to be retired with today's engine;
-it is deliberately not imported by this package.
+``trace_of`` turns an engine run (``RunOutcome``) into a trace, so ``check``,
+``replay`` and ``conform`` all feed the same pictures.
 """
 
+from ._from_run import trace_of
 from ._html import render_gallery, render_html, report_name, write_gallery, write_report
 from ._trace import FORMAT, Trace, TraceError, parse_trace, problems
 
@@ -20,6 +19,7 @@ __all__ = [
     "render_gallery",
     "render_html",
     "report_name",
+    "trace_of",
     "write_gallery",
     "write_report",
 ]

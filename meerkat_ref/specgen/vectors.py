@@ -152,7 +152,7 @@ def concurrent_cases() -> list[dict[str, Json]]:
             "schedule": [c.to_json() for c in found.choices],
             "steps": [
                 {"task": s.label, "kind": s.kind, "session": _session_of(s.session)}
-                for s in found.steps
+                for s in found.steps[: len(found.choices)]
             ],
             "expected": {
                 "reference": {"violations": []},

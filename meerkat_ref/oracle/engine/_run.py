@@ -45,6 +45,14 @@ StoreView = tuple[tuple[str, int, int], ...]
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """The state after a step, for pictures: the whole store and (in process) every gate."""
+
+    store: tuple[tuple[str, int, int, int], ...]  # label, revision, message count, updated_at
+    gates: tuple[tuple[str, GateState], ...] | None
+
+
+@dataclass(frozen=True)
 class Step:
     """One row of a trace: who ran, at which point, and the store after it if it changed."""
 
@@ -55,6 +63,7 @@ class Step:
     fault: bool = False
     crash: bool = False
     store: tuple[tuple[str, int], ...] | None = None  # (session, message count) if it changed
+    after: Snapshot | None = field(default=None, compare=False)  # the whole state after it
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"index": self.index, "task": self.label, "point": self.kind}
@@ -77,14 +86,6 @@ class Node:
     chosen: Choice
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """The state after a step, for pictures: the whole store and (in process) every gate."""
-
-    store: tuple[tuple[str, int, int, int], ...]  # label, revision, message count, updated_at
-    gates: tuple[tuple[str, GateState], ...] | None
-
-
 @dataclass
 class RunOutcome:
     scenario: str
@@ -94,7 +95,7 @@ class RunOutcome:
     violations: list[Violation]
     history: list[Call]
     nodes: list[Node] = field(default_factory=list)
-    snapshots: list[Snapshot] = field(default_factory=list)  # after each step
+    snapshots: list[Snapshot] = field(default_factory=list)  # [0] before step 0, then after each
     end_state: str = ""
     aborted: bool = False
     crashed_at: int | None = None
@@ -318,7 +319,7 @@ class _Runner:
         assert point is not None
         self.outcome.steps.append(Step(
             index, choice.label, point.kind, point.session and short(point.session),
-            choice.fault, store=view if changed else None,
+            choice.fault, store=view if changed else None, after=snapshot,
         ))
 
     async def free(self) -> None:
@@ -367,16 +368,31 @@ class _Runner:
             monitor.violate("LIVENESS", f"deadlock: {', '.join(stuck)} blocked, nothing answers")
         self.outcome.free = True
 
+    async def _post_step(self, label: str, kind: str) -> None:
+        """A row for a moment after the run: the restart, the read-back (violations cite them)."""
+        store = await self.target.observe_store()
+        intro = self.target.introspect()
+        snapshot = Snapshot(
+            tuple(sorted((short(k), v.revision, v.message_count, v.updated_at)
+                         for k, v in store.items())),
+            None if intro is None else tuple(sorted((short(k), g) for k, g in intro.gates.items())),
+        )
+        view = tuple((label_, count) for label_, _rev, count, _t in snapshot.store)
+        self.outcome.steps.append(Step(self.monitor.step, label, kind, None, store=view,
+                                       after=snapshot))
+
     async def post(self, checked: bool) -> None:
         """Restart, read back every id met, look at the store; then check the history."""
         monitor = self.monitor
-        monitor.step += 1
+        steps = self.outcome.steps
+        monitor.step = max(monitor.step, steps[-1].index if steps else 0) + 1
         monitor.history.append(Call("process", model.Restart(), monitor.step, monitor.step, "ok"))
         self.calls.clear()
         self.owners.clear()
         await self.target.restart()
         monitor.restarted()
         await self.target.settle()
+        await self._post_step("process", "restart")
         monitor.step += 1
         for sid in sorted(monitor.seen):
             n = int(sid.replace("-", ""), 16)
@@ -384,6 +400,7 @@ class _Runner:
             await self.call_and_wait("post", model.LoadPersisted(n))
         await self.call_and_wait("post", model.List())
         monitor.store = dict(await self.target.observe_store())
+        await self._post_step("post", "read-back")
         for sid in sorted(monitor.archived):
             if sid in monitor.store:
                 monitor.violate(

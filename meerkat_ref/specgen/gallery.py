@@ -1,4 +1,4 @@
-"""``python -m meerkat_ref.report.gallery DIR``: the seed's four windows as HTML reports.
+"""``python -m meerkat_ref.specgen.gallery DIR``: the seed's four windows as HTML reports.
 
 Why: someone learning why the seed resurrects sessions should be able to
 open a page and step through each window, without installing anything.  The
@@ -7,9 +7,9 @@ pages in ``docs/windows/`` are made by this command and checked in;
 explorer finds now (``tests/test_report_gallery.py`` runs it).
 
 Each window's counterexample is the one ``spec/CONCURRENCY.md`` draws
-(``spec_docs.find_window``: the first scenario through that window alone,
+(``specgen.docs.find_window``: the first scenario through that window alone,
 smallest preemption bound, memory store), turned into a trace by today's
-adapter (``_from_outcome``).  Deterministic: the search is, and the pages
+``report.trace_of``.  Deterministic: the search is, and the pages
 hold no time and no path.
 """
 
@@ -20,11 +20,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..explore import Variant, get_scenario
-from ..service._seed import Window
-from ..spec_docs import find_window
-from ._from_outcome import store_after_setup, trace_from_outcome
-from ._html import render_gallery, render_html
+from ..oracle.engine import get_scenario
+from ..report import render_gallery, render_html, trace_of
+from ..testing import Window
+from .docs import find_window
 
 TITLE = "The seed's four windows"
 INTRO = (
@@ -32,7 +31,7 @@ INTRO = (
     "opened alone, as `meerkat-ref check --variant seed-0.4.0 --memory` finds it (the same "
     "runs spec/CONCURRENCY.md draws). Open one, then press the right arrow key to walk the "
     "interleaving, or v to jump to the violation. Made by "
-    "`python -m meerkat_ref.report.gallery docs/windows`."
+    "`python -m meerkat_ref.specgen.gallery docs/windows`."
 )
 
 
@@ -45,14 +44,12 @@ def window_trace(window: Window) -> dict[str, object]:
     """The trace of the counterexample through ``window`` alone, as the explorer finds it now."""
     drawing = find_window(window)
     scenario = get_scenario(drawing.scenario)
-    variant = Variant.parse(drawing.variant)
-    return trace_from_outcome(
+    return trace_of(
         drawing.outcome,
         store="memory",
         about=scenario.about,
         title=f"Window {window.number} ({window.value}): {drawing.scenario}",
         replay=f"meerkat-ref replay counterexamples/{window_name(window)}.json",
-        store_before=store_after_setup(scenario, variant),
     )
 
 
@@ -84,7 +81,7 @@ def stale(directory: Path, pages: dict[str, str] | None = None) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m meerkat_ref.report.gallery",
+        prog="python -m meerkat_ref.specgen.gallery",
         description="Write the seed's four windows as HTML counterexample reports.",
     )
     parser.add_argument("directory", type=Path, help="where the pages go (docs/windows)")

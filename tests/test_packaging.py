@@ -1,0 +1,24 @@
+"""The package installs what the checkout has: every subpackage, the model, the spec."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_subpackage_is_listed_for_installation() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "meerkat_ref").rglob("__init__.py")
+    }
+    assert found - listed == set(), "subpackages a wheel would leave out"
+    assert {"meerkat_ref.models", "meerkat_ref.spec"} <= listed
+    dirs = config["tool"]["setuptools"]["package-dir"]
+    assert dirs["meerkat_ref.models"] == "models" and dirs["meerkat_ref.spec"] == "spec"
+    assert listed - found - {"meerkat_ref.models", "meerkat_ref.spec"} == set(), (
+        "listed packages that do not exist"
+    )
