@@ -18,6 +18,7 @@ class SessionError extends Error { // a contract code [ERRORS] [INPUT] or a prot
 class Cancelled extends Error {} // thrown at a wait whose scope was cancelled (trio.Cancelled)
 const notFound = (id) => new SessionError('SESSION_NOT_FOUND', `session not found: ${id}`);
 const runCancelled = () => new SessionError('AGENT_ERROR', CANCELLED);
+const newGate = () => ({ lock: new Lock(), archived: false, armed: true, saved: -1 }); // [CHECKPOINT-GATE]
 const log = (text) => process.stderr.write(`memory-port: ${text}\n`);
 
 // ---------------------------------------------------------------- 2. runtime
@@ -130,7 +131,7 @@ const runResult = (id, text, input, output, turns) =>
 
 // ---------------------------------------------------------------- 4. the service
 // One class for both services: `persistent` false is the ephemeral one (no store, no
-// gates). Point kinds and places are the reference's (NOTES.md, "points").
+// gates). Point kinds and places are the reference's (NOTES.md item 7).
 class Service {
   constructor(capacity, persistent) {
     this.capacity = capacity; this.persistent = persistent;
@@ -141,7 +142,8 @@ class Service {
   }
 
   async storeCall(task, kind, id, op, scope = null) { // [STORE-*] a point before each call; faults (§6)
-    if (await point(task, scope, kind, id)) throw new SessionError('SESSION_STORE_ERROR', `injected fault at ${kind}`);
+    const fault = await point(task, scope, kind, id);
+    if (fault) throw new SessionError('SESSION_STORE_ERROR', `injected fault at ${kind}`);
     return op(A.store);
   }
 
@@ -156,7 +158,8 @@ class Service {
       const n = ++A.ids, id = uuid(n); // [IDS] the n-th create takes id n and the next tick
       const t = ++A.clock;
       const messages = req.system_prompt == null ? [] : [{ role: 'system', text: req.system_prompt }];
-      const s = Object.freeze({ id, created_at: t, updated_at: t, messages, input: 0, output: 0, revision: 0 });
+      const s = Object.freeze({ id, created_at: t, updated_at: t, messages, input: 0, output: 0,
+        revision: 0 }); // the system prompt is part of the build: no revision, no tick of its own
       await point(task, null, 'agent.step', id); // the build's await, before registration
       if (this.handles.has(id)) throw new SessionError('AGENT_ERROR', `Duplicate session ID generated: ${id}`);
       if (this.gates.has(id)) throw new SessionError('AGENT_ERROR', `session ${id} is being archived`);
@@ -178,7 +181,7 @@ class Service {
       scope: new Scope(), cmds: [], wakeCmd: null, inbox: [], wakeMsg: null,
       pending: new Set(), ended: false, done: [], gate: null };
     this.handles.set(h.id, h);
-    if (this.persistent) { h.gate = { lock: new Lock(), archived: false, armed: true, saved: -1 }; this.gates.set(h.id, h.gate); }
+    if (this.persistent) { h.gate = newGate(); this.gates.set(h.id, h.gate); }
     this.sessionTask(h).catch((e) => log(`session task failed: ${e.stack}`));
     return h;
   }
@@ -219,7 +222,9 @@ class Service {
     const task = { label: h.label, proc: this.proc };
     try {
       for (;;) {
-        while (!h.cmds.length) await wait(task, h.scope, (r) => { h.wakeCmd = r; return () => { h.wakeCmd = null; }; });
+        while (!h.cmds.length) {
+          await wait(task, h.scope, (r) => { h.wakeCmd = r; return () => (h.wakeCmd = null); });
+        }
         const cmd = h.cmds.shift();
         try {
           const result = await this.turn(task, h, h.turn, cmd);
@@ -247,7 +252,9 @@ class Service {
     if (host) {
       await this.checkpoint(task, h, scope);
       for (;;) { // [HOST-MESSAGE] in order; a message taken off the inbox is gone
-        while (!h.inbox.length) await wait(task, scope, (r) => { h.wakeMsg = r; return () => { h.wakeMsg = null; }; });
+        while (!h.inbox.length) {
+          await wait(task, scope, (r) => { h.wakeMsg = r; return () => (h.wakeMsg = null); });
+        }
         const text = h.inbox.shift();
         if (text === '/compact') await this.compact(task, h, scope);
         else await this.exchange(task, h, scope, text);
@@ -271,8 +278,9 @@ class Service {
   async compact(task, h, scope) { // [COMPACT] one step, then one change of the same length
     await point(task, scope, 'agent.step', h.id);
     const last = h.s.messages.findLastIndex((m) => m.role === 'assistant');
-    change(h, (s) => ({ messages: s.messages.map((m, i) =>
-      (m.role === 'user' || (m.role === 'assistant' && i !== last) ? { role: m.role, text: '[compacted]' } : m)) }));
+    const keep = (m, i) => m.role === 'system' || i === last;
+    const compacted = (m, i) => (keep(m, i) ? m : { role: m.role, text: '[compacted]' });
+    change(h, (s) => ({ messages: s.messages.map(compacted) }));
   }
 
   async checkpoint(task, h, scope) { // [CHECKPOINT] a failed save is logged, never raised
@@ -331,7 +339,8 @@ class Service {
   }
 
   needStore(what) {
-    if (!this.persistent) throw new SessionError('SESSION_PERSISTENCE_DISABLED', `${what}: the service is not persistent`);
+    if (this.persistent) return;
+    throw new SessionError('SESSION_PERSISTENCE_DISABLED', `${what}: the service is not persistent`);
   }
 
   async loadPersisted(task, { session: id }) { // [LOAD-PERSISTED]
@@ -365,7 +374,7 @@ class Service {
       gate = this.gates.get(id);
       if (!gate) {
         if (!there) throw notFound(id);
-        gate = { lock: new Lock(), archived: false, armed: true, saved: -1 }; // a tombstone
+        gate = newGate(); // a tombstone
         tomb = true; this.gates.set(id, gate);
       }
     }
@@ -422,6 +431,7 @@ class Service {
 const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const fail = (id, code, message) => emit({ id, error: { code, message } });
 const bad = (message) => new SessionError('BAD_REQUEST', message);
+const invalid = (message) => new SessionError('INVALID_ARGUMENT', message);
 
 // §3 fields of each service call: type 's' string, 's?' string or null, 'b' bool,
 // 'i?' int or null; a leading '!' marks a required field. Unknown fields are ignored.
@@ -439,8 +449,9 @@ const TYPES = {
 
 // [IDS] any text Python's uuid.UUID accepts (case, braces, urn:uuid:, no hyphens)
 function parseId(text) {
-  const hex = text.replaceAll('urn:', '').replaceAll('uuid:', '').replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new SessionError('INVALID_ARGUMENT', `malformed session id '${text}': expected a UUID`);
+  const hex = text.replaceAll('urn:', '').replaceAll('uuid:', '')
+    .replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw invalid(`malformed session id '${text}': expected a UUID`);
   return uuid(BigInt(`0x${hex}`));
 }
 
@@ -448,10 +459,13 @@ function parseId(text) {
 // INVALID_ARGUMENT [INPUT]; both before anything is touched. Returns the call's args.
 function validate(msg) {
   const spec = CALLS[msg.cmd], a = {};
-  if (msg.task !== undefined && typeof msg.task !== 'string') throw bad(`${msg.cmd}: field 'task' must be a string`);
+  if (msg.task !== undefined && typeof msg.task !== 'string') throw bad(`${msg.cmd}: 'task' must be a string`);
   for (const [field, t] of Object.entries(spec)) {
     const type = t.replace('!', '');
-    if (msg[field] === undefined) { if (t[0] === '!') throw bad(`${msg.cmd}: missing field '${field}'`); continue; }
+    if (msg[field] === undefined) {
+      if (t[0] === '!') throw bad(`${msg.cmd}: missing field '${field}'`);
+      continue;
+    }
     if (!TYPES[type](msg[field])) throw bad(`${msg.cmd}: field '${field}' has the wrong type`);
     a[field] = msg[field];
   }
@@ -459,8 +473,8 @@ function validate(msg) {
     throw bad('create: initial_turn must be run_immediately or defer');
   }
   if (a.session !== undefined) a.session = parseId(a.session);
-  if (a.model !== undefined && !a.model.split(WS).join('')) throw new SessionError('INVALID_ARGUMENT', 'model must be a non-empty string');
-  for (const k of ['offset', 'limit']) if (a[k] < 0) throw new SessionError('INVALID_ARGUMENT', `${k} must not be negative`);
+  if (a.model !== undefined && !a.model.split(WS).join('')) throw invalid('model must be a non-empty string');
+  for (const k of ['offset', 'limit']) if (a[k] < 0) throw invalid(`${k} must not be negative`);
   return a;
 }
 
@@ -489,9 +503,10 @@ const CONTROL = {
     capabilities: ['points', 'faults'], store: 'memory' }),
   open(m) {
     if (!Number.isInteger(m.capacity) || m.capacity < 1) throw bad('open: capacity must be an int >= 1');
-    if (m.persistent !== undefined && typeof m.persistent !== 'boolean') throw bad('open: persistent must be a bool');
+    if (m.persistent !== undefined && typeof m.persistent !== 'boolean') throw bad('open: persistent: a bool');
     crash();
-    Object.assign(A, { store: new Map(), clock: 0, ids: 0, svc: new Service(m.capacity, m.persistent ?? true) });
+    Object.assign(A, { store: new Map(), clock: 0, ids: 0 });
+    A.svc = new Service(m.capacity, m.persistent ?? true);
     return null;
   },
   restart() { // [RESTART] same store, clock and ids; a new process
@@ -507,11 +522,16 @@ const CONTROL = {
   control(m) {
     if (typeof m.points !== 'boolean') throw bad('control: points must be a bool');
     A.hooks = m.points;
-    if (!m.points) { const all = [...A.parked.values()]; A.parked.clear(); for (const p of all) p.resume(false); }
+    if (m.points) return null;
+    const all = [...A.parked.values()]; // off releases every parked task
+    A.parked.clear();
+    for (const p of all) p.resume(false);
     return null;
   },
   release(m) {
-    if (typeof m.task !== 'string' || (m.fault !== undefined && typeof m.fault !== 'boolean')) throw bad('release: task (string), fault (bool)');
+    if (typeof m.task !== 'string' || (m.fault !== undefined && typeof m.fault !== 'boolean')) {
+      throw bad('release: task (string), fault (bool)');
+    }
     const p = A.parked.get(m.task);
     if (!p) throw new SessionError('NOT_PARKED', `no task '${m.task}' is parked`);
     if (m.fault && !['store.save', 'store.load', 'store.exists', 'store.delete'].includes(p.kind)) {
@@ -521,12 +541,15 @@ const CONTROL = {
     return null;
   },
   at_once(m) { // §3 start every call before any runs past its first suspension point
-    if (!Array.isArray(m.commands) || !m.commands.length || !m.commands.every(isCall)) throw bad('at_once: commands must be a non-empty list of service calls');
+    if (!Array.isArray(m.commands) || !m.commands.length || !m.commands.every(isCall)) {
+      throw bad('at_once: commands must be a non-empty list of service calls');
+    }
     for (const c of m.commands) startCall(c);
     return null;
   },
 };
-const isCall = (c) => c && typeof c === 'object' && typeof c.id === 'string' && c.id !== '' && Object.hasOwn(CALLS, c.cmd);
+const isCall = (c) => c && typeof c === 'object' && typeof c.id === 'string' && c.id !== ''
+  && Object.hasOwn(CALLS, c.cmd);
 
 function handle(line) {
   let m;
@@ -535,9 +558,13 @@ function handle(line) {
     return fail(null, 'BAD_REQUEST', 'not a command with an id');
   }
   if (typeof m.cmd !== 'string') return fail(m.id, 'BAD_REQUEST', 'missing cmd');
-  if (m.cmd === 'settle') { // §3 every task blocked: see section 2
-    return setImmediate(() => emit({ id: m.id, ok: { parked: [...A.parked].map(([task, p]) => ({ task, kind: p.kind, session: p.session }))
-      .sort((x, y) => (x.task < y.task ? -1 : 1)) } }));
+  if (m.cmd === 'settle') { // §3 every task blocked (section 2); later lines wait for it
+    settling = true;
+    return setImmediate(() => {
+      const parked = [...A.parked].map(([task, p]) => ({ task, kind: p.kind, session: p.session }));
+      emit({ id: m.id, ok: { parked: parked.sort((x, y) => (x.task < y.task ? -1 : 1)) } });
+      settling = false; pump();
+    });
   }
   if (m.cmd === 'bye') { crash(); emit({ id: m.id, ok: null }); return process.exit(0); }
   if (Object.hasOwn(CALLS, m.cmd)) return startCall(m);
@@ -548,13 +575,18 @@ function handle(line) {
   }
 }
 
-// Lines are handled synchronously, one chunk at a time (see `guard` for why a restart
-// in mid-chunk is still clean). End of input is `bye` without its answer.
-let buffer = '';
+// Lines are handled synchronously as they arrive (see `guard` for why a restart in
+// mid-chunk is still clean), except that nothing is read past an unanswered settle.
+// End of input is `bye` without its answer (calls in flight are answered crashed).
+let buffer = '', settling = false, ended = false;
+const lines = [];
+function pump() {
+  while (!settling && lines.length) { const line = lines.shift(); if (line.trim()) handle(line); }
+  if (!settling && ended) { crash(); process.exit(0); }
+}
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (chunk) => {
-  const lines = (buffer + chunk).split('\n');
-  buffer = lines.pop();
-  for (const line of lines) if (line.trim()) handle(line);
+  const parts = (buffer + chunk).split('\n');
+  buffer = parts.pop(); lines.push(...parts); pump();
 });
-process.stdin.on('end', () => { if (buffer.trim()) handle(buffer); crash(); process.exit(0); });
+process.stdin.on('end', () => { lines.push(buffer); ended = true; pump(); });
