@@ -114,7 +114,8 @@ def _history_text(outcome: RunOutcome) -> str:
     return "\n".join(lines)
 
 
-def _report_run(report: Report, phase: Phase, case: str, outcome: RunOutcome, how: str) -> None:
+def _report_run(report: Report, phase: Phase, case: str, outcome: RunOutcome, how: str,
+                scenario_spec: Json = None) -> None:
     report.check(RULES)
     rules: dict[str, str] = {}
     for v in outcome.violations:
@@ -129,7 +130,12 @@ def _report_run(report: Report, phase: Phase, case: str, outcome: RunOutcome, ho
             message=f"{message}\n  history:\n{_history_text(outcome)}",
             lines=outcome.lines,
             how=how,
-            schedule=[c.label if not c.crash else "crash" for c in outcome.choices],
+            schedule=[
+                "crash" if c.crash else c.label + (" (fault)" if c.fault else "")
+                for c in outcome.choices
+            ],
+            choices=[c.to_json() for c in outcome.choices],
+            scenario=scenario_spec,
         ))
 
 
@@ -139,11 +145,17 @@ class _Conform:
     opts: Options
     report: Report
     concurrent: Sequence[dict[str, Json]]
+    _sent_before: int = 0
 
     def phase(self, name: str, note: str = "") -> Phase:
         phase = Phase(name, note=note)
         self.report.phases.append(phase)
+        self._sent_before = self.target.requests
         return phase
+
+    def done(self, phase: Phase, started: float) -> None:
+        phase.seconds = time.perf_counter() - started
+        phase.requests = self.target.requests - self._sent_before
 
     async def sequential(self, name: str, cases: Sequence[Case]) -> None:
         phase = self.phase(name)
@@ -166,7 +178,7 @@ class _Conform:
                 self.report.fail(Failure(small.clause, name, case.name, small.message + note,
                                          small.lines, REPLAY_HOW))
         finally:
-            phase.seconds = time.perf_counter() - started
+            self.done(phase, started)
 
     async def vectors(self) -> None:
         phase = self.phase("concurrent vectors (hooks)")
@@ -182,9 +194,9 @@ class _Conform:
                 exact = strategy.exact
                 followed += not exact
                 _report_run(self.report, phase, f"{case['name']} (scenario {case['scenario']})",
-                            outcome, CONTROLLED_HOW if exact else FOLLOWED_HOW)
+                            outcome, CONTROLLED_HOW if exact else FOLLOWED_HOW, case["spec"])
         finally:
-            phase.seconds = time.perf_counter() - started
+            self.done(phase, started)
         total = len(self.concurrent)
         phase.note = (f"{total - followed} of {total} schedules followed exactly"
                       + (f"; {followed} only where the adapter's points allowed"
@@ -203,14 +215,18 @@ class _Conform:
         started = time.perf_counter()
         try:
             for scenario in scenarios:
+                if opts.max_schedules <= 0:
+                    continue
                 dfs = await explore_dfs(self.target, scenario, bound=opts.bound,
                                         max_schedules=opts.max_schedules)
                 self.report.searches.append(dfs.to_json())
+                self.report.check(RULES, dfs.schedules)
                 phase.cases += dfs.schedules
-                for outcome in dfs.violating[:1] or []:
-                    _report_run(self.report, phase, f"{scenario.name} (dfs)", outcome,
-                                CONTROLLED_HOW)
-                self.report.check(RULES)
+                first = dfs.first()  # the shortest counterexample the search met
+                if first is not None:
+                    _report_run(self.report, phase, f"{scenario.name} (dfs)", first,
+                                CONTROLLED_HOW, scenario.to_spec())
+            for scenario in scenarios:
                 for i in range(opts.search_runs):
                     seed = opts.seed + i
                     strategy: Strategy = (
@@ -220,9 +236,9 @@ class _Conform:
                     phase.cases += 1
                     outcome = await run_schedule(self.target, scenario, strategy)
                     _report_run(self.report, phase, f"{scenario.name} ({kind}, seed {seed})",
-                                outcome, CONTROLLED_HOW)
+                                outcome, CONTROLLED_HOW, scenario.to_spec())
         finally:
-            phase.seconds = time.perf_counter() - started
+            self.done(phase, started)
 
     async def free(self, scenarios: Sequence[Scenario]) -> None:
         phase = self.phase("concurrent free-running")
@@ -235,7 +251,7 @@ class _Conform:
                     _report_run(self.report, phase, f"{scenario.name} (run {i + 1})", outcome,
                                 FREE_HOW)
         finally:
-            phase.seconds = time.perf_counter() - started
+            self.done(phase, started)
 
 
 def vector_scenario(case: dict[str, Json]) -> Scenario:

@@ -20,7 +20,9 @@ class Failure:
     message: str
     lines: list[str]  # the request lines to send, in order, to replay it
     how: str  # how to replay: each line after the previous answer, or a controlled schedule
-    schedule: list[str] = field(default_factory=list)
+    schedule: list[str] = field(default_factory=list)  # the released task at each step
+    choices: list[Json] = field(default_factory=list)  # the schedule as ``Choice`` JSON
+    scenario: Json = None  # the scenario's spec: with ``choices``, an exact engine replay
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -31,6 +33,8 @@ class Failure:
             "replay": self.how,
             "lines": self.lines,
             "schedule": self.schedule,
+            "choices": self.choices,
+            "scenario": self.scenario,
         }
 
 
@@ -64,6 +68,8 @@ class Report:
     checks: collections.Counter[str] = field(default_factory=collections.Counter)
     failed: collections.Counter[str] = field(default_factory=collections.Counter)
     minimal: dict[str, Failure] = field(default_factory=dict)  # per clause: the shortest
+    by_phase: dict[str, dict[str, Failure]] = field(default_factory=dict)  # phase -> clause
+    failed_in: dict[str, collections.Counter[str]] = field(default_factory=dict)
     protocol: list[str] = field(default_factory=list)
     searches: list[dict[str, Json]] = field(default_factory=list)  # per scenario, as check
     seconds: float = 0.0
@@ -72,9 +78,9 @@ class Report:
     def ok(self) -> bool:
         return not self.failed and not self.protocol
 
-    def check(self, clauses: Sequence[str]) -> None:
+    def check(self, clauses: Sequence[str], times: int = 1) -> None:
         for clause in dict.fromkeys(clauses):
-            self.checks[clause] += 1
+            self.checks[clause] += times
 
     def fail(self, failure: Failure) -> None:
         """Count a failure; keep, per clause, the best counterexample to show.
@@ -83,10 +89,15 @@ class Report:
         hooks) before a free-running one; then the fewest lines.
         """
         self.failed[failure.clause] += 1
+        self.failed_in.setdefault(failure.phase, collections.Counter())[failure.clause] += 1
         failure.lines = renumber(failure.lines)
         best = self.minimal.get(failure.clause)
         if best is None or _rank(failure) < _rank(best):
             self.minimal[failure.clause] = failure
+        in_phase = self.by_phase.setdefault(failure.phase, {})
+        best = in_phase.get(failure.clause)
+        if best is None or _rank(failure) < _rank(best):
+            in_phase[failure.clause] = failure
 
     def protocol_error(self, phase: str, message: str) -> None:
         self.protocol.append(f"{phase}: {message}")
@@ -104,6 +115,13 @@ class Report:
                 for c in _order(self.checks.keys() | self.failed.keys())
             },
             "failures": [self.minimal[c].to_json() for c in _order(self.minimal.keys())],
+            "by_phase": {
+                phase: {
+                    c: {"failed": self.failed_in[phase][c], "best": best[c].to_json()}
+                    for c in _order(best.keys())
+                }
+                for phase, best in self.by_phase.items()
+            },
             "searches": self.searches,
             "protocol_errors": self.protocol,
         }
@@ -144,6 +162,12 @@ class Report:
         if notes:
             out += ["", "notes:", *notes]
         out.append("")
+        if self.failed_in:
+            out += ["", "failures by phase:"]
+            for phase, counts in self.failed_in.items():
+                shown = ", ".join(f"{c} {counts[c]}" for c in _order(counts.keys()))
+                out.append(f"  {phase}: {shown}")
+            out.append("")
         clauses = _order(self.checks.keys() | self.failed.keys())
         rows = [("clause", "checks", "failed", "")]
         rows += [

@@ -86,6 +86,10 @@ class AdapterTarget:
     def transcript(self) -> list[str]:
         return list(self.client.transcript)
 
+    @property
+    def requests(self) -> int:
+        return self.client.sent_count
+
     async def open(self, capacity: int, persistent: bool) -> None:
         self.client.mark()
         self._ops.clear()

@@ -293,6 +293,7 @@ class InProcessTarget:
         self._answered = trio.Event()
         self._ids = itertools.count(1)
         self._lines: list[tuple[str, Mapping[str, Json]]] = []
+        self._sent = 0
 
     # -- facts about the target --------------------------------------------------------
 
@@ -316,7 +317,12 @@ class InProcessTarget:
     def _log(self, cmd: Mapping[str, Json]) -> str:
         rid = str(next(self._ids))
         self._lines.append((rid, cmd))
+        self._sent += 1
         return rid
+
+    @property
+    def requests(self) -> int:
+        return self._sent
 
     # -- lifetime ------------------------------------------------------------------------
 

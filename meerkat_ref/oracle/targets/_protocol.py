@@ -152,6 +152,11 @@ class Target(Protocol):
         """The request lines of the current run (``open`` first), for a replayable report."""
         ...
 
+    @property
+    def requests(self) -> int:
+        """Request lines sent so far (in process: the ones an adapter client would send)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -1,0 +1,70 @@
+"""Bad ports of our own, run as separate adapter processes: conform's concurrent phase names them.
+
+Each port in ``tests/ports/`` is the reference with one rule broken in a way
+only an interleaving shows, served over the real adapter protocol: a port
+whose ``archive`` answers before its session task has stopped, and one that
+lets two turns of a session run at once.  The rules that catch them are
+checked from the wire (scheduling-point events), the same rules the
+in-process explorer applies, so a port written in any language is held to
+them.  Each failure comes with a counterexample that replays: the engine,
+given its scenario and choices, breaks the same rule again on a fresh
+adapter process.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from meerkat_ref.oracle.conform import Options, conform
+from meerkat_ref.oracle.engine import Choice, ReplayStrategy, run_schedule, scenario_from_spec
+from meerkat_ref.oracle.targets import adapter_target
+
+PORTS = Path(__file__).resolve().parent / "ports"
+SEARCH = "concurrent search (hooks)"
+
+
+def argv(port: str) -> list[str]:
+    return [sys.executable, str(PORTS / port)]
+
+
+@pytest.mark.parametrize(
+    ("port", "scenario", "rule"),
+    [
+        ("late_archive.py", "host-checkpoint-vs-archive", "ARCHIVE-STOP"),
+        ("overlapping_turns.py", "turns-at-once", "TURN-BUSY"),
+    ],
+)
+def test_concurrent_search_names_the_broken_rule_with_a_replayable_counterexample(
+    port: str, scenario: str, rule: str
+) -> None:
+    report = conform(argv(port), Options(random_cases=0, free_runs=0, search_runs=8,
+                                         scenarios=(scenario,), shrink_budget=0))
+    assert not report.ok
+    assert report.failed_in[SEARCH][rule] > 0, report.text()
+    best = report.by_phase[SEARCH][rule]
+    assert best.scenario is not None and best.choices
+    assert best.lines[0].startswith('{"id":"1","cmd":"open"')
+    text = report.text()
+    assert f"{SEARCH}: " in text and rule in text
+
+    async def replay() -> set[str]:
+        async with adapter_target(argv(port)) as target:
+            again = await run_schedule(
+                target, scenario_from_spec(best.scenario, scenario),
+                ReplayStrategy([Choice.from_json(c) for c in best.choices]),
+            )
+        return {v.rule for v in again.violations}
+
+    assert rule in trio.run(replay), "the counterexample does not replay"
+
+
+def test_the_reference_passes_the_same_searches() -> None:
+    for scenario in ("host-checkpoint-vs-archive", "turns-at-once"):
+        report = conform([sys.executable, "-m", "meerkat_ref.adapter"],
+                         Options(random_cases=0, free_runs=0, search_runs=8,
+                                 scenarios=(scenario,), shrink_budget=0))
+        assert report.ok, report.text()
