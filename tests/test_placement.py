@@ -55,7 +55,7 @@ async def passed(target: InProcessTarget, setup: Sequence[object], op: object) -
         await target.settle()
     await target.control(True)
     await target.call(op, "c:me")
-    seen = []
+    seen: list[str] = []
     while True:
         parked = (await target.settle()).parked
         if not parked:
