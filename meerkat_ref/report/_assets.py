@@ -64,6 +64,7 @@ table { border-collapse: collapse; }
 .call-in, .call-out { font-size: 11px; }
 #lane td .badge.rule { display: table; margin: 1px 0; }
 .call-in { color: var(--muted); }
+.note { font-size: 11px; font-style: italic; color: var(--back); }
 .call-out { color: var(--ok); }
 .badge { display: inline-block; padding: 0 .35rem; border-radius: 4px; font-size: 11px;
          font-weight: 700; font-family: system-ui, sans-serif; }

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..oracle.engine import Call, RunOutcome, Snapshot
+from ..oracle.engine._draw import columns, notes, result_text
 from ._trace import FORMAT
 
 Json = dict[str, Any]
@@ -22,17 +23,6 @@ Json = dict[str, Any]
 def call_text(call: Call) -> str:
     """How the call reads in the report: ``start_turn s1 'more'``, ``create 'hi' host``."""
     return call.text()
-
-
-def result_text(call: Call) -> str | None:
-    """The answer as shown: ``ok``, ``ok s1`` (create), ``ok [s2, s1]`` (list), an error code."""
-    if call.result is None:
-        return None
-    if call.created is not None:
-        return f"{call.result} {call.created}"
-    if call.name == "list" and call.result.startswith("ok"):
-        return f"{call.result} [{', '.join(call.shown)}]"
-    return call.result
 
 
 def _store(snapshot: Snapshot | None) -> Json | None:
@@ -54,18 +44,6 @@ def _gates(snapshot: Snapshot | None) -> Json | None:
     }
 
 
-def _columns(outcome: RunOutcome) -> list[str]:
-    seen: list[str] = []
-    for step in outcome.steps:
-        if step.label not in seen:
-            seen.append(step.label)
-    for call in outcome.history:
-        column = f"c:{call.client}"
-        if call.client not in ("setup", "process", "post") and column not in seen:
-            seen.append(column)
-    return [c for c in seen if c.startswith("c:")] + [c for c in seen if not c.startswith("c:")]
-
-
 def trace_of(
     outcome: RunOutcome,
     *,
@@ -80,6 +58,7 @@ def trace_of(
     setup = [(n, c) for n, c in indexed if c.client == "setup"]
     calls = [(n, c) for n, c in indexed if c.client != "setup"]
     steps: list[Json] = []
+    extra = notes(outcome)
     last: Snapshot | None = outcome.snapshots[0] if outcome.snapshots else None
     for s in outcome.steps:
         if s.after is not None:
@@ -100,6 +79,7 @@ def trace_of(
             "gates": _gates(last),
             "violations": [{"rule": v.rule, "message": v.message}
                            for v in outcome.violations if v.step == s.index],
+            "notes": extra.get(s.index, []),
         })
     return {
         "format": FORMAT,
@@ -109,7 +89,7 @@ def trace_of(
         "variant": outcome.variant,
         "target": target,
         "store": store,
-        "tasks": _columns(outcome),
+        "tasks": columns(outcome),
         "setup": [{"client": c.client, "text": call_text(c), "result": result_text(c)}
                   for _, c in setup],
         "steps": steps,

@@ -184,6 +184,7 @@ def _row(
         mark: list[Child] = [el("span", {"class": "point"}, step.where())]
         if step.fault:
             mark += [" ", _badge("fault", "FAULT", "this store call was made to fail")]
+        mark += [el("div", {"class": "note"}, note) for note in step.notes]
         cells[step.task].extend(mark)
     for column, line in _call_lines(trace, step):
         if column in cells:

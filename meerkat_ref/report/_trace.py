@@ -40,7 +40,8 @@ STEP, one row of the swimlane, in increasing ``index`` order::
                    "result": "ok"}],
      "store": {"s1": {"message_count": 4, "revision": 4, "updated_at": 5}},
      "gates": {"s1": {"armed": true, "archived": false, "saved_revision": 4}},
-     "violations": [{"rule": "ARCHIVE-FINAL", "message": "s1 written ... (resurrected)"}]}
+     "violations": [{"rule": "ARCHIVE-FINAL", "message": "s1 written ... (resurrected)"}],
+     "notes": []}
 
 - ``index`` (int, unique, increasing; need not start at 0 nor be contiguous),
   ``task`` and ``point`` (the scheduling point the task passed: ``store.save``,
@@ -60,6 +61,9 @@ STEP, one row of the swimlane, in increasing ``index`` order::
   target cannot show its gates (a port over the adapter): rendered "not
   visible".
 - ``violations``: those detected at this step, each ``{"rule", "message"}``.
+- ``notes``: what happened at this step that no point shows, as short texts
+  drawn in the step's task cell (e.g. ``"checkpoint returned without
+  store.save"``: a skipped save leaves no step of its own); default ``[]``.
 
 CALL, one client operation::
 
@@ -138,6 +142,7 @@ class TraceStep:
     store: Mapping[str, StoreEntry] | None
     gates: Mapping[str, GateEntry] | None
     violations: tuple[StepViolation, ...]
+    notes: tuple[str, ...] = ()
 
     def where(self) -> str:
         """``point session`` as the swimlane names it."""
@@ -303,7 +308,14 @@ def _step(item: object, path: str) -> TraceStep:
             StepViolation(v.text("rule"), v.text("message"))
             for v in (_Obj(i, p) for i, p in o.items("violations", []))
         ),
+        notes=tuple(_text_item(i, p) for i, p in o.items("notes", [])),
     )
+
+
+def _text_item(item: object, path: str) -> str:
+    if not isinstance(item, str):
+        raise TraceError(f"{path}: expected a string, got {_kind(item)}")
+    return item
 
 
 def _call(item: object, path: str) -> TraceCall:
@@ -328,11 +340,7 @@ def parse_trace(data: object) -> Trace:
     fmt = o.text("format")
     if fmt != FORMAT:
         raise TraceError(f"trace.format: expected {FORMAT!r}, got {fmt!r}")
-    tasks = []
-    for item, path in o.items("tasks"):
-        if not isinstance(item, str):
-            raise TraceError(f"{path}: expected a string, got {_kind(item)}")
-        tasks.append(item)
+    tasks = [_text_item(i, p) for i, p in o.items("tasks")]
     return Trace(
         title=o.text("title"),
         scenario=o.text("scenario"),
