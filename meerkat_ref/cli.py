@@ -1,8 +1,9 @@
 """``meerkat-ref``: the command line.
 
     meerkat-ref check [--adapter CMD | --variant V] [--bound N] [--scenario NAME]...
-                      [--store DIR | --memory] [--json] [--out DIR]
-    meerkat-ref replay FILE [--adapter CMD]
+                      [--store DIR | --memory] [--json] [--out DIR] [--html DIR]
+                      [--junit-xml FILE]
+    meerkat-ref replay FILE [--adapter CMD] [--html DIR]
     meerkat-ref scenarios
     meerkat-ref tour [--store FILE]
     meerkat-ref vectors [--out DIR] [--check]
@@ -14,6 +15,14 @@ adapter, and exits 1 on any violation.  With ``--variant seed-0.4.0`` it
 opens each of the seed's windows alone, finds a counterexample through each,
 prints it as a swimlane and a Mermaid diagram and writes its schedule for
 ``replay``.  Exit codes: 0 clean, 1 violations, 2 bad usage or input.
+
+Where output goes (issue 13): results on stdout; progress on stderr, in the
+form that fits it (``report.make_progress``: a live display on a terminal,
+whole lines at a steady cadence on a pipe, JSON lines with ``--json``);
+``--html DIR`` writes a report per counterexample, ``--junit-xml FILE`` one
+test case per scenario (or seed window) with the replay command in each
+failure.  Bad input of any kind is one line on stderr and exit 2, never a
+traceback (issue 11): output paths are checked before a run starts.
 """
 
 from __future__ import annotations
@@ -25,16 +34,16 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import trio
 
+from ._errors import SessionStoreError
 from .oracle.check import DEFAULT, explore_all
 from .oracle.engine import (
     SCENARIOS,
     ReplayStrategy,
     RunOutcome,
-    Scenario,
     ScheduleDiverged,
     ScheduleError,
     SearchReport,
@@ -47,10 +56,38 @@ from .oracle.engine import (
     swimlane,
 )
 from .oracle.targets import ProtocolError, Target, adapter_target
+from .report import (
+    Case,
+    Counterexample,
+    OutputError,
+    aligned_table,
+    junit_xml,
+    make_progress,
+    output_problem,
+    write_html,
+    write_text,
+)
 from .testing import Window
 from .variants import Variant
 
 T = TypeVar("T")
+
+DESCRIPTION = (
+    "The reference implementation of Meerkat's session service, and the oracle that judges "
+    "other implementations of it."
+)
+EPILOG = "Exit codes: 0 clean, 1 violations or failures found, 2 bad usage or input."
+
+
+class UsageError(Exception):
+    """Bad input on the command line: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, naming where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _table(reports: Sequence[SearchReport]) -> str:
@@ -59,40 +96,64 @@ def _table(reports: Sequence[SearchReport]) -> str:
         (
             r.scenario,
             r.strategy + ("" if r.exhausted else " (cut)"),
-            str(r.schedules),
-            str(r.pruned),
-            str(r.states),
-            str(r.violations),
+            r.schedules,
+            r.pruned,
+            r.states,
+            r.violations,
             f"{r.seconds:.1f}",
         )
         for r in reports
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = [
-        "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row))
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned_table(rows, numeric_columns=range(2, len(head)))
 
 
-def _progress(quiet: bool) -> Callable[[SearchReport], None]:
-    def show(report: SearchReport) -> None:
-        if not quiet:
-            print(
-                f"  {report.scenario}: {report.schedules} schedules, {report.pruned} pruned, "
-                f"{report.violations} violations, {report.seconds:.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+def _adapter_argv(text: str) -> list[str]:
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--adapter: {exc}") from None
+    if not argv:
+        raise UsageError("--adapter is empty")
+    return argv
 
-    return show
+
+def _outputs(args: argparse.Namespace) -> None:
+    """Refuse, before a run, an output path the results could not be written to."""
+    for option, value, directory in (
+        ("--out", getattr(args, "out", None), True),
+        ("--html", getattr(args, "html", None), True),
+        ("--junit-xml", getattr(args, "junit_xml", None), False),
+    ):
+        if value is None:
+            continue
+        problem = output_problem(value, directory=directory)
+        if problem is not None:
+            raise UsageError(f"{option} {value!r}: {problem}")
+
+
+def _replay_command(path: str, adapter: str | None) -> str:
+    command = f"meerkat-ref replay {shlex.quote(path)}"
+    return command + (f" --adapter {shlex.quote(adapter)}" if adapter else "")
+
+
+def _write_results(args: argparse.Namespace, suite: str, cases: Sequence[Case],
+                   found: Sequence[Counterexample]) -> None:
+    """``--junit-xml`` and ``--html``, each said in one line on stderr."""
+    if getattr(args, "junit_xml", None):
+        path = write_text(args.junit_xml, junit_xml(suite, cases))
+        print(f"JUnit XML written to {path}", file=sys.stderr)
+    if getattr(args, "html", None) and found:
+        paths = write_html(found, args.html, title=suite)
+        print(f"HTML report{'s' if len(found) > 1 else ''} written to "
+              f"{paths[-1] if len(paths) > 1 else paths[0]}", file=sys.stderr)
+    elif getattr(args, "html", None):
+        print(f"no counterexample: no HTML report written to {args.html}", file=sys.stderr)
 
 
 async def _with_target(args: argparse.Namespace, variant: Variant,
                        fn: Callable[[Target], Awaitable[T]]) -> T:
-    if args.adapter:
-        async with adapter_target(shlex.split(args.adapter), args.timeout) as port:
+    if args.adapter is not None:
+        async with adapter_target(_adapter_argv(args.adapter), args.timeout) as port:
             return await fn(port)
     store_kind = "memory" if args.memory else "sqlite"
     async with variant.target(store=store_kind, store_dir=args.store) as local:
@@ -103,48 +164,70 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
     names = args.scenario or [s.name for s in SCENARIOS]
     scenarios = [get_scenario(n) for n in names]
     store_kind = "adapter" if args.adapter else ("memory" if args.memory else "sqlite")
-
-    def started(scenario: Scenario) -> None:
-        if not args.json:
-            print(f"exploring {scenario.name} ({scenario.about})...", file=sys.stderr, flush=True)
+    progress = make_progress(sys.stderr, args.json)
 
     async def run(target: Target) -> list[SearchReport]:
         return await explore_all(
             target, scenarios, bound=DEFAULT if args.bound is None else args.bound,
-            store=store_kind, started=started, progress=_progress(args.json),
+            store=store_kind,
+            started=lambda s: progress.start(s.name),
+            progress=lambda r: progress.update(r.schedules, r.states, r.violations),
+            finished=lambda r: progress.finish(r.schedules, r.states, r.violations),
         )
 
-    reports = trio.run(_with_target, args, variant, run)
+    with progress:
+        reports = trio.run(_with_target, args, variant, run)
     what = reports[0].variant if reports else variant.name
+    found: list[Counterexample] = []
+    schedules: dict[str, str] = {}
+    for r in reports:
+        first = r.first()
+        if first is not None:
+            path = _save_schedule(first, store_kind, args.out, r.scenario)
+            schedules[r.scenario] = path
+            found.append(Counterexample(
+                r.scenario, first, _replay_command(path, args.adapter),
+                about=get_scenario(r.scenario).about,
+                store="adapter" if args.adapter else store_kind,
+                target=args.adapter or "in-process",
+            ))
     if args.json:
-        print(json.dumps({"variant": what, "results": [r.to_json() for r in reports]}, indent=1))
+        results = [{**r.to_json(), "schedule": schedules.get(r.scenario)} for r in reports]
+        print(json.dumps({"variant": what, "results": results}, indent=1))
     else:
         print(_table(reports))
         total = sum(r.schedules for r in reports)
         bad = sum(r.violations for r in reports)
         print(f"\n{what}: {total} schedules, {bad} violations ({store_kind} store)")
-        for r in reports:
-            first = r.first()
-            if first is not None:
-                _show_counterexample(first, store_kind, args.out, r.scenario)
+        for ce in found:
+            _show_counterexample(ce.outcome, schedules[ce.name], ce.replay)
+    by_name = {ce.name: ce for ce in found}
+    cases = [
+        Case(r.scenario, f"meerkat-ref.check.{what}", r.seconds,
+             by_name[r.scenario].failure() if r.scenario in by_name else None)
+        for r in reports
+    ]
+    _write_results(args, f"meerkat-ref check {what}", cases, found)
     return 1 if any(r.violations for r in reports) else 0
 
 
-def _show_counterexample(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, f"{stem}.json")
+def _save_schedule(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
+    """Write the schedule file ``replay`` reads; its path."""
     scenario = get_scenario(outcome.scenario) if outcome.scenario in {
         s.name for s in SCENARIOS} else None
     spec = scenario.to_spec() if scenario is not None else None
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(dump(outcome, store if store != "adapter" else "memory", spec))
+    path = os.path.join(out, f"{stem}.json")
+    write_text(path, dump(outcome, store if store in ("memory", "sqlite") else "memory", spec))
+    return path
+
+
+def _show_counterexample(outcome: RunOutcome, path: str, replay: str) -> None:
     print(f"\n=== {outcome.variant} / {outcome.scenario}: {len(outcome.steps)} steps ===")
     print(swimlane(outcome))
     print("\n```mermaid")
     print(mermaid(outcome))
     print("```")
-    print(f"schedule written to {path}; replay with: meerkat-ref replay {path}")
-    return path
+    print(f"schedule written to {path}; replay with: {replay}")
 
 
 def _check_seed(args: argparse.Namespace) -> int:
@@ -152,21 +235,26 @@ def _check_seed(args: argparse.Namespace) -> int:
     from .specgen.vectors import window_counterexample
 
     store_kind = "memory" if args.memory else "sqlite"
-    found_all = True
     summary: list[tuple[Window, RunOutcome | None, int, float]] = []
-    for window in Window:
-        found, tried, seconds = window_counterexample(
-            window, store=store_kind, max_bound=2 if args.bound is None else args.bound,
-            store_dir=args.store,
-        )
-        summary.append((window, found, tried, seconds))
-        if found is None:
-            found_all = False
-            continue
-        if not args.json:
-            _show_counterexample(
-                found, store_kind, args.out, f"window-{window.number}-{window.value}"
+    found: list[Counterexample] = []
+    with make_progress(sys.stderr, args.json) as progress:
+        for window in Window:
+            stem = f"window-{window.number}-{window.value}"
+            progress.start(stem)
+            outcome, tried, seconds = window_counterexample(
+                window, store=store_kind, max_bound=2 if args.bound is None else args.bound,
+                store_dir=args.store,
             )
+            progress.finish(tried, None, 0 if outcome is None else 1)
+            summary.append((window, outcome, tried, seconds))
+            if outcome is None:
+                continue
+            path = _save_schedule(outcome, store_kind, args.out, stem)
+            ce = Counterexample(stem, outcome, _replay_command(path, None),
+                                about=get_scenario(outcome.scenario).about, store=store_kind)
+            found.append(ce)
+            if not args.json:
+                _show_counterexample(outcome, path, ce.replay)
     if args.json:
         print(json.dumps([
             {
@@ -180,15 +268,25 @@ def _check_seed(args: argparse.Namespace) -> int:
             for w, o, n, t in summary
         ], indent=1))
     else:
-        print(f"\n{'window':<23} {'scenario':<27} {'rule(s)':<24} {'schedules':>9}  seconds")
-        for w, o, n, t in summary:
-            rules = ",".join(sorted({v.rule for v in o.violations})) if o else "NOT FOUND"
-            print(
-                f"{w.number} {w.value:<21} {(o.scenario if o else '-'):<27} {rules:<24} "
-                f"{n:>9}  {t:7.2f}"
-            )
-    # The seed is expected to fail: exit 1 when the windows are found, as for any violation.
-    return 1 if found_all or any(o for _, o, _, _ in summary) else 0
+        rows: list[tuple[object, ...]] = [("#", "window", "scenario", "rule(s)", "schedules",
+                                           "seconds")]
+        rows += [
+            (w.number, w.value, o.scenario if o else "-",
+             ",".join(sorted({v.rule for v in o.violations})) if o else "NOT FOUND", n,
+             f"{t:.2f}")
+            for w, o, n, t in summary
+        ]
+        print()
+        print(aligned_table(rows, numeric_columns=(0, 4, 5)))
+    by_name = {ce.name: ce for ce in found}
+    cases = []
+    for w, _o, _n, t in summary:
+        stem = f"window-{w.number}-{w.value}"
+        cases.append(Case(stem, "meerkat-ref.check.seed-0.4.0", t,
+                          by_name[stem].failure() if stem in by_name else None))
+    _write_results(args, "meerkat-ref check seed-0.4.0", cases, found)
+    # The seed is expected to fail: exit 1 when a window is found, as for any violation.
+    return 1 if found else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -196,24 +294,39 @@ def cmd_check(args: argparse.Namespace) -> int:
         variant = Variant.parse(args.variant)
         for name in args.scenario or []:
             get_scenario(name)
-        if args.adapter is not None and not shlex.split(args.adapter):
-            raise ValueError("--adapter is empty")
     except ValueError as exc:
-        print(f"meerkat-ref: {exc}", file=sys.stderr)
-        return 2
-    if args.store is not None and not os.path.isdir(args.store):
-        print(f"meerkat-ref: --store {args.store!r} is not a directory", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
+    if args.adapter is not None:
+        _adapter_argv(args.adapter)
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.store is not None:
+        _store_dir(args.store)
+    _outputs(args)
     if variant.name == "seed-0.4.0" and not args.adapter:
         return _check_seed(args)
     try:
         return _check_scenarios(args, variant)
     except ProtocolError as exc:
-        print(f"meerkat-ref: the adapter broke the protocol: {exc}", file=sys.stderr)
+        print(f"meerkat-ref check: the adapter broke the protocol: {exc}", file=sys.stderr)
         return 1
 
 
+def _store_dir(path: str) -> None:
+    """``--store DIR``: a directory a run's SQLite file can be made in (tried, not guessed)."""
+    if not os.path.isdir(path):
+        raise UsageError(f"--store {path!r} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--store {path!r}: cannot make a file there ({exc.strerror})") from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.adapter is not None:
+        _adapter_argv(args.adapter)
+    _outputs(args)
     try:
         with open(args.file, encoding="utf-8") as fh:
             schedule = load(fh.read())
@@ -223,14 +336,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             scenario = get_scenario(schedule.scenario)
         variant = Variant.parse(schedule.variant) if not args.adapter else Variant("reference")
     except OSError as exc:
-        print(f"meerkat-ref: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot read {args.file!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{args.file!r} is not a schedule file (not UTF-8 text)") from None
     except (ScheduleError, ValueError) as exc:
-        print(f"meerkat-ref: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.file!r}: {exc}") from None
     args.memory = schedule.store == "memory"
     args.store = None
-    args.timeout = 10.0
 
     async def run(target: Target) -> RunOutcome:
         return await run_schedule(target, scenario, ReplayStrategy(schedule.choices))
@@ -238,10 +350,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         outcome = trio.run(_with_target, args, variant, run)
     except ScheduleDiverged as exc:
-        print(f"meerkat-ref: SCHEDULE_DIVERGED: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"SCHEDULE_DIVERGED: {exc}") from None
     except ProtocolError as exc:
-        print(f"meerkat-ref: the adapter broke the protocol: {exc}", file=sys.stderr)
+        print(f"meerkat-ref replay: the adapter broke the protocol: {exc}", file=sys.stderr)
         return 1
     print(swimlane(outcome))
     rules = tuple(v.rule for v in outcome.violations)
@@ -254,6 +365,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     if set(rules) != set(schedule.violations):
         print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
+    if args.html:
+        stem = os.path.splitext(os.path.basename(args.file))[0]
+        ce = Counterexample(stem, outcome, _replay_command(args.file, args.adapter),
+                            about=scenario.about,
+                            store="adapter" if args.adapter else schedule.store,
+                            target=args.adapter or "in-process")
+        path = write_html([ce], args.html)[0]
+        print(f"HTML report written to {path}", file=sys.stderr)
     return 1 if outcome.violations else 0
 
 
@@ -275,7 +394,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_tour(args: argparse.Namespace) -> int:
     from .tour import run_tour
 
-    if args.store:
+    if args.store is not None:
         return run_tour(args.store)
     with tempfile.TemporaryDirectory() as tmp:
         return run_tour(os.path.join(tmp, "tour.sqlite"))
@@ -284,6 +403,8 @@ def cmd_tour(args: argparse.Namespace) -> int:
 def cmd_vectors(args: argparse.Namespace) -> int:
     from .specgen import vectors
 
+    if not args.check:
+        _outputs(args)
     return vectors.run(args)
 
 
@@ -294,7 +415,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meerkat-ref", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="meerkat-ref", description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="explore every named scenario; exit 1 on any violation")
     check.add_argument(
@@ -329,17 +450,31 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--out", default="counterexamples", help="where schedules of counterexamples go"
     )
+    check.add_argument("--html", default=None, metavar="DIR",
+                       help="also write an HTML report of each counterexample into DIR "
+                       "(self-contained files, and index.html when there are several)")
+    check.add_argument("--junit-xml", default=None, metavar="FILE",
+                       help="write the results as JUnit XML for CI: one test case per scenario "
+                       "(per window with --variant seed-0.4.0), the replay command in each failure")
     check.set_defaults(func=cmd_check)
     replay = sub.add_parser("replay", help="re-run a schedule file step for step")
-    replay.add_argument("file", help="a schedule file written by check")
+    replay.add_argument("file", metavar="FILE",
+                        help="a schedule file (meerkat-ref/schedule@1) that check wrote, "
+                        "e.g. counterexamples/window-1-save-after-turn.json")
     replay.add_argument("--adapter", default=None, metavar="COMMAND",
                         help="replay on a port through its adapter instead of in process")
+    replay.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="with --adapter: how long to wait for any one answer (default 10)")
+    replay.add_argument("--html", default=None, metavar="DIR",
+                        help="also write the replayed run as an HTML report into DIR")
     replay.set_defaults(func=cmd_replay)
     scen = sub.add_parser("scenarios", help="list the named scenarios")
     scen.set_defaults(func=cmd_scenarios)
     tour = sub.add_parser("tour", help="a short narrated tour of the service on SQLite")
     tour.add_argument("--store", default=None, metavar="FILE",
-                      help="the SQLite file to use (default: a temporary one)")
+                      help="the SQLite file to use, new or empty: the tour's session ids are "
+                      "fixed, so it refuses a store that already holds sessions "
+                      "(default: a temporary file, removed afterwards)")
     tour.set_defaults(func=cmd_tour)
     vectors = sub.add_parser(
         "vectors", help="generate the conformance vectors from the model (or --check them)"
@@ -360,11 +495,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    where = f"meerkat-ref {args.command}"
     if (getattr(args, "bound", 0) or 0) < 0:
-        print("meerkat-ref: --bound must not be negative", file=sys.stderr)
+        print(f"{where}: --bound must not be negative", file=sys.stderr)
         return 2
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"{where}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return 130
+    except BaseException as exc:
+        problem = _environment_problem(exc)
+        if problem is None:
+            raise
+        print(f"{where}: {problem}", file=sys.stderr)
+        return 2
     return code
+
+
+def _environment_problem(exc: BaseException) -> str | None:
+    """One line for an error of the machine (a file, a store), not of ours; None for a bug.
+
+    Trio may deliver it inside exception groups; every leaf must be such an error.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_environment_problem(e) for e in exc.exceptions]
+        return found[0] if found and all(found) else None
+    if isinstance(exc, OutputError):
+        return str(exc)
+    if isinstance(exc, SessionStoreError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return None
 
 
 if __name__ == "__main__":

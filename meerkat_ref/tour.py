@@ -3,14 +3,22 @@
 Creates sessions, runs turns, runs a host-mode loop that checkpoints each
 injected message, archives, restarts the service over the same file and
 lists what survived.  Every line it prints is read back from the service.
+
+The tour's session ids are deterministic (s1, s2, ...), so it refuses a
+store that already holds sessions rather than overwrite them (issue 11); a
+file that cannot be a store is one line on stderr and exit 2, never a
+traceback.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
 import trio
 import trio.testing
 
-from ._errors import SessionError
+from ._errors import SessionError, SessionStoreError
 from ._seams import LogicalClock
 from ._types import CreateSessionRequest, SessionId, SessionQuery, StartTurnRequest
 from .agent import ScriptedAgentBuilder
@@ -20,7 +28,31 @@ from .store import SqliteStore
 
 
 def run_tour(path: str) -> int:
-    return trio.run(_tour, path)
+    """The tour on the SQLite file ``path``; 2 (with one line on stderr) if it cannot be used."""
+    if not path.strip():
+        return _refuse("--store is empty")
+    if os.path.isdir(path):
+        return _refuse(f"--store {path!r} is a directory; give a file name in it")
+    try:
+        return trio.run(_tour, path)
+    except SessionStoreError as exc:
+        return _refuse(f"--store {path!r}: {exc.code}: {exc.message}")
+    except _NotEmpty as exc:
+        return _refuse(
+            f"--store {path!r} already holds {exc.count} session(s); the tour's ids are fixed "
+            "and would overwrite them: give a new file"
+        )
+
+
+class _NotEmpty(Exception):
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
+def _refuse(message: str) -> int:
+    print(f"meerkat-ref tour: {message}", file=sys.stderr)
+    return 2
 
 
 async def _tour(path: str) -> int:
@@ -29,8 +61,11 @@ async def _tour(path: str) -> int:
     def say(text: str) -> None:
         print(text, flush=True)
 
-    say(f"store: SQLite at {path}")
     async with SqliteStore(path) as store:
+        already = await store.list()
+        if already:
+            raise _NotEmpty(len(already))
+        say(f"store: SQLite at {path}")
         builder = ScriptedAgentBuilder(clock=clock, id_factory=ids)
         async with PersistentSessionService(builder, max_sessions=4, store=store) as svc:
             first = await svc.create_session(
@@ -47,13 +82,16 @@ async def _tour(path: str) -> int:
             ).session_id
             say(f"create {b.short()}")
 
+            ended: list[str] = []
+
             async def host() -> None:
                 try:
                     await svc.create_session(
                         CreateSessionRequest(model="scripted", prompt="serve", host_mode=True)
                     )
+                    ended.append("ok")
                 except SessionError as exc:
-                    say(f"host loop ended: {exc.code}: {exc.message}")
+                    ended.append(exc.code)
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(host)
@@ -70,6 +108,9 @@ async def _tour(path: str) -> int:
                     count = stored.message_count if stored else 0
                     say(f"  injected {text!r}: checkpoint saved {count} messages")
                 await svc.interrupt(h)
+            # A host loop serves until interrupted; ending cancelled is what an interrupt does.
+            how = "as an interrupt should" if ended == ["AGENT_ERROR"] else "UNEXPECTEDLY"
+            say(f"interrupt {h.short()}: the host loop ended cancelled ({ended[0]}), {how}")
             await svc.archive(b)
             say(f"archive {b.short()}: read -> {await _read_code(svc, b)}")
             say("stopping the service (live sessions end; their rows stay)")

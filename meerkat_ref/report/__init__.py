@@ -6,20 +6,36 @@ Everything here consumes plain data and never drives a run: a trace (the
 ``replay`` and ``conform`` all feed the same pictures.
 """
 
+from ._counterexamples import Counterexample, write_html
 from ._from_run import trace_of
 from ._html import render_gallery, render_html, report_name, write_gallery, write_report
+from ._junit import Case, Failure, junit_xml, trace_failure
+from ._outputs import OutputError, output_problem, write_text
+from ._progress import make_progress
+from ._table import aligned_table
 from ._trace import FORMAT, Trace, TraceError, parse_trace, problems
 
 __all__ = [
     "FORMAT",
+    "Case",
+    "Counterexample",
+    "Failure",
+    "OutputError",
     "Trace",
     "TraceError",
+    "aligned_table",
+    "junit_xml",
+    "make_progress",
+    "output_problem",
     "parse_trace",
     "problems",
     "render_gallery",
     "render_html",
     "report_name",
+    "trace_failure",
     "trace_of",
     "write_gallery",
+    "write_html",
     "write_report",
+    "write_text",
 ]

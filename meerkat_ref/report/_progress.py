@@ -46,10 +46,10 @@ class Progress(Protocol):
     def start(self, scenario: str, total: int | None = None) -> None:
         """A scenario begins; ``total`` is its number of schedules, if known."""
 
-    def update(self, schedules: int, states: int, violations: int) -> None:
-        """Counts so far; may be called as often as the engine likes."""
+    def update(self, schedules: int, states: int | None, violations: int) -> None:
+        """Counts so far (``states`` None: not counted); may be called as often as one likes."""
 
-    def finish(self, schedules: int, states: int, violations: int) -> None:
+    def finish(self, schedules: int, states: int | None, violations: int) -> None:
         """The scenario is done: these are its true totals."""
 
     def close(self) -> None:
@@ -68,7 +68,7 @@ class _Counting:
     def begin(self, scenario: str, total: int | None) -> None:
         self.scenario, self.total, self.started = scenario, total, self.clock()
 
-    def fields(self, schedules: int, states: int, violations: int) -> dict[str, object]:
+    def fields(self, schedules: int, states: int | None, violations: int) -> dict[str, object]:
         elapsed = max(0.0, self.clock() - self.started)
         rate = schedules / elapsed if elapsed > 0 else 0.0
         return {
@@ -81,14 +81,16 @@ class _Counting:
             "rate": round(rate, 1),
         }
 
-    def counts_text(self, schedules: int, states: int, violations: int) -> str:
+    def counts_text(self, schedules: int, states: int | None, violations: int) -> str:
         f = self.fields(schedules, states, violations)
         done = f"{schedules}"
         if self.total:
             done += f"/{self.total} ({100 * schedules // self.total}%)"
         plural = "" if violations == 1 else "s"
+        counted = "" if states is None else f"{states} state{'' if states == 1 else 's'}, "
+        noun = "schedule" if schedules == 1 and not self.total else "schedules"
         return (
-            f"{done} schedules, {states} states, {violations} violation{plural}, "
+            f"{done} {noun}, {counted}{violations} violation{plural}, "
             f"{f['rate']:.0f} schedules/s, {f['elapsed']:.1f}s"
         )
 
@@ -133,11 +135,11 @@ class LineProgress(_Throttled):
         known = "" if total is None else f" ({total} schedules)"
         self.line(f"{scenario}: started{known}")
 
-    def update(self, schedules: int, states: int, violations: int) -> None:
+    def update(self, schedules: int, states: int | None, violations: int) -> None:
         if self.due():
             self.line(f"{self.scenario}: {self.counts_text(schedules, states, violations)}")
 
-    def finish(self, schedules: int, states: int, violations: int) -> None:
+    def finish(self, schedules: int, states: int | None, violations: int) -> None:
         self.line(f"{self.scenario}: done, {self.counts_text(schedules, states, violations)}")
 
 
@@ -151,11 +153,11 @@ class JsonProgress(_Throttled):
         self.begin(scenario, total)
         self._event("start", {"scenario": scenario, "total": total})
 
-    def update(self, schedules: int, states: int, violations: int) -> None:
+    def update(self, schedules: int, states: int | None, violations: int) -> None:
         if self.due():
             self._event("progress", self.fields(schedules, states, violations))
 
-    def finish(self, schedules: int, states: int, violations: int) -> None:
+    def finish(self, schedules: int, states: int | None, violations: int) -> None:
         self._event("finish", self.fields(schedules, states, violations))
 
 
@@ -203,7 +205,8 @@ class RichProgress(_Counting):
             self.running = True
         self.task = self.live.add_task(self.escape(scenario), total=total, counts="starting")
 
-    def _show(self, schedules: int, states: int, violations: int, *, done: bool) -> None:
+    def _show(self, schedules: int, states: int | None, violations: int, *,
+              done: bool) -> None:
         if self.task is None:
             return
         counts = self.counts_text(schedules, states, violations)
@@ -212,10 +215,10 @@ class RichProgress(_Counting):
         total = self.total if self.total is not None or not done else schedules
         self.live.update(self.task, completed=schedules, total=total, counts=counts)
 
-    def update(self, schedules: int, states: int, violations: int) -> None:
+    def update(self, schedules: int, states: int | None, violations: int) -> None:
         self._show(schedules, states, violations, done=False)
 
-    def finish(self, schedules: int, states: int, violations: int) -> None:
+    def finish(self, schedules: int, states: int | None, violations: int) -> None:
         self._show(schedules, states, violations, done=True)
         if self.task is not None:
             self.live.stop_task(self.task)

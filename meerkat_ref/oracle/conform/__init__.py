@@ -42,6 +42,7 @@ import trio
 
 from ..._spec import spec_dir
 from ...registry._values import Json
+from ...report import junit_xml, output_problem, write_text
 from ..engine import (
     RULES,
     SCENARIOS,
@@ -60,6 +61,7 @@ from ..engine import (
 from ..engine._cases import Case, example_cases, expected_steps, random_cases
 from ..engine._sequential import REPLAY_HOW, run_case, shrink
 from ..targets import VECTORS_FORMAT, ProtocolError, Target, adapter_target
+from ._outputs import Drawn, draw_failures, junit_cases
 from ._report import Failure, Phase, Report, renumber
 
 __all__ = [
@@ -376,6 +378,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read the concurrent vectors from DIR/concurrent.json instead of "
                         "the installed spec/vectors")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
+    parser.add_argument("--html", default=None, metavar="DIR",
+                        help="re-run each failure that was controlled through the hooks on a "
+                        "fresh adapter and write it as an HTML report into DIR, with its "
+                        "schedule file for meerkat-ref replay --adapter")
+    parser.add_argument("--junit-xml", default=None, metavar="FILE",
+                        help="write the results as JUnit XML for CI: one test case per clause, "
+                        "the counterexample and how to replay it in each failure")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -405,6 +414,12 @@ def run(args: argparse.Namespace) -> int:
         search_runs=args.search_runs, free_runs=args.free_runs,
         shrink_budget=args.shrink_budget, scenarios=tuple(args.scenario or ()),
     )
+    for option, value, directory in (("--html", args.html, True),
+                                     ("--junit-xml", args.junit_xml, False)):
+        problem = None if value is None else output_problem(value, directory=directory)
+        if problem is not None:
+            print(f"meerkat-ref conform: {option} {value!r}: {problem}", file=sys.stderr)
+            return 2
     concurrent = None
     if args.vectors is not None:
         try:
@@ -417,6 +432,19 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=1))
     else:
         print(report.text())
+    drawn: list[Drawn] = []
+    if args.html is not None:
+        drawn = draw_failures(argv, opts.timeout, report, args.html)
+        for d in drawn:
+            print(f"{d.name}: " + (d.replay or d.problem), file=sys.stderr)
+        if not drawn:
+            print("no failure controlled through the hooks: no HTML report written",
+                  file=sys.stderr)
+    if args.junit_xml is not None:
+        path = write_text(args.junit_xml,
+                          junit_xml(f"meerkat-ref conform {report.adapter}",
+                                    junit_cases(report, drawn)))
+        print(f"JUnit XML written to {path}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
