@@ -405,6 +405,8 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 
     if not args.check:
         _outputs(args)
+    elif not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is not a directory of vector files")
     return vectors.run(args)
 
 

@@ -432,6 +432,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=1))
     else:
         print(report.text())
+    if report.protocol:
+        print(f"meerkat-ref conform: PROTOCOL ERROR {report.protocol[0]}", file=sys.stderr)
     drawn: list[Drawn] = []
     if args.html is not None:
         drawn = draw_failures(argv, opts.timeout, report, args.html)

@@ -86,6 +86,8 @@ def draw_failures(argv: Sequence[str], timeout: float, report: Report,
     """Re-run each drawable failure on a fresh adapter; write its report and schedule file."""
     command = shlex.join(argv)
     failures = drawable(report)
+    if not failures:
+        return []
     runs: list[tuple[Failure, str, RunOutcome | None, str]] = []
 
     async def main() -> None:

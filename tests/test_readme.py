@@ -1,0 +1,28 @@
+"""The README's Python example runs and prints what the README says it prints.
+
+Why: a reader copies it first; it used to print a raw dataclass repr.  The
+ids are random, so they are compared as "some UUID".
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def test_the_python_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    shown = re.search(r"```python\n.*?```\n\nprints \(the id is random\):\n\n```\n(.*?)```",
+                      text, re.S)
+    assert code is not None and shown is not None
+    run = subprocess.run([sys.executable, "-c", code.group(1)], cwd=tmp_path, text=True,
+                         capture_output=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert not re.search(r"\w+\(\w+=", run.stdout), "a dataclass repr"
+    assert UUID.sub("ID", run.stdout) == UUID.sub("ID", shown.group(1))
