@@ -11,6 +11,7 @@ failing port.  Nothing here starts a search: input is refused before.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -188,9 +189,9 @@ def test_every_command_and_option_is_tried() -> None:
 
     tried = {(a[0], opt) for _, a, _ in CASES if a for opt in a[1:] if opt.startswith("--")}
     parser = build_parser()
-    subs = next(a for a in parser._actions if a.dest == "command")
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     missing = []
-    for name, sub in subs.choices.items():  # type: ignore[attr-defined]
+    for name, sub in subs.choices.items():
         for action in sub._actions:
             for opt in action.option_strings:
                 if opt in ("-h", "--help") or action.nargs == 0:
