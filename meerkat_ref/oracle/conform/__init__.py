@@ -68,10 +68,12 @@ __all__ = [
     "Options",
     "ProtocolError",
     "Report",
+    "Request",
     "add_arguments",
     "conform",
     "conform_target",
     "load_concurrent",
+    "parse_request",
     "renumber",
     "run",
 ]
@@ -387,46 +389,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the counterexample and how to replay it in each failure")
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Request:
+    """What to run, read from the command line's options (or the pytest plugin's)."""
+
+    argv: list[str]
+    opts: Options
+    concurrent: list[dict[str, Json]] | None  # None: the installed spec/vectors
+
+
+def parse_request(args: argparse.Namespace) -> Request:
+    """The adapter, options and vectors ``args`` ask for; ``ValueError`` says what is wrong."""
     try:
         argv = shlex.split(args.adapter)
     except ValueError as exc:
-        print(f"meerkat-ref conform: --adapter: {exc}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--adapter: {exc}") from None
     if not argv:
-        print("meerkat-ref conform: --adapter is empty", file=sys.stderr)
-        return 2
+        raise ValueError("--adapter is empty")
     numbers = (args.random_cases, args.random_steps, args.search_runs, args.free_runs,
                args.shrink_budget, args.bound, args.max_schedules)
-    if args.timeout <= 0 or any(n < 0 for n in numbers):
-        print("meerkat-ref conform: --timeout must be positive and counts not negative",
-              file=sys.stderr)
-        return 2
-    try:
-        for name in args.scenario or ():
-            get_scenario(name)
-    except ValueError as exc:
-        print(f"meerkat-ref conform: {exc}", file=sys.stderr)
-        return 2
+    if not args.timeout > 0 or any(n < 0 for n in numbers):
+        raise ValueError("--timeout must be positive and counts not negative")
+    for name in args.scenario or ():
+        get_scenario(name)
     opts = Options(
         timeout=args.timeout, seed=args.seed, random_cases=args.random_cases,
         random_steps=args.random_steps, bound=args.bound, max_schedules=args.max_schedules,
         search_runs=args.search_runs, free_runs=args.free_runs,
         shrink_budget=args.shrink_budget, scenarios=tuple(args.scenario or ()),
     )
+    concurrent = None
+    if args.vectors is not None:
+        try:
+            concurrent = load_concurrent(Path(args.vectors) / "concurrent.json")
+        except ValueError as exc:
+            raise ValueError(f"--vectors: {exc}") from None
+    return Request(argv, opts, concurrent)
+
+
+def run(args: argparse.Namespace) -> int:
     for option, value, directory in (("--html", args.html, True),
                                      ("--junit-xml", args.junit_xml, False)):
         problem = None if value is None else output_problem(value, directory=directory)
         if problem is not None:
             print(f"meerkat-ref conform: {option} {value!r}: {problem}", file=sys.stderr)
             return 2
-    concurrent = None
-    if args.vectors is not None:
-        try:
-            concurrent = load_concurrent(Path(args.vectors) / "concurrent.json")
-        except ValueError as exc:
-            print(f"meerkat-ref conform: --vectors: {exc}", file=sys.stderr)
-            return 2
+    try:
+        request = parse_request(args)
+    except ValueError as exc:
+        print(f"meerkat-ref conform: {exc}", file=sys.stderr)
+        return 2
+    argv, opts, concurrent = request.argv, request.opts, request.concurrent
     report = conform(argv, opts, concurrent)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
