@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ...registry._values import Json
+from ...report._table import aligned_table
 from ..engine._clauses import clause_ids
 from ..targets import dumps
 
@@ -233,11 +234,5 @@ def _order(clauses: Iterable[str]) -> list[str]:
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
-        .rstrip()
-        for r in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
+    """First column left-aligned, the others right; lined up whatever a port put in a cell."""
+    return aligned_table(rows, numeric_columns=range(1, len(rows[0]))).splitlines()
