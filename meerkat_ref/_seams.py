@@ -6,23 +6,10 @@ injected ``SchedulingPoints``.  In production that is ``TrioPoints``: one Trio
 checkpoint, nothing more.  The explorer (issue 4) passes its own object,
 which parks the calling task until it chooses to release it.
 
-Point kinds used by the service (stable names; the explorer and the drawings
-use them):
-
-``store.save`` ``store.load`` ``store.list`` ``store.delete`` ``store.exists``
-    before each store call (the store wrapper ``PointedStore`` adds these)
-``gate.acquire``
-    before taking a checkpointer gate's lock
-``map.acquire``
-    before the seed variant takes its gate-map lock
-``cmd.send``
-    before the service sends a command to a session task
-``agent.step``
-    between the scripted agent's steps
-``checkpoint``
-    when the agent calls its checkpointer
-``archive.stop``
-    before archive waits for a session task to end
+The point kinds the reference uses, what each precedes, and the exact
+sequence each call passes are listed once, in ``service/_placement.py``
+(normative for ports: ``spec/ADAPTER.md`` section 6 is generated from it,
+and a test runs every row against the reference).
 """
 
 from __future__ import annotations

@@ -17,10 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .agent._protocol import SessionCheckpointer
+from typing import Protocol
 
 Timestamp = int
 """Microseconds since the epoch (system clock) or a logical tick."""
@@ -295,6 +292,16 @@ class SessionFilter:
 class InitialTurnPolicy(enum.Enum):
     RUN_IMMEDIATELY = "run_immediately"
     DEFER = "defer"
+
+
+class SessionCheckpointer(Protocol):
+    """Persists a session from inside a host loop (clause CHECKPOINT).
+
+    Failures are logged, never raised: a failed save must not kill a host
+    loop.  Defined here, with the values, because ``BuildOptions`` carries one.
+    """
+
+    async def checkpoint(self, session: Session) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ def conform(*options: str) -> subprocess.CompletedProcess[str]:
 
 @needs_node
 def test_js_port_passes_conform() -> None:
-    run = conform("--random-cases", "4", "--search-runs", "4", "--free-runs", "5")
+    run = conform("--random-cases", "4", "--search-runs", "4", "--free-runs", "5",
+                  "--max-schedules", "30")
     report = run.stdout.strip().splitlines()
     assert run.returncode == 0, run.stdout + run.stderr
     assert report and report[-1].startswith("PASS"), run.stdout

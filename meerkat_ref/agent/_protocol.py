@@ -9,18 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from .._types import CreateSessionRequest, RunResult, Session, SessionId
+from .._types import CreateSessionRequest, RunResult, Session, SessionCheckpointer, SessionId
 from ._events import AgentEvent
-
-
-class SessionCheckpointer(Protocol):
-    """Persists a session from inside a host loop.
-
-    Failures are logged, never raised: a failed save must not kill a host loop.
-    """
-
-    async def checkpoint(self, session: Session) -> None: ...
-
 
 EventSink = Callable[[AgentEvent], None]
 """Where an agent publishes its events; never blocks."""
@@ -53,3 +43,12 @@ class SessionAgent(Protocol):
 
 class SessionAgentBuilder(Protocol):
     async def build_agent(self, req: CreateSessionRequest) -> SessionAgent: ...
+
+
+__all__ = [
+    "EventInjector",
+    "EventSink",
+    "SessionAgent",
+    "SessionAgentBuilder",
+    "SessionCheckpointer",
+]

@@ -18,6 +18,9 @@ Generated sections:
     The two races the explorer found in early versions of the reference,
     found again by the same search in a reconstruction of the early
     ``archive`` (``EarlyArchiveNoTombstone``, ``EarlyArchiveStopFirst``).
+``points`` (ADAPTER.md)
+    Where the reference puts its scheduling points: ``service/_placement``'s
+    kinds and sequences (``tests/test_placement.py`` runs the sequences).
 ``traceability`` (CONTRACT.md)
     Clause -> model rules (``[ID]`` tags in ``models/``) -> explorer rules
     (``Monitor.violate`` names) -> tests (``spec/traceability.json``).
@@ -49,6 +52,7 @@ from ..oracle.engine import swimlane as draw_swimlane
 from ..oracle.engine._clauses import CLAUSE_ID, Clause, parse_clauses
 from ..oracle.targets import InProcessTarget
 from ..service._persistent import PersistentSessionService
+from ..service._placement import KINDS, SEQUENCES
 from ..store._base import SessionStore
 from ..testing import EarlyArchiveNoTombstone, EarlyArchiveStopFirst, Window
 from .vectors import window_counterexample
@@ -360,6 +364,20 @@ def find_early_race(
     return Drawing(section, scenario_name, found.variant, call, found)
 
 
+def render_points() -> str:
+    """The table of where the reference puts its scheduling points (``service/_placement``)."""
+    lines = ["| kind | what it precedes |", "| --- | --- |"]
+    lines += [f"| `{kind}` | {what} |" for kind, what in KINDS]
+    lines += ["", "| call | situation | points, in order |", "| --- | --- | --- |"]
+    for row in SEQUENCES:
+        shown = "<br>".join(
+            f"{n}. {task}: `{kind}`" + (f" — {note}" if note else "")
+            for n, (task, kind, note) in enumerate(row.points, 1)
+        ) or "none"
+        lines.append(f"| `{row.call}` | {row.situation or '—'} | {shown} |")
+    return "\n".join(lines)
+
+
 def render_drawing(d: Drawing) -> str:
     outcome = d.outcome
     rules: list[str] = []
@@ -441,8 +459,12 @@ def generate(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> dict[
     """The new text of each generated file (``found``: drawings already computed)."""
     contract = root / "spec" / "CONTRACT.md"
     concurrency = root / "spec" / "CONCURRENCY.md"
+    adapter = root / "spec" / "ADAPTER.md"
     drawn = drawings() if found is None else found
     return {
+        adapter: replace_sections(
+            adapter.read_text(encoding="utf-8"), {"points": render_points()}
+        ),
         contract: replace_sections(
             contract.read_text(encoding="utf-8"), {"traceability": render_traceability(root)}
         ),

@@ -52,6 +52,7 @@ LINEARIZABLE    (after the run, ``_linearize``) some real-time order of the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -74,8 +75,12 @@ RULES: tuple[str, ...] = (
 """Every rule the monitor checks, each a clause id of ``spec/CONTRACT.md``."""
 
 
+@functools.lru_cache(maxsize=4096)
 def short(session: str | None) -> str:
-    """``s1`` for the id of session 1 (the label drawings and messages use)."""
+    """``s1`` for the id of session 1 (the label drawings and messages use).
+
+    Cached: every step of every run labels the same few ids.
+    """
     if session is None:
         return "-"
     try:

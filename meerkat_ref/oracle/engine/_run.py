@@ -99,7 +99,7 @@ class RunOutcome:
     end_state: str = ""
     aborted: bool = False
     crashed_at: int | None = None
-    lines: list[str] = field(default_factory=list)  # the request lines that replay it
+    lines: list[str] = field(default_factory=list)  # a run that broke a rule: lines to replay it
     exact: bool = True  # a replay followed its schedule exactly
     free: bool = False  # the target interleaved as it would (no strategy)
 
@@ -413,7 +413,8 @@ class _Runner:
             if problem is not None:
                 monitor.violate("LINEARIZABLE", problem)
         self.outcome.end_state = _fingerprint(monitor)
-        self.outcome.lines = self.target.transcript()
+        if monitor.violations:  # the request lines are wanted for a counterexample only
+            self.outcome.lines = self.target.transcript()
 
 
 def _fingerprint(monitor: Monitor) -> str:

@@ -26,6 +26,7 @@ label.  Nothing here schedules anything itself: tasks run only between
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import tempfile
@@ -232,6 +233,12 @@ class _Builder:
 
 
 # -- the target ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(session_id: SessionId) -> str:
+    """A session id's canonical text, cached (the target reports the same few ids every step)."""
+    return str(session_id)
 
 
 def _answer_of(exc: BaseException) -> Answer | None:
@@ -576,12 +583,13 @@ class InProcessTarget:
             return None
         stats: ServiceStatistics = self._svc.statistics()
         watch = self._watch
+        text = _text
         out = Introspection(
-            running_tasks=frozenset(str(s) for s in stats.running_tasks),
-            live=frozenset(str(s) for s in stats.live),
+            running_tasks=frozenset(text(s) for s in stats.running_tasks),
+            live=frozenset(text(s) for s in stats.live),
             running_turns={k: v for k, v in watch.running_turns.items() if v},
             gates={
-                str(s): GateState(g.armed, g.archived, g.saved_revision)
+                text(s): GateState(g.armed, g.archived, g.saved_revision)
                 for s, g in stats.gates.items()
             },
             checkpoints=tuple(watch.checkpoints),
