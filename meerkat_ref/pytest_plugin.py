@@ -292,6 +292,9 @@ class ClauseItem(_Item):
             case = next(c for c in junit_cases(report) if c.name == self.clause)
             assert case.failure is not None
             raise MeerkatFailure(case.failure.text)
+        if not report.checks[self.clause] and report.protocol:
+            raise MeerkatFailure(f"the conform run stopped before checking {self.clause}: "
+                                 f"PROTOCOL ERROR {report.protocol[0]}")
         if not report.checks[self.clause]:
             pytest.skip(f"no run of meerkat-ref conform checked {self.clause}")
 

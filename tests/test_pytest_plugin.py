@@ -98,3 +98,25 @@ def test_the_plugin_is_registered_and_inert_without_an_adapter(
     # This very run has the plugin (autoloaded) and no --meerkat-adapter: no items of its own.
     assert pytestconfig.pluginmanager.hasplugin("meerkat_ref.pytest_plugin")
     assert pytestconfig.getoption("meerkat_adapter") is None
+
+
+DIES = """\
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("cmd") != "hello":
+        sys.exit(3)
+    print(json.dumps({"id": msg["id"], "ok": {"protocol": "meerkat-ref/adapter@1",
+                      "implementation": "dies", "version": "0", "capabilities": []}}), flush=True)
+"""
+
+
+def test_an_adapter_that_dies_fails_items_and_skips_none(tmp_path: Path) -> None:
+    (tmp_path / "dies.py").write_text(DIES)
+    adapter = f"{PYTHON} dies.py"
+    run = pytest_run(tmp_path, "--meerkat-adapter", adapter, "--meerkat-timeout", "5",
+                     "-k", "vector[turn] or vector[archive-live] or clause[TURN]")
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr
+    assert summary(run) == {"failed": 3, "deselected": ITEMS - 3}
+    assert "PROTOCOL ERROR in vector archive-live: the adapter exited (status 3)" in run.stdout
+    assert "the conform run stopped before checking TURN: PROTOCOL ERROR" in run.stdout
