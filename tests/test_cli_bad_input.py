@@ -58,7 +58,17 @@ CASES: list[tuple[str, list[str], int]] = [
     ("check-junit-dir", ["check", "--junit-xml", "{adir}"], 2),
     ("check-junit-under-file", ["check", "--junit-xml", "{under}"], 2),
     ("check-junit-empty", ["check", "--junit-xml", ""], 2),
+    ("check-search-unknown", ["check", "--search", "bogus"], 2),
     ("check-seed-out-file", ["check", "--variant", "seed-0.4.0", "--out", "{afile}"], 2),
+    # sweep (meerkat_ref/oracle/sweep.py; before it lands, "sweep" is refused as unknown)
+    ("sweep-scope-unknown", ["sweep", "--scope", "bogus"], 2),
+    ("sweep-variant-unknown", ["sweep", "--variant", "no-such"], 2),
+    ("sweep-jobs-zero", ["sweep", "--jobs", "0"], 2),
+    ("sweep-jobs-word", ["sweep", "--jobs", "many"], 2),
+    ("sweep-shard-bad", ["sweep", "--shard", "5/2"], 2),
+    ("sweep-shard-word", ["sweep", "--shard", "half"], 2),
+    ("sweep-max-word", ["sweep", "--max-schedules", "x"], 2),
+    ("sweep-junit-dir", ["sweep", "--junit-xml", "{adir}"], 2),
     # replay
     ("replay-no-file", ["replay"], 2),
     ("replay-missing", ["replay", "{missing}"], 2),
@@ -183,8 +193,13 @@ def test_bad_input_is_one_line_and_an_exit_code(
     assert got == code, f"{args}: exit {got}, said {lines[0]!r}"
 
 
+NOT_TRIED = {
+    ("sweep", "--dask"): "only connecting finds a wrong cluster address (and needs the dask extra)",
+}
+
+
 def test_every_command_and_option_is_tried() -> None:
-    """A new option without a bad-input case here fails this test."""
+    """A new option without a bad-input case here (or a reason in NOT_TRIED) fails this test."""
     from meerkat_ref.cli import build_parser
 
     tried = {(a[0], opt) for _, a, _ in CASES if a for opt in a[1:] if opt.startswith("--")}
@@ -196,6 +211,6 @@ def test_every_command_and_option_is_tried() -> None:
             for opt in action.option_strings:
                 if opt in ("-h", "--help") or action.nargs == 0:
                     continue  # flags take no value to get wrong
-                if (name, opt) not in tried:
+                if (name, opt) not in tried and (name, opt) not in NOT_TRIED:
                     missing.append(f"{name} {opt}")
     assert not missing, f"options with no bad-input case: {missing}"
