@@ -38,7 +38,6 @@ from typing import NoReturn, TypeVar
 
 import trio
 
-from ._errors import SessionStoreError
 from .oracle.check import DEFAULT, explore_all
 from .oracle.engine import (
     SCENARIOS,
@@ -96,10 +95,10 @@ def _table(reports: Sequence[SearchReport]) -> str:
         (
             r.scenario,
             r.strategy + ("" if r.exhausted else " (cut)"),
-            r.schedules,
-            r.pruned,
-            r.states,
-            r.violations,
+            str(r.schedules),
+            str(r.pruned),
+            str(r.states),
+            str(r.violations),
             f"{r.seconds:.1f}",
         )
         for r in reports
@@ -523,6 +522,8 @@ def _environment_problem(exc: BaseException) -> str | None:
 
     Trio may deliver it inside exception groups; every leaf must be such an error.
     """
+    from ._errors import SessionStoreError
+
     if isinstance(exc, BaseExceptionGroup):
         found = [_environment_problem(e) for e in exc.exceptions]
         return found[0] if found and all(found) else None
