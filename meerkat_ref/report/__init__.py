@@ -3,7 +3,9 @@
 Everything here consumes plain data and never drives a run: a trace (the
 ``meerkat-ref/trace@1`` JSON defined in ``_trace``), test cases, counters.
 ``trace_of`` turns an engine run (``RunOutcome``) into a trace, so ``check``,
-``replay`` and ``conform`` all feed the same pictures.
+``replay`` and ``conform`` all feed the same pictures; ``Counterexample`` and
+``write_html`` are what those commands call to write them, ``output_problem``
+what they ask before a run about the paths they will write to.
 """
 
 from ._counterexamples import Counterexample, write_html
