@@ -22,8 +22,10 @@ Every concurrent run is checked with every rule of the monitor, step by step
 (``meerkat_ref.oracle.engine._monitor``), and for linearizability after a
 restart.  The report lists, per clause, the checks made and the failures, and
 for each failing clause its best counterexample with the request lines that
-replay it.  Exit status: 0 all passed, 1 a failure or a protocol error, 2 bad
-usage.  A protocol error (a malformed line, an adapter that dies or hangs)
+replay it (``--json``: the same as JSON; ``--junit-xml FILE``: one test case
+per clause; ``--html DIR``: each failure controlled through the hooks redrawn
+as a page, see ``_outputs``).  Exit status: 0 all passed, 1 a failure or a
+protocol error, 2 bad usage.  A protocol error (a malformed line, an adapter that dies or hangs)
 stops the run; what was found before it is kept.
 """
 
