@@ -48,6 +48,17 @@ def _version() -> str:
         return "unknown"
 
 
+def _unreadable(exc: Exception) -> str:
+    """Why ``json.loads`` refused a line, in words (never the exception's own text)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(exc, json.JSONDecodeError):
+        return "not JSON"
+    return "a number too long"  # int(): "Exceeds the limit (4300 digits)"
+
+
 def _request_id(msg: dict[str, Json]) -> str:
     rid = msg.get("id")
     if not isinstance(rid, str) or not rid:
@@ -101,10 +112,9 @@ class Server:
                                 f"line {self._lines}: longer than {MAX_LINE} bytes")
             try:
                 msg = json.loads(line)
-            except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-                why = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            except (ValueError, RecursionError) as exc:
                 raise WireError(
-                    "BAD_REQUEST", f"line {self._lines}: {why}: {_show(line)}"
+                    "BAD_REQUEST", f"line {self._lines}: {_unreadable(exc)}: {_show(line)}"
                 ) from None
             if not isinstance(msg, dict):
                 raise WireError("BAD_REQUEST", f"line {self._lines}: not a JSON object")
@@ -187,7 +197,12 @@ class Server:
         if rid in self._in_flight:
             raise WireError("BAD_REQUEST", f"request id {_show(rid, 60)} is already in flight")
         self._in_flight.add(rid)
-        self.target.start(rid, {k: v for k, v in msg.items() if k not in ("id", "task")}, label)
+        try:
+            self.target.start(rid, {k: v for k, v in msg.items() if k not in ("id", "task")},
+                              label)
+        except BaseException:
+            self._in_flight.discard(rid)  # not started: the id may be used again
+            raise
 
     async def _service(self, rid: str, cmd: str, msg: dict[str, Json]) -> None:
         self._need_open(rid, cmd)
