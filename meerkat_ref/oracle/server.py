@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 import trio
 
 from .._model import model
-from ..registry import SERVICE_COMMANDS, WireError, field
+from ..registry import PROCESS_COMMANDS, SERVICE_COMMANDS, WireError, field
 from ..registry._values import Json, encode
 from .targets import CONTROL_COMMANDS, MAX_LINE, PROTOCOL, Answer, InProcessTarget, Point
 from .targets import dumps as _dumps
@@ -211,6 +211,9 @@ class Server:
             self.emit({"id": rid, "ok": None})
         elif cmd == "observe_store":
             self.emit({"id": rid, "ok": encode(await self.target.observe_store())})
+        elif cmd == "fail_next_save":
+            self.target.fail_next_save()
+            self.emit({"id": rid, "ok": None})
         else:
             self._start(rid, msg)
 
@@ -229,7 +232,7 @@ class Server:
             try:
                 sub_rid = _request_id(sub)
                 cmd = sub.get("cmd")
-                if cmd not in SERVICE_COMMANDS or cmd in ("restart", "observe_store"):
+                if cmd not in SERVICE_COMMANDS or cmd in PROCESS_COMMANDS:
                     raise WireError("BAD_REQUEST", f"at_once: {_show(str(cmd), 60)} is not a "
                                     "service call that can run at once")
                 self._start(sub_rid, sub)

@@ -7,7 +7,9 @@ model values to and from JSON).  Imports only the ground floor.
 from ._operations import (
     BY_MODEL,
     BY_NAME,
+    FAULT_COMMANDS,
     OPERATIONS,
+    PROCESS_COMMANDS,
     SERVICE_COMMANDS,
     Operation,
     Service,
@@ -27,7 +29,9 @@ from ._values import Json, encode
 __all__ = [
     "BY_MODEL",
     "BY_NAME",
+    "FAULT_COMMANDS",
     "OPERATIONS",
+    "PROCESS_COMMANDS",
     "SERVICE_COMMANDS",
     "Json",
     "Operation",
