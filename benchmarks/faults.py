@@ -43,16 +43,18 @@ class FaultyStore:
     """``inner`` with failing writes; see the module docstring."""
 
     def __init__(self, inner: SessionStore, *, rate: float = 0.0, seed: int = 0,
-                 span: int = 4) -> None:
+                 span: int = 4, on_fault: Callable[[str, str], None] | None = None) -> None:
         if not 0 <= rate <= 1 or span < 1:
             raise ValueError("rate must be in [0, 1] and span at least 1")
         self.inner = inner
+        self.on_fault = on_fault  # called with (kind, write) as each fault is injected
         self.rate = rate
         self.span = span
         self.rng = random.Random(seed)
         self.injected: collections.Counter[str] = collections.Counter()  # kind -> faults
         self.failed_writes: collections.Counter[str] = collections.Counter()  # save/delete
         self.writes = 0  # write calls made (failed or not)
+        self.spells = 0  # times the disk filled up (each refuses ``span`` writes)
         self._queued: list[str] = []
         self._full = 0  # writes the full disk still refuses
 
@@ -73,7 +75,7 @@ class FaultyStore:
             kind = self.rng.choice(kinds)
             if kind == "disk-full":
                 self._full = self.span - 1
-                self.injected["disk-full spells"] += 1
+                self.spells += 1
             return kind
         return None
 
@@ -85,6 +87,8 @@ class FaultyStore:
             return
         self.injected[kind] += 1
         self.failed_writes[write] += 1
+        if self.on_fault is not None:
+            self.on_fault(kind, write)
         if kind == "locked":
             for _ in range(LOCK_WAIT_POINTS):
                 await trio.lowlevel.checkpoint()
