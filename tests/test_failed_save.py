@@ -22,17 +22,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from helpers import (
-    STORE_KINDS,
-    StoreKind,
-    close_store,
-    create_req,
-    error_of,
-    make_store,
-    settle,
-    spawn,
-    turn_req,
-)
+from helpers import AnyStore, create_req, error_of, settle, spawn, turn_req
 
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:  # benchmarks/ sits beside tests/ and is not installed
@@ -59,98 +49,79 @@ from meerkat_ref.oracle.targets import InProcessTarget  # noqa: E402
 from meerkat_ref.variants import Variant  # noqa: E402
 
 # -- the reference over a store whose writes fail ---------------------------------------
+# ``store`` is conftest's fixture: a memory store, then a SQLite file, closed after the test.
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("store_kind", STORE_KINDS)
 async def test_a_turn_whose_save_fails_happened_but_is_not_stored(
-    store_kind: StoreKind, kind: str, tmp_path: Path
+    store: AnyStore, kind: str
 ) -> None:
-    raw = make_store(store_kind, tmp_path)
-    store = FaultyStore(raw)
-    try:
-        async with PersistentSessionService(ScriptedAgentBuilder(), 4, store) as svc:
-            s = (await svc.create_session(create_req("a"))).session_id
-            store.fail_next(kind)
-            with pytest.raises(SessionStoreError) as info:
-                await svc.start_turn(s, turn_req("b"))
-            assert info.value.session_id == s and str(s) in info.value.message
-            # Done: the live session has the turn, and the next turn follows it.
-            view = await svc.read(s)
-            assert (view.state.message_count, view.state.last_assistant_text) == (4, "echo: b")
-            assert [x.message_count for x in await svc.list()] == [4]
-            # Not durable: the store holds the session as it was.
+    faulty = FaultyStore(store)
+    async with PersistentSessionService(ScriptedAgentBuilder(), 4, faulty) as svc:
+        s = (await svc.create_session(create_req("a"))).session_id
+        faulty.fail_next(kind)
+        with pytest.raises(SessionStoreError) as info:
+            await svc.start_turn(s, turn_req("b"))
+        assert info.value.session_id == s and str(s) in info.value.message
+        # Done: the live session has the turn, and the next turn follows it.
+        view = await svc.read(s)
+        assert (view.state.message_count, view.state.last_assistant_text) == (4, "echo: b")
+        assert [x.message_count for x in await svc.list()] == [4]
+        # Not durable: the store holds the session as it was.
+        stored = await svc.load_persisted(s)
+        assert stored is not None and stored.message_count == 2
+        # The next save stores the whole session, the "failed" turn included.
+        result = await svc.start_turn(s, turn_req("c"))
+        assert result.text == "echo: c"
+        stored = await svc.load_persisted(s)
+        assert stored is not None and stored.message_count == 6
+        assert [m.content for m in stored.messages][2:4] == ["b", "echo: b"]
+    assert faulty.injected[kind] == 1
+
+
+async def test_a_crash_before_the_next_save_loses_the_unsaved_change(store: AnyStore) -> None:
+    faulty = FaultyStore(store)
+    async with PersistentSessionService(ScriptedAgentBuilder(), 4, faulty) as svc:
+        s = (await svc.create_session(create_req("a"))).session_id
+        faulty.fail_next("disk-full")
+        with pytest.raises(SessionStoreError):
+            await svc.start_turn(s, turn_req("b"))
+        faulty.fail_next("locked")
+        deferred = CreateSessionRequest(model="m", prompt="x",
+                                        initial_turn=InitialTurnPolicy.DEFER)
+        with pytest.raises(SessionStoreError) as info:
+            await svc.create_session(deferred)
+        unsaved = info.value.session_id
+        assert unsaved is not None and (await svc.read(unsaved)).state.message_count == 0
+    # A new process over the same store: the unsaved turn and session are gone.
+    async with PersistentSessionService(ScriptedAgentBuilder(), 4, store) as svc:
+        assert (await svc.read(s)).state.message_count == 2
+        with pytest.raises(SessionNotFound):
+            await svc.read(unsaved)
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_next_one_saves(store: AnyStore) -> None:
+    faulty = FaultyStore(store)
+    async with PersistentSessionService(ScriptedAgentBuilder(), 2, faulty) as svc:
+        s = (await svc.create_session(create_req("a"))).session_id
+        faulty.fail_next("locked")
+        async with trio.open_nursery() as nursery:
+            host = spawn(nursery, lambda: svc.start_turn(s, turn_req("serve", host_mode=True)))
+            await settle()
+            # The prompt's checkpoint failed: logged, and the loop serves on.
+            assert not host.done.is_set()
+            assert (await svc.read(s)).state.message_count == 4
             stored = await svc.load_persisted(s)
             assert stored is not None and stored.message_count == 2
-            # The next save stores the whole session, the "failed" turn included.
-            result = await svc.start_turn(s, turn_req("c"))
-            assert result.text == "echo: c"
+            injector = await svc.event_injector(s)
+            assert injector is not None
+            injector.inject("x")
+            await settle()
             stored = await svc.load_persisted(s)
             assert stored is not None and stored.message_count == 6
-            assert [m.content for m in stored.messages][2:4] == ["b", "echo: b"]
-        assert store.injected[kind] == 1
-    finally:
-        await close_store(raw)
-
-
-@pytest.mark.parametrize("store_kind", STORE_KINDS)
-async def test_a_crash_before_the_next_save_loses_the_unsaved_change(
-    store_kind: StoreKind, tmp_path: Path
-) -> None:
-    raw = make_store(store_kind, tmp_path)
-    store = FaultyStore(raw)
-    try:
-        async with PersistentSessionService(ScriptedAgentBuilder(), 4, store) as svc:
-            s = (await svc.create_session(create_req("a"))).session_id
-            store.fail_next("disk-full")
-            with pytest.raises(SessionStoreError):
-                await svc.start_turn(s, turn_req("b"))
-            store.fail_next("locked")
-            deferred = CreateSessionRequest(model="m", prompt="x",
-                                            initial_turn=InitialTurnPolicy.DEFER)
-            with pytest.raises(SessionStoreError) as info:
-                await svc.create_session(deferred)
-            unsaved = info.value.session_id
-            assert unsaved is not None and (await svc.read(unsaved)).state.message_count == 0
-        # A new process over the same store: the unsaved turn and session are gone.
-        async with PersistentSessionService(ScriptedAgentBuilder(), 4, raw) as svc:
-            assert (await svc.read(s)).state.message_count == 2
-            with pytest.raises(SessionNotFound):
-                await svc.read(unsaved)
-    finally:
-        await close_store(raw)
-
-
-@pytest.mark.parametrize("store_kind", STORE_KINDS)
-async def test_a_failed_checkpoint_is_logged_and_the_next_one_saves(
-    store_kind: StoreKind, tmp_path: Path
-) -> None:
-    raw = make_store(store_kind, tmp_path)
-    store = FaultyStore(raw)
-    try:
-        async with PersistentSessionService(ScriptedAgentBuilder(), 2, store) as svc:
-            s = (await svc.create_session(create_req("a"))).session_id
-            store.fail_next("locked")
-            async with trio.open_nursery() as nursery:
-                host = spawn(nursery, lambda: svc.start_turn(s, turn_req("serve",
-                                                                          host_mode=True)))
-                await settle()
-                # The prompt's checkpoint failed: logged, and the loop serves on.
-                assert not host.done.is_set()
-                assert (await svc.read(s)).state.message_count == 4
-                stored = await svc.load_persisted(s)
-                assert stored is not None and stored.message_count == 2
-                injector = await svc.event_injector(s)
-                assert injector is not None
-                injector.inject("x")
-                await settle()
-                stored = await svc.load_persisted(s)
-                assert stored is not None and stored.message_count == 6
-                await svc.interrupt(s)
-            assert error_of(host).code == "AGENT_ERROR"
-        assert store.injected["locked"] == 1
-    finally:
-        await close_store(raw)
+            await svc.interrupt(s)
+        assert error_of(host).code == "AGENT_ERROR"
+    assert faulty.injected["locked"] == 1
 
 
 # -- model, reference and vectors agree ---------------------------------------------------
