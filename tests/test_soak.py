@@ -88,7 +88,7 @@ async def test_soak_catches_a_host_loop_that_outlives_its_archive(tmp_path: Path
 
 # -- with faults ----------------------------------------------------------------------------
 
-FAULTY = replace(SMALL, fault_rate=0.05)
+FAULTY = replace(SMALL, fault_rate=0.05, budget_s=60.0)  # acks read back: slower than SMALL
 
 
 async def test_soak_with_store_faults_scaled_down(tmp_path: Path) -> None:
