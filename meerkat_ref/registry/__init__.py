@@ -7,7 +7,6 @@ model values to and from JSON).  Imports only the ground floor.
 from ._operations import (
     BY_MODEL,
     BY_NAME,
-    FAULT_COMMANDS,
     OPERATIONS,
     PROCESS_COMMANDS,
     SERVICE_COMMANDS,
@@ -29,7 +28,6 @@ from ._values import Json, encode
 __all__ = [
     "BY_MODEL",
     "BY_NAME",
-    "FAULT_COMMANDS",
     "OPERATIONS",
     "PROCESS_COMMANDS",
     "SERVICE_COMMANDS",

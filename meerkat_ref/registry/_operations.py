@@ -323,9 +323,6 @@ SERVICE_COMMANDS: tuple[str, ...] = tuple(o.name for o in OPERATIONS)
 PROCESS_COMMANDS: tuple[str, ...] = tuple(o.name for o in OPERATIONS if o.call is None)
 """The commands that are not service calls: never in an ``at_once``, answered in order."""
 
-FAULT_COMMANDS: tuple[str, ...] = ("fail_next_save",)
-"""The commands a target offers only with the ``faults`` capability."""
-
 
 def operation(op: object) -> Operation:
     """The entry of a (plain) model operation."""
@@ -385,7 +382,6 @@ def describe(op: object) -> str:
 __all__ = [
     "BY_MODEL",
     "BY_NAME",
-    "FAULT_COMMANDS",
     "OPERATIONS",
     "PROCESS_COMMANDS",
     "SERVICE_COMMANDS",
