@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -146,3 +147,19 @@ async def test_an_unreadable_line_says_why(line: bytes, why: str) -> None:
     error = answer["error"]
     assert isinstance(error, dict) and error["code"] == "BAD_REQUEST"
     assert error["message"].startswith(f"line 1: {why}: ") and len(error["message"]) < 300
+
+
+async def test_a_huge_id_is_echoed_once_not_again_in_the_message() -> None:
+    rid, big = "r" * 500_000, "s" * 500_000
+    out: list[dict[str, Any]] = []
+    async with Variant.parse("reference").target() as target:
+        server = Server(target, out.append, "reference")
+        await server.handle(f'{{"id":"{rid}0","cmd":"read","session":"{big}"}}')  # not open
+        await server.handle('{"id":"o","cmd":"open","capacity":1}')
+        await server.handle(f'{{"id":"{rid}1","cmd":"no such"}}')
+        await server.handle(f'{{"id":"{rid}2","cmd":7}}')
+        await server.handle(f'{{"id":"{rid}3","cmd":"read","session":"{big}"}}')
+    assert [a["id"] for a in out] == [rid + "0", "o", rid + "1", rid + "2", rid + "3"]
+    codes = [a["error"]["code"] for a in out if "error" in a]
+    assert codes == ["NOT_OPEN", "UNKNOWN_COMMAND", "BAD_REQUEST", "INVALID_ARGUMENT"]
+    assert all(len(a["error"]["message"]) < 300 for a in out if "error" in a)

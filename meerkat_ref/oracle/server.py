@@ -59,6 +59,11 @@ def _unreadable(exc: Exception) -> str:
     return "a number too long"  # int(): "Exceeds the limit (4300 digits)"
 
 
+def _named(rid: str, limit: int = 60) -> str:
+    """A request id inside a message: the answer echoes it whole already, the message need not."""
+    return rid if len(rid) <= limit else f"{rid[:limit]}... ({len(rid):,} characters)"
+
+
 def _request_id(msg: dict[str, Json]) -> str:
     rid = msg.get("id")
     if not isinstance(rid, str) or not rid:
@@ -121,12 +126,12 @@ class Server:
             rid = _request_id(msg)
             cmd = msg.get("cmd")
             if not isinstance(cmd, str):
-                raise WireError("BAD_REQUEST", f'request {rid}: "cmd" must be a string')
+                raise WireError("BAD_REQUEST", f'request {_named(rid)}: "cmd" must be a string')
             if cmd in CONTROL_COMMANDS:
                 return await self._control(rid, cmd, msg)
             if cmd not in SERVICE_COMMANDS:
                 raise WireError("UNKNOWN_COMMAND",
-                                f"request {rid}: unknown command {_show(cmd, 60)}")
+                                f"request {_named(rid)}: unknown command {_show(cmd, 60)}")
             await self._service(rid, cmd, msg)
         except WireError as exc:
             self._error(rid, exc.code, exc.message)
@@ -190,7 +195,7 @@ class Server:
 
     def _need_open(self, rid: str, cmd: str) -> None:
         if not self._open:
-            raise WireError("NOT_OPEN", f'request {rid}: {cmd} before "open"')
+            raise WireError("NOT_OPEN", f'request {_named(rid)}: {cmd} before "open"')
 
     def _start(self, rid: str, msg: dict[str, Json]) -> None:
         label = field(msg, "task", "str", None) or f"req {rid}"
