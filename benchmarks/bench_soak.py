@@ -54,18 +54,21 @@ async def run(config: SoakConfig, workdir: Path) -> Section:
     return section
 
 
+def _budget_row(r: SoakReport, what: str) -> Row:
+    """The whole run against its deadlock budget (it must never fire)."""
+    return Row(
+        figure=f"{what}: {fmt_seconds(r.elapsed)}"
+        + (" (**budget fired: deadlock**)" if r.deadlocked else ""),
+        baseline=f"`trio.move_on_after` budget: {fmt_seconds(r.config.budget_s)}",
+        ratio=r.elapsed / r.config.budget_s,
+        goal="< 1× (the budget never fires)",
+        passed=not r.deadlocked,
+    )
+
+
 def _report(section: Section, r: SoakReport) -> None:
     c = r.config
-    section.rows.append(
-        Row(
-            figure=f"whole run, {r.turns:,} turns: {fmt_seconds(r.elapsed)}"
-            + (" (**budget fired: deadlock**)" if r.deadlocked else ""),
-            baseline=f"`trio.move_on_after` budget: {fmt_seconds(c.budget_s)}",
-            ratio=r.elapsed / c.budget_s,
-            goal="< 1× (the budget never fires)",
-            passed=not r.deadlocked,
-        )
-    )
+    section.rows.append(_budget_row(r, f"whole run, {r.turns:,} turns"))
     section.rows.append(
         Row(
             figure=f"resurrections, tasks left behind, other violations: {r.violation_count}",
@@ -196,14 +199,7 @@ async def run_faults(config: FaultsConfig, workdir: Path) -> Section:
 def _report_faults(section: Section, r: SoakReport, k: KillReport, config: FaultsConfig) -> None:
     c = r.config
     section.rows += [
-        Row(
-            figure=f"in process, whole run: {fmt_seconds(r.elapsed)}"
-            + (" (**budget fired: deadlock**)" if r.deadlocked else ""),
-            baseline=f"`trio.move_on_after` budget: {fmt_seconds(c.budget_s)}",
-            ratio=r.elapsed / c.budget_s,
-            goal="< 1× (the budget never fires)",
-            passed=not r.deadlocked,
-        ),
+        _budget_row(r, "in process, whole run"),
         Row(
             figure=f"in process, {r.faults_injected:,} failed writes: acknowledged writes lost "
             f"{r.lost}, archived sessions back {r.resurrected}, other violations "
