@@ -2,7 +2,7 @@
 
 Options: ``--quick`` (a smoke run, under a minute; written to
 ``RESULTS-quick.md`` so it never overwrites a full run's record),
-``--only list,store,turns,exploration,soak``, ``--out PATH``, ``--workdir DIR``
+``--only list,store,turns,exploration,soak,soak-faults``, ``--out PATH``, ``--workdir DIR``
 (where the SQLite files go; the file system matters for fsync).
 
 Exit status: 0 when every check held (goals missed are reported, not fatal);
@@ -51,12 +51,18 @@ async def _soak(quick: bool, workdir: Path) -> Section:
     return await bench_soak.run(bench_soak.QUICK if quick else bench_soak.FULL, workdir)
 
 
+async def _soak_faults(quick: bool, workdir: Path) -> Section:
+    config = bench_soak.FAULTS_QUICK if quick else bench_soak.FAULTS_FULL
+    return await bench_soak.run_faults(config, workdir)
+
+
 RUNNERS: dict[str, Runner] = {
     "list": _list,
     "store": _store,
     "turns": _turns,
     "exploration": _exploration,
     "soak": _soak,
+    "soak-faults": _soak_faults,
 }
 
 

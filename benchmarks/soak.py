@@ -38,6 +38,15 @@ Checks (each failure is a ``violation``):
   and the live traced blocks have not grown since the previous cycle beyond
   ``LEAK_BLOCKS_PER_SESSION`` per session archived + ``LEAK_BLOCK_SLACK``.
 
+With faults (``fault_rate`` > 0) the store is wrapped in
+``benchmarks.faults.FaultyStore``: that share of writes fail (an I/O error on
+one save, a locked file, a full disk for a few writes).  Then a create or
+turn may answer ``SESSION_STORE_ERROR`` (counted: the session stays live,
+[SAVE-FAILED]) and an archive may fail and is tried again (nothing changed,
+[ARCHIVE-ATOMIC]); and each acknowledged create or turn is checked at once
+against the store (its revision, or a newer one, is stored: [DURABILITY]).
+``benchmarks/soak_kill.py`` adds SIGKILLs of a real process.
+
 The first violation stops the run (``fail_fast``); a run stopped by the
 budget is reported as a deadlock, and the service's nursery is then
 cancelled so that leaving the service cannot hang on a task nobody stopped.
@@ -70,6 +79,7 @@ blocks: itself, its ``UUID``, its ``int``), exceeds it.
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import random
 import time
@@ -93,10 +103,14 @@ from meerkat_ref import (
     SessionId,
     SessionNotFound,
     SessionQuery,
+    SessionStoreError,
     SqliteStore,
     StartTurnRequest,
 )
 from meerkat_ref.agent import COMPACT_COMMAND, ScriptedAgentBuilder
+from meerkat_ref.store import SessionStore
+
+from .faults import FaultyStore
 
 TABLE_BYTES_PER_LIVE = 1024
 """Allowance for container tables left at their high-water size, per live session."""
@@ -112,6 +126,9 @@ LEAK_BLOCK_SLACK = 256
 
 MAX_VIOLATIONS_KEPT = 50
 
+ARCHIVE_ATTEMPTS = 50
+"""An archive that fails on a store fault is tried again, up to this many times in all."""
+
 
 @dataclass(frozen=True)
 class SoakConfig:
@@ -124,12 +141,16 @@ class SoakConfig:
     budget_s: float = 300.0
     seed: int = 6
     fail_fast: bool = True  # stop the run at the first violation
+    fault_rate: float = 0.0  # share of store writes that fail (benchmarks.faults)
+    fault_span: int = 4  # writes a full disk refuses in a row
 
     def __post_init__(self) -> None:
         if self.live < 1 or self.turns < 1 or self.cycles < 1:
             raise ValueError("live, turns and cycles must be positive")
         if not 0 <= self.host_share + self.archive_share < 1:
             raise ValueError("host_share + archive_share must be in [0, 1)")
+        if not 0 <= self.fault_rate < 1 or self.fault_span < 1:
+            raise ValueError("fault_rate must be in [0, 1) and fault_span positive")
 
 
 def memory_tolerance(config: SoakConfig) -> int:
@@ -164,6 +185,31 @@ class SoakReport:
     tasks_start: int = 0
     tasks_after: list[int] = field(default_factory=list)
     residual_top: list[str] = field(default_factory=list)
+    # with faults
+    store_writes: int = 0
+    faults: dict[str, int] = field(default_factory=dict)  # kind -> writes failed
+    creates_unsaved: int = 0  # creates answered SESSION_STORE_ERROR (live, unsaved)
+    turns_unsaved: int = 0  # turns answered SESSION_STORE_ERROR (done, unsaved)
+    archive_retries: int = 0  # archives that failed on a fault and were tried again
+    checkpoints_failed: int = 0  # host-loop checkpoints whose save failed (logged, not raised)
+    acks_checked: int = 0  # acknowledged creates and turns checked against the store
+    lost: int = 0  # ... whose revision the store did not hold
+    resurrected: int = 0  # archived sessions seen again (store, read)
+
+    @property
+    def operations(self) -> int:
+        """Calls made: creates, turns (done, cancelled, refused, unsaved), host loops, archives."""
+        return (self.creates + self.turns + self.turns_cancelled + self.turns_refused
+                + self.turns_unsaved + self.host_loops + self.archives + self.archive_retries)
+
+    @property
+    def faults_injected(self) -> int:
+        return sum(self.faults.values())
+
+    @property
+    def leaked_tasks(self) -> int:
+        """Trio tasks left over after a cycle, at most (0: none leaked)."""
+        return max((abs(t - self.tasks_start) for t in self.tasks_after), default=0)
 
     @property
     def tolerance(self) -> int:
@@ -263,10 +309,12 @@ class _Soak:
         svc: PersistentSessionService,
         store: SqliteStore,
         report: SoakReport,
+        faulty: FaultyStore | None = None,
     ) -> None:
         self.config = config
         self.svc = svc
-        self.store = store
+        self.store = store  # the file itself: never faulted
+        self.faulty = faulty
         self.report = report
         self.rng = random.Random(config.seed)
         self.slots: list[SessionId] = []
@@ -291,11 +339,34 @@ class _Soak:
     async def create(self) -> SessionId:
         immediate = self.rng.random() < 0.5
         policy = InitialTurnPolicy.RUN_IMMEDIATELY if immediate else InitialTurnPolicy.DEFER
-        result = await self.svc.create_session(
-            CreateSessionRequest(model="scripted", prompt=self.prompt(), initial_turn=policy)
-        )
+        try:
+            result = await self.svc.create_session(
+                CreateSessionRequest(model="scripted", prompt=self.prompt(), initial_turn=policy)
+            )
+        except SessionStoreError as exc:  # [SAVE-FAILED] live, unsaved: it takes the slot
+            if exc.session_id is None:
+                raise
+            self.report.creates += 1
+            self.report.creates_unsaved += 1
+            return exc.session_id
         self.report.creates += 1
+        await self.acknowledged(result.session_id)
         return result.session_id
+
+    async def acknowledged(self, session_id: SessionId) -> None:
+        """[DURABILITY] an acknowledged create or turn: its revision (or newer) is stored.
+
+        Only for calls no archive races (the session's worker is the only
+        caller on it), so the live revision now is the call's own.
+        """
+        live = await self.svc.export_session(session_id)
+        stored = await self.svc.load_persisted(session_id)
+        self.report.acks_checked += 1
+        if stored is None or stored.revision < live.revision:
+            self.report.lost += 1
+            shown = "nothing" if stored is None else f"revision {stored.revision}"
+            self.violation(f"{session_id}: acknowledged at revision {live.revision}, "
+                           f"the store holds {shown}")
 
     async def fill(self, slot: int) -> None:
         self.slots[slot] = await self.create()
@@ -303,17 +374,28 @@ class _Soak:
     async def turn(self, session_id: SessionId) -> None:
         try:
             await self.svc.start_turn(session_id, StartTurnRequest(self.prompt()))
+        except SessionStoreError:
+            self.report.turns_unsaved += 1  # [SAVE-FAILED] done, not saved
+            return
         except SessionError as exc:
             self.violation(f"turn on live session {session_id} failed: {exc!r}")
             return
         self.report.turns += 1
+        await self.acknowledged(session_id)
 
     async def archive_checked(self, session_id: SessionId) -> None:
-        """Archive, then check at once that nothing of the session is left."""
-        try:
-            await self.svc.archive(session_id)
-        except SessionError as exc:
-            self.violation(f"archive of {session_id} failed: {exc!r}")
+        """Archive (again after a store fault), then check at once that nothing is left."""
+        for _ in range(ARCHIVE_ATTEMPTS):
+            try:
+                await self.svc.archive(session_id)
+                break
+            except SessionStoreError:  # nothing changed [ARCHIVE-ATOMIC]: try again
+                self.report.archive_retries += 1
+            except SessionError as exc:
+                self.violation(f"archive of {session_id} failed: {exc!r}")
+                return
+        else:
+            self.violation(f"archive of {session_id} failed {ARCHIVE_ATTEMPTS} times")
             return
         self.report.archives += 1
         self.archived.append(session_id)
@@ -324,6 +406,7 @@ class _Soak:
         if self.svc.gate_armed(session_id) is not None:
             self.violation(f"{session_id}: checkpointer gate kept after archive returned")
         if await self.svc.load_persisted(session_id) is not None:
+            self.report.resurrected += 1
             self.violation(f"{session_id}: in the store right after archive returned")
 
     async def archive_racing(self, slot: int) -> None:
@@ -351,6 +434,9 @@ class _Soak:
                 return
             except SessionNotFound:
                 self.report.turns_refused += 1
+                return
+            except SessionStoreError:
+                self.report.turns_unsaved += 1  # [SAVE-FAILED]
                 return
             except SessionError as exc:
                 self.violation(f"turn racing archive of {session_id}: {exc!r}")
@@ -494,12 +580,14 @@ class _Soak:
             )
         for session_id in self.archived:
             if await svc.load_persisted(session_id) is not None:
+                self.report.resurrected += 1
                 self.violation(f"{where}: archived {session_id} is back in the store")
             try:
                 await svc.read(session_id)
             except SessionNotFound:
                 pass
             else:
+                self.report.resurrected += 1
                 self.violation(f"{where}: read finds archived {session_id}")
             if svc.gate_armed(session_id) is not None:
                 self.violation(f"{where}: archived {session_id} has a gate again")
@@ -558,10 +646,22 @@ class _Soak:
         del start_snapshot
 
 
-ServiceFactory = Callable[[SqliteStore, int], PersistentSessionService]
+class _CountCheckpointFailures(logging.Filter):
+    """Counts the service's "checkpoint failed" warnings [CHECKPOINT] instead of printing them."""
+
+    def __init__(self, report: SoakReport) -> None:
+        super().__init__()
+        self.report = report
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.report.checkpoints_failed += 1
+        return False
 
 
-def reference_service(store: SqliteStore, max_sessions: int) -> PersistentSessionService:
+ServiceFactory = Callable[[SessionStore, int], PersistentSessionService]
+
+
+def reference_service(store: SessionStore, max_sessions: int) -> PersistentSessionService:
     return PersistentSessionService(ScriptedAgentBuilder(), max_sessions, store)
 
 
@@ -579,13 +679,19 @@ async def run_soak(
     recorded as a violation.
     """
     report = SoakReport(config)
+    counted = _CountCheckpointFailures(report)
+    logging.getLogger("meerkat_ref.checkpoint").addFilter(counted)
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     store = await SqliteStore.open(directory / "soak.db")
+    faulty = None
+    if config.fault_rate:
+        faulty = FaultyStore(store, rate=config.fault_rate, seed=config.seed,
+                             span=config.fault_span)
     try:
-        async with make_service(store, config.live) as svc:
-            soak = _Soak(config, svc, store, report)
+        async with make_service(faulty or store, config.live) as svc:
+            soak = _Soak(config, svc, store, report, faulty)
             start = time.perf_counter()
             with trio.move_on_after(config.budget_s) as budget, soak.stop:
                 try:
@@ -605,4 +711,8 @@ async def run_soak(
         await store.aclose()
         if not was_tracing:
             tracemalloc.stop()
+        logging.getLogger("meerkat_ref.checkpoint").removeFilter(counted)
+    if faulty is not None:
+        report.store_writes = faulty.writes
+        report.faults = dict(faulty.injected)
     return report

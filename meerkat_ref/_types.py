@@ -17,19 +17,43 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+_T = TypeVar("_T")
 
 Timestamp = int
 """Microseconds since the epoch (system clock) or a logical tick."""
 
 
 class InvalidArgument(ValueError):
-    """Bad input from a caller: raised before anything is touched.
+    """Bad input from a caller: raised before anything is touched (clause INPUT).
 
-    ``code`` is stable (``INVALID_ARGUMENT``) so adapters can report it.
+    ``code`` is stable (``INVALID_ARGUMENT``) so adapters can report it.  A
+    value of the wrong type is bad input too (not a bare ``TypeError``): a
+    caller handles every malformed argument with one ``except``.
     """
 
     code = "INVALID_ARGUMENT"
+
+
+SHOWN_CHARS = 80
+"""How much of a bad value an error message quotes: input can be megabytes long."""
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:limit]!r}... ({len(value):,} {unit})"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def require(value: object, kind: type[_T], what: str) -> _T:
+    """``value`` if it is a ``kind``; else ``InvalidArgument``: ``what`` takes a ``kind``."""
+    if not isinstance(value, kind):
+        raise InvalidArgument(f"{what} takes a {kind.__name__}, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -52,7 +76,7 @@ class SessionId:
         try:
             return cls(uuid.UUID(text))
         except ValueError:
-            raise InvalidArgument(f"malformed session id {text!r}: expected a UUID") from None
+            raise InvalidArgument(f"malformed session id {shown(text)}: expected a UUID") from None
 
     @classmethod
     def from_int(cls, n: int) -> SessionId:
@@ -338,6 +362,10 @@ class CreateSessionRequest:
             raise InvalidArgument("host_mode must be a bool")
         if not isinstance(self.initial_turn, InitialTurnPolicy):
             raise InvalidArgument("initial_turn must be an InitialTurnPolicy")
+        if self.build is not None and not isinstance(self.build, BuildOptions):
+            raise InvalidArgument(
+                f"build must be a BuildOptions or None, got {type(self.build).__name__}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

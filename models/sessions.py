@@ -17,7 +17,9 @@ empty after every other step.  ``Restart`` completes them with ``Crashed()``:
 the process died, so the caller gets no answer.
 
 Ids are the text of ``uuid.UUID(int=n)`` (``sid(n)``); operations name a
-session by its ``n``.  Time is a logical clock: one tick per change.  The
+session by its ``n``.  The store's one fault is a refused save
+(``FailNextSave``): the next save it is asked for fails, as with a locked
+file or a full disk.  Time is a logical clock: one tick per change.  The
 persistent-only calls (``LoadPersisted``, ``Cancel``/``RearmAllCheckpointers``)
 answer ``SESSION_PERSISTENCE_DISABLED`` on an ephemeral service.
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, fields, replace
 
 AGENT_ERROR, NOT_FOUND, BUSY = "AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY"
 NOT_RUNNING, PERSISTENCE_DISABLED = "SESSION_NOT_RUNNING", "SESSION_PERSISTENCE_DISABLED"
+STORE_ERROR = "SESSION_STORE_ERROR"
 COMPACT = "/compact"
 
 
@@ -194,6 +197,10 @@ class ObserveStore(_Short):
     pass
 
 @dataclass(frozen=True, repr=False)
+class FailNextSave(_Short):  # the store refuses its next save: a locked file, a full disk
+    pass
+
+@dataclass(frozen=True, repr=False)
 class TurnsAtOnce(_Short):  # `count` start_turns of one session, all at once
     id: int
     prompt: str
@@ -206,7 +213,7 @@ class CreatesAtOnce(_Short):  # `count` deferred creates, all at once
     prompt: str = "a"
 
 Op = (Create | StartTurn | HostMessage | Interrupt | Read | List | Archive | LoadPersisted
-      | CancelAllCheckpointers | RearmAllCheckpointers | Restart | ObserveStore
+      | CancelAllCheckpointers | RearmAllCheckpointers | Restart | ObserveStore | FailNextSave
       | TurnsAtOnce | CreatesAtOnce)
 
 # -- state ----------------------------------------------------------------------
@@ -223,6 +230,7 @@ class State:
     archived: frozenset[str] = frozenset()
     acked: tuple[tuple[str, int], ...] = ()  # revision each last acknowledged plain turn left
     completed: tuple[tuple[str, Result], ...] = ()  # pending calls the last step completed
+    refusals: int = 0  # [SAVE-FAILED] saves the store refuses next (the store's: Restart keeps it)
 
 
 def init(capacity: int, persistent: bool) -> State:
@@ -235,7 +243,8 @@ def step(state: State, op: Op) -> tuple[Result, State]:
     return result, replace(
         state, clock=w.clock, next_id=w.next_id, live=tuple(sorted(w.live.items())),
         store=tuple(sorted(w.store.items())), archived=frozenset(w.archived),
-        acked=tuple(sorted(w.acked.items())), completed=tuple(sorted(w.completed)))
+        acked=tuple(sorted(w.acked.items())), completed=tuple(sorted(w.completed)),
+        refusals=w.refusals)
 
 
 class _Step:
@@ -246,6 +255,7 @@ class _Step:
         self.clock, self.next_id = s.clock, s.next_id
         self.live, self.store, self.acked = dict(s.live), dict(s.store), dict(s.acked)
         self.archived, self.completed = set(s.archived), list[tuple[str, Result]]()
+        self.refusals = s.refusals
 
     def tick(self) -> int:
         # [TIME] the clock is read once per change: build, each message, each compaction
@@ -267,13 +277,23 @@ class _Step:
                     last_assistant_text=f"echo: {prompt}", revision=s.revision + 2)
         return RunResult(id, f"echo: {prompt}", words + 1, words + 2, 1)
 
+    def save(self, id: str) -> bool:
+        # [SAVE-FAILED] a refused save leaves the store as it was; the live session
+        # keeps the change, and the next save that is not refused stores all of it
+        if self.refusals:
+            self.refusals -= 1
+            return False
+        self.store[id] = self.live[id].session
+        return True
+
     def checkpoint(self, id: str) -> None:
         # [CHECKPOINT] a host loop saves after each interaction (persistent only);
         # [CHECKPOINT-GATE] not while disarmed, and only a newer revision
-        # (seed: compared message counts, so a compaction was never saved)
+        # (seed: compared message counts, so a compaction was never saved);
+        # a refused checkpoint is logged, never raised: the loop goes on
         live, old = self.live[id], self.store.get(id)
         if self.persistent and live.armed and (old is None or live.session.revision > old.revision):
-            self.store[id] = live.session
+            self.save(id)
 
     def serve(self, id: str, text: str) -> None:
         if text == COMPACT:
@@ -290,7 +310,8 @@ class _Step:
             # [TURN][DURABILITY] saved before the call returns, whatever the gate's
             # arming (seed: saved after an export, outside the gate: window 1)
             if self.persistent:
-                self.store[id] = self.live[id].session
+                if not self.save(id):
+                    return Err(STORE_ERROR)  # [SAVE-FAILED] done, live, but not acknowledged
                 self.acked[id] = self.live[id].session.revision
             return Ok(result)
         # [HOST] the prompt, a checkpoint, then every queued message in order,
@@ -310,8 +331,8 @@ class _Step:
         count = 0 if op.system_prompt is None else 1
         self.live[id] = Live(Session(created_at=t, updated_at=t, message_count=count))
         if op.defer:  # [DEFER] no turn, an empty result; persistent: stored at once
-            if self.persistent:
-                self.store[id] = self.live[id].session
+            if self.persistent and not self.save(id):
+                return Err(STORE_ERROR)  # [SAVE-FAILED] live, not stored
             return Ok(RunResult(id, "", 0, 0, 0))
         return self.turn(id, op.prompt, op.host_mode, "create")
 
@@ -411,6 +432,12 @@ class _Step:
                 return Ok(None)
             case ObserveStore():
                 return Ok(dict(self.store))
+            case FailNextSave():
+                # [SAVE-FAILED] one more save refused, whichever comes next; an
+                # ephemeral service has no store: nothing to refuse
+                if self.persistent:
+                    self.refusals += 1
+                return Ok(None)
         raise TypeError(f"not an operation: {op!r}")
 
 

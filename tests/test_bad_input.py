@@ -243,28 +243,39 @@ async def test_zero_page_and_large_offset_are_fine(kind: ServiceKind, tmp_path: 
 # -- wrong types ----------------------------------------------------------------------
 
 
-async def test_non_request_objects_are_type_errors(kind: ServiceKind, tmp_path: Path) -> None:
+def _assert_invalid(err: BaseException, *words: str) -> None:
+    """Malformed input: ``InvalidArgument`` (a ``ValueError``) with its stable code."""
+    assert isinstance(err, InvalidArgument) and isinstance(err, ValueError)
+    assert not isinstance(err, SessionError)
+    assert err.code == "INVALID_ARGUMENT"
+    for word in words:
+        assert word in str(err)
+
+
+# Regression (issue 11): these were plain TypeErrors, with no code.
+async def test_non_request_objects_are_invalid_arguments(kind: ServiceKind, tmp_path: Path) -> None:
     async with open_service(kind, tmp_path) as svc:
         s = (await svc.create_session(create_req("first"))).session_id
-        calls: list[Callable[[], Awaitable[object]]] = [
-            lambda: svc.create_session(cast(Any, "hello")),
-            lambda: svc.create_session(cast(Any, None)),
-            lambda: svc.create_session(cast(Any, turn_req("x"))),
-            lambda: svc.start_turn(s, cast(Any, "x")),
-            lambda: svc.start_turn(s, cast(Any, None)),
-            lambda: svc.start_turn(s, cast(Any, create_req("x"))),
-            lambda: svc.list(cast(Any, "x")),
-            lambda: svc.list(cast(Any, None)),
-            lambda: svc.list(cast(Any, SessionFilter())),
+        calls: list[tuple[Callable[[], Awaitable[object]], str]] = [
+            (lambda: svc.create_session(cast(Any, "hello")), "str"),
+            (lambda: svc.create_session(cast(Any, None)), "NoneType"),
+            (lambda: svc.create_session(cast(Any, turn_req("x"))), "StartTurnRequest"),
+            (lambda: svc.start_turn(s, cast(Any, "x")), "str"),
+            (lambda: svc.start_turn(s, cast(Any, None)), "NoneType"),
+            (lambda: svc.start_turn(s, cast(Any, create_req("x"))), "CreateSessionRequest"),
+            (lambda: svc.list(cast(Any, "x")), "str"),
+            (lambda: svc.list(cast(Any, None)), "NoneType"),
+            (lambda: svc.list(cast(Any, SessionFilter())), "SessionFilter"),
         ]
-        for call in calls:
-            with pytest.raises(TypeError):
+        for call, given in calls:
+            with pytest.raises(InvalidArgument) as info:
                 await call()
+            _assert_invalid(info.value, "takes a", given)
             view = await svc.read(s)
             assert (view.state.message_count, view.state.is_active) == (2, False)
         injector = await svc.event_injector(s)
         assert injector is not None
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError):  # the agent's injector: not the service's input
             injector.inject(cast(Any, 42))
         assert len(await svc.list()) == 1
         await assert_healthy(svc)
@@ -272,25 +283,86 @@ async def test_non_request_objects_are_type_errors(kind: ServiceKind, tmp_path: 
 
 # Regression: the persistent service looked the id up before checking the request type.
 @pytest.mark.parametrize("service_kind", ["ephemeral", "persistent-memory", "persistent-sqlite"])
-async def test_non_request_to_unknown_id_is_a_type_error(
+async def test_non_request_to_unknown_id_is_invalid(
     service_kind: ServiceKind, tmp_path: Path
 ) -> None:
     async with open_service(service_kind, tmp_path) as svc:
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidArgument) as info:
             await svc.start_turn(SessionId.from_int(0xDEAD), cast(Any, "x"))
+        _assert_invalid(info.value, "start_turn takes a StartTurnRequest")
 
 
-@pytest.mark.parametrize("bad", [0, -1, True, False, 1.5, "3", None], ids=repr)
+# Regression (issue 11): a plain ValueError, with no code.
+@pytest.mark.parametrize("bad", [0, -1, True, False, 1.5, "3", None, "x" * 10**6],
+                         ids=lambda v: repr(v)[:12])
 @pytest.mark.parametrize("service", ["ephemeral", "persistent", "seed"])
-def test_bad_max_sessions_is_value_error(bad: object, service: str) -> None:
+def test_bad_max_sessions_is_invalid(bad: object, service: str) -> None:
     builder = make_builder()
-    with pytest.raises(ValueError, match="max_sessions"):
+    with pytest.raises(InvalidArgument) as info:
         if service == "ephemeral":
             EphemeralSessionService(builder, cast(int, bad))
         elif service == "persistent":
             PersistentSessionService(builder, cast(int, bad), MemoryStore())
         else:
             SeedPersistentSessionService(builder, cast(int, bad), MemoryStore())
+    _assert_invalid(info.value, "max_sessions")
+    assert len(str(info.value)) < 200  # a huge value is quoted, not echoed whole
+
+
+# Regression (issue 11): accepted, then failing later (the first save; inside the build).
+@pytest.mark.parametrize("store", [None, "sessions.db", object(), SessionFilter()],
+                         ids=["None", "path", "object", "filter"])
+def test_something_that_is_not_a_store_is_refused_at_once(store: object) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        PersistentSessionService(make_builder(), 2, cast(Any, store))
+    _assert_invalid(info.value, "store must be a SessionStore", type(store).__name__)
+
+
+@pytest.mark.parametrize("builder", [None, "scripted", MemoryStore()],
+                         ids=["None", "str", "store"])
+def test_something_that_is_not_a_builder_is_refused_at_once(builder: object) -> None:
+    for make in (lambda: EphemeralSessionService(cast(Any, builder), 2),
+                 lambda: PersistentSessionService(cast(Any, builder), 2, MemoryStore())):
+        with pytest.raises(InvalidArgument) as info:
+            make()
+        _assert_invalid(info.value, "builder must be a SessionAgentBuilder")
+
+
+@pytest.mark.parametrize("build", ["x", 1, object(), {"checkpointer": None}],
+                         ids=["str", "int", "object", "dict"])
+def test_bad_build_options_are_invalid(build: object) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        CreateSessionRequest(model="m", prompt="p", build=cast(Any, build))
+    _assert_invalid(info.value, "build must be a BuildOptions or None")
+
+
+async def test_a_huge_malformed_id_is_quoted_not_echoed(kind: ServiceKind, tmp_path: Path) -> None:
+    huge = "x" * 10_000_000
+    async with open_service(kind, tmp_path) as svc:
+        with pytest.raises(InvalidArgument) as info:
+            await svc.read(huge)
+    _assert_invalid(info.value, "malformed session id", "10,000,000 characters")
+    assert len(str(info.value)) < 200
+
+
+# Regression (issue 11): an error inside the block reached the caller as an ExceptionGroup.
+@pytest.mark.parametrize("service_kind", SERVICE_KINDS)
+async def test_an_error_inside_the_service_block_is_raised_as_itself(
+    service_kind: ServiceKind, tmp_path: Path
+) -> None:
+    with pytest.raises(SessionNotFound) as info:
+        async with open_service(service_kind, tmp_path) as svc:
+            await svc.create_session(create_req("first"))
+            await svc.read(SessionId.from_int(0xDEAD))
+    assert info.value.session_id == SessionId.from_int(0xDEAD)
+    caught = False
+    (tmp_path / "again").mkdir()
+    try:
+        async with open_service(service_kind, tmp_path / "again") as svc:
+            raise KeyError("mine")
+    except KeyError as exc:  # a plain except, as around any library
+        caught = exc.args == ("mine",)
+    assert caught
 
 
 def test_negative_turn_delay_is_value_error() -> None:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 import trio
 
 from .._model import model
-from ..registry import SERVICE_COMMANDS, WireError, field
+from ..registry import PROCESS_COMMANDS, SERVICE_COMMANDS, WireError, field
 from ..registry._values import Json, encode
 from .targets import CONTROL_COMMANDS, MAX_LINE, PROTOCOL, Answer, InProcessTarget, Point
 from .targets import dumps as _dumps
@@ -46,6 +46,22 @@ def _version() -> str:
         return version("meerkat-ref")
     except Exception:  # pragma: no cover - not installed
         return "unknown"
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why ``json.loads`` refused a line, in words (never the exception's own text)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(exc, json.JSONDecodeError):
+        return "not JSON"
+    return "a number too long"  # int(): "Exceeds the limit (4300 digits)"
+
+
+def _named(rid: str, limit: int = 60) -> str:
+    """A request id inside a message: the answer echoes it whole already, the message need not."""
+    return rid if len(rid) <= limit else f"{rid[:limit]}... ({len(rid):,} characters)"
 
 
 def _request_id(msg: dict[str, Json]) -> str:
@@ -101,22 +117,21 @@ class Server:
                                 f"line {self._lines}: longer than {MAX_LINE} bytes")
             try:
                 msg = json.loads(line)
-            except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-                why = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            except (ValueError, RecursionError) as exc:
                 raise WireError(
-                    "BAD_REQUEST", f"line {self._lines}: {why}: {_show(line)}"
+                    "BAD_REQUEST", f"line {self._lines}: {_unreadable(exc)}: {_show(line)}"
                 ) from None
             if not isinstance(msg, dict):
                 raise WireError("BAD_REQUEST", f"line {self._lines}: not a JSON object")
             rid = _request_id(msg)
             cmd = msg.get("cmd")
             if not isinstance(cmd, str):
-                raise WireError("BAD_REQUEST", f'request {rid}: "cmd" must be a string')
+                raise WireError("BAD_REQUEST", f'request {_named(rid)}: "cmd" must be a string')
             if cmd in CONTROL_COMMANDS:
                 return await self._control(rid, cmd, msg)
             if cmd not in SERVICE_COMMANDS:
                 raise WireError("UNKNOWN_COMMAND",
-                                f"request {rid}: unknown command {_show(cmd, 60)}")
+                                f"request {_named(rid)}: unknown command {_show(cmd, 60)}")
             await self._service(rid, cmd, msg)
         except WireError as exc:
             self._error(rid, exc.code, exc.message)
@@ -180,14 +195,19 @@ class Server:
 
     def _need_open(self, rid: str, cmd: str) -> None:
         if not self._open:
-            raise WireError("NOT_OPEN", f'request {rid}: {cmd} before "open"')
+            raise WireError("NOT_OPEN", f'request {_named(rid)}: {cmd} before "open"')
 
     def _start(self, rid: str, msg: dict[str, Json]) -> None:
         label = field(msg, "task", "str", None) or f"req {rid}"
         if rid in self._in_flight:
             raise WireError("BAD_REQUEST", f"request id {_show(rid, 60)} is already in flight")
         self._in_flight.add(rid)
-        self.target.start(rid, {k: v for k, v in msg.items() if k not in ("id", "task")}, label)
+        try:
+            self.target.start(rid, {k: v for k, v in msg.items() if k not in ("id", "task")},
+                              label)
+        except BaseException:
+            self._in_flight.discard(rid)  # not started: the id may be used again
+            raise
 
     async def _service(self, rid: str, cmd: str, msg: dict[str, Json]) -> None:
         self._need_open(rid, cmd)
@@ -196,6 +216,9 @@ class Server:
             self.emit({"id": rid, "ok": None})
         elif cmd == "observe_store":
             self.emit({"id": rid, "ok": encode(await self.target.observe_store())})
+        elif cmd == "fail_next_save":
+            self.target.fail_next_save()
+            self.emit({"id": rid, "ok": None})
         else:
             self._start(rid, msg)
 
@@ -214,7 +237,7 @@ class Server:
             try:
                 sub_rid = _request_id(sub)
                 cmd = sub.get("cmd")
-                if cmd not in SERVICE_COMMANDS or cmd in ("restart", "observe_store"):
+                if cmd not in SERVICE_COMMANDS or cmd in PROCESS_COMMANDS:
                     raise WireError("BAD_REQUEST", f"at_once: {_show(str(cmd), 60)} is not a "
                                     "service call that can run at once")
                 self._start(sub_rid, sub)

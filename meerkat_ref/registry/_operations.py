@@ -304,14 +304,24 @@ OPERATIONS: tuple[Operation, ...] = (
     _no_fields("rearm_all_checkpointers", model.RearmAllCheckpointers, _rearm),
     _no_fields("restart", model.Restart, None),
     _no_fields("observe_store", model.ObserveStore, None, values.decode_store),
+    _no_fields("fail_next_save", model.FailNextSave, None),
 )
-"""Every operation, in the order ``spec/ADAPTER.md`` lists them."""
+"""Every operation, in the order ``spec/ADAPTER.md`` lists them.
+
+The last three act on the process or the store, not through the service
+(``call`` is ``None``): the target performs them itself, in order, in no task.
+``fail_next_save`` is a store fault [SAVE-FAILED], for targets with the
+``faults`` capability.
+"""
 
 BY_NAME: dict[str, Operation] = {o.name: o for o in OPERATIONS}
 BY_MODEL: dict[type[Any], Operation] = {o.model: o for o in OPERATIONS}
 
 SERVICE_COMMANDS: tuple[str, ...] = tuple(o.name for o in OPERATIONS)
 """The wire commands, one per model operation (the ``*AtOnce`` ones are several at once)."""
+
+PROCESS_COMMANDS: tuple[str, ...] = tuple(o.name for o in OPERATIONS if o.call is None)
+"""The commands that are not service calls: never in an ``at_once``, answered in order."""
 
 
 def operation(op: object) -> Operation:
@@ -373,6 +383,7 @@ __all__ = [
     "BY_MODEL",
     "BY_NAME",
     "OPERATIONS",
+    "PROCESS_COMMANDS",
     "SERVICE_COMMANDS",
     "Operation",
     "Service",

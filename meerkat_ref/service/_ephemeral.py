@@ -41,10 +41,12 @@ from .._errors import (
     SessionPersistenceDisabled,
     capacity_error,
 )
+from .._groups import unwrap_single
 from .._seams import DEFAULT_POINTS, SchedulingPoints
 from .._types import (
     CreateSessionRequest,
     InitialTurnPolicy,
+    InvalidArgument,
     RunResult,
     Session,
     SessionId,
@@ -55,6 +57,8 @@ from .._types import (
     SessionView,
     StartTurnRequest,
     as_session_id,
+    require,
+    shown,
 )
 from ..agent._events import AgentEvent, EventBroadcast, EventKind, EventStream
 from ..agent._protocol import EventInjector, SessionAgent, SessionAgentBuilder
@@ -140,6 +144,12 @@ class _Handle:
         )
 
 
+def check_capacity(max_sessions: object) -> None:
+    """A capacity is a positive ``int`` (not a ``bool``): ``InvalidArgument`` otherwise."""
+    if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
+        raise InvalidArgument(f"max_sessions must be a positive integer, got {shown(max_sessions)}")
+
+
 def paginate(items: list[SessionSummary], query: SessionQuery) -> list[SessionSummary]:
     start = query.offset or 0
     stop = None if query.limit is None else start + query.limit
@@ -156,8 +166,11 @@ class EphemeralSessionService:
         *,
         points: SchedulingPoints = DEFAULT_POINTS,
     ) -> None:
-        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
-            raise ValueError(f"max_sessions must be a positive integer, got {max_sessions!r}")
+        check_capacity(max_sessions)
+        if not callable(getattr(builder, "build_agent", None)):
+            raise InvalidArgument(
+                f"builder must be a SessionAgentBuilder, got {type(builder).__name__}"
+            )
         self._builder = builder
         self.max_sessions = max_sessions
         self._points = points
@@ -188,7 +201,11 @@ class EphemeralSessionService:
         with trio.CancelScope(shield=True):
             await self.shutdown()
         self._nursery = None
-        return await self._stack.__aexit__(exc_type, exc, tb)
+        # The nursery wraps whatever left the block in an exception group; a group
+        # of one is raised as that exception, so ``except SessionNotFound`` around
+        # the ``async with`` catches it (clause SHUTDOWN).
+        with unwrap_single():
+            return await self._stack.__aexit__(exc_type, exc, tb)
 
     def _require_nursery(self) -> trio.Nursery:
         if self._nursery is None:
@@ -234,8 +251,7 @@ class EphemeralSessionService:
         CAPACITY), and ``on_register`` runs in the same step as registration,
         so whoever can see the session can see what ``on_register`` recorded.
         """
-        if not isinstance(req, CreateSessionRequest):
-            raise TypeError("create_session takes a CreateSessionRequest")
+        require(req, CreateSessionRequest, "create_session")
         nursery = self._require_nursery()
         with self._reservation() as slot:
             try:
@@ -273,8 +289,7 @@ class EphemeralSessionService:
 
     async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
         sid = as_session_id(session_id)
-        if not isinstance(req, StartTurnRequest):
-            raise TypeError("start_turn takes a StartTurnRequest")
+        require(req, StartTurnRequest, "start_turn")
         result, _ = await self._start_turn(sid, req)
         return result
 
@@ -428,8 +443,7 @@ class EphemeralSessionService:
         return sorted((h.summary() for h in self._sessions.values()), key=SessionSummary.sort_key)
 
     async def list(self, query: SessionQuery = SessionQuery()) -> list[SessionSummary]:
-        if not isinstance(query, SessionQuery):
-            raise TypeError("list takes a SessionQuery")
+        require(query, SessionQuery, "list")
         await trio.lowlevel.checkpoint()
         return paginate(self._live_summaries(), query)
 

@@ -35,6 +35,7 @@ from .._seams import DEFAULT_POINTS, SchedulingPoints
 from .._types import (
     BuildOptions,
     CreateSessionRequest,
+    InvalidArgument,
     RunResult,
     Session,
     SessionFilter,
@@ -47,6 +48,7 @@ from .._types import (
     SessionView,
     StartTurnRequest,
     as_session_id,
+    require,
 )
 from ..agent._events import EventStream
 from ..agent._protocol import EventInjector, SessionAgentBuilder
@@ -54,6 +56,9 @@ from ..store._base import PointedStore, SessionStore
 from ._ephemeral import EphemeralSessionService, paginate
 from ._gate import CheckpointerGate, StoreCheckpointer
 from ._statistics import GateStatistics, ServiceStatistics
+
+STORE_METHODS = ("save", "load", "list", "delete", "exists")
+"""The ``SessionStore`` protocol's calls: a service refuses a store lacking one."""
 
 
 def _store_error(exc: Exception, what: str, session_id: SessionId | None = None) -> SessionError:
@@ -93,6 +98,12 @@ class PersistentSessionService:
         *,
         points: SchedulingPoints = DEFAULT_POINTS,
     ) -> None:
+        missing = [m for m in STORE_METHODS if not callable(getattr(store, m, None))]
+        if missing:
+            raise InvalidArgument(
+                f"store must be a SessionStore, got {type(store).__name__} "
+                f"(no {', '.join(missing)})"
+            )
         self.inner = self._make_inner(builder, max_sessions, points)
         self.store: PointedStore = PointedStore(store, points)
         self._points = points
@@ -164,8 +175,7 @@ class PersistentSessionService:
         A store failure of the final save raises ``SESSION_STORE_ERROR`` naming
         the session, which stays live (as in the seed).
         """
-        if not isinstance(req, CreateSessionRequest):
-            raise TypeError("create_session takes a CreateSessionRequest")
+        require(req, CreateSessionRequest, "create_session")
         gate = self._new_gate()
         checkpointer = StoreCheckpointer(self.store, gate)
         req = replace(req, build=replace(req.build or BuildOptions(), checkpointer=checkpointer))
@@ -179,8 +189,7 @@ class PersistentSessionService:
 
     async def start_turn(self, session_id: SessionId | str, req: StartTurnRequest) -> RunResult:
         sid = as_session_id(session_id)
-        if not isinstance(req, StartTurnRequest):
-            raise TypeError("start_turn takes a StartTurnRequest")
+        require(req, StartTurnRequest, "start_turn")
         gate = await self._turn_gate(sid)
         result, snapshot = await self.inner._start_turn(sid, req)  # may switch
         await self._persist(gate, snapshot)
@@ -236,8 +245,7 @@ class PersistentSessionService:
         ``offset + limit + live`` stored rows are read: the stored sessions
         that make the page are among them, whatever the live ones are.
         """
-        if not isinstance(query, SessionQuery):
-            raise TypeError("list takes a SessionQuery")
+        require(query, SessionQuery, "list")
         live = self.inner._live_summaries()
         live_ids = {s.session_id for s in live}
         need = None if query.limit is None else (query.offset or 0) + query.limit + len(live)

@@ -29,7 +29,7 @@ const log = (text) => process.stderr.write(`memory-port: ${text}\n`);
 // empty, every task is blocked on something only a later command can resolve. That is
 // exact quiescence, and `settle` observes it with one setImmediate (§3).
 const A = { // the adapter's state; store, clock and ids outlive a restart [RESTART]
-  svc: null, store: new Map(), clock: 0, ids: 0, hooks: false,
+  svc: null, store: new Map(), clock: 0, ids: 0, refusals: 0, hooks: false,
   parked: new Map(), // label -> {kind, session, resume}: tasks waiting for `release` (§6)
   inflight: new Set(), // request ids of service calls not yet answered, in send order
 };
@@ -211,7 +211,13 @@ class Service {
       if (gate.archived) return 'archived';
       if (checkpoint && !gate.armed) return 'disarmed';
       if (snap.revision <= gate.saved) return 'unchanged';
-      await this.storeCall(task, 'store.save', snap.id, (st) => st.set(snap.id, snap), scope);
+      await this.storeCall(task, 'store.save', snap.id, (st) => {
+        if (A.refusals) { // §11 fail_next_save: the store refuses this save [SAVE-FAILED]
+          A.refusals--;
+          throw new SessionError('SESSION_STORE_ERROR', `store save failed for ${snap.id}: refused`);
+        }
+        st.set(snap.id, snap);
+      }, scope);
       gate.saved = snap.revision;
       return 'saved';
     } finally { gate.lock.release(); }
@@ -505,7 +511,7 @@ const CONTROL = {
     if (!Number.isInteger(m.capacity) || m.capacity < 1) throw bad('open: capacity must be an int >= 1');
     if (m.persistent !== undefined && typeof m.persistent !== 'boolean') throw bad('open: persistent: a bool');
     crash();
-    Object.assign(A, { store: new Map(), clock: 0, ids: 0 });
+    Object.assign(A, { store: new Map(), clock: 0, ids: 0, refusals: 0 });
     A.svc = new Service(m.capacity, m.persistent ?? true);
     return null;
   },
@@ -513,6 +519,11 @@ const CONTROL = {
     if (!A.svc) throw new SessionError('NOT_OPEN', 'no service is open');
     const { capacity, persistent } = A.svc;
     crash(); A.svc = new Service(capacity, persistent);
+    return null;
+  },
+  fail_next_save() { // §11 one more refused save; the store's, so a restart keeps it
+    if (!A.svc) throw new SessionError('NOT_OPEN', 'no service is open');
+    if (A.svc.persistent) A.refusals++;
     return null;
   },
   observe_store() { // read around the service: no points

@@ -60,7 +60,7 @@ from ..engine import (
     run_schedule,
     scenario_from_spec,
 )
-from ..engine._cases import Case, example_cases, expected_steps, random_cases
+from ..engine._cases import Case, example_cases, expected_steps, needs_faults, random_cases
 from ..engine._sequential import REPLAY_HOW, run_case, shrink
 from ..targets import VECTORS_FORMAT, ProtocolError, Target, adapter_target
 from ._outputs import Drawn, draw_failures, junit_cases
@@ -166,6 +166,12 @@ class _Conform:
     async def sequential(self, name: str, cases: Sequence[Case]) -> None:
         phase = self.phase(name)
         started = time.perf_counter()
+        if "faults" not in self.target.capabilities:
+            runnable = [c for c in cases if not needs_faults(c)]
+            if len(runnable) < len(cases):
+                phase.note = (f"{len(cases) - len(runnable)} case(s) not run: they need store "
+                              "faults (fail_next_save, capability faults) [SAVE-FAILED]")
+            cases = runnable
         try:
             for case in cases:
                 phase.cases += 1
@@ -278,7 +284,8 @@ async def conform_target(target: Target, opts: Options, report: Report,
         (f"random sequences (seed {opts.seed})",
          lambda: run.sequential(
              f"random sequences (seed {opts.seed})",
-             random_cases(opts.seed, opts.random_cases, opts.random_steps, "conform-random")),
+             random_cases(opts.seed, opts.random_cases, opts.random_steps, "conform-random",
+                          faults="faults" in target.capabilities)),
          opts.random_cases > 0),
         ("concurrent vectors (hooks)", run.vectors, True),
         ("concurrent search (hooks)", lambda: run.search(scenarios),

@@ -113,12 +113,18 @@ _KINDS = (
     + ["creates_at_once"] * 2
     + ["load", "cancel", "rearm", "observe"]
 )
-_PERSISTENT_ONLY = {"load", "cancel", "rearm"}
+_PERSISTENT_ONLY = {"load", "cancel", "rearm", "fail"}
+_FAULTS = ["fail"] * 3  # with ``faults``: a refused save now and then [SAVE-FAILED]
 
 
-def random_op(rng: random.Random, state: model.State) -> model.Op:
-    """One operation drawn from what the model's state makes interesting."""
-    kinds = [k for k in _KINDS if state.persistent or k not in _PERSISTENT_ONLY]
+def random_op(rng: random.Random, state: model.State, faults: bool = False) -> model.Op:
+    """One operation drawn from what the model's state makes interesting.
+
+    ``faults`` adds ``FailNextSave`` to the draw (without it, the draws are
+    exactly those the checked-in random vectors were made with).
+    """
+    kinds = [k for k in _KINDS + (_FAULTS if faults else [])
+             if state.persistent or k not in _PERSISTENT_ONLY]
     kind = rng.choice(kinds)
     known = sorted(
         {uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
@@ -158,10 +164,12 @@ def random_op(rng: random.Random, state: model.State) -> model.Op:
         return model.CancelAllCheckpointers()
     if kind == "rearm":
         return model.RearmAllCheckpointers()
+    if kind == "fail":
+        return model.FailNextSave()
     return model.ObserveStore()
 
 
-def random_case(seed: int, steps: int, name: str) -> Case:
+def random_case(seed: int, steps: int, name: str, faults: bool = False) -> Case:
     """A sequence drawn from ``random.Random(seed)``, each op from the model's state so far."""
     rng = random.Random(seed)
     capacity = rng.randint(1, 3)
@@ -169,7 +177,7 @@ def random_case(seed: int, steps: int, name: str) -> Case:
     state = model.init(capacity, persistent)
     ops: list[Step] = []
     for _ in range(steps):
-        op = random_op(rng, state)
+        op = random_op(rng, state, faults)
         ops.append(op)
         _, state = model.step(state, op)
     about = f"random.Random({seed}): {steps} operations drawn from the model's state"
@@ -177,9 +185,16 @@ def random_case(seed: int, steps: int, name: str) -> Case:
 
 
 def random_cases(
-    seed: int = SEED, count: int = RANDOM_CASES, steps: int = RANDOM_STEPS, prefix: str = "random"
+    seed: int = SEED, count: int = RANDOM_CASES, steps: int = RANDOM_STEPS, prefix: str = "random",
+    faults: bool = False,
 ) -> tuple[Case, ...]:
-    return tuple(random_case(seed + i, steps, f"{prefix}-{seed + i}") for i in range(count))
+    return tuple(random_case(seed + i, steps, f"{prefix}-{seed + i}", faults)
+                 for i in range(count))
+
+
+def needs_faults(case: Case) -> bool:
+    """Whether ``case`` asks the store for faults (a target needs the ``faults`` capability)."""
+    return any(isinstance(op, model.FailNextSave) for op in case.ops)
 
 
 # -- from a case to its expected results ---------------------------------------------------
@@ -284,6 +299,8 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
     def target(n: int) -> str:
         return model.sid(n)
 
+    if result == model.Err(model.STORE_ERROR):
+        return ["SAVE-FAILED", "DURABILITY"]  # a refused save: done, live, not stored
     match op:
         case model.Create(defer=defer, host_mode=host):
             if isinstance(result, model.Err):
@@ -340,6 +357,8 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
         case model.ObserveStore():
             extra = ["ARCHIVE-FINAL"] if before.archived else []
             return ["DURABILITY", "CHECKPOINT", *extra]
+        case model.FailNextSave():
+            return ["SAVE-FAILED"]
     return ["PROTOCOL"]
 
 

@@ -98,12 +98,14 @@ class _RecordingStore:
 
     Keeps the shadow ``observe_store`` answers with, counts calls in flight
     (a threaded store's call looks blocked to Trio, so quiescence waits for
-    them), and after a crash refuses every call of the dead process.
+    them), refuses the saves ``fail_next_save`` asked it to [SAVE-FAILED],
+    and after a crash refuses every call of the dead process.
     """
 
-    def __init__(self, inner: SessionStore, shadow: dict[str, model.Session], watch: _Watch):
+    def __init__(self, inner: SessionStore, world: _World, watch: _Watch):
         self.inner = inner
-        self.shadow = shadow
+        self.world = world
+        self.shadow = world.shadow
         self.watch = watch
         self.dead = False
 
@@ -121,6 +123,9 @@ class _RecordingStore:
 
     async def save(self, session: Session) -> None:
         async with self._call(session.id):
+            if self.world.refusals:
+                self.world.refusals -= 1
+                raise OSError("the store refused this save (fail_next_save)")
             await self.inner.save(session)
         if self.dead:
             return  # landed in a dead process's last moment: the shadow follows the file
@@ -253,7 +258,7 @@ def _answer_of(exc: BaseException) -> Answer | None:
 
 @dataclass
 class _World:
-    """What survives a restart: capacity, kind, store, clock and ids."""
+    """What survives a restart: capacity, kind, store, clock and ids, the store's refusals."""
 
     capacity: int
     persistent: bool
@@ -261,6 +266,7 @@ class _World:
     shadow: dict[str, model.Session]
     builder: _Builder
     directory: tempfile.TemporaryDirectory[str] | None = None
+    refusals: int = 0  # saves the store refuses next (``fail_next_save``)
 
 
 class InProcessTarget:
@@ -354,7 +360,7 @@ class InProcessTarget:
         self._process_done = done
         try:
             raw = await self._open_store(world)
-            self._store = None if raw is None else _RecordingStore(raw, world.shadow, self._watch)
+            self._store = None if raw is None else _RecordingStore(raw, world, self._watch)
             with trio.CancelScope() as scope:
                 service = self._make(world.builder, world.capacity, self._store,
                                      world.builder.points)
@@ -485,6 +491,11 @@ class InProcessTarget:
                 world.shadow.items()))
             self._arrive(cid, Answer(model.Ok(store)))
             return
+        if isinstance(op, model.FailNextSave) or (isinstance(op, dict)
+                                                  and op.get("cmd") == "fail_next_save"):
+            self.fail_next_save()
+            self._arrive(cid, Answer(model.Ok(None)))
+            return
         try:
             decoded = self._decode(op)
         except Exception as exc:
@@ -568,6 +579,17 @@ class InProcessTarget:
             self.points.release(task, fault)
         except NotParked as exc:
             raise LookupError(str(exc)) from None
+
+    def fail_next_save(self) -> None:
+        """Capability ``faults``: the store refuses its next save [SAVE-FAILED].
+
+        Refusals add up, are used in order by whatever saves next (a create's,
+        a turn's, a checkpoint's save), outlive a restart (they are the
+        store's) and are cleared by ``open``; an ephemeral service has no store.
+        """
+        world = self._world
+        if world is not None and world.persistent:
+            world.refusals += 1
 
     # -- looking ----------------------------------------------------------------------------
 
