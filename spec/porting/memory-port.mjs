@@ -434,7 +434,8 @@ const bad = (message) => new SessionError('BAD_REQUEST', message);
 const invalid = (message) => new SessionError('INVALID_ARGUMENT', message);
 
 // §3 fields of each service call: type 's' string, 's?' string or null, 'b' bool,
-// 'i?' int or null; a leading '!' marks a required field. Unknown fields are ignored.
+// 'i?' int or null; a leading '!' marks a required field. Any other field is
+// BAD_REQUEST [WIRE-FIELDS] (besides id, cmd and task).
 const SID = { session: '!s' };
 const CALLS = {
   create: { prompt: '!s', system_prompt: 's?', model: 's', initial_turn: 's', host_mode: 'b' },
@@ -447,12 +448,11 @@ const TYPES = {
   'i?': (v) => v === null || Number.isInteger(v), 's?': (v) => v === null || typeof v === 'string',
 };
 
-// [IDS] any text Python's uuid.UUID accepts (case, braces, urn:uuid:, no hyphens)
+// [IDS] canonical UUID text only: lower-case 8-4-4-4-12 hex digits
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 function parseId(text) {
-  const hex = text.replaceAll('urn:', '').replaceAll('uuid:', '')
-    .replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw invalid(`malformed session id '${text}': expected a UUID`);
-  return uuid(BigInt(`0x${hex}`));
+  if (!ID.test(text)) throw invalid(`malformed session id '${text}': expected canonical UUID text`);
+  return text;
 }
 
 // §3: a missing or ill-typed field is BAD_REQUEST; a value the contract rejects is
@@ -460,6 +460,8 @@ function parseId(text) {
 function validate(msg) {
   const spec = CALLS[msg.cmd], a = {};
   if (msg.task !== undefined && typeof msg.task !== 'string') throw bad(`${msg.cmd}: 'task' must be a string`);
+  const unknown = Object.keys(msg).filter((k) => !['id', 'cmd', 'task'].includes(k) && !Object.hasOwn(spec, k));
+  if (unknown.length) throw bad(`${msg.cmd}: unknown field '${unknown[0]}'`);
   for (const [field, t] of Object.entries(spec)) {
     const type = t.replace('!', '');
     if (msg[field] === undefined) {

@@ -131,8 +131,8 @@ def parse_wire_rules(text: str) -> tuple[list[WireRule], list[str]]:
 _MUST = re.compile(r"(?<![*\w])must(?![*\w])", re.IGNORECASE)  # "*must*": the word, mentioned
 _NAMED = re.compile(rf"\[({CLAUSE_ID})\]")
 _BARE = re.compile(rf"(?<!\()\[({CLAUSE_ID})\]")
-_LEAD = re.compile(r"^(?:[-*] |\d+\. )?(?:\*\*\[[A-Z-]+\][^*]*\*\* )?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\[\"])")
+_LEAD = re.compile(r"^(?:[-*] |\d+\. )?(?:\*\*\[[A-Z-]+\][^*]*\*\* ?)?")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?]\*\*))\s+(?=[A-Z`*(\[\"])")
 _MARKERS = re.compile(r"<!-- BEGIN (?P<name>[a-z0-9-]+) -->.*?<!-- END (?P=name) -->", re.DOTALL)
 _FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 _NUMBERED = re.compile(r"^\d+\. ")
@@ -273,7 +273,8 @@ def rule_quote(cid: str) -> str:
     for rule in wire_rules():
         if rule.id == cid:
             where = f"spec/ADAPTER.md [{cid}]"
-            first = _SENTENCE_END.split(rule.text)[0]
+            parts = [_LEAD.sub("", s) for s in _SENTENCE_END.split(rule.text)]
+            first = next((s for s in parts if s), "")
     if not where:
         return ""
     rules = [s.plain for name in pages for s in sentences(pages[name])
