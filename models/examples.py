@@ -176,10 +176,12 @@ EXAMPLES: tuple[Example, ...] = (
         (List(), Listed(1)),
         (ObserveStore(), Store({1: 2})),
     )),
-    Example('create-system-prompt', 'a system prompt is message 1', steps=(
+    Example('create-system-prompt', 'a system prompt is message 1, the empty one too', steps=(
         (Create(prompt='a', system_prompt='be brief'), Made(1)),
         (Read(id=1), Seen(3)),
         (LoadPersisted(id=1), Stored(3)),
+        (Create(prompt='b', system_prompt=''), Made(2)),
+        (Read(id=2), Seen(3)),
     )),
     Example(
         'create-deferred',
@@ -218,8 +220,9 @@ EXAMPLES: tuple[Example, ...] = (
         (StartTurn(id=2, prompt='b'), NOT_FOUND),
         (StartTurn(id=1, prompt='c d'), Ran('echo: c d')),
         (StartTurn(id=1, prompt=''), Ran('echo: ')),
-        (Read(id=1), Seen(6)),
-        (LoadPersisted(id=1), Stored(6)),
+        (StartTurn(id=1, prompt='e\x1cf\u3000g\ufeffh'), Ran('echo: e\x1cf\u3000g\ufeffh')),
+        (Read(id=1), Seen(8)),
+        (LoadPersisted(id=1), Stored(8)),
     )),
     Example(
         'turns-at-once',

@@ -131,7 +131,7 @@ const runResult = (id, text, input, output, turns) =>
 
 // ---------------------------------------------------------------- 4. the service
 // One class for both services: `persistent` false is the ephemeral one (no store, no
-// gates). Point kinds and places are the reference's (NOTES.md item 7).
+// gates). Point kinds and places are the reference's (ADAPTER.md §6's table).
 class Service {
   constructor(capacity, persistent) {
     this.capacity = capacity; this.persistent = persistent;
@@ -155,12 +155,12 @@ class Service {
     this.reserved++;
     let h;
     try {
-      const n = ++A.ids, id = uuid(n); // [IDS] the n-th create takes id n and the next tick
-      const t = ++A.clock;
+      const n = ++A.ids, id = uuid(n); // [IDS] the n-th create takes id n...
+      await point(task, null, 'agent.step', id); // the build's await (§2: between id and tick)
+      const t = ++A.clock; // [TIME] ...and, hooks off, the n-th tick: the yield above is FIFO
       const messages = req.system_prompt == null ? [] : [{ role: 'system', text: req.system_prompt }];
       const s = Object.freeze({ id, created_at: t, updated_at: t, messages, input: 0, output: 0,
         revision: 0 }); // the system prompt is part of the build: no revision, no tick of its own
-      await point(task, null, 'agent.step', id); // the build's await, before registration
       if (this.handles.has(id)) throw new SessionError('AGENT_ERROR', `Duplicate session ID generated: ${id}`);
       if (this.gates.has(id)) throw new SessionError('AGENT_ERROR', `session ${id} is being archived`);
       h = this.register(n, s);
@@ -189,7 +189,7 @@ class Service {
   admit(h) { h.running = true; h.turn = new Scope(); } // [TURN-BUSY] check-and-set by the caller
 
   // A command to the session task, and its reply. If the task has ended (archived) by
-  // then, a turn is SESSION_NOT_FOUND and a create's first turn AGENT_ERROR (NOTES.md).
+  // then, a turn is SESSION_NOT_FOUND [TURN] and a create's first turn AGENT_ERROR [CREATE].
   async send(task, h, prompt, host, ended) {
     await point(task, null, 'cmd.send', h.id);
     if (h.ended) throw ended();
@@ -496,7 +496,7 @@ const answer = (id, body) => { if (A.inflight.delete(id)) emit({ id, ...body });
 function crash() { // the process dies: calls in flight answered crashed, in send order
   if (A.svc) A.svc.proc.dead = true;
   for (const id of A.inflight) emit({ id, crashed: true });
-  A.inflight.clear(); A.parked.clear(); A.hooks = false; // hooks do not survive (NOTES.md)
+  A.inflight.clear(); A.parked.clear(); A.hooks = false; // hooks do not survive (§3, §6)
 }
 
 const CONTROL = {
