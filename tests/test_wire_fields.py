@@ -92,7 +92,8 @@ async def test_the_adapter_answers_the_code_and_touches_nothing() -> None:
     out: list[dict[str, Any]] = []
     async with Variant.parse("reference").target() as target:
         server = Server(target, out.append, "reference")
-        lines = [{"id": "1", "cmd": "open", "capacity": 1},
+        lines = [{"id": "0", "cmd": "open", "capacity": 1, "persistant": False},
+                 {"id": "1", "cmd": "open", "capacity": 1},
                  {"id": "2", "cmd": "create", "prompt": "x", "bogus": 1},
                  {"id": "3", "cmd": "create", "prompt": "x", "model": ""},
                  {"id": "4", "cmd": "create", "prompt": "x", "task": "t"},
@@ -100,6 +101,8 @@ async def test_the_adapter_answers_the_code_and_touches_nothing() -> None:
         for line in lines:
             await server.handle(dumps(line))
     answers = {m["id"]: m for m in out if "id" in m}
+    assert answers["0"]["error"]["code"] == "BAD_REQUEST"  # control commands too
+    assert "persistant" in answers["0"]["error"]["message"]
     assert answers["2"]["error"]["code"] == "BAD_REQUEST"
     assert "bogus" in answers["2"]["error"]["message"]
     assert answers["3"]["error"]["code"] == "INVALID_ARGUMENT"

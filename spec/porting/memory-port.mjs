@@ -550,6 +550,10 @@ const CONTROL = {
     return null;
   },
 };
+const OWN_FIELDS = { // the commands answered here, and their fields besides id and cmd (§3)
+  hello: [], open: ['capacity', 'persistent'], settle: ['store'], control: ['points'],
+  release: ['task', 'fault'], at_once: ['commands'], bye: [], restart: ['task'], observe_store: ['task'],
+};
 const isCall = (c) => c && typeof c === 'object' && typeof c.id === 'string' && c.id !== ''
   && Object.hasOwn(CALLS, c.cmd);
 
@@ -560,6 +564,9 @@ function handle(line) {
     return fail(null, 'BAD_REQUEST', 'not a command with an id');
   }
   if (typeof m.cmd !== 'string') return fail(m.id, 'BAD_REQUEST', 'missing cmd');
+  const own = OWN_FIELDS[m.cmd]; // [WIRE-FIELDS] no field a command does not list
+  const extra = own && Object.keys(m).find((k) => k !== 'id' && k !== 'cmd' && !own.includes(k));
+  if (extra) return fail(m.id, 'BAD_REQUEST', `${m.cmd}: unknown field '${extra}'`);
   if (m.cmd === 'settle') { // §3 every task blocked (section 2); later lines wait for it
     settling = true;
     return setImmediate(() => {
