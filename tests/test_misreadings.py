@@ -28,27 +28,29 @@ ONLY_SEQUENTIAL = Options(random_cases=0, search_runs=0, free_runs=0, max_schedu
                           shrink_budget=0)
 
 
-@pytest.mark.parametrize(
-    ("reading", "clause", "case", "rule"),
-    [
-        ("tombstone-first", "ARCHIVE", "archive-before-the-store-answers",
-         "An archive must not put a tombstone in the map before the store has said"),
-        ("any-uuid-text", "IDS", "session-id-text",
-         "must refuse any other text with `INVALID_ARGUMENT`"),
-        ("lenient-fields", "WIRE-FIELDS", "bad-request-or-invalid-argument",
-         "A command whose shape is wrong must be answered `BAD_REQUEST`"),
-        ("compact-prompt", "COMPACT", "compact-prompt-is-a-turn",
-         "must be handled as a turn, `/compact` included"),
-        ("keep-message", "HOST-MESSAGE", "host-message-interrupted-mid-serve",
-         "the message must be dropped, never served again"),
-        ("hang-read", "LIVENESS", "create-and-read",
-         "every call except a host-mode one must return without help from another call"),
-    ],
-)
+CASES = [
+    ("tombstone-first", "ARCHIVE", "archive-before-the-store-answers",
+     "An archive must not put a tombstone in the map before the store has said"),
+    ("any-uuid-text", "IDS", "session-id-text",
+     "must refuse any other text with `INVALID_ARGUMENT`"),
+    ("lenient-fields", "WIRE-FIELDS", "bad-request-or-invalid-argument",
+     "A command whose shape is wrong must be answered `BAD_REQUEST`"),
+    ("compact-prompt", "COMPACT", "compact-prompt-is-a-turn",
+     "must be handled as a turn, `/compact` included"),
+    ("keep-message", "HOST-MESSAGE", "host-message-interrupted-mid-serve",
+     "the message must be dropped, never served again"),
+    ("hang-read", "LIVENESS", "create-and-read",
+     "every call except a host-mode one must return without help from another call"),
+]
+"""(reading of ``tests/ports/misread.py``, the clause, the case that catches it, the rule)."""
+
+
+@pytest.mark.parametrize(("reading", "clause", "case", "rule"),
+                         [pytest.param(*c, id=c[0]) for c in CASES])
 def test_conform_fails_a_port_that_reads_the_rule_another_way(
     reading: str, clause: str, case: str, rule: str
 ) -> None:
-    report = conform([sys.executable, str(MISREAD), reading], ONLY_SEQUENTIAL)
+    report = conform([sys.executable, str(MISREAD), reading], ONLY_SEQUENTIAL, concurrent=[])
     assert not report.ok
     assert not report.protocol, report.protocol
     assert report.failed_in[SEQUENTIAL][clause] > 0, report.text()
