@@ -16,8 +16,10 @@ clause's rules, from the very text a port author reads, in a failure report.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 from ..._spec import spec_text
 
@@ -219,23 +221,27 @@ def sentences(text: str) -> list[Sentence]:
 
 # -- the installed spec ------------------------------------------------------------------
 
+T = TypeVar("T")
+
+
+def _installed(name: str, parse: Callable[[str], tuple[list[T], list[str]]]) -> tuple[T, ...]:
+    """What ``parse`` finds in the installed ``spec/<name>``; ``ValueError`` if it is malformed."""
+    found, problems = parse(spec_text(name))
+    if problems:
+        raise ValueError(f"spec/{name}: " + "; ".join(problems))
+    return tuple(found)
+
 
 @cache
 def contract_clauses() -> tuple[Clause, ...]:
     """The clauses of the installed ``spec/CONTRACT.md``, in order."""
-    clauses, problems = parse_clauses(spec_text("CONTRACT.md"))
-    if problems:
-        raise ValueError("spec/CONTRACT.md: " + "; ".join(problems))
-    return tuple(clauses)
+    return _installed("CONTRACT.md", parse_clauses)
 
 
 @cache
 def wire_rules() -> tuple[WireRule, ...]:
     """The rules of the installed ``spec/ADAPTER.md``, in order."""
-    rules, problems = parse_wire_rules(spec_text("ADAPTER.md"))
-    if problems:
-        raise ValueError("spec/ADAPTER.md: " + "; ".join(problems))
-    return tuple(rules)
+    return _installed("ADAPTER.md", parse_wire_rules)
 
 
 def clause_ids() -> tuple[str, ...]:
