@@ -13,6 +13,7 @@ them.
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,9 @@ _T = TypeVar("_T")
 
 Timestamp = int
 """Microseconds since the epoch (system clock) or a logical tick."""
+
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The one text of a session id (clause IDS): what ``str(uuid.UUID(...))`` gives."""
 
 
 class InvalidArgument(ValueError):
@@ -68,15 +72,26 @@ class SessionId:
 
     @classmethod
     def parse(cls, text: object) -> SessionId:
-        """Parse the canonical text form; raise ``InvalidArgument`` otherwise."""
+        """A ``SessionId``, or its canonical text; anything else is ``InvalidArgument``.
+
+        Canonical text only (clause IDS): 36 characters, lower-case hex digits
+        in groups of 8-4-4-4-12 joined by hyphens, exactly what ``str`` of an
+        id gives.  Upper case, braces, ``urn:uuid:``, bare hex, and the odd
+        forms Python's ``uuid.UUID`` lets through (``_`` between digits, a
+        leading space) are refused, on the wire and in the API alike: one id
+        has one text, so a port needs one regular expression, not Python's
+        parser.
+        """
         if isinstance(text, SessionId):
             return text
         if not isinstance(text, str):
             raise InvalidArgument(f"session id must be a string, got {type(text).__name__}")
-        try:
-            return cls(uuid.UUID(text))
-        except ValueError:
-            raise InvalidArgument(f"malformed session id {shown(text)}: expected a UUID") from None
+        if _CANONICAL_ID.fullmatch(text) is None:
+            raise InvalidArgument(
+                f"malformed session id {shown(text)}: expected canonical UUID text "
+                "(lower-case 8-4-4-4-12 hex digits)"
+            )
+        return cls(uuid.UUID(text))
 
     @classmethod
     def from_int(cls, n: int) -> SessionId:

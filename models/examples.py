@@ -148,11 +148,19 @@ def completes(expect: dict[int, Expect], completed: tuple[tuple[str, Result], ..
 
 @dataclass(frozen=True)
 class Example:
+    """A worked example.  ``pins``: the clause whose rule it was written to pin down.
+
+    A conformance failure anywhere in a pinning example is reported under that
+    clause (with its rule quoted), so a port that read the rule another way
+    is told which rule it read wrong.
+    """
+
     name: str
     about: str
     capacity: int = 2
     persistent: bool = True
     steps: tuple[tuple[Op, Expect] | tuple[Op, Expect, dict[int, Expect]], ...] = ()
+    pins: str = ""
 
     @property
     def ops(self) -> tuple[Op, ...]:
@@ -170,10 +178,12 @@ EXAMPLES: tuple[Example, ...] = (
         (List(), Listed(1)),
         (ObserveStore(), Store({1: 2})),
     )),
-    Example('create-system-prompt', 'a system prompt is message 1', steps=(
+    Example('create-system-prompt', 'a system prompt is message 1, the empty one too', steps=(
         (Create(prompt='a', system_prompt='be brief'), Made(1)),
         (Read(id=1), Seen(3)),
         (LoadPersisted(id=1), Stored(3)),
+        (Create(prompt='b', system_prompt=''), Made(2)),
+        (Read(id=2), Seen(3)),
     )),
     Example(
         'create-deferred',
@@ -212,8 +222,9 @@ EXAMPLES: tuple[Example, ...] = (
         (StartTurn(id=2, prompt='b'), NOT_FOUND),
         (StartTurn(id=1, prompt='c d'), Ran('echo: c d')),
         (StartTurn(id=1, prompt=''), Ran('echo: ')),
-        (Read(id=1), Seen(6)),
-        (LoadPersisted(id=1), Stored(6)),
+        (StartTurn(id=1, prompt='e\x1cf\u3000g\ufeffh'), Ran('echo: e\x1cf\u3000g\ufeffh')),
+        (Read(id=1), Seen(8)),
+        (LoadPersisted(id=1), Stored(8)),
     )),
     Example(
         'turns-at-once',
@@ -337,11 +348,18 @@ EXAMPLES: tuple[Example, ...] = (
         (ObserveStore(), Store({})),
         (Create(prompt='b'), Made(2)),
     )),
-    Example('archive-not-found', 'archive of a session neither live nor stored', steps=(
+    Example(
+        'archive-not-found',
+        'archive of a session neither live nor stored leaves nothing behind: the create '
+        'that then takes the id works',
+        pins='ARCHIVE',
+        steps=(
         (Archive(id=1), NOT_FOUND),
         (Create(prompt='a'), Made(1)),
         (Archive(id=2), NOT_FOUND),
         (Read(id=1), Seen(2)),
+        (StartTurn(id=1, prompt='b'), Ran('echo: b')),
+        (Create(prompt='c'), Made(2)),
     )),
     Example(
         'list-order-and-pages',
@@ -401,6 +419,24 @@ EXAMPLES: tuple[Example, ...] = (
         (HostMessage(id=1, text='/compact'), OK),
         (LoadPersisted(id=1), Stored(2)),
         (Read(id=1), Seen(2, active=True)),
+    )),
+    Example(
+        'compact-prompt-is-a-turn',
+        'a prompt is a turn, /compact included, in host mode or not; only a message a host '
+        'loop serves compacts',
+        pins='COMPACT',
+        steps=(
+        (Create(prompt='/compact', host_mode=True), PENDING),
+        (Read(id=1), Seen(2, active=True)),
+        (ObserveStore(), Store({1: 2})),
+        (HostMessage(id=1, text='/compact'), OK),
+        (Read(id=1), Seen(2, active=True)),
+        (Interrupt(id=1), OK, {1: AGENT_ERROR}),
+        (StartTurn(id=1, prompt='/compact'), Ran('echo: /compact')),
+        (StartTurn(id=1, prompt='/compact', host_mode=True), PENDING),
+        (Read(id=1), Seen(6, active=True)),
+        (Interrupt(id=1), OK, {1: AGENT_ERROR}),
+        (LoadPersisted(id=1), Stored(6)),
     )),
     Example(
         'restart-crashes-pending',

@@ -6,6 +6,10 @@
 - Every clause marked ``Model: yes`` has a tag naming it in ``models/``;
   every tag in ``models/`` and ``tests/``, every "clause <NAME>" in the
   code, and every rule the explorer reports names a clause that exists.
+- Every clause (and protocol rule of ADAPTER.md) is checked by ``conform``,
+  or ``spec/traceability.json`` says why no conform check can reach it.
+- Every sentence of CONTRACT.md and ADAPTER.md that says "must" names its
+  clause in brackets, so a report can quote the rule by its id.
 - The traceability table in CONTRACT.md and every drawing in
   ``spec/CONCURRENCY.md`` are exactly what ``meerkat_ref.specgen.docs``
   generates now: the drawings are the counterexamples the explorer finds
@@ -21,7 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from meerkat_ref.oracle.engine._clauses import Clause, parse_clauses
+from meerkat_ref.oracle.engine._clauses import (
+    Clause,
+    parse_clauses,
+    parse_wire_rules,
+    rule_quote,
+    sentences,
+)
 from meerkat_ref.specgen import docs as spec_docs
 from meerkat_ref.specgen.docs import ROOT, Drawing
 from meerkat_ref.testing import Window
@@ -75,7 +85,10 @@ def test_every_clause_names_a_test_that_exists() -> None:
     trace = spec_docs.load_traceability()
     for c in clauses():
         assert trace.get(c.id), f"clause {c.id} names no test in spec/traceability.json"
-    assert set(trace) <= {c.id for c in clauses()}
+    wire = {r.id for r in spec_docs.wire_rules()[0]}
+    assert set(trace) <= {c.id for c in clauses()} | wire
+    for rid in wire:
+        assert trace.get(rid), f"protocol rule {rid} names no test in spec/traceability.json"
     functions: dict[str, set[str]] = {}
     for cid, tests in trace.items():
         for node in tests:
@@ -131,19 +144,79 @@ def test_problems_are_caught(tmp_path: Path) -> None:
     sessions.write_text(
         sessions.read_text(encoding="utf-8").replace("# [DEFER]", "# [DEFERRED]"), encoding="utf-8"
     )
+    data["not_by_conform"]["COMPACT"] = "claimed, but conform does check it"
+    del data["not_by_conform"]["EXPORT"]
+    trace_path.write_text(json.dumps(data), encoding="utf-8")
     contract = root / "spec" / "CONTRACT.md"
     text = contract.read_text(encoding="utf-8")
-    contract.write_text(
-        text.replace("**Model:** no — the model has no events.", "**Model:** yes."),
-        encoding="utf-8",
-    )
+    text = text.replace("**Model:** no — the model has no events.", "**Model:** yes.")
+    text = text.replace("is one exchange (a user message and its reply, like a turn)",
+                        "must be one exchange (a user message and its reply, like a turn)")
+    contract.write_text(text, encoding="utf-8")
+    adapter = root / "spec" / "ADAPTER.md"
+    named = "the adapter must\n  run the same way [WIRE-REPLAY]"
+    adapter.write_text(adapter.read_text(encoding="utf-8").replace(
+        named, named.replace(" [WIRE-REPLAY]", "")), encoding="utf-8")
     found = "\n".join(spec_docs.problems(root))
+    assert "clause COMPACT is checked by conform" in found
+    assert "clause EXPORT is checked by no conform check" in found
+    assert "a rule of [HOST-MESSAGE] that does not name it" in found
+    assert "spec/ADAPTER.md" in found and "says must but names no clause" in found
     assert "clause EVENTS names no test" in found
     assert "no test test_that_was_renamed in tests/test_persistent.py" in found
     assert "unknown clause NO-SUCH-CLAUSE" in found
     assert "models/sessions.py" in found and "unknown clause DEFERRED" in found
     assert "clause DEFER is marked 'Model: yes' but no [DEFER] tag" in found
     assert "clause EVENTS is marked 'Model: yes'" in found
+
+
+def test_every_clause_is_checked_by_conform_or_says_why_not() -> None:
+    checked = spec_docs.conform_checks()
+    exempt = spec_docs.load_not_by_conform()
+    rules, problems = spec_docs.wire_rules()
+    assert problems == [] and {r.id for r in rules} >= {"WIRE-FIELDS", "WIRE-REPLAY"}
+    for cid in [c.id for c in clauses()] + [r.id for r in rules]:
+        assert (cid in checked) != bool(exempt.get(cid)), cid
+    # The six points issue 14 settled are each checked by conform.
+    for cid in ("ARCHIVE", "IDS", "WIRE-FIELDS", "COMPACT", "HOST-MESSAGE", "LIVENESS"):
+        assert cid in checked, cid
+
+
+def test_every_must_names_its_clause() -> None:
+    assert spec_docs.unnamed_rules() == []
+    musts = [s for name in ("CONTRACT.md", "ADAPTER.md")
+             for s in sentences((ROOT / "spec" / name).read_text(encoding="utf-8"))
+             if s.normative]
+    assert len(musts) >= 10  # the check has something to check
+
+
+def test_rules_are_read_as_sentences() -> None:
+    text = (
+        "## 1. A\n\n### 1.1 [AA] a\n\n**Model:** no.\n\nIt must do x [AA]. It must not do y.\n"
+        "Use *must* sparingly. See ([AA]) there; this must hold [BB].\n\n"
+        "- an item: it must be so\n  on two lines [AA].\n\n```\nmust in code\n```\n"
+    )
+    found = sentences(text)
+    normative = [(s.text, s.clause, s.owner) for s in found if s.normative]
+    assert normative == [
+        ("It must do x [AA].", "AA", "AA"),
+        ("It must not do y.", "AA", None),
+        ("See ([AA]) there; this must hold [BB].", "AA", "AA"),
+        ("- an item: it must be so on two lines [AA].", "AA", "AA"),
+    ]
+    rules, problems = parse_wire_rules(
+        "x\n\n**[WIRE-AB] Ab.** It must [WIRE-AB].\nStill it.\n\n- **[WIRE-AB] Again.** x\n")
+    assert [r.id for r in rules] == ["WIRE-AB", "WIRE-AB"]
+    assert rules[0].text == "**[WIRE-AB] Ab.** It must [WIRE-AB]. Still it."
+    assert problems == ["rule WIRE-AB is defined twice"]
+
+
+def test_a_rule_is_quoted_from_the_spec() -> None:
+    quote = rule_quote("COMPACT")
+    assert quote.startswith('spec/CONTRACT.md 2.8 [COMPACT]: "A prompt is never a compaction')
+    assert rule_quote("WIRE-FIELDS").startswith("spec/ADAPTER.md [WIRE-FIELDS]: ")
+    assert rule_quote("READ").startswith('spec/CONTRACT.md 3.1 [READ]: "For a live session')
+    assert rule_quote("PROTOCOL") == ""
 
 
 def test_clause_numbering_is_checked() -> None:

@@ -26,13 +26,27 @@ from collections.abc import AsyncIterator, Callable
 import trio
 
 from .._model import model
-from ..registry import PROCESS_COMMANDS, SERVICE_COMMANDS, WireError, field
+from ..registry import PROCESS_COMMANDS, SERVICE_COMMANDS, WireError, field, known_fields
 from ..registry._values import Json, encode
-from .targets import CONTROL_COMMANDS, MAX_LINE, PROTOCOL, Answer, InProcessTarget, Point
+from .targets import (
+    CONTROL_COMMANDS,
+    CONTROL_FIELDS,
+    MAX_LINE,
+    PROTOCOL,
+    Answer,
+    InProcessTarget,
+    Point,
+)
 from .targets import dumps as _dumps
 from .targets import show as _show
 
 Emit = Callable[[dict[str, Json]], None]
+
+_OWN_FIELDS: dict[str, tuple[str, ...]] = {
+    **CONTROL_FIELDS, "restart": ("task",), "observe_store": ("task",),
+    "fail_next_save": ("task",),
+}
+"""The fields of the commands the server answers itself (rule WIRE-FIELDS: no others)."""
 
 
 class TooLong(bytes):
@@ -127,6 +141,8 @@ class Server:
             cmd = msg.get("cmd")
             if not isinstance(cmd, str):
                 raise WireError("BAD_REQUEST", f'request {_named(rid)}: "cmd" must be a string')
+            if cmd in _OWN_FIELDS:
+                known_fields({k: v for k, v in msg.items() if k != "id"}, _OWN_FIELDS[cmd])
             if cmd in CONTROL_COMMANDS:
                 return await self._control(rid, cmd, msg)
             if cmd not in SERVICE_COMMANDS:

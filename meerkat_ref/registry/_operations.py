@@ -8,11 +8,15 @@ answer is converted to a model value once, by ``_values``), and how a port's
 JSON answer is read back (``decode``).  The adapter server, the oracle's
 targets, the vectors and the stateful tests all go through this table.
 
-Field checks follow ``spec/ADAPTER.md`` section 3 [INPUT]: a missing or
-ill-typed field is ``BAD_REQUEST`` (a ``WireError``); a well-typed value the
-contract rejects (a session id that is not a UUID, a negative ``limit``, a
-blank ``model``) is ``INVALID_ARGUMENT`` (``InvalidArgument``), raised before
-anything is touched.
+Field checks follow rule WIRE-FIELDS of ``spec/ADAPTER.md`` (section 3): a
+command whose shape is wrong -- a missing field, a field of the wrong JSON
+type, a value outside its enum (``initial_turn``), a field the command does
+not have -- is ``BAD_REQUEST`` (a ``WireError``); a well-shaped value the
+contract rejects (clause INPUT: a session id that is not canonical UUID text,
+a negative ``limit``, a blank ``model``) is ``INVALID_ARGUMENT``
+(``InvalidArgument``).  Both are raised before anything is touched.  An
+integer is a JSON number with no fractional part, so ``1.0`` is ``1`` (as in
+JSON Schema, and as a JavaScript port reads it).
 """
 
 from __future__ import annotations
@@ -74,7 +78,10 @@ _MISSING: Any = object()
 
 
 def field(msg: Mapping[str, Json], name: str, kind: str, default: Json = _MISSING) -> Json:
-    """``msg[name]`` checked against ``kind`` (str, bool, int, str?, int?); BAD_REQUEST if not."""
+    """``msg[name]`` checked against ``kind`` (str, bool, int, str?, int?); BAD_REQUEST if not.
+
+    An integral float counts as an int and comes back as one (``1.0`` is ``1``).
+    """
     value = msg.get(name, _MISSING)
     if value is _MISSING:
         if default is _MISSING:
@@ -84,6 +91,8 @@ def field(msg: Mapping[str, Json], name: str, kind: str, default: Json = _MISSIN
     base = kind.rstrip("?")
     if value is None and optional:
         return None
+    if base == "int" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 1.0 is the integer 1 (rule WIRE-FIELDS)
     ok = {
         "str": isinstance(value, str),
         "bool": isinstance(value, bool),
@@ -132,6 +141,7 @@ class Operation:
     to_model: Callable[[Any], object]  # what ``call`` returned -> model value
     decode: Callable[[Json], object]  # a port's ok value -> model value
     session: Callable[[Any], int | None] = lambda op: getattr(op, "id", None)
+    fields: tuple[str, ...] = ()  # every field the command may carry besides ``cmd``
 
     async def perform(self, svc: Service, op: object) -> tuple[object, object]:
         """Run ``op`` on ``svc``: the service's own answer, and its model value."""
@@ -213,6 +223,7 @@ def _on_session(name: str, cls: type[Any],
     return Operation(
         name, cls, lambda msg: cls(_session(msg)),
         lambda op: {"cmd": name, "session": session_text(op.id)}, call, to_model, decode,
+        fields=("session",),
     )
 
 
@@ -281,23 +292,25 @@ async def _rearm(svc: Service) -> None:
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("create", model.Create, _create_from_wire, _create_to_wire, _create_call,
-              values.model_run, values.decode_run, lambda op: None),
+              values.model_run, values.decode_run, lambda op: None,
+              ("prompt", "system_prompt", "model", "initial_turn", "host_mode")),
     Operation(
         "start_turn", model.StartTurn,
         lambda msg: model.StartTurn(_session(msg), field(msg, "prompt", "str"),
                                     field(msg, "host_mode", "bool", False)),
         _turn_to_wire, _turn_call, values.model_run, values.decode_run,
+        fields=("session", "prompt", "host_mode"),
     ),
     Operation(
         "inject", model.HostMessage,
         lambda msg: model.HostMessage(_session(msg), field(msg, "text", "str")),
         lambda op: {"cmd": "inject", "session": session_text(op.id), "text": op.text},
-        _inject_call, _none, values.decode_none,
+        _inject_call, _none, values.decode_none, fields=("session", "text"),
     ),
     _on_session("interrupt", model.Interrupt, _interrupt),
     _on_session("read", model.Read, _read, values.model_view, values.decode_view),
     Operation("list", model.List, _list_from_wire, _list_to_wire, _list_call, _summaries,
-              values.decode_summaries, lambda op: None),
+              values.decode_summaries, lambda op: None, ("offset", "limit")),
     _on_session("archive", model.Archive, _archive),
     _on_session("load_persisted", model.LoadPersisted, _load, _stored, values.decode_session),
     _no_fields("cancel_all_checkpointers", model.CancelAllCheckpointers, _cancel),
@@ -357,7 +370,21 @@ def from_wire(msg: Mapping[str, Json]) -> Any:
     entry = BY_NAME.get(cmd) if isinstance(cmd, str) else None
     if entry is None:
         raise WireError("UNKNOWN_COMMAND", f"unknown command {cmd!r}")
+    known_fields(msg, entry.fields)
     return entry.from_wire(msg)
+
+
+def known_fields(msg: Mapping[str, Json], fields: tuple[str, ...]) -> None:
+    """BAD_REQUEST if ``msg`` carries a field besides ``cmd`` and ``fields`` (rule WIRE-FIELDS).
+
+    A misspelt optional field (``hostmode``) would otherwise be ignored and the
+    call run with its default: the caller would never learn of the typo.
+    """
+    extra = sorted(k for k in msg if k != "cmd" and k not in fields)
+    if extra:
+        shown = ", ".join(repr(k[:40]) for k in extra[:5])
+        plural = "s" if len(extra) > 1 else ""
+        raise WireError("BAD_REQUEST", f"{msg.get('cmd')!s}: unknown field{plural} {shown}")
 
 
 def describe(op: object) -> str:
@@ -393,6 +420,7 @@ __all__ = [
     "expand",
     "field",
     "from_wire",
+    "known_fields",
     "operation",
     "session_of",
     "session_text",

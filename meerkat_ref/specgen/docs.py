@@ -22,8 +22,10 @@ Generated sections:
     Where the reference puts its scheduling points: ``service/_placement``'s
     kinds and sequences (``tests/test_placement.py`` runs the sequences).
 ``traceability`` (CONTRACT.md)
-    Clause -> model rules (``[ID]`` tags in ``models/``) -> explorer rules
-    (``Monitor.violate`` names) -> tests (``spec/traceability.json``).
+    Clause (and protocol rule of ADAPTER.md) -> model rules (``[ID]`` tags in
+    ``models/``) -> explorer rules (``Monitor.violate`` names) -> conform (the
+    clauses its checks report, or the reason none can) -> tests
+    (``spec/traceability.json``).
 
 Everything is deterministic: the depth-first search is, and nothing here
 prints a time.
@@ -46,10 +48,18 @@ import trio
 
 from .._seams import SchedulingPoints
 from ..agent._protocol import SessionAgentBuilder
-from ..oracle.engine import SCENARIOS, RunOutcome, Scenario, find_counterexample, preemptions
+from ..oracle.engine import RULES, SCENARIOS, RunOutcome, Scenario, find_counterexample, preemptions
 from ..oracle.engine import mermaid as draw_mermaid
 from ..oracle.engine import swimlane as draw_swimlane
-from ..oracle.engine._clauses import CLAUSE_ID, Clause, parse_clauses
+from ..oracle.engine._cases import example_cases, expected_steps, random_cases
+from ..oracle.engine._clauses import (
+    CLAUSE_ID,
+    Clause,
+    WireRule,
+    parse_clauses,
+    parse_wire_rules,
+    sentences,
+)
 from ..oracle.targets import InProcessTarget
 from ..service._persistent import PersistentSessionService
 from ..service._placement import KINDS, SEQUENCES
@@ -182,12 +192,16 @@ def explorer_rules(root: Path = ROOT) -> dict[str, list[str]]:
 # -- the tests each clause names --------------------------------------------------------
 
 
+def _traceability_json(root: Path) -> dict[str, object]:
+    data = json.loads((root / "spec" / "traceability.json").read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != "meerkat-ref/traceability@1":
+        raise ValueError("spec/traceability.json: format must be meerkat-ref/traceability@1")
+    return data
+
+
 def load_traceability(root: Path = ROOT) -> dict[str, list[str]]:
     """``spec/traceability.json``: clause id -> test node ids (``path::function``)."""
-    data = json.loads((root / "spec" / "traceability.json").read_text(encoding="utf-8"))
-    if data.get("format") != "meerkat-ref/traceability@1":
-        raise ValueError("spec/traceability.json: format must be meerkat-ref/traceability@1")
-    clauses = data["clauses"]
+    clauses = _traceability_json(root)["clauses"]
     if not isinstance(clauses, dict):
         raise ValueError("spec/traceability.json: 'clauses' must map ids to lists of tests")
     out: dict[str, list[str]] = {}
@@ -196,6 +210,61 @@ def load_traceability(root: Path = ROOT) -> dict[str, list[str]]:
             raise ValueError(f"spec/traceability.json: {cid} must list test node ids")
         out[str(cid)] = list(tests)
     return out
+
+
+def load_not_by_conform(root: Path = ROOT) -> dict[str, str]:
+    """``spec/traceability.json``'s ``not_by_conform``: clause id -> why no conform check can."""
+    reasons = _traceability_json(root).get("not_by_conform", {})
+    if not isinstance(reasons, dict) or not all(isinstance(r, str) for r in reasons.values()):
+        raise ValueError("spec/traceability.json: 'not_by_conform' must map ids to reasons")
+    return {str(k): str(v) for k, v in reasons.items()}
+
+
+def conform_checks() -> dict[str, str]:
+    """Every clause ``conform`` checks -> how: a sequential step's clauses, or a monitor rule.
+
+    Read from the code, not restated: the ``checks`` of every step of the
+    sequential cases conform runs (the model's examples, the malformed
+    inputs, the hooks cases, the seeded random sequences), and ``RULES``,
+    which every concurrent run is checked against.
+    """
+    how: dict[str, str] = {rule: "every concurrent run (monitor)" for rule in RULES}
+    for case in (*example_cases(), *random_cases()):
+        for step in expected_steps(case):
+            for clause in step.checks:
+                how.setdefault(clause, f"sequential vectors ({case.name})")
+    return how
+
+
+def wire_rules(root: Path = ROOT) -> tuple[list[WireRule], list[str]]:
+    return parse_wire_rules((root / "spec" / "ADAPTER.md").read_text(encoding="utf-8"))
+
+
+def unnamed_rules(root: Path = ROOT) -> list[str]:
+    """Sentences of CONTRACT.md and ADAPTER.md that say "must" but name no clause.
+
+    In CONTRACT.md a sentence written inside a clause must name that clause
+    (``[ID]``); elsewhere, and in ADAPTER.md, it must name some clause or
+    protocol rule that exists.  "*must*" in emphasis mentions the word and is
+    no rule.
+    """
+    contract = (root / "spec" / "CONTRACT.md").read_text(encoding="utf-8")
+    adapter = (root / "spec" / "ADAPTER.md").read_text(encoding="utf-8")
+    ids = {c.id for c in parse_clauses(contract)[0]} | {r.id for r in parse_wire_rules(adapter)[0]}
+    found: list[str] = []
+    for name, text in (("CONTRACT.md", contract), ("ADAPTER.md", adapter)):
+        for s in sentences(text):
+            if not s.normative:
+                continue
+            named = set(s.names) & ids
+            if s.clause is not None and name == "CONTRACT.md":
+                if s.clause not in named:
+                    found.append(f"spec/{name}:{s.line}: a rule of [{s.clause}] that does not "
+                                 f"name it: {s.text[:120]!r}")
+            elif not named:
+                found.append(f"spec/{name}:{s.line}: a sentence says must but names no clause: "
+                             f"{s.text[:120]!r}")
+    return found
 
 
 def test_functions(path: Path) -> set[str]:
@@ -221,16 +290,34 @@ def problems(root: Path = ROOT) -> list[str]:
     - every ``[ID]`` tag in ``models/`` and ``tests/``, every "clause <ID>" in
       the package and the tests (``other_mentions``), and every rule the explorer reports, names a
       clause of the contract (``ID-*`` names a family: some clause starts
-      with ``ID-``).
+      with ``ID-``);
+    - every clause and protocol rule is checked by ``conform``
+      (``conform_checks``), or ``not_by_conform`` in traceability.json says
+      why it cannot be (and only then);
+    - every sentence that says "must" names its clause (``unnamed_rules``).
     """
     clauses, found = parse_clauses((root / "spec" / "CONTRACT.md").read_text(encoding="utf-8"))
-    ids = {c.id for c in clauses}
+    rules, broken_rules = wire_rules(root)
+    found += broken_rules
+    ids = {c.id for c in clauses} | {r.id for r in rules}
     trace = load_traceability(root)
     tags = model_tags(root)
     tagged = {m.clause for m in tags}
+    checked = conform_checks()
+    exempt = load_not_by_conform(root)
+    for cid in [c.id for c in clauses] + [r.id for r in rules]:
+        if not trace.get(cid):
+            found.append(f"clause {cid} names no test in spec/traceability.json")
+        if cid in checked and cid in exempt:
+            found.append(f"clause {cid} is checked by conform ({checked[cid]}) but "
+                         "spec/traceability.json lists it under not_by_conform")
+        elif cid not in checked and not exempt.get(cid, "").strip():
+            found.append(f"clause {cid} is checked by no conform check, and "
+                         "spec/traceability.json's not_by_conform gives no reason")
+    found += [f"spec/traceability.json: not_by_conform names unknown clause {cid}"
+              for cid in exempt if cid not in ids]
+    found += unnamed_rules(root)
     for c in clauses:
-        if not trace.get(c.id):
-            found.append(f"clause {c.id} names no test in spec/traceability.json")
         if c.model and c.id not in tagged:
             found.append(f"clause {c.id} is marked 'Model: yes' but no [{c.id}] tag is in models/")
         if not c.model and c.id in tagged:
@@ -271,26 +358,31 @@ def problems(root: Path = ROOT) -> list[str]:
 def render_traceability(root: Path = ROOT) -> str:
     """The table between the ``traceability`` markers of CONTRACT.md."""
     clauses, _ = parse_clauses((root / "spec" / "CONTRACT.md").read_text(encoding="utf-8"))
+    wire, _ = wire_rules(root)
     trace = load_traceability(root)
-    rules: dict[str, list[str]] = {}
+    checked = conform_checks()
+    exempt = load_not_by_conform(root)
+    tagged: dict[str, list[str]] = {}
     for m in model_tags(root):
         where = f"{Path(m.path).stem}.{m.where}" if m.where else Path(m.path).stem
-        places = rules.setdefault(m.clause, [])
+        places = tagged.setdefault(m.clause, [])
         if where not in places:
             places.append(where)
     explorer = explorer_rules(root)
     lines = [
-        "| clause | model | model rules (`[ID]` tags in `models/`) | explorer rule | tests |",
-        "| --- | --- | --- | --- | --- |",
+        "| clause | model | model rules (`[ID]` tags in `models/`) | explorer rule | conform "
+        "| tests |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for c in clauses:
-        model = ", ".join(f"`{w}`" for w in rules.get(c.id, [])) or "—"
-        seen = ", ".join(f"`{w}`" for w in explorer.get(c.id, [])) or "—"
-        tests = ", ".join(f"`{_short(t)}`" for t in trace.get(c.id, [])) or "**none**"
-        flag = "yes" if c.model else "no"
-        lines.append(
-            f"| {c.number} [{c.id}](#{_anchor(c)}) | {flag} | {model} | {seen} | {tests} |"
-        )
+    rows = [(f"{c.number} [{c.id}](#{_anchor(c)})", c.id, "yes" if c.model else "no")
+            for c in clauses]
+    rows += [(f"[{r.id}](ADAPTER.md)", r.id, "no") for r in wire]
+    for label, cid, flag in rows:
+        model = ", ".join(f"`{w}`" for w in tagged.get(cid, [])) or "—"
+        seen = ", ".join(f"`{w}`" for w in explorer.get(cid, [])) or "—"
+        conform = "yes" if cid in checked else f"no: {exempt.get(cid, '**no reason given**')}"
+        tests = ", ".join(f"`{_short(t)}`" for t in trace.get(cid, [])) or "**none**"
+        lines.append(f"| {label} | {flag} | {model} | {seen} | {conform} | {tests} |")
     return "\n".join(lines)
 
 

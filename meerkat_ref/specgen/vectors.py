@@ -6,8 +6,10 @@ Generated, never written by hand, and checked in (``spec/vectors/``), so a port
 in any language can replay them without Python:
 
 ``sequential-curated.json``
-    The model's worked examples (``models/examples.py``) and the malformed
-    inputs, each step's expected result computed by ``models.sessions.step``.
+    The model's worked examples (``models/examples.py``), each step's expected
+    result computed by ``models.sessions.step``; the malformed inputs; and the
+    hooks cases (``"hooks": true``), which steer a race through the scheduling
+    hooks and state by hand the outcome the rule they pin requires.
 ``sequential-random.json``
     Pseudo-random sequences drawn from the model's state with
     ``random.Random(SEED + i)``: fixed, so the file never changes unless the
@@ -53,13 +55,16 @@ CONTRACT = "meerkat-session 0.4.0"
 
 
 def case_json(case: Case) -> dict[str, Json]:
-    return {
+    out: dict[str, Json] = {
         "name": case.name,
         "about": case.about,
         "capacity": case.capacity,
         "persistent": case.persistent,
-        "steps": [s.to_json() for s in expected_steps(case)],
     }
+    if case.hooks:
+        out["hooks"] = True
+    out["steps"] = [s.to_json() for s in expected_steps(case)]
+    return out
 
 
 def _header(kind: str) -> dict[str, Json]:

@@ -7,10 +7,9 @@ parked task, sometimes with a store fault) to both adapters, then `settle`; the 
 wrote meanwhile are compared as multisets (error messages ignored). Because both run under
 the hooks, one task at a time, a difference is a difference in semantics or in where the
 scheduling points are, not in luck. `conform` judges a port against the model; this judges
-it against the reference, step for step. Three things are not compared (NOTES.md 10, 12,
-13): a mass release (`control` off with several parked tasks: the order is the scheduler's),
-a restart while tasks are parked, and anything between a create's id and its tick
-(a parked build is released at once).
+it against the reference, step for step. Two things are not compared (NOTES.md 12, 13):
+a mass release (`control` off with several parked tasks: the order is the scheduler's), and
+a restart while tasks are parked.
 """
 
 from __future__ import annotations
@@ -79,9 +78,6 @@ def service_call(rnd: random.Random) -> Obj:
 
 
 def next_command(rnd: random.Random, parked: list[Obj], hooks: bool) -> Obj | None:
-    for p in parked:  # a create's build (agent.step in the caller's task) runs on at once
-        if p["kind"] == "agent.step" and not p["task"].startswith("session"):
-            return {"cmd": "release", "task": p["task"]}
     if parked and rnd.random() < 0.55:
         p = rnd.choice(parked)
         fault = p["kind"] in STORE_KINDS and rnd.random() < 0.08

@@ -131,7 +131,7 @@ const runResult = (id, text, input, output, turns) =>
 
 // ---------------------------------------------------------------- 4. the service
 // One class for both services: `persistent` false is the ephemeral one (no store, no
-// gates). Point kinds and places are the reference's (NOTES.md item 7).
+// gates). Point kinds and places are the reference's (ADAPTER.md §6's table).
 class Service {
   constructor(capacity, persistent) {
     this.capacity = capacity; this.persistent = persistent;
@@ -155,12 +155,12 @@ class Service {
     this.reserved++;
     let h;
     try {
-      const n = ++A.ids, id = uuid(n); // [IDS] the n-th create takes id n and the next tick
-      const t = ++A.clock;
+      const n = ++A.ids, id = uuid(n); // [IDS] the n-th create takes id n...
+      await point(task, null, 'agent.step', id); // the build's await (§2: between id and tick)
+      const t = ++A.clock; // [TIME] ...and, hooks off, the n-th tick: the yield above is FIFO
       const messages = req.system_prompt == null ? [] : [{ role: 'system', text: req.system_prompt }];
       const s = Object.freeze({ id, created_at: t, updated_at: t, messages, input: 0, output: 0,
         revision: 0 }); // the system prompt is part of the build: no revision, no tick of its own
-      await point(task, null, 'agent.step', id); // the build's await, before registration
       if (this.handles.has(id)) throw new SessionError('AGENT_ERROR', `Duplicate session ID generated: ${id}`);
       if (this.gates.has(id)) throw new SessionError('AGENT_ERROR', `session ${id} is being archived`);
       h = this.register(n, s);
@@ -189,7 +189,7 @@ class Service {
   admit(h) { h.running = true; h.turn = new Scope(); } // [TURN-BUSY] check-and-set by the caller
 
   // A command to the session task, and its reply. If the task has ended (archived) by
-  // then, a turn is SESSION_NOT_FOUND and a create's first turn AGENT_ERROR (NOTES.md).
+  // then, a turn is SESSION_NOT_FOUND [TURN] and a create's first turn AGENT_ERROR [CREATE].
   async send(task, h, prompt, host, ended) {
     await point(task, null, 'cmd.send', h.id);
     if (h.ended) throw ended();
@@ -440,7 +440,8 @@ const bad = (message) => new SessionError('BAD_REQUEST', message);
 const invalid = (message) => new SessionError('INVALID_ARGUMENT', message);
 
 // §3 fields of each service call: type 's' string, 's?' string or null, 'b' bool,
-// 'i?' int or null; a leading '!' marks a required field. Unknown fields are ignored.
+// 'i?' int or null; a leading '!' marks a required field. Any other field is
+// BAD_REQUEST [WIRE-FIELDS] (besides id, cmd and task).
 const SID = { session: '!s' };
 const CALLS = {
   create: { prompt: '!s', system_prompt: 's?', model: 's', initial_turn: 's', host_mode: 'b' },
@@ -453,12 +454,11 @@ const TYPES = {
   'i?': (v) => v === null || Number.isInteger(v), 's?': (v) => v === null || typeof v === 'string',
 };
 
-// [IDS] any text Python's uuid.UUID accepts (case, braces, urn:uuid:, no hyphens)
+// [IDS] canonical UUID text only: lower-case 8-4-4-4-12 hex digits
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 function parseId(text) {
-  const hex = text.replaceAll('urn:', '').replaceAll('uuid:', '')
-    .replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw invalid(`malformed session id '${text}': expected a UUID`);
-  return uuid(BigInt(`0x${hex}`));
+  if (!ID.test(text)) throw invalid(`malformed session id '${text}': expected canonical UUID text`);
+  return text;
 }
 
 // §3: a missing or ill-typed field is BAD_REQUEST; a value the contract rejects is
@@ -466,6 +466,8 @@ function parseId(text) {
 function validate(msg) {
   const spec = CALLS[msg.cmd], a = {};
   if (msg.task !== undefined && typeof msg.task !== 'string') throw bad(`${msg.cmd}: 'task' must be a string`);
+  const unknown = Object.keys(msg).filter((k) => !['id', 'cmd', 'task'].includes(k) && !Object.hasOwn(spec, k));
+  if (unknown.length) throw bad(`${msg.cmd}: unknown field '${unknown[0]}'`);
   for (const [field, t] of Object.entries(spec)) {
     const type = t.replace('!', '');
     if (msg[field] === undefined) {
@@ -500,7 +502,7 @@ const answer = (id, body) => { if (A.inflight.delete(id)) emit({ id, ...body });
 function crash() { // the process dies: calls in flight answered crashed, in send order
   if (A.svc) A.svc.proc.dead = true;
   for (const id of A.inflight) emit({ id, crashed: true });
-  A.inflight.clear(); A.parked.clear(); A.hooks = false; // hooks do not survive (NOTES.md)
+  A.inflight.clear(); A.parked.clear(); A.hooks = false; // hooks do not survive (§3, §6)
 }
 
 const CONTROL = {
@@ -559,6 +561,10 @@ const CONTROL = {
     return null;
   },
 };
+const OWN_FIELDS = { // the commands answered here, and their fields besides id and cmd (§3)
+  hello: [], open: ['capacity', 'persistent'], settle: ['store'], control: ['points'],
+  release: ['task', 'fault'], at_once: ['commands'], bye: [], restart: ['task'], observe_store: ['task'],
+};
 const isCall = (c) => c && typeof c === 'object' && typeof c.id === 'string' && c.id !== ''
   && Object.hasOwn(CALLS, c.cmd);
 
@@ -569,6 +575,9 @@ function handle(line) {
     return fail(null, 'BAD_REQUEST', 'not a command with an id');
   }
   if (typeof m.cmd !== 'string') return fail(m.id, 'BAD_REQUEST', 'missing cmd');
+  const own = OWN_FIELDS[m.cmd]; // [WIRE-FIELDS] no field a command does not list
+  const extra = own && Object.keys(m).find((k) => k !== 'id' && k !== 'cmd' && !own.includes(k));
+  if (extra) return fail(m.id, 'BAD_REQUEST', `${m.cmd}: unknown field '${extra}'`);
   if (m.cmd === 'settle') { // §3 every task blocked (section 2); later lines wait for it
     settling = true;
     return setImmediate(() => {

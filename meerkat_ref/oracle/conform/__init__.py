@@ -5,9 +5,10 @@ never through a shell, and driven as an ``AdapterTarget``: the same target
 protocol, engine, rules and scenarios ``meerkat-ref check`` uses in process.
 Phases, in order:
 
-1. ``sequential vectors``: the model's worked examples, malformed inputs and
-   the seeded random sequences of ``spec/vectors`` (generated here from the
-   model, which ``meerkat-ref vectors --check`` proves identical to the files);
+1. ``sequential vectors``: the model's worked examples, malformed inputs, the
+   hooks cases (only if the adapter offers scheduling hooks) and the seeded
+   random sequences of ``spec/vectors`` (generated here from the model, which
+   ``meerkat-ref vectors --check`` proves identical to the files);
 2. ``random sequences``: model-driven random sequences (``--seed``);
 3. ``concurrent vectors (hooks)``: each concurrent vector's schedule replayed
    through the adapter's scheduling hooks, reported as followed exactly or
@@ -21,12 +22,15 @@ Phases, in order:
 Every concurrent run is checked with every rule of the monitor, step by step
 (``meerkat_ref.oracle.engine._monitor``), and for linearizability after a
 restart.  The report lists, per clause, the checks made and the failures, and
-for each failing clause its best counterexample with the request lines that
-replay it (``--json``: the same as JSON; ``--junit-xml FILE``: one test case
-per clause; ``--html DIR``: each failure controlled through the hooks redrawn
-as a page, see ``_outputs``).  Exit status: 0 all passed, 1 a failure or a
-protocol error, 2 bad usage.  A protocol error (a malformed line, an adapter that dies or hangs)
-stops the run; what was found before it is kept.
+for each failing clause its rule, quoted from ``spec/`` (``rule_quote``), and
+its best counterexample with the request lines that replay it (``--json``:
+the same as JSON; ``--junit-xml FILE``: one test case per clause; ``--html
+DIR``: each failure controlled through the hooks redrawn as a page, see
+``_outputs``).  Exit status: 0 all passed, 1 a failure or a protocol error,
+2 bad usage.  A protocol error (a malformed line, an adapter that dies, a
+control command not answered in time) stops the run; what was found before
+it is kept.  A service call never answered is not a protocol error: it is
+pending, a LIVENESS failure where the model answers it.
 """
 
 from __future__ import annotations
@@ -166,12 +170,21 @@ class _Conform:
     async def sequential(self, name: str, cases: Sequence[Case]) -> None:
         phase = self.phase(name)
         started = time.perf_counter()
+        notes = []
         if "faults" not in self.target.capabilities:
             runnable = [c for c in cases if not needs_faults(c)]
             if len(runnable) < len(cases):
-                phase.note = (f"{len(cases) - len(runnable)} case(s) not run: they need store "
-                              "faults (fail_next_save, capability faults) [SAVE-FAILED]")
+                notes.append(f"{len(cases) - len(runnable)} case(s) not run: they need store "
+                             "faults (fail_next_save, capability faults) [SAVE-FAILED]")
             cases = runnable
+        if "points" not in self.target.capabilities:
+            skipped = [c.name for c in cases if c.hooks]
+            cases = [c for c in cases if not c.hooks]
+            if skipped:
+                notes.append(f"the adapter offers no scheduling hooks: {len(skipped)} hooks "
+                             f"case{'s' if len(skipped) > 1 else ''} not run "
+                             f"({', '.join(skipped)})")
+        phase.note = "; ".join(notes)
         try:
             for case in cases:
                 phase.cases += 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ...registry._values import Json
 from ...report._table import aligned_table
-from ..engine._clauses import clause_ids
+from ..engine._clauses import clause_ids, rule_quote
 from ..targets import dumps
 
 
@@ -24,10 +24,12 @@ class Failure:
     schedule: list[str] = field(default_factory=list)  # the released task at each step
     choices: list[Json] = field(default_factory=list)  # the schedule as ``Choice`` JSON
     scenario: Json = None  # the scenario's spec: with ``choices``, an exact engine replay
+    rule: str = ""  # the clause's rule as spec/ states it (``rule_quote``); filled by ``fail``
 
     def to_json(self) -> dict[str, Json]:
         return {
             "clause": self.clause,
+            "rule": self.rule,
             "phase": self.phase,
             "case": self.case,
             "message": self.message,
@@ -92,6 +94,7 @@ class Report:
         self.failed[failure.clause] += 1
         self.failed_in.setdefault(failure.phase, collections.Counter())[failure.clause] += 1
         failure.lines = renumber(failure.lines)
+        failure.rule = failure.rule or rule_quote(failure.clause)
         best = self.minimal.get(failure.clause)
         if best is None or _rank(failure) < _rank(best):
             self.minimal[failure.clause] = failure
@@ -184,6 +187,7 @@ class Report:
             out += [
                 "",
                 f"FAIL {clause} ({n} failure{'s' if n != 1 else ''}; the shortest):",
+                *([f"  rule: {f.rule}"] if f.rule else []),
                 f"  phase: {f.phase}; case: {f.case}",
                 *("  " + line for line in f.message.splitlines()),
             ]

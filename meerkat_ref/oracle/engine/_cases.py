@@ -1,12 +1,23 @@
-"""Sequential cases: operation sequences with what the model says each step must answer.
+"""Sequential cases: operation sequences with what each step must answer.
 
-A case is a fresh service (capacity, persistent or not) and a list of model
-operations, or, for malformed input, raw wire commands (``Invalid``).  Its
-expected results are the model's (``expected_steps``): in wire form, with the
-clauses each step checks and the one a difference is blamed on.  Three
-sources, all generated, none restated: the model's worked examples
-(``models/examples.py``), the malformed inputs below, and random sequences
-drawn from the model's own state (``random_case``).
+A case is a fresh service (capacity, persistent or not) and a list of steps.
+Most steps are model operations, and what they must answer is the model's
+(``expected_steps``): in wire form, with the clauses each step checks and the
+one a difference is blamed on.  The rest are written in the adapter's own
+terms, with the outcome stated by hand where the model cannot say it:
+
+- ``Wire``: a raw command and its result: malformed input (``INVALID_ARGUMENT``
+  or ``BAD_REQUEST``, rules IDS, INPUT and WIRE-FIELDS), and the calls of the
+  hooks cases;
+- ``Hook``: a scheduling-hooks step of a *hooks case* (``control``, ``release``
+  one task, ``drive`` every task but some), which steers a race to the one
+  interleaving a clarified rule is about (ARCHIVE's first step, the message
+  HOST-MESSAGE drops) and checks the outcome the rule requires.
+
+Sources, all generated, none restated: the model's worked examples
+(``models/examples.py``; an example that ``pins`` a clause reports every
+difference under it), the malformed inputs and hooks cases below, and random
+sequences drawn from the model's own state (``random_case``).
 """
 
 from __future__ import annotations
@@ -16,11 +27,13 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ..._model import examples, model
 from ...registry import at_once, expand, to_wire
 from ...registry._values import Json, encode
-from ..targets import dumps
+from ..targets import PROTOCOL_CODES, dumps
+from ._clauses import PROTOCOL
 
 SEED = 20250405
 """The random sequences' seed: case ``i`` draws from ``random.Random(SEED + i)``."""
@@ -30,23 +43,78 @@ RANDOM_STEPS = 30
 
 
 @dataclass(frozen=True)
-class Invalid:
-    """A command with malformed input: rejected with ``INVALID_ARGUMENT``, nothing touched."""
+class Wire:
+    """A raw command, and its result stated by hand (an object may list only some keys).
+
+    ``task`` labels the call's task (hooks cases hold or release it by name);
+    ``completed`` lists the pending calls the step must end, as in the vectors.
+    """
 
     cmd: tuple[tuple[str, Json], ...]
+    expect: Json
+    clauses: tuple[str, ...]
+    task: str | None = None
+    completed: tuple[Json, ...] = ()
 
     @staticmethod
-    def of(**fields: Json) -> Invalid:
-        return Invalid(tuple(fields.items()))
+    def of(expect: Json, clauses: tuple[str, ...], task: str | None = None,
+           completed: tuple[Json, ...] = (), **fields: Json) -> Wire:
+        return Wire(tuple(fields.items()), expect, clauses, task, completed)
 
     def command(self) -> dict[str, Json]:
         return dict(self.cmd)
 
+    @property
+    def changes(self) -> bool:
+        """Whether it may change the service (an error answer changes nothing)."""
+        return not (isinstance(self.expect, dict) and "error" in self.expect)
+
+    @property
+    def waits_on(self) -> str | None:
+        """The session a pending call of this step is listed under when it completes."""
+        if isinstance(self.expect, dict) and isinstance(self.expect.get("pending"), str):
+            return str(self.expect["pending"])
+        session = dict(self.cmd).get("session")
+        return session if isinstance(session, str) else None
+
     def __repr__(self) -> str:
-        return f"Invalid({json.dumps(self.command())})"
+        task = f", task={self.task!r}" if self.task else ""
+        return f"Wire({json.dumps(self.command())}{task})"
 
 
-Step = model.Op | Invalid
+@dataclass(frozen=True)
+class Hook:
+    """A scheduling-hooks step: ``control`` (on/off), ``release`` (a label), ``drive`` (hold these).
+
+    ``drive`` releases, one at a time with a settle after each, the parked task
+    with the lowest label that is not held, until only held tasks are parked.
+    """
+
+    kind: Literal["control", "release", "drive"]
+    arg: Json
+    clauses: tuple[str, ...]
+    completed: tuple[Json, ...] = ()
+
+    def to_json(self) -> dict[str, Json]:
+        if self.kind == "drive":
+            return {"drive": {"hold": self.arg}}
+        return {self.kind: self.arg}
+
+    def __repr__(self) -> str:
+        return f"Hook({json.dumps(self.to_json())})"
+
+
+def invalid(clauses: tuple[str, ...] = ("INPUT", "WIRE-FIELDS"), **fields: Json) -> Wire:
+    """A command with a well-shaped value the contract rejects: ``INVALID_ARGUMENT``."""
+    return Wire.of({"error": "INVALID_ARGUMENT"}, clauses, **fields)
+
+
+def bad_request(**fields: Json) -> Wire:
+    """A command whose shape is wrong: ``BAD_REQUEST`` (rule WIRE-FIELDS)."""
+    return Wire.of({"error": "BAD_REQUEST"}, ("WIRE-FIELDS",), **fields)
+
+
+Step = model.Op | Wire | Hook
 
 
 @dataclass(frozen=True)
@@ -56,9 +124,30 @@ class Case:
     capacity: int
     persistent: bool
     ops: tuple[Step, ...]
+    pins: str = ""  # a clause every difference in this case is reported under first
+    hooks: bool = False  # needs the adapter's scheduling hooks (capability ``points``)
 
 
 BAD_ID = "not-a-uuid"
+S1 = model.sid(1)
+S2 = model.sid(2)
+
+NON_CANONICAL_IDS: tuple[str, ...] = (
+    S1[:-1] + "A",  # upper case (session 10: counter ids have no letters to raise)
+    "{" + S1 + "}",
+    "urn:uuid:" + S1,
+    S1.replace("-", ""),
+    " " + "0" * 30 + "1",  # int(text, 16) skips a leading space...
+    "0" * 28 + "_001",  # ...and takes "_" between digits
+)
+"""Texts Python's ``uuid.UUID`` reads as a UUID (all but the first as session 1); none is
+canonical text, so each is ``INVALID_ARGUMENT`` (clause IDS)."""
+
+
+def _ids(cmd: str, **fields: Json) -> tuple[Wire, ...]:
+    return tuple(invalid(("IDS", "INPUT", "WIRE-FIELDS"), cmd=cmd, session=text, **fields)
+                 for text in NON_CANONICAL_IDS)
+
 
 INPUT_CASES: tuple[Case, ...] = (
     Case(
@@ -68,31 +157,143 @@ INPUT_CASES: tuple[Case, ...] = (
         True,
         (
             model.Create("a"),
-            Invalid.of(cmd="read", session=BAD_ID),
-            Invalid.of(cmd="start_turn", session="s1", prompt="x"),
-            Invalid.of(cmd="archive", session=""),
-            Invalid.of(cmd="interrupt", session=BAD_ID),
-            Invalid.of(cmd="inject", session=BAD_ID, text="x"),
-            Invalid.of(cmd="load_persisted", session=BAD_ID),
-            Invalid.of(cmd="list", limit=-1),
-            Invalid.of(cmd="list", offset=-2),
-            Invalid.of(cmd="create", prompt="x", model=""),
-            Invalid.of(cmd="create", prompt="x", model="  "),
+            invalid(cmd="read", session=BAD_ID),
+            invalid(cmd="start_turn", session="s1", prompt="x"),
+            invalid(cmd="archive", session=""),
+            invalid(cmd="interrupt", session=BAD_ID),
+            invalid(cmd="inject", session=BAD_ID, text="x"),
+            invalid(cmd="load_persisted", session=BAD_ID),
+            invalid(cmd="list", limit=-1),
+            invalid(cmd="list", offset=-2),
+            invalid(cmd="create", prompt="x", model=""),
+            invalid(cmd="create", prompt="x", model="  "),
             model.Read(1),
             model.List(),
             model.Create("b"),
         ),
     ),
+    Case(
+        "session-id-text",
+        "an id is canonical UUID text, nothing else: other spellings of a live id are refused",
+        2,
+        True,
+        (
+            model.Create("a"),
+            *_ids("read"),
+            *_ids("start_turn", prompt="x"),
+            *_ids("archive"),
+            model.Read(1),
+            model.List(),
+        ),
+        pins="IDS",
+    ),
+    Case(
+        "bad-request-or-invalid-argument",
+        "a command of the wrong shape is BAD_REQUEST (enum values, unknown fields, types); "
+        "a well-shaped value the contract rejects is INVALID_ARGUMENT",
+        2,
+        True,
+        (
+            model.Create("a"),
+            bad_request(cmd="create", prompt="x", initial_turn="later"),
+            bad_request(cmd="create", prompt="x", initial_turn=None),
+            bad_request(cmd="create", prompt="x", bogus=1),
+            bad_request(cmd="create", prompt="x", hostmode=True),
+            bad_request(cmd="create"),
+            bad_request(cmd="create", prompt=7),
+            bad_request(cmd="start_turn", session=S1, prompt="x", host_mode=1),
+            bad_request(cmd="read", session=1),
+            bad_request(cmd="read", session=S1, extra=None),
+            bad_request(cmd="list", limit="2"),
+            bad_request(cmd="list", limit=1.5),
+            bad_request(cmd="list", limit=True),
+            bad_request(cmd="archive"),
+            bad_request(cmd="cancel_all_checkpointers", session=S1),
+            invalid(("WIRE-FIELDS", "INPUT"), cmd="list", limit=-1),
+            invalid(("WIRE-FIELDS", "INPUT"), cmd="create", prompt="x", model=""),
+            model.Read(1),
+            model.List(),
+            model.Create("b"),
+            model.Read(2),
+        ),
+    ),
 )
 """Malformed input: wire-level, so not among the model's examples."""
 
+ARCHIVE_CREATED: Json = {"ok": {"session_id": S1, "text": "echo: hello", "input_tokens": 2,
+                                "output_tokens": 3, "turns": 1}}
+
+HOOKS_CASES: tuple[Case, ...] = (
+    Case(
+        "archive-before-the-store-answers",
+        "an archive of an id not yet created, held at its first point (before the store has "
+        "answered), must not refuse the create that takes the id: the create runs and is "
+        "saved, then the archive finds and archives it",
+        2,
+        True,
+        (
+            Hook("control", True, ("ARCHIVE",)),
+            Wire.of({"pending": S1}, ("ARCHIVE",), task="a", cmd="archive", session=S1),
+            Wire.of({"pending": S1}, ("ARCHIVE",), task="c", cmd="create", prompt="hello"),
+            Hook("drive", ["a"], ("ARCHIVE", "CREATE"),
+                 completed=({"session": S1, "result": ARCHIVE_CREATED},)),
+            Hook("control", False, ("ARCHIVE",),
+                 completed=({"session": S1, "result": {"ok": None}},)),
+            Wire.of({"error": "SESSION_NOT_FOUND"}, ("ARCHIVE-FINAL", "ARCHIVE"),
+                    cmd="read", session=S1),
+            Wire.of({"ok": None}, ("ARCHIVE-FINAL", "ARCHIVE"), cmd="load_persisted",
+                    session=S1),
+        ),
+        pins="ARCHIVE",
+        hooks=True,
+    ),
+    Case(
+        "host-message-interrupted-mid-serve",
+        "an interrupt lands while the host loop serves x (its user message pushed, no reply "
+        "yet): x is dropped, its user message stays, y (still queued) waits for the next "
+        "host loop, which serves its prompt and then y only",
+        1,
+        True,
+        (
+            model.Create("serve", host_mode=True),
+            Hook("control", True, ("HOST-MESSAGE",)),
+            Wire.of({"ok": None}, ("HOST-MESSAGE",), task="i", cmd="inject", session=S1,
+                    text="x"),
+            Hook("release", "session s1", ("HOST-MESSAGE",)),
+            Wire.of({"ok": None}, ("HOST-MESSAGE",), cmd="inject", session=S1, text="y"),
+            Wire.of({"ok": {"message_count": 3, "is_active": True,
+                            "last_assistant_text": "echo: serve"}},
+                    ("HOST-MESSAGE", "READ"), cmd="read", session=S1),
+            Wire.of({"ok": None}, ("INTERRUPT", "HOST-MESSAGE"), cmd="interrupt", session=S1,
+                    completed=({"session": S1, "result": {"error": "AGENT_ERROR"}},)),
+            Hook("control", False, ("HOST-MESSAGE",)),
+            Wire.of({"ok": {"message_count": 3, "is_active": False,
+                            "last_assistant_text": "echo: serve"}},
+                    ("HOST-MESSAGE", "INTERRUPT"), cmd="read", session=S1),
+            Wire.of({"pending": S1}, ("HOST", "HOST-MESSAGE"), cmd="start_turn", session=S1,
+                    prompt="again", host_mode=True),
+            Wire.of({"ok": {"message_count": 7, "is_active": True,
+                            "last_assistant_text": "echo: y"}},
+                    ("HOST-MESSAGE",), cmd="read", session=S1),
+            Wire.of({"ok": None}, ("INTERRUPT",), cmd="interrupt", session=S1,
+                    completed=({"session": S1, "result": {"error": "AGENT_ERROR"}},)),
+            Wire.of({"ok": {"message_count": 7, "is_active": False}}, ("HOST-MESSAGE",),
+                    cmd="read", session=S1),
+        ),
+        pins="HOST-MESSAGE",
+        hooks=True,
+    ),
+)
+"""Races steered through the hooks to the interleaving a clarified rule is about."""
+
 
 def example_cases() -> tuple[Case, ...]:
-    """The model's worked examples (``models/examples.py``), then the malformed inputs."""
+    """The model's worked examples (``models/examples.py``), malformed inputs, hooks cases."""
     worked = tuple(
-        Case(e.name, e.about, e.capacity, e.persistent, e.ops) for e in examples.EXAMPLES
+        Case(e.name, e.about, e.capacity, e.persistent, e.ops, pins=e.pins)
+        for e in examples.EXAMPLES
     )
-    return worked + INPUT_CASES
+    return worked + INPUT_CASES + HOOKS_CASES
 
 
 # -- random sequences -----------------------------------------------------------------------
@@ -214,11 +415,16 @@ class ExpectedStep:
 
     def to_json(self) -> dict[str, Json]:
         out: dict[str, Json] = {}
-        if self.at_once:
+        if isinstance(self.op, Hook):
+            out.update(self.op.to_json())
+        elif self.at_once:
             out["at_once"] = list(self.commands)
         else:
             out["op"] = self.commands[0]
-        out["expect"] = self.expect
+            if isinstance(self.op, Wire) and self.op.task is not None:
+                out["task"] = self.op.task
+        if not isinstance(self.op, Hook):
+            out["expect"] = self.expect
         if self.completed:
             out["completed"] = list(self.completed)
         out["checks"] = list(self.checks)
@@ -228,6 +434,8 @@ class ExpectedStep:
 
 def pending_session(op: Step, state: model.State) -> str | None:
     """The session a call of ``op`` would wait on, if it stayed pending."""
+    if isinstance(op, Wire):
+        return op.waits_on
     if isinstance(op, model.Create):
         return model.sid(state.next_id)
     if isinstance(op, model.StartTurn | model.TurnsAtOnce):
@@ -236,34 +444,58 @@ def pending_session(op: Step, state: model.State) -> str | None:
 
 
 def expected_steps(case: Case) -> list[ExpectedStep]:
-    """Step the model through ``case``; raise if one of its invariants breaks."""
+    """Step the model through ``case``; raise if one of its invariants breaks.
+
+    ``Wire`` and ``Hook`` steps carry their outcome themselves; once one of
+    them may have changed the service, the model no longer knows its state,
+    so no model operation may follow (an ``AssertionError`` says so).
+    """
     state = model.init(case.capacity, case.persistent)
     out: list[ExpectedStep] = []
+    scripted = False
     for op in case.ops:
-        if isinstance(op, Invalid):
-            out.append(
-                ExpectedStep(
-                    (op.command(),), False, {"error": "INVALID_ARGUMENT"}, (), ("INPUT",), op, state
-                )
-            )
+        if isinstance(op, Wire | Hook):
+            commands = (op.command(),) if isinstance(op, Wire) else ()
+            expect = op.expect if isinstance(op, Wire) else None
+            checks = _pinned(case, list(op.clauses))
+            out.append(ExpectedStep(commands, False, expect, op.completed, checks, op, state))
+            scripted = scripted or isinstance(op, Hook) or op.changes
             continue
+        if scripted:
+            raise AssertionError(f"{case.name}: {op!r} follows a scripted step that changed "
+                                 "the service: the model cannot say what it answers")
         result, after = model.step(state, op)
         broken = model.violations(after)
         if broken:
             raise AssertionError(f"{case.name}: {op!r} breaks the model's invariants {broken}")
+        clauses = step_clauses(op, state, result)
+        if _has_error(result):
+            clauses.append("ERRORS")
         out.append(
             ExpectedStep(
                 tuple(op_commands(op)),
                 at_once(op),
                 result_json(result, pending_session(op, state)),
                 tuple(completed_json(after.completed)),
-                tuple(step_clauses(op, state, result)),
+                _pinned(case, clauses),
                 op,
                 state,
             )
         )
         state = after
     return out
+
+
+def _pinned(case: Case, clauses: list[str]) -> tuple[str, ...]:
+    """The step's clauses, the case's pinned clause first (a difference is reported under it)."""
+    ordered = [case.pins, *clauses] if case.pins else clauses
+    return tuple(dict.fromkeys(ordered))
+
+
+def _has_error(result: model.Result) -> bool:
+    if isinstance(result, model.Many):
+        return any(_has_error(r) for r in result.results)
+    return isinstance(result, model.Err)
 
 
 def op_commands(op: model.Op) -> list[dict[str, Json]]:
@@ -309,7 +541,7 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
             rest = ["IDS", "TIME"] + (["DURABILITY"] if before.persistent else [])
             return [first, *rest]
         case model.CreatesAtOnce():
-            return ["CAPACITY", "IDS"]
+            return ["CAPACITY", "IDS", "ATOMIC"]
         case model.StartTurn(id=n):
             if target(n) in before.archived and isinstance(result, model.Err):
                 return ["ARCHIVE-FINAL", "TURN"]
@@ -319,7 +551,7 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
                 return ["HOST", "TURN"]
             return ["TURN", "TIME"] + (["DURABILITY"] if before.persistent else [])
         case model.TurnsAtOnce():
-            return ["TURN-BUSY"]
+            return ["TURN-BUSY", "ATOMIC"]
         case model.HostMessage(id=n, text=text):
             if target(n) in before.archived and isinstance(result, model.Err):
                 return ["ARCHIVE-FINAL", "HOST-MESSAGE"]
@@ -344,7 +576,7 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
             return ["LIST", "LIST-ORDER", *extra]
         case model.Archive(id=n):
             if target(n) in live and live[target(n)].running:
-                return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL"]
+                return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL", "LIVE-TASK"]
             return ["ARCHIVE", "ARCHIVE-FINAL"]
         case model.LoadPersisted(id=n):
             if target(n) in before.archived and before.persistent:
@@ -405,7 +637,11 @@ def blame(
     """The clause a difference between ``want`` and ``got`` is reported under.
 
     ``clauses`` are the step's (``step_clauses``); the first is the default.
+    A call the model answers that is still pending at quiescence is a
+    LIVENESS failure (spec/ADAPTER.md section 8), whatever the step.
     """
+    if _pendings(got) > _pendings(want):
+        return "LIVENESS"
     if completed_differs and not isinstance(op, model.Restart):
         if isinstance(op, model.Archive):
             return "ARCHIVE-STOP"
@@ -433,6 +669,32 @@ def blame(
             return "TIME"
         if _only_differ_in(w, g, {"session_id"}):
             return "IDS"
+    return clauses[0]
+
+
+def _pendings(result: Json) -> int:
+    """How many calls of a step's result are pending."""
+    if isinstance(result, list):
+        return sum(_pendings(r) for r in result)
+    return int(isinstance(result, dict) and "pending" in result)
+
+
+def wire_blame(step: Wire | Hook, clauses: Sequence[str], want: Json, got: Json) -> str:
+    """The clause a difference in a ``Wire`` or ``Hook`` step is reported under.
+
+    LIVENESS for a call left pending that must answer; WIRE-FIELDS when the
+    two codes are ``BAD_REQUEST`` and ``INVALID_ARGUMENT`` swapped (the rule
+    that tells them apart); else the step's first clause.
+    """
+    if isinstance(step, Wire) and _pendings(got) > _pendings(want):
+        return "LIVENESS"
+    codes = {"BAD_REQUEST", "INVALID_ARGUMENT"}
+    want_code = want.get("error") if isinstance(want, dict) else None
+    got_code = got.get("error") if isinstance(got, dict) else None
+    if want_code in codes and got_code in codes and want_code != got_code:
+        return "WIRE-FIELDS"
+    if got_code in PROTOCOL_CODES and got_code != want_code:
+        return PROTOCOL  # not an answer the contract has: the protocol broke
     return clauses[0]
 
 

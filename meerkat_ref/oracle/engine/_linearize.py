@@ -18,7 +18,8 @@ What is compared (the *observation*), and the one relaxation:
   (which serves at once) would predict counts the real read need not see.
 - A create or turn that ends ``AGENT_ERROR`` while an archive of its session
   was in flight was cancelled by it: like an unanswered call, its effect may
-  or may not have happened, and its answer is not compared.
+  or may not have happened, and its answer is not compared.  An archive that
+  answered ``SESSION_NOT_FOUND`` does not count: it changed nothing.
 - A turn takes time: while one runs, a ``start_turn`` of the same session is
   answered ``SESSION_BUSY`` (clause TURN-BUSY), which a model of atomic turns
   cannot produce.  A ``SESSION_BUSY`` answer is accepted, as a call with no
@@ -97,12 +98,17 @@ def observe(op: model.Op, result: model.Result) -> str:
 
 
 def _cancelled_by_archive(call: Call, history: Sequence[Call]) -> bool:
-    """A create or turn that ended ``AGENT_ERROR`` while an archive of its session ran."""
+    """A create or turn that ended ``AGENT_ERROR`` while an archive of its session ran.
+
+    Not an archive that answered ``SESSION_NOT_FOUND``: it found nothing and
+    changed nothing (clause ARCHIVE), so it cancelled nothing either.
+    """
     if call.name not in ("create", "start_turn") or call.result != "AGENT_ERROR":
         return False
     responded = call.responded if call.responded is not None else 1 << 60
     return any(
         c.name == "archive"
+        and c.result != "SESSION_NOT_FOUND"
         and c.invoked <= responded
         and (call.name == "create" or c.session == call.session)
         for c in history

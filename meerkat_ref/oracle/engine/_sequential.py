@@ -19,8 +19,21 @@ from ..._model import model
 from ...registry import expand
 from ...registry._values import Json, encode
 from ..targets import PROTOCOL_CODES, Answer, Malformed, Target, dumps
-from ._cases import Case, ExpectedStep, Invalid, blame, expected_steps, matches, matches_multiset
+from ._cases import (
+    Case,
+    ExpectedStep,
+    Hook,
+    Wire,
+    blame,
+    expected_steps,
+    matches,
+    matches_multiset,
+    wire_blame,
+)
 from ._cases import pending_session as _pending_session
+
+DRIVE_LIMIT = 200
+"""A ``drive`` step releases at most this many tasks (a port whose tasks never rest fails)."""
 
 REPLAY_HOW = (
     "send the lines in order to a fresh adapter, waiting for the answer to each "
@@ -48,15 +61,43 @@ def answer_json(answer: Answer) -> Json:
     return {"ok": value.value if isinstance(value, Malformed) else encode(value)}
 
 
-def _describe(step: ExpectedStep, got: Json, completed: list[Json]) -> str:
-    sent = "; ".join(dumps(c) for c in step.commands)
-    parts = [f"step {step.op!r}: sent {sent}"]
-    parts.append(f"  expected {dumps(step.expect)}")
-    parts.append(f"  got      {dumps(got)}")
+def _describe(step: ExpectedStep, got: Json, completed: list[Json], note: str = "") -> str:
+    if isinstance(step.op, Hook):
+        parts = [f"step {step.op!r}{note}"]
+    else:
+        sent = "; ".join(dumps(c) for c in step.commands)
+        parts = [f"step {step.op!r}: sent {sent}"]
+        parts.append(f"  expected {dumps(step.expect)}")
+        parts.append(f"  got      {dumps(got)}")
     if not matches(list(step.completed), completed):
         parts.append(f"  expected completed {dumps(list(step.completed))}")
         parts.append(f"  got completed      {dumps(completed)}")
     return "\n".join(parts)
+
+
+async def _hook(target: Target, hook: Hook, parked: Sequence[str],
+                answers: dict[str, Answer]) -> tuple[list[str], str]:
+    """Carry out one hooks step; the parked labels after it, and what went wrong ("" if not)."""
+    if hook.kind == "control":
+        await target.control(bool(hook.arg))
+    elif hook.kind == "release":
+        if hook.arg not in parked:
+            return list(parked), f": {hook.arg!r} is not parked (parked: {list(parked)})"
+        await target.release(str(hook.arg))
+    else:
+        held = set(hook.arg) if isinstance(hook.arg, list) else set()
+        for _ in range(DRIVE_LIMIT):
+            free = [label for label in parked if label not in held]
+            if not free:
+                return list(parked), ""
+            await target.release(free[0])
+            settled = await target.settle()
+            answers.update(settled.answers)
+            parked = [p.task for p in settled.parked]
+        return list(parked), f": tasks still parked after {DRIVE_LIMIT} releases"
+    settled = await target.settle()
+    answers.update(settled.answers)
+    return [p.task for p in settled.parked], ""
 
 
 async def run_case(
@@ -69,23 +110,29 @@ async def run_case(
     await target.open(case.capacity, case.persistent)
     pending: dict[str, str | None] = {}  # call id -> session of a call still pending
     answers: dict[str, Answer] = {}
+    parked: list[str] = []  # labels parked at the last settle
     for index, step in enumerate(steps):
-        ops: list[object] = (
-            [step.op.command()] if isinstance(step.op, Invalid) else list(expand(step.op))
-        )
-        if isinstance(step.op, model.Restart):
-            cids = [f"restart#{index}"]
-            await target.restart()
-            answers[cids[0]] = Answer(model.Ok(None))
-        elif step.at_once:
-            cids = await target.at_once(ops)
+        cids: list[str] = []
+        problem = ""
+        if isinstance(step.op, Hook):
+            parked, problem = await _hook(target, step.op, parked, answers)
         else:
-            cids = [await target.call(op, "req") for op in ops]
-        settled = await target.settle()
-        answers.update(settled.answers)
+            if isinstance(step.op, Wire):
+                cids = [await target.call(step.op.command(), step.op.task or "req")]
+            elif isinstance(step.op, model.Restart):
+                cids = [f"restart#{index}"]
+                await target.restart()
+                answers[cids[0]] = Answer(model.Ok(None))
+            elif step.at_once:
+                cids = await target.at_once(list(expand(step.op)))
+            else:
+                cids = [await target.call(op, "req") for op in expand(step.op)]
+            settled = await target.settle()
+            answers.update(settled.answers)
+            parked = [p.task for p in settled.parked]
         results: list[Json] = []
         protocol: str | None = None
-        waits_on = None if isinstance(step.op, Invalid) else _pending_session(step.op, step.before)
+        waits_on = _pending_session(step.op, step.before)
         for cid, cmd in zip(cids, step.commands, strict=True):
             answer = answers.pop(cid, None)
             if answer is None:
@@ -104,24 +151,26 @@ async def run_case(
             if answer is not None:
                 completed.append({"session": pending.pop(cid), "result": answer_json(answer)})
         completed.sort(key=lambda c: str(c["session"]))
-        got: Json = results if step.at_once else results[0]
-        same = (
-            matches_multiset(step.expect, results) if step.at_once
-            else matches(step.expect, results[0])
-        )
+        got: Json = results if step.at_once else (results[0] if results else None)
+        if isinstance(step.op, Hook):
+            same = not problem
+        elif step.at_once:
+            same = matches_multiset(step.expect, results)
+        else:
+            same = matches(step.expect, results[0])
         same_completed = matches(list(step.completed), completed)
         if checked is not None:
             checked(step.checks)
         if same and same_completed:
             continue
-        if protocol is not None:
+        if isinstance(step.op, Wire | Hook):
+            clause = wire_blame(step.op, step.checks, step.expect, got)
+        elif protocol is not None:
             clause = "PROTOCOL"
-        elif isinstance(step.op, Invalid):
-            clause = step.checks[0]
         else:
             clause = blame(step.op, step.before, step.checks, step.expect, got,
                            completed_differs=same and not same_completed)
-        message = _describe(step, got, completed)
+        message = _describe(step, got, completed, problem)
         if protocol is not None:
             message = f"protocol: {protocol}\n{message}"
         return Mismatch(index, clause, message, target.transcript())
@@ -130,7 +179,13 @@ async def run_case(
 
 async def shrink(target: Target, case: Case, found: Mismatch,
                  budget: int) -> tuple[Case, Mismatch]:
-    """A shorter sequence failing under the same clause (greedy chunk removal, bounded runs)."""
+    """A shorter sequence failing under the same clause (greedy chunk removal, bounded runs).
+
+    A hooks case is not shrunk: its steps steer one interleaving together,
+    and a shorter list would fail for another reason under the same clause.
+    """
+    if case.hooks:
+        return case, found
     best_case = replace(case, ops=case.ops[: found.index + 1])
     best = found
     runs = 0

@@ -23,6 +23,7 @@ from ._protocol import (
 from ._wire import (
     CONTRACT_CODES,
     CONTROL_COMMANDS,
+    CONTROL_FIELDS,
     MAX_LINE,
     PROTOCOL,
     PROTOCOL_CODES,
@@ -36,6 +37,7 @@ __all__ = [
     "CLIENT_CALL",
     "CONTRACT_CODES",
     "CONTROL_COMMANDS",
+    "CONTROL_FIELDS",
     "MAX_LINE",
     "PROTOCOL",
     "PROTOCOL_CODES",

@@ -29,15 +29,19 @@ PROTOCOL_CODES: tuple[str, ...] = (
 )
 """Error codes of the protocol itself (never the answer to a contract operation)."""
 
-CONTROL_COMMANDS: tuple[str, ...] = (
-    "hello",
-    "open",
-    "settle",
-    "control",
-    "release",
-    "at_once",
-    "bye",
-)
+CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
+    "hello": (),
+    "open": ("capacity", "persistent"),
+    "settle": ("store",),
+    "control": ("points",),
+    "release": ("task", "fault"),
+    "at_once": ("commands",),
+    "bye": (),
+}
+"""Each control command and the fields it may carry besides ``id`` and ``cmd`` (rule
+WIRE-FIELDS of ``spec/ADAPTER.md``: any other field is ``BAD_REQUEST``)."""
+
+CONTROL_COMMANDS: tuple[str, ...] = tuple(CONTROL_FIELDS)
 
 MAX_LINE = 1 << 20
 """Longest command line an adapter must accept, in bytes (``spec/ADAPTER.md`` section 1)."""
