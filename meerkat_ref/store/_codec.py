@@ -215,9 +215,7 @@ def _checked_doc(session: Session) -> dict[str, object]:
         "version": _int(session.version, "version"),
         "usage": _encode_usage(session.usage, "usage"),
         "metadata": _metadata(session.metadata, "metadata"),
-        "messages": [
-            _encode_message(m, f"messages[{i}]") for i, m in enumerate(session.messages)
-        ],
+        "messages": [_encode_message(m, f"messages[{i}]") for i, m in enumerate(session.messages)],
     }
 
 
@@ -490,9 +488,7 @@ def _message_of(doc: _SystemDoc | _UserDoc | _AssistantDoc | _ToolResultDoc) -> 
     if isinstance(doc, _UserDoc):
         return UserMessage(doc.content)
     if isinstance(doc, _AssistantDoc):
-        return AssistantMessage(
-            doc.content, Usage(doc.usage.input_tokens, doc.usage.output_tokens)
-        )
+        return AssistantMessage(doc.content, Usage(doc.usage.input_tokens, doc.usage.output_tokens))
     if isinstance(doc, _SystemDoc):
         return SystemMessage(doc.content)
     return ToolResultMessage(doc.tool_use_id, doc.content, doc.is_error)

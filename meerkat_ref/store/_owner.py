@@ -88,8 +88,7 @@ class OwnerLock:
         except OSError as exc:
             os.close(fd)
             raise SessionStoreError(
-                f"cannot open session store {db_path!r}: cannot lock {self.path!r}: "
-                f"{cap(str(exc))}"
+                f"cannot open session store {db_path!r}: cannot lock {self.path!r}: {cap(str(exc))}"
             ) from exc
         try:
             os.ftruncate(fd, 0)

@@ -129,9 +129,7 @@ def _resume_point(cur: sqlite3.Cursor, bad: int) -> int | None:
     return high
 
 
-def walk_table(
-    cur: sqlite3.Cursor, columns: str, after: int | None, limit: int
-) -> Walk:
+def walk_table(cur: sqlite3.Cursor, columns: str, after: int | None, limit: int) -> Walk:
     """Up to ``limit`` rows with rowid after ``after`` (``None``: from the start), in order."""
     out = Walk()
     cursor_at = -(2**63) if after is None else after

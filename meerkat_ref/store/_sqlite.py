@@ -64,7 +64,9 @@ import math
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Literal, TypeVar, cast
 
@@ -83,6 +85,7 @@ from ._codec import cap, decode_metadata, decode_session, encode_metadata, encod
 from ._lane import Job, Lane
 from ._owner import OwnerLock
 from ._salvage import (
+    Walk,
     describe,
     fetch_row,
     index_entries,
@@ -92,7 +95,7 @@ from ._salvage import (
     walk_table,
 )
 
-__all__ = ["SCHEMA_VERSION", "Durability", "SqliteStore"]
+__all__ = ["SCHEMA_VERSION", "Durability", "Salvage", "SqliteStore"]
 
 _log = logging.getLogger(__name__)
 
@@ -404,6 +407,98 @@ def _read_each(cur: sqlite3.Cursor, jobs: list[Job[object]]) -> None:
             job.error = _failed(job, exc)
 
 
+# --- every readable row, around damage -------------------------------------
+
+Reader = Callable[[Callable[[sqlite3.Cursor], T], str], Awaitable[T]]
+"""Runs a function on some cursor (the store's reader lane, or salvage's own)."""
+
+
+async def _walk_rows(
+    read: Reader[object],
+    columns: str,
+    visit: Callable[[Sequence[object]], None],
+    note: Callable[[str], None],
+) -> builtins.list[tuple[object, BaseException]]:
+    """Call ``visit((rowid, *columns))`` for every readable row; return the rows that are not.
+
+    The table is walked a batch at a time (each batch one ``read``, so
+    other calls may run in between), around unreadable pages; then the rows
+    the indexes know but the walk did not reach are fetched one by one.
+    Returns (stored id, error) for each row an index names but nothing can
+    read; other problems go to ``note``.  Switch points: each ``read``.
+    """
+    seen: set[int] = set()
+    after: int | None = None
+    while True:
+        walk = cast(
+            Walk,
+            await read(
+                functools.partial(walk_table, columns=columns, after=after, limit=_CHECK_BATCH),
+                "scan sessions",
+            ),
+        )
+        for row in walk.rows:
+            seen.add(int(cast(int, row[0])))
+            visit(row)
+        for problem in walk.problems:
+            note(problem)
+        if walk.after is None:
+            break
+        after = walk.after
+    entries, problems = cast(
+        tuple[dict[int, object], builtins.list[str]],
+        await read(index_entries, "scan the indexes"),
+    )
+    for problem in problems:
+        note(problem)
+    lost: builtins.list[tuple[object, BaseException]] = []
+    for rowid, raw_id in entries.items():
+        if rowid in seen:
+            continue
+        found = await read(
+            functools.partial(fetch_row, columns=columns, rowid=rowid), "read one row"
+        )
+        if isinstance(found, tuple):
+            visit(found)
+        elif isinstance(found, BaseException):
+            lost.append((raw_id, found))
+    return lost
+
+
+def _session_of_row(row: Sequence[object]) -> Session:
+    """A ``(rowid, *listing columns, body)`` row checked whole: the session, or why not.
+
+    Raises ``_CorruptRow`` (id or listing columns) or ``SessionStoreError`` (body).
+    """
+    _rowid, raw_id, *listing, body = row
+    session_id = _id_of(raw_id)
+    _meta_from_row((raw_id, *listing))
+    return decode_session(cast(bytes, body), expected_id=session_id)
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What ``SqliteStore.salvage`` recovered, and what it could not."""
+
+    recovered: builtins.list[SessionId]
+    lost: builtins.list[str]  # rows that could not be read or decoded, by stored id
+    problems: builtins.list[str]  # unreadable stretches, index damage, SQLite's findings
+
+
+def _salvage_connection(path: str) -> sqlite3.Connection:
+    """A read-only connection that reads even a truncated file (never writes to it)."""
+    wal = f"{path}-wal"
+    logged = os.path.exists(wal) and os.path.getsize(wal) > 0
+    uri = Path(os.path.abspath(path)).as_uri() + ("?mode=ro" if logged else "?immutable=1")
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    # Use the file's real size when the header claims more pages (truncation):
+    # SQLite refuses such a file otherwise.  Harmless on a read-only connection.
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("PRAGMA query_only = 1")
+    conn.text_factory = bytes
+    return conn
+
+
 # --- opening a file -------------------------------------------------------
 
 
@@ -472,8 +567,9 @@ def _check_file(path: str) -> None:
     """Refuse an existing file that cannot be a store, before SQLite touches it."""
     try:
         with open(path, "rb") as fh:
-            header = fh.read(len(_MAGIC))
+            head = fh.read(100)
             size = os.fstat(fh.fileno()).st_size
+        header = head[: len(_MAGIC)]
     except IsADirectoryError:
         raise _refuse(path, "it is a directory") from None
     except OSError as exc:
@@ -491,6 +587,27 @@ def _check_file(path: str) -> None:
             f"it is not an SQLite database (its first bytes are {cap(repr(header), 40)}, not "
             "the SQLite header): the header is damaged, or this is another kind of file",
         )
+    claimed = _claimed_pages(head)
+    page_size = int.from_bytes(head[16:18], "big") or 65536
+    wal = f"{path}-wal"
+    has_log = os.path.exists(wal) and os.path.getsize(wal) > 0
+    if claimed is not None and not has_log and claimed * page_size > size:
+        raise _refuse(
+            path,
+            f"it is truncated: its header says {claimed} pages of {page_size} bytes, the file "
+            f"holds {size // page_size}.  SqliteStore.salvage() copies every session still "
+            "readable into a new file and names the lost ones",
+        )
+
+
+def _claimed_pages(head: bytes) -> int | None:
+    """The page count the header vouches for, if it does (SQLite's own rule)."""
+    if len(head) < 100:
+        return None
+    pages = int.from_bytes(head[28:32], "big")
+    if pages == 0 or head[24:28] != head[92:96]:  # change counter vs "version valid for"
+        return None
+    return pages
 
 
 def _check_schema(conn: sqlite3.Connection, path: str) -> bool:
@@ -583,11 +700,11 @@ def _open_files(
             if conn is not None:
                 conn.close()
         if isinstance(exc, sqlite3.DatabaseError) and is_damage(exc):
-            raise _refuse(path, f"it is damaged ({describe(exc)})") from exc
-        if isinstance(exc, sqlite3.Error):
-            raise SessionStoreError(
-                f"cannot open session store {path!r}: {describe(exc)}"
+            raise _refuse(
+                path, f"it is damaged: SQLite cannot read its schema ({describe(exc)})"
             ) from exc
+        if isinstance(exc, sqlite3.Error):
+            raise SessionStoreError(f"cannot open session store {path!r}: {describe(exc)}") from exc
         raise
     return writer, reader
 
@@ -600,8 +717,9 @@ def _checked_path(path: object) -> str:
         raise InvalidArgument("path must be text, not bytes")
     if text in ("", ":memory:") or text.startswith("file:"):
         raise InvalidArgument(
-            f"path must name a file, got {text!r} (SQLite would open a temporary or "
-            "in-memory database, which every restart loses; use MemoryStore for that)"
+            f"path must name a file, got {cap(repr(text))} (SQLite would open a temporary "
+            "or in-memory database, which every restart loses, or read a URI; use "
+            "MemoryStore for a store in memory)"
         )
     if "\x00" in text:
         raise InvalidArgument("path must not contain a NUL character")
@@ -683,6 +801,8 @@ class SqliteStore:
             raise SessionStoreError(
                 f"cannot open session store {self.path!r}: directory {parent!r} does not exist"
             )
+        if os.path.isdir(self.path):
+            raise _refuse(self.path, "it is a directory")
         self._owner = OwnerLock(self.path)
         try:
             writer, reader = _open_files(self.path, durability, timeout)
@@ -841,18 +961,42 @@ class SqliteStore:
         await self._write(_Write(what, session.id, id_text, row))
         self.corrupt_ids.discard(id_text)
 
-    async def load(self, session_id: SessionId) -> Session | None:
-        def op(cur: sqlite3.Cursor) -> object:
-            return cur.execute(
-                "SELECT body FROM sessions WHERE id = ?", (str(session_id),)
-            ).fetchone()
+    async def _by_id(self, sql: str, what: str, session_id: SessionId) -> object:
+        """One row by id (``sql`` takes the id); around a damaged index if need be.
+
+        The id lookup goes through the primary-key index.  If SQLite says the
+        file is damaged, the lookup is tried once more with the index out of
+        the way (``NOT INDEXED``: a scan of the table, slow but only then), so
+        a damaged index page does not hide an intact row; if the row itself
+        is unreadable, the first error stands and the id is recorded.
+        """
+        params = (str(session_id),)
+        scan = sql.replace("FROM sessions", "FROM sessions NOT INDEXED")
+
+        def indexed(cur: sqlite3.Cursor) -> object:
+            return cur.execute(sql, params).fetchone()
+
+        def scanned(cur: sqlite3.Cursor) -> object:
+            return cur.execute(scan, params).fetchone()
 
         try:
-            row = await self._read(op, f"load session {session_id}", session_id)
+            return await self._read(indexed, what, session_id)
         except SessionStoreError as exc:
-            if is_damage(exc.__cause__):
+            cause = exc.__cause__
+            if cause is None or not is_damage(cause):
+                raise
+            try:
+                row = await self._read(scanned, what, session_id)
+            except SessionStoreError:
                 self._record(str(session_id), exc.message)
-            raise
+                raise exc from None
+            self._note(f"the id index is damaged ({describe(cause)}); run check()")
+            return row
+
+    async def load(self, session_id: SessionId) -> Session | None:
+        row = await self._by_id(
+            "SELECT body FROM sessions WHERE id = ?", f"load session {session_id}", session_id
+        )
         if row is None:
             return None
         assert isinstance(row, tuple)
@@ -899,59 +1043,23 @@ class SqliteStore:
         self.corrupt_ids.discard(id_text)
 
     async def exists(self, session_id: SessionId) -> bool:
-        def op(cur: sqlite3.Cursor) -> bool:
-            row = cur.execute(
-                "SELECT 1 FROM sessions WHERE id = ? LIMIT 1", (str(session_id),)
-            ).fetchone()
-            return row is not None
-
-        return await self._read(op, f"exists session {session_id}", session_id)
+        what = f"exists session {session_id}"
+        row = await self._by_id("SELECT 1 FROM sessions WHERE id = ? LIMIT 1", what, session_id)
+        return row is not None
 
     # --- around damage ----------------------------------------------------
 
     async def _every_row(
         self, columns: str, visit: Callable[[Sequence[object]], None]
     ) -> builtins.list[str]:
-        """Call ``visit((rowid, *columns))`` for every readable row; return what is unreadable.
-
-        The table is walked a batch at a time (other calls run in between:
-        each batch is one reader job), around unreadable pages; then rows the
-        indexes know but the walk did not reach are fetched one by one.
-        Returns the labels (stored ids) of rows that could not be read at
-        all; problems go to ``damage``.
-        """
-        seen: set[int] = set()
-        after: int | None = None
-        while True:
-            walk = await self._read(
-                functools.partial(walk_table, columns=columns, after=after, limit=_CHECK_BATCH),
-                "scan sessions",
-            )
-            for row in walk.rows:
-                seen.add(int(row[0]))  # type: ignore[call-overload]
-                visit(row)
-            for problem in walk.problems:
-                self._note(problem)
-            if walk.after is None:
-                break
-            after = walk.after
-        entries, problems = await self._read(index_entries, "scan the indexes")
-        for problem in problems:
-            self._note(problem)
-        lost: builtins.list[str] = []
-        for rowid, raw_id in entries.items():
-            if rowid in seen:
-                continue
-            found = await self._read(
-                functools.partial(fetch_row, columns=columns, rowid=rowid), "read one row"
-            )
-            if isinstance(found, tuple):
-                visit(found)
-            elif found is not None:
-                label = _row_label(raw_id)
-                self._record(label, f"its table page is unreadable ({describe(found)})")
-                lost.append(label)
-        return lost
+        """``_walk_rows`` on this store's reader; records the unreadable rows, returns their ids."""
+        lost = await _walk_rows(self._read, columns, visit, self._note)
+        labels = []
+        for raw_id, error in lost:
+            label = _row_label(raw_id)
+            self._record(label, f"its table page is unreadable ({describe(error)})")
+            labels.append(label)
+        return labels
 
     async def _walked_list(self, filter: SessionFilter) -> builtins.list[SessionMeta]:
         """``list`` the slow way, for a file with damaged pages: every readable row, sorted."""
@@ -990,19 +1098,13 @@ class SqliteStore:
         self.damage = []
 
         def visit(row: Sequence[object]) -> None:
-            _rowid, raw_id, *listing, body = row
-            label = _row_label(raw_id)
             try:
-                session_id = _id_of(raw_id)
-            except _CorruptRow as exc:
-                self._record(label, str(exc))
-                return
-            try:
-                _meta_from_row((raw_id, *listing))
-                decode_session(body, expected_id=session_id)  # type: ignore[arg-type]
+                _session_of_row(row)
             except (_CorruptRow, SessionStoreError) as exc:
+                label = _row_label(row[1])
                 self._record(label, str(exc))
-                bad.append(session_id)
+                with contextlib.suppress(_CorruptRow):
+                    bad.append(_id_of(row[1]))  # a row whose id is damaged has no SessionId
 
         lost = await self._every_row(f"{_LIST_COLUMNS}, body", visit)
         for label in lost:
@@ -1011,6 +1113,73 @@ class SqliteStore:
         for problem in await self._read(quick_check, "quick_check"):
             self._note(problem)
         return bad
+
+    @classmethod
+    async def salvage(
+        cls,
+        source: str | os.PathLike[str],
+        target: str | os.PathLike[str],
+        *,
+        durability: Durability = "normal",
+    ) -> Salvage:
+        """Copy every session still readable in the damaged store ``source`` into a new ``target``.
+
+        For a file the store refuses to open (truncated, or damaged past what
+        ``list`` can walk around) and for one that opens but has lost pages.
+        ``source`` is read through a read-only connection and never written;
+        its owner lock is held meanwhile.  ``target`` must not exist; it is
+        a new store holding the recovered sessions.  Returns what was
+        recovered, the ids of the rows that could not be (named from the
+        table or the indexes), and the problems met.  Switch points: each
+        batch read (in a worker thread) and each save into ``target``.
+        """
+        src, dst = _checked_path(source), _checked_path(target)
+        if os.path.lexists(dst):
+            raise InvalidArgument(f"salvage target {dst!r} exists; name a new file")
+        if not os.path.isfile(src):
+            raise SessionStoreError(f"cannot salvage {src!r}: no such file")
+        owner = OwnerLock(src)
+        problems: builtins.list[str] = []
+        lost: builtins.list[str] = []
+        sessions: builtins.list[Session] = []
+        try:
+            try:
+                conn = _salvage_connection(src)
+            except sqlite3.Error as exc:
+                raise SessionStoreError(f"cannot salvage {src!r}: {describe(exc)}") from exc
+            cur = conn.cursor()
+
+            async def read(fn: Callable[[sqlite3.Cursor], T], what: str) -> T:
+                try:
+                    return await trio.to_thread.run_sync(fn, cur)
+                except sqlite3.Error as exc:
+                    raise SessionStoreError(
+                        f"cannot salvage {src!r}: {what}: {describe(exc)}"
+                    ) from exc
+
+            def visit(row: Sequence[object]) -> None:
+                try:
+                    sessions.append(_session_of_row(row))
+                except (_CorruptRow, SessionStoreError) as exc:
+                    lost.append(_row_label(row[1]))
+                    problems.append(f"row {_row_label(row[1])}: {cap(str(exc))}")
+
+            try:
+                unreadable = await _walk_rows(
+                    read,
+                    f"{_LIST_COLUMNS}, body",
+                    visit,
+                    problems.append,
+                )
+            finally:
+                conn.close()
+            lost += [_row_label(raw_id) for raw_id, _ in unreadable]
+            async with cls(dst, durability=durability) as store:
+                for session in sessions:
+                    await store.save(session)
+        finally:
+            owner.release()
+        return Salvage([s.id for s in sessions], lost, problems)
 
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
