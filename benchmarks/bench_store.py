@@ -420,8 +420,7 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
         )
 
     detail = Table(
-        f"One saver: where the time goes (median of {scale.rounds} round(s); 10-message "
-        "sessions)",
+        f"One saver: where the time goes (median of {scale.rounds} round(s); 10-message sessions)",
         ["Durability", "Way", "Writes/s", "Time per write", "vs raw"],
     )
     for durability in DURABILITIES:

@@ -1,4 +1,4 @@
-"""A damaged store file: the matrix of damage and what ``SqliteStore`` does about each ([STORE-DAMAGE]).
+"""A damaged store file: each kind of damage, and what ``SqliteStore`` does ([STORE-DAMAGE]).
 
 Each case takes a closed store of ``SESSIONS`` sessions (bodies about 1 KB,
 so a few per page; each body carries a unique marker, so the test can find,
