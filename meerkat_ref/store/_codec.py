@@ -38,8 +38,9 @@ surrogate escape, which the standard library writes as ``\\ud800``), reads
 it.  So rows written before msgspec was used read exactly as before.
 
 What the fast encoder writes differs from the checked one only in how it
-spells non-ASCII text (UTF-8 rather than ``\\u`` escapes; both are JSON for
-the same strings): for ASCII-only sessions the bytes are identical.  Text
+spells characters beyond ASCII and DEL (raw UTF-8 rather than ``\\u``
+escapes; both are JSON for the same strings): for sessions whose text is
+ASCII without DEL the bytes are identical.  Text
 with a lone surrogate cannot be UTF-8, so such a session is written by the
 checked path, with escapes, as before.
 """
