@@ -1,4 +1,4 @@
-"""Rows written before the msgspec codec read exactly as before; rows written now read in the old way.
+"""Rows written before the msgspec codec read as before; rows written now read the old way.
 
 ``tests/fixtures/store-schema1.db`` was written by ``SqliteStore`` at commit
 639c319 (schema version 1, bodies by the standard library's ``json`` with
@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 from types import MappingProxyType
 
-import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
