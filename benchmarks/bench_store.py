@@ -30,6 +30,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -87,23 +88,29 @@ ONE_NAMES = {
 
 @dataclass(frozen=True)
 class StoreScale:
-    saves: dict[Durability, int]  # saves per one-saver measurement
-    many: dict[Durability, int]  # saves per concurrent measurement
+    saves: dict[Durability, int]  # saves per way, one saver
+    chunk: dict[Durability, int]  # saves per turn, one saver
+    many: dict[Durability, int]  # saves per way, savers at once
+    many_chunk: int  # saves per turn, savers at once (a multiple of 100)
     rounds: int
     codec: int  # sessions per codec measurement
     loads: int  # loads per read measurement
 
 
 FULL = StoreScale(
-    saves={"normal": 2_000, "full": 300},
+    saves={"normal": 2_000, "full": 400},
+    chunk={"normal": 50, "full": 10},
     many={"normal": 3_000, "full": 1_000},
+    many_chunk=100,
     rounds=5,
     codec=2_000,
     loads=2_000,
 )
 QUICK = StoreScale(
     saves={"normal": 300, "full": 50},
-    many={"normal": 300, "full": 100},
+    chunk={"normal": 50, "full": 10},
+    many={"normal": 300, "full": 200},
+    many_chunk=100,
     rounds=1,
     codec=200,
     loads=200,
@@ -162,104 +169,160 @@ def _insert(conn: sqlite3.Connection, row: Sequence[object]) -> None:
     conn.execute("COMMIT")
 
 
-def raw_inserts(
-    path: Path, durability: Durability, sessions: list[Session], encode: bool
-) -> list[float]:
-    """Seconds per insert for plain sqlite3, one transaction each, one after another."""
-    conn = _raw_connection(path, durability)
-    times: list[float] = []
-    try:
-        rows = None if encode else [store_row(s) for s in sessions]
-        gc.collect()
+class Way:
+    """One way of writing sessions, on its own open file; ``chunk`` times a few writes.
+
+    Every way writes the same sessions, a chunk at a time, the ways taking
+    turns chunk by chunk (in a rotating order): on a shared machine whose disk
+    and CPUs slow down and speed up from one second to the next, each way
+    then meets the same conditions.  ``latencies`` collects every write's time.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.writes = 0
+        self.latencies: list[float] = []
+
+    async def chunk(self, sessions: list[Session]) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+    def per_write(self) -> float:
+        return self.seconds / self.writes
+
+
+class Raw(Way):
+    def __init__(self, path: Path, durability: Durability, *, encode: bool) -> None:
+        super().__init__()
+        self.conn = _raw_connection(path, durability)
+        self.encode = encode
+
+    async def chunk(self, sessions: list[Session]) -> None:
+        rows = None if self.encode else [store_row(s) for s in sessions]
         clock = time.perf_counter
-        if rows is not None:
-            for row in rows:
-                start = clock()
-                _insert(conn, row)
-                times.append(clock() - start)
-        else:
-            for session in sessions:
-                start = clock()
-                _insert(conn, store_row(session))
-                times.append(clock() - start)
-    finally:
-        conn.close()
-    return times
+        start = clock()
+        for i, session in enumerate(sessions):
+            begin = clock()
+            _insert(self.conn, store_row(session) if rows is None else rows[i])
+            self.latencies.append(clock() - begin)
+        self.seconds += clock() - start
+        self.writes += len(sessions)
+
+    async def close(self) -> None:
+        self.conn.close()
 
 
-async def wave1_saves(path: Path, durability: Durability, sessions: list[Session]) -> list[float]:
-    """The wave-1 store's save, reproduced: lock, a worker thread per call, stdlib JSON."""
-    conn = _raw_connection(path, durability)
-    lock = trio.Lock()
+class Wave1(Way):
+    """The wave-1 store's save, reproduced: a lock, a worker thread per call, stdlib JSON."""
 
-    def write(session: Session) -> None:
-        _insert(conn, wave1_row(session))
+    def __init__(self, path: Path, durability: Durability) -> None:
+        super().__init__()
+        self.conn = _raw_connection(path, durability)
+        self.lock = trio.Lock()
 
-    times: list[float] = []
-    try:
-        gc.collect()
+    def _write(self, session: Session) -> None:
+        _insert(self.conn, wave1_row(session))
+
+    async def chunk(self, sessions: list[Session]) -> None:
+        clock = time.perf_counter
+        start = clock()
         for session in sessions:
-            start = time.perf_counter()
-            async with lock:
-                await trio.to_thread.run_sync(write, session)
-            times.append(time.perf_counter() - start)
-    finally:
-        conn.close()
-    return times
+            begin = clock()
+            async with self.lock:
+                await trio.to_thread.run_sync(self._write, session)
+            self.latencies.append(clock() - begin)
+        self.seconds += clock() - start
+        self.writes += len(sessions)
+
+    async def close(self) -> None:
+        self.conn.close()
 
 
-async def store_saves(
-    path: Path,
-    durability: Durability,
-    sessions: list[Session],
-    *,
-    savers: int = 1,
-    threaded: bool = True,
-    through_thread: bool = False,
-) -> tuple[list[float], float]:
-    """Per-save latencies and the wall time for ``savers`` tasks to save ``sessions``."""
-    remove_db(path)
-    store = await SqliteStore.open(path, durability=durability, threaded=threaded)
-    if through_thread:
-        store._writer._inline_when_alone = False  # measure the writer thread's hop
-    times: list[float] = []
-    pending = iter(sessions)
+class Store(Way):
+    """``SqliteStore.save`` by ``savers`` tasks at once."""
 
-    async def saver() -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        savers: int = 1,
+        through_thread: bool = False,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.savers = savers
+        if through_thread:
+            store._writer._inline_when_alone = False  # measure the writer thread's hop
+
+    async def chunk(self, sessions: list[Session]) -> None:
+        pending = iter(sessions)
         clock = time.perf_counter
-        for session in pending:
-            start = clock()
+
+        async def saver() -> None:
+            for session in pending:
+                begin = clock()
+                await self.store.save(session)
+                self.latencies.append(clock() - begin)
+
+        start = clock()
+        if self.savers == 1:
+            await saver()
+        else:
+            async with trio.open_nursery() as nursery:
+                for _ in range(self.savers):
+                    nursery.start_soon(saver)
+        self.seconds += clock() - start
+        self.writes += len(sessions)
+
+    async def close(self) -> None:
+        await self.store.aclose()
+
+
+async def take_turns(ways: dict[str, Way], sessions: list[Session], chunk: int) -> None:
+    """Every way writes ``sessions``, ``chunk`` at a time, taking turns in a rotating order."""
+    names = list(ways)
+    gc.collect()
+    for turn, start in enumerate(range(0, len(sessions), chunk)):
+        part = sessions[start : start + chunk]
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            await ways[name].chunk(part)
+    for way in ways.values():
+        await way.close()
+
+
+async def one_saver_ways(directory: Path, durability: Durability) -> dict[str, Way]:
+    async def store(name: str, **options: bool) -> SqliteStore:
+        remove_db(directory / name)
+        return await SqliteStore.open(directory / name, durability=durability, **options)
+
+    return {
+        "raw": Raw(directory / "raw.db", durability, encode=False),
+        "raw+encode": Raw(directory / "raw-encode.db", durability, encode=True),
+        "store": Store(await store("store.db")),
+        "store-thread": Store(await store("store-thread.db"), through_thread=True),
+        "store-unthreaded": Store(await store("store-unthreaded.db", threaded=False)),
+        "wave1": Wave1(directory / "wave1.db", durability),
+    }
+
+
+async def many_saver_ways(directory: Path, durability: Durability) -> dict[str, Way]:
+    ways: dict[str, Way] = {"raw": Raw(directory / "raw.db", durability, encode=False)}
+    for savers in (1, *CONCURRENCY):
+        remove_db(directory / f"savers-{savers}.db")
+        store = await SqliteStore.open(directory / f"savers-{savers}.db", durability=durability)
+        ways[str(savers)] = Store(store, savers=savers)
+    return ways
+
+
+async def store_saves(path: Path, durability: Durability, sessions: list[Session]) -> None:
+    """One saver, default store (for the profile)."""
+    remove_db(path)
+    async with await SqliteStore.open(path, durability=durability) as store:
+        for session in sessions:
             await store.save(session)
-            times.append(clock() - start)
-
-    try:
-        gc.collect()
-        start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for _ in range(savers):
-                nursery.start_soon(saver)
-        wall = time.perf_counter() - start
-    finally:
-        await store.aclose()
-    return times, wall
-
-
-async def _one(way: str, path: Path, durability: Durability, sessions: list[Session]) -> float:
-    """Seconds per save, one saver."""
-    if way in ("raw", "raw+encode"):
-        times = raw_inserts(path, durability, sessions, encode=way == "raw+encode")
-        return sum(times) / len(times)
-    if way == "wave1":
-        times = await wave1_saves(path, durability, sessions)
-        return sum(times) / len(times)
-    _, wall = await store_saves(
-        path,
-        durability,
-        sessions,
-        threaded=way != "store-unthreaded",
-        through_thread=way == "store-thread",
-    )
-    return wall / len(sessions)
 
 
 # --- the codec ---------------------------------------------------------------
@@ -366,19 +429,21 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
         count = scale.saves[durability]
         for round_no in range(scale.rounds):
             say(f"store: {durability}, round {round_no + 1}/{scale.rounds}, {count} saves per way")
-            sessions = sessions_for(count, seed=round_no)
-            ways = ONE_WAYS if round_no % 2 == 0 else tuple(reversed(ONE_WAYS))
-            for way in ways:
-                per_save.setdefault((durability, way), []).append(
-                    await _one(way, path, durability, sessions)
-                )
-            many = sessions_for(scale.many[durability], seed=100 + round_no)
-            for savers in (1, *CONCURRENCY):
-                times, wall = await store_saves(path, durability, many, savers=savers)
-                many_rate.setdefault((durability, savers), []).append(len(many) / wall)
-                latencies.setdefault((durability, savers), []).extend(times)
-            raw_times = raw_inserts(path, durability, many, encode=False)
-            latencies.setdefault((durability, 0), []).extend(raw_times)
+            directory = workdir / f"store-{durability}-{round_no}"
+            directory.mkdir()
+            ways = await one_saver_ways(directory, durability)
+            await take_turns(ways, sessions_for(count, seed=round_no), scale.chunk[durability])
+            for way, measured in ways.items():
+                per_save.setdefault((durability, way), []).append(measured.per_write())
+            many = await many_saver_ways(directory, durability)
+            await take_turns(
+                many, sessions_for(scale.many[durability], seed=100 + round_no), scale.many_chunk
+            )
+            for name, measured in many.items():
+                savers = 0 if name == "raw" else int(name)
+                many_rate.setdefault((durability, savers), []).append(1 / measured.per_write())
+                latencies.setdefault((durability, savers), []).extend(measured.latencies)
+            shutil.rmtree(directory)
     say("store: codec")
     codec, codec_costs = codec_table(scale.codec)
     say("store: loads")
@@ -398,14 +463,16 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
                 goal=ONE_GOAL,
             )
         )
+        sequential = median(many_rate[(durability, 0)])
         for savers in CONCURRENCY:
             rate = median(many_rate[(durability, savers)])
             section.rows.append(
                 Row(
                     figure=f"{savers} savers at once, durability={durability}: "
                     f"{fmt_rate(rate, ' saves/s')}",
-                    baseline=f"raw sqlite3, sequential commits: {fmt_rate(1 / raw, ' inserts/s')}",
-                    ratio=rate * raw,
+                    baseline="raw sqlite3, sequential commits: "
+                    f"{fmt_rate(sequential, ' inserts/s')}",
+                    ratio=rate / sequential,
                     goal=MANY_GOAL,
                 )
             )
@@ -420,7 +487,9 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
         )
 
     detail = Table(
-        f"One saver: where the time goes (median of {scale.rounds} round(s); 10-message sessions)",
+        f"One saver: where the time goes (10-message sessions; the ways take turns, "
+        f"{scale.chunk['normal']} saves at a time at normal, {scale.chunk['full']} at full; "
+        f"median of {scale.rounds} round(s))",
         ["Durability", "Way", "Writes/s", "Time per write", "vs raw"],
     )
     for durability in DURABILITIES:
@@ -459,33 +528,22 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
     section.tables.append(split)
 
     many_table = Table(
-        f"Savers at once (group commit; {scale.many['normal']:,} saves at normal, "
-        f"{scale.many['full']:,} at full; median of {scale.rounds} round(s)); latency of one "
-        "acknowledged save, pooled over rounds",
+        f"Savers at once (group commit; {scale.many['normal']:,} saves per way at normal, "
+        f"{scale.many['full']:,} at full, the ways taking turns {scale.many_chunk} saves at a "
+        f"time; median of {scale.rounds} round(s)); latency of one acknowledged save, pooled",
         ["Durability", "Savers", "Saves/s", "vs raw sequential", "p50", "p99"],
     )
     for durability in DURABILITIES:
-        raw = median(per_save[(durability, "raw")])
-        raw_lat = latencies[(durability, 0)]
-        many_table.rows.append(
-            [
-                durability,
-                "raw sqlite3, one at a time",
-                fmt_rate(1 / raw),
-                "1.00×",
-                fmt_seconds(percentile(raw_lat, 50)),
-                fmt_seconds(percentile(raw_lat, 99)),
-            ]
-        )
-        for savers in (1, *CONCURRENCY):
+        sequential = median(many_rate[(durability, 0)])
+        for savers in (0, 1, *CONCURRENCY):
             rate = median(many_rate[(durability, savers)])
             lat = latencies[(durability, savers)]
             many_table.rows.append(
                 [
                     durability,
-                    str(savers),
+                    "raw sqlite3, one at a time" if savers == 0 else str(savers),
                     fmt_rate(rate),
-                    fmt_ratio(rate * raw),
+                    fmt_ratio(rate / sequential),
                     fmt_seconds(percentile(lat, 50)),
                     fmt_seconds(percentile(lat, 99)),
                 ]
