@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -91,7 +92,7 @@ class StoreScale:
     saves: dict[Durability, int]  # saves per way, one saver
     chunk: dict[Durability, int]  # saves per turn, one saver
     many: dict[Durability, int]  # saves per way, savers at once
-    many_chunk: int  # saves per turn, savers at once (a multiple of 100)
+    many_chunk: dict[Durability, int]  # saves per turn, savers at once
     rounds: int
     codec: int  # sessions per codec measurement
     loads: int  # loads per read measurement
@@ -99,9 +100,9 @@ class StoreScale:
 
 FULL = StoreScale(
     saves={"normal": 2_000, "full": 400},
-    chunk={"normal": 50, "full": 10},
-    many={"normal": 3_000, "full": 1_000},
-    many_chunk=100,
+    chunk={"normal": 500, "full": 50},
+    many={"normal": 4_000, "full": 1_000},
+    many_chunk={"normal": 1_000, "full": 500},
     rounds=5,
     codec=2_000,
     loads=2_000,
@@ -109,8 +110,8 @@ FULL = StoreScale(
 QUICK = StoreScale(
     saves={"normal": 300, "full": 50},
     chunk={"normal": 50, "full": 10},
-    many={"normal": 300, "full": 200},
-    many_chunk=100,
+    many={"normal": 400, "full": 200},
+    many_chunk={"normal": 200, "full": 100},
     rounds=1,
     codec=200,
     loads=200,
@@ -421,6 +422,7 @@ async def load_latencies(path: Path, count: int) -> tuple[list[float], list[floa
 
 async def run(scale: StoreScale, workdir: Path) -> Section:
     section = Section("store", "2. Store writes: `SqliteStore.save` vs raw sqlite3")
+    load_before = os.getloadavg()
     path = workdir / "store-bench.db"
     per_save: dict[tuple[str, str], list[float]] = {}  # seconds per save, one per round
     many_rate: dict[tuple[str, int], list[float]] = {}
@@ -437,7 +439,9 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
                 per_save.setdefault((durability, way), []).append(measured.per_write())
             many = await many_saver_ways(directory, durability)
             await take_turns(
-                many, sessions_for(scale.many[durability], seed=100 + round_no), scale.many_chunk
+                many,
+                sessions_for(scale.many[durability], seed=100 + round_no),
+                scale.many_chunk[durability],
             )
             for name, measured in many.items():
                 savers = 0 if name == "raw" else int(name)
@@ -529,8 +533,9 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
 
     many_table = Table(
         f"Savers at once (group commit; {scale.many['normal']:,} saves per way at normal, "
-        f"{scale.many['full']:,} at full, the ways taking turns {scale.many_chunk} saves at a "
-        f"time; median of {scale.rounds} round(s)); latency of one acknowledged save, pooled",
+        f"{scale.many['full']:,} at full, the ways taking turns {scale.many_chunk['normal']:,} "
+        f"and {scale.many_chunk['full']:,} saves at a time; median of {scale.rounds} round(s)); "
+        "latency of one acknowledged save, pooled",
         ["Durability", "Savers", "Saves/s", "vs raw sequential", "p50", "p99"],
     )
     for durability in DURABILITIES:
@@ -582,15 +587,24 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
                 f"{fmt_seconds(thread - store)} here)."
             )
     section.notes.append(
-        "**How a save is written.**  At durability `normal`, a save made while the writer is "
-        "idle and no other task is ready to run is committed on the event loop's thread at "
-        "once (a WAL append: no fsync; checkpoints are the writer thread's), since nothing "
-        "else could run meanwhile and a hand-off would add two thread wake-ups.  Otherwise "
-        "(another task is runnable, a batch is in progress, or durability is `full`, where "
-        "every commit syncs) it is queued for the long-lived writer thread, which commits "
-        "every queued save in one transaction (group commit) and acknowledges each after that "
-        "commit.  `store-thread` above forces the second way for one saver, to show the "
-        "hop's cost on this machine."
+        "**How a save is written.**  At durability `normal`, a save that is the store's only "
+        "write in progress, while the writer is idle, commits at once on the event loop's "
+        "thread (a WAL append, never an fsync: checkpoints are the writer thread's), since no "
+        "batch could form and a hand-off would add two thread wake-ups.  Otherwise (other "
+        "writes in progress, or durability `full`, where every commit syncs) it is queued; "
+        "the long-lived writer thread, started in the event loop's next turn so that every "
+        "task woken together has queued first, commits the whole queue in one transaction "
+        "(group commit) and acknowledges each save after that commit.  `store-thread` above "
+        "forces the second way for one saver, to show the hop's cost on this machine."
+    )
+    load_after = os.getloadavg()
+    section.notes.append(
+        "**Machine load** (1-minute load average, on "
+        f"{os.cpu_count()} cores): {load_before[0]:.1f} when this section began, "
+        f"{load_after[0]:.1f} when it ended.  Other work on the machine competes for the "
+        "cores; it slows the store's thread hand-offs (each waits to be scheduled) more than "
+        "a single thread inserting in a loop, so the savers-at-once ratios fall as the load "
+        "rises."
     )
     section.notes.append(
         f"**Default durability: `{DEFAULT_DURABILITY}`** (`SqliteStore(path)`): WAL with "

@@ -474,6 +474,42 @@ def test_the_healthy_file_is_what_the_cases_assume(pristine: Pristine) -> None:
     assert index_pages(pristine)
 
 
+def test_huge_damaged_values_are_never_echoed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Megabytes of garbage in a row give short messages, in errors and in the log."""
+    path = tmp_path / "s.db"
+
+    async def fill() -> None:
+        async with SqliteStore(path) as store:
+            await store.save(make_session(1))
+            await store.save(make_session(2))
+
+    trio.run(fill)
+    conn = sqlite3.connect(path)
+    with conn:
+        garbage = "\u00ff" * 5_000_000  # 10 MB of UTF-8
+        conn.execute("UPDATE sessions SET body = ? WHERE id = ?", (garbage, str(sid(1))))
+        conn.execute(
+            "INSERT INTO sessions (id, created_at, updated_at, message_count, total_tokens, "
+            "metadata, body) VALUES (?, 1, 1, 0, 0, ?, ?)",
+            ("x" * 1_000_000, "{" * 1_000_000, garbage),
+        )
+    conn.close()
+
+    async def main() -> None:
+        async with SqliteStore(path) as store:
+            with pytest.raises(SessionStoreError) as info:
+                await store.load(sid(1))
+            assert len(info.value.message) <= MAX_MESSAGE
+            assert [m.id for m in await store.list()] == [sid(2), sid(1)]
+            assert await store.check() == [sid(1)]
+            assert all(len(label) <= MAX_MESSAGE for label in store.corrupt_ids)
+
+    trio.run(main)
+    assert caplog.records and all(len(r.getMessage()) <= 2 * MAX_MESSAGE for r in caplog.records)
+
+
 # --- the table in docs/store-damage.md ----------------------------------------------------
 
 _BEGIN, _END = "<!-- BEGIN damage-matrix -->", "<!-- END damage-matrix -->"

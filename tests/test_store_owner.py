@@ -8,6 +8,7 @@ and the holder's pid; closing releases it, and so does the owner's death
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -121,6 +122,20 @@ def test_a_refused_open_holds_nothing(tmp_path: Path) -> None:
         SqliteStore(path)
     path.unlink()
     trio.run(SqliteStore(path).aclose)  # the lock was released by the refusal
+
+
+def test_a_store_dropped_without_closing_frees_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    trio.run(store.save, Session(id=SessionId.from_int(1), created_at=0, updated_at=0))
+    del store
+    gc.collect()
+
+    async def main() -> None:
+        async with SqliteStore(path) as again:  # not "in use by this process"
+            assert await again.exists(SessionId.from_int(1))
+
+    trio.run(main)
 
 
 @pytest.mark.parametrize("bad", ["", ":memory:", "file:x.db?mode=memory", "a\x00b"])

@@ -420,6 +420,29 @@ class Lane(Generic[T]):
             conn.close()
         self._closed.set()
 
+    def abandon(self) -> None:
+        """Stop without waiting: for a store dropped without ``aclose`` (no caller is waiting).
+
+        Called from a finalizer, on whatever thread the garbage collector runs;
+        no Trio.  The thread finishes what is queued, closes its connection
+        and exits.
+        """
+        if not self.threaded:
+            with self._mutex:
+                self._closing = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+            return
+        with self._mutex:
+            if self._stop is not None or self._stopped:
+                return
+            self._stop = Job[T]("abandon", None)
+            self._closing = True
+            self._queue.append(self._stop)
+            self._kicked = True
+            self._wake.notify()
+
     # --- the thread --------------------------------------------------------
 
     def _run(self, cursor: sqlite3.Cursor, jobs: list[Job[T]]) -> None:

@@ -23,11 +23,17 @@ durability.  A transaction that fails is rolled back and acknowledges
 nothing; if it held more than one write, each is then tried again alone, in
 order, so one bad write cannot fail its neighbours (unless the failure is
 "database is locked": another connection holds the file, and every write in
-the batch fails with that error at once).  Reads (``load``, ``list``,
-``exists``, ``check``) have their own connection and thread, so they neither
-wait for a commit nor hold one up.  See ``_lane.py`` for the threads and the
-exact meaning of a cancelled call (in short: ``Cancelled`` means the write
-did not happen, a return means it did).
+the batch fails with that error at once).  One exception to the thread: at
+``"normal"`` a write that is the store's only one in progress, with the
+writer idle, commits at once on the event loop's thread (no batch could
+form, and the hand-off would cost two thread wake-ups; the commit is a WAL
+append, never an fsync, because checkpoints run on the writer thread).  At
+``"full"`` every commit syncs, so every write goes through the thread.
+Reads (``load``, ``list``, ``exists``, ``check``) have their own connection
+and lane, so they neither wait for a commit nor hold one up.  See
+``_lane.py`` for the threads, where a task may switch, and the exact meaning
+of a cancelled call (in short: ``Cancelled`` means the write did not
+happen, a return means it did).
 
 One owner: the constructor takes an OS lock on ``<db>.lock`` (``_owner.py``)
 before touching the file; a second opener, in this process or another, is
@@ -38,9 +44,10 @@ Damage (``docs/store-damage.md`` has the whole table):
 - A new store is made only where no file exists, under a temporary name that
   is linked into place once its schema is written, so an existing file was
   always a complete store when it appeared.  An existing file that is empty
-  (0 bytes), not an SQLite database, of another schema, or without the
-  sessions table, is refused with ``SessionStoreError`` naming the file and
-  what is wrong: never opened as an empty store.
+  (0 bytes), not an SQLite database, truncated, of another schema, or without
+  the sessions table, is refused with ``SessionStoreError`` naming the file
+  and what is wrong: never opened as an empty store.  ``salvage`` copies
+  what is still readable in such a file into a new store.
 - A row whose listing columns are corrupt is skipped by ``list`` and
   recorded in ``corrupt_ids`` (plus a log warning); a row whose body is
   corrupt makes ``load`` of that id raise ``SessionStoreError`` naming it.
@@ -48,6 +55,7 @@ Damage (``docs/store-damage.md`` has the whole table):
 - A damaged page (SQLite says the file is malformed) makes ``list`` walk the
   table around it (``_salvage.py``): rows on the page are named from the
   indexes where possible, recorded and skipped, everything else is listed.
+  ``load`` and ``exists`` retry a failed lookup without the id index.
 - ``check()`` always completes: it scans every row, names the damaged ones
   and records what it cannot name in ``damage``.
 
@@ -64,6 +72,7 @@ import math
 import os
 import secrets
 import sqlite3
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -740,6 +749,19 @@ def _checked_timeout(busy_timeout: object) -> float:
     return float(busy_timeout)
 
 
+def _closed_error(path: str, job: Job[T]) -> SessionStoreError:
+    return SessionStoreError(
+        f"{job.what}: session store {path!r} is closed", session_id=job.session_id
+    )
+
+
+def _abandon(writer: Lane[None], reader: Lane[object], owner: OwnerLock) -> None:
+    """What a store dropped without ``aclose`` does (no call can be in flight: none holds it)."""
+    reader.abandon()
+    writer.abandon()
+    owner.release()
+
+
 # --- the store ---------------------------------------------------------------
 
 
@@ -763,6 +785,15 @@ class SqliteStore:
     ``busy_timeout`` (seconds, 0 to about 24 days) is how long a write waits
     for another connection holding the file's write lock before failing with
     ``SessionStoreError``.
+
+    Cancellation ([STORE-COMMIT]): a ``save`` or ``delete`` whose caller is
+    cancelled before the writer took it raises ``Cancelled`` and never
+    happens; once the writer has it, the call waits for the commit and
+    returns (or raises) the true outcome, and the cancellation reaches the
+    caller at its next checkpoint.  So ``Cancelled`` always means "not
+    written", as it did when each call was a ``trio.to_thread`` call.  The
+    service's archive relies on it ([ARCHIVE-ATOMIC]): a delete that raised
+    ``Cancelled`` left the row in place.
 
     ``corrupt_ids`` holds the row ids (as stored text) that this store has
     found damaged: by ``list`` (listing columns, unreadable pages), ``load``
@@ -810,6 +841,8 @@ class SqliteStore:
             self._owner.release()
             raise
         checkpoints = _Checkpoints(self.path)
+        # Nothing the lanes keep may refer to the store (see the finalizer below).
+        closed = functools.partial(_closed_error, self.path)
 
         def write(cur: sqlite3.Cursor, jobs: builtins.list[Job[None]]) -> None:
             _commit(cur, jobs)
@@ -820,7 +853,7 @@ class SqliteStore:
                 "writer",
                 writer,
                 write,
-                self._closed_error,
+                closed,
                 threaded=threaded,
                 # Never an fsync on the event loop's thread: at "full" every commit syncs.
                 inline_when_alone=durability == "normal",
@@ -836,7 +869,7 @@ class SqliteStore:
                 "reader",
                 reader,
                 _read_each,
-                self._closed_error,
+                closed,
                 threaded=threaded,
                 inline_when_alone=True,
             )
@@ -846,6 +879,9 @@ class SqliteStore:
             raise
         self._writer.start_collector()
         self._reader.start_collector()
+        # Dropped without aclose: stop the threads and free the file anyway, so
+        # a forgotten store does not keep its file locked until the process ends.
+        self._finalizer = weakref.finalize(self, _abandon, self._writer, self._reader, self._owner)
 
     @classmethod
     async def open(
@@ -893,15 +929,14 @@ class SqliteStore:
             await self._reader.close()
             await self._writer.close()
             self._owner.release()
+            self._finalizer.detach()
 
     @property
     def closed(self) -> bool:
         return self._closing
 
     def _closed_error(self, job: Job[T]) -> SessionStoreError:
-        return SessionStoreError(
-            f"{job.what}: session store {self.path!r} is closed", session_id=job.session_id
-        )
+        return _closed_error(self.path, job)
 
     async def _read(
         self,
