@@ -246,19 +246,20 @@ class Lane(Generic[T]):
                 self._after_inline()
                 return job.outcome()
         task = trio.lowlevel.current_task()
-        alone = self._calls == 1
         with self._mutex:
             if self._closing:
                 raise self._closed_error(job)
             job.task, job.run = task, trio.lowlevel.current_root_task()
             self._queue.append(job)
             first = len(self._queue) == 1
-            if alone and not self._kicked:  # no batch can form: start at once
+            if len(self._queue) == self._calls and not self._kicked:
+                # Every call in progress is queued (this one alone, or the last
+                # of a group woken together): no more can join, start at once.
                 self._kicked = True
                 self._wake.notify()
                 first = False
         if first:
-            # Otherwise the thread is woken by the collector, in the event
+            # Otherwise the thread is started by the collector, in the event
             # loop's next batch, not now: every task made runnable with this
             # one queues its job first, so the batch is whole, and the thread
             # works while the loop is idle rather than fighting it for the GIL.
