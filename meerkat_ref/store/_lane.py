@@ -133,7 +133,7 @@ class _Doorbell:
         return self._read
 
     def ring(self) -> None:
-        """Called by the lane's thread; never blocks."""
+        """Wake the collector (from the lane's thread, or from Trio); never blocks."""
         with contextlib.suppress(BlockingIOError):  # a full pipe is already ringing
             os.write(self._write, (1).to_bytes(8, "little"))
 
