@@ -1029,6 +1029,7 @@ class SqliteStore:
             return row
 
     async def load(self, session_id: SessionId) -> Session | None:
+        """The stored session, or ``None``.  Switch point: the reader lane (one more on damage)."""
         row = await self._by_id(
             "SELECT body FROM sessions WHERE id = ?", f"load session {session_id}", session_id
         )
@@ -1042,6 +1043,11 @@ class SqliteStore:
             raise
 
     async def list(self, filter: SessionFilter = _EVERYTHING) -> builtins.list[SessionMeta]:
+        """One page in list order, from the index.  Switch point: the reader lane.
+
+        If SQLite reports damage, this and every later ``list`` walk the table
+        around it instead (one reader job per batch of rows: more switch points).
+        """
         query = list_query(filter)
         if query is None:
             await trio.lowlevel.checkpoint()  # still a checkpoint, like every call
@@ -1073,11 +1079,13 @@ class SqliteStore:
         return await self._walked_list(filter)
 
     async def delete(self, session_id: SessionId) -> None:
+        """Remove the row (idempotent); return once committed.  Switch point: the writer."""
         id_text = str(session_id)
         await self._write(_Write(f"delete session {id_text}", session_id, id_text, None))
         self.corrupt_ids.discard(id_text)
 
     async def exists(self, session_id: SessionId) -> bool:
+        """Whether ``load`` would find a row.  Switch point: the reader lane."""
         what = f"exists session {session_id}"
         row = await self._by_id("SELECT 1 FROM sessions WHERE id = ? LIMIT 1", what, session_id)
         return row is not None
