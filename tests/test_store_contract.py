@@ -683,7 +683,7 @@ async def test_sqlite_open_missing_directory_async(tmp_path: Path) -> None:
 def test_sqlite_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(SessionStoreError, match="cannot open"):
+    with pytest.raises(SessionStoreError, match="not an SQLite database"):
         SqliteStore(path)
 
 
