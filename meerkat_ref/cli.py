@@ -7,6 +7,7 @@
     meerkat-ref tour [--store FILE]
     meerkat-ref vectors [--out DIR] [--check]
     meerkat-ref conform --adapter CMD [...]
+    meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
 
 ``check`` runs the engine's exhaustive search over every named scenario, on
 the reference in this process or, with ``--adapter``, on a port through its
@@ -29,7 +30,7 @@ from typing import TypeVar
 
 import trio
 
-from .oracle.check import DEFAULT, explore_all
+from .oracle.check import explore_all
 from .oracle.engine import (
     SCENARIOS,
     ReplayStrategy,
@@ -58,7 +59,7 @@ def _table(reports: Sequence[SearchReport]) -> str:
     rows = [head] + [
         (
             r.scenario,
-            r.strategy + ("" if r.exhausted else " (cut)"),
+            r.strategy + (" exhausted" if r.exhausted else " (cut)"),
             str(r.schedules),
             str(r.pruned),
             str(r.states),
@@ -110,7 +111,7 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
 
     async def run(target: Target) -> list[SearchReport]:
         return await explore_all(
-            target, scenarios, bound=DEFAULT if args.bound is None else args.bound,
+            target, scenarios, bound=args.bound, search=args.search,
             store=store_kind, started=started, progress=_progress(args.json),
         )
 
@@ -293,6 +294,25 @@ def cmd_conform(args: argparse.Namespace) -> int:
     return conform.run(args)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from .oracle import sweep
+    from .testing import Window
+
+    store = "sqlite" if args.sqlite else "memory"
+    try:
+        variant = Variant.parse(args.variant)
+    except ValueError as exc:
+        print(f"meerkat-ref: {exc}", file=sys.stderr)
+        return 2
+    if variant.name == "seed-0.4.0":  # each window alone: which scenarios expose it
+        variants = [Variant.parse(f"seed-0.4.0:{w.value}") for w in Window]
+    else:
+        variants = [variant]
+    return sweep.run(args, [(v.name, partial(v.target, store=store)) for v in variants])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meerkat-ref", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -312,8 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--bound",
         type=int,
         default=None,
-        help="preemption bound (default: each scenario's own)",
+        help="a preemption bound, explored by depth-first search (default: none; every "
+        "schedule, by DPOR)",
     )
+    check.add_argument("--search", default="dpor", choices=("dpor", "dfs"),
+                       help="dpor (default) or dfs: plain depth-first, every schedule")
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     check.add_argument(
         "--store",
@@ -355,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     conform_arguments(conform)
     conform.set_defaults(func=cmd_conform)
+    sweep = sub.add_parser(
+        "sweep", help="explore every generated small concurrent scenario of a scope in full"
+    )
+    from .oracle.sweep import add_arguments as sweep_arguments
+
+    sweep_arguments(sweep)
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -226,6 +226,13 @@ class _Runner:
     async def setup(self) -> None:
         await self.target.open(self.scenario.capacity, True)
         for op in self.scenario.setup:
+            if isinstance(op, model.Restart):  # a setup may leave sessions stored only
+                monitor = self.monitor
+                monitor.history.append(Call("process", op, monitor.step, monitor.step, "ok"))
+                await self.target.restart()
+                monitor.restarted()
+                await self.target.settle()
+                continue
             await self.call_and_wait("setup", op)
         for name, op in self.scenario.background:
             await self.invoke(name, op, self.monitor.step)

@@ -248,7 +248,7 @@ def _watched_class(cls: type, names: frozenset[str]) -> type:
     found = _CLASSES.get(key)
     if found is None:
 
-        def __setattr__(self: Any, name: str, value: Any) -> None:  # noqa: N807
+        def __setattr__(self: Any, name: str, value: Any) -> None:
             d = self.__dict__
             if name not in names and _TRACKED in d:
                 d["__footprint_watcher__"].recorder.write(d[_TRACKED], name)
@@ -285,7 +285,8 @@ class Watcher:
         d = getattr(obj, "__dict__", None)
         if d is None or _TRACKED in d or _plain(obj, self.infra) or isinstance(obj, type):
             return
-        if type(obj).__setattr__ is not object.__setattr__ or hasattr(type(obj), "__slots__"):
+        plain_setattr = type(obj).__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
+        if not plain_setattr or hasattr(type(obj), "__slots__"):
             return  # not safe to swap its class: its owner's steps still name it
         names = _data_names(obj)
         for name in list(d):

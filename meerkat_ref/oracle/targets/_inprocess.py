@@ -53,13 +53,12 @@ from ...agent._scripted import ScriptedAgentBuilder, counter_ids
 from ...registry import WireError, from_wire, operation, to_wire
 from ...registry import _values as values
 from ...registry._values import Json
-from ...service._statistics import ServiceStatistics
-from ...store._base import SessionStore
-from ...store._memory import MemoryStore
-from ...store._sqlite import SqliteStore
 from ...service._ephemeral import EphemeralSessionService
 from ...service._persistent import PersistentSessionService
-from ...store._base import PointedStore
+from ...service._statistics import ServiceStatistics
+from ...store._base import PointedStore, SessionStore
+from ...store._memory import MemoryStore
+from ...store._sqlite import SqliteStore
 from ._footprints import Recorder, TaskInstrument, Watcher
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
