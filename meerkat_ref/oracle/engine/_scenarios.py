@@ -165,6 +165,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         crashes=1,
     ),
     Scenario(
+        "list-page-vs-create",
+        "a page of list (the second row) while a create registers and saves, over stored rows",
+        setup=(R.Create("a"), R.Create("b"), R.Restart()),
+        clients=(
+            ("create", (_c(R.Create("c")),)),
+            ("list", (_c(R.List(1, 1)), _c(R.List()))),
+        ),
+    ),
+    Scenario(
         "store-faults",
         "create, turn and archive with any one store call failing",
         clients=(

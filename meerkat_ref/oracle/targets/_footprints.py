@@ -15,6 +15,13 @@ built them):
   "enables" enters the happens-before order.
 - ``row``: store calls, per session (the recording store); a listing reads
   every row.
+- ``inflight``: what the oracle's rules know of calls in flight.  A call's
+  invocation and its answer write it for the session the call names (every
+  session, for a create or a checkpointer sweep), as does a failed store
+  call; every step that touches a session's row or objects reads it.  The
+  rules excuse some effects while a call is in flight (a checkpoint skipped
+  while an archive of its session was invoked), so these steps must keep
+  their order with the invocation, or a reordering could hide a violation.
 - ``clock``, ``ids``: every tick of the shared logical clock and every id
   taken.  Ticks do not commute: timestamps are part of the end state (the
   store keeps ``updated_at``; ``list`` orders by it), so two steps that both
@@ -88,12 +95,30 @@ class Recorder:
 
     def take(self) -> Footprint | None:
         """What was touched since the last take (``None``: untracked, touches everything)."""
+        # A step that touches a session's row, gate, handle or agent is one the
+        # oracle's rules judge against the calls in flight for that session
+        # ("archive invoked", "a turn in flight"): it must keep its order with
+        # their invocations and answers (``inflight``, written by those).
+        touched = {_session_of(group, item) for group, item in (*self.reads, *self.writes)}
+        touched.discard(None)
+        self.reads.update(("inflight", sid) for sid in touched if sid is not None)
         reads, writes = frozenset(self.reads), frozenset(self.writes)
         self.reads.clear()
         self.writes.clear()
         if not self.tracked:
             return None
         return Footprint(reads, writes)
+
+
+_SESSION_GROUPS = ("gate:", "session:", "task:", "agent:")
+
+
+def _session_of(group: str, item: str) -> str | None:
+    if group == "row":
+        return None if item == "*" else item
+    if group.startswith(_SESSION_GROUPS):
+        return group.split(":", 1)[1]
+    return None
 
 
 def service_task(name: str) -> bool:

@@ -335,6 +335,7 @@ class InProcessTarget:
         self._process_scope: trio.CancelScope | None = None
         self._process_done = trio.Event()
         self._in_flight: dict[str, str] = {}  # call id -> its task label
+        self._call_sessions: dict[str, str] = {}  # call id -> the session it names ("*": any)
         self._answers: list[tuple[str, Answer]] = []
         self._answered = trio.Event()
         self._ids = itertools.count(1)
@@ -505,6 +506,7 @@ class InProcessTarget:
         label = self._in_flight.pop(cid, None)
         if label is not None:
             self._watch.recorder.writes.add(("resp", label))
+            self._watch.recorder.writes.add(("inflight", self._call_sessions.pop(cid, "*")))
         self._answers.append((cid, answer))
         self._answered.set()
         if self.on_answer is not None:
@@ -559,6 +561,9 @@ class InProcessTarget:
         recorder = self._watch.recorder
         recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
         recorder.writes.add(("task", task))
+        n = operation(decoded).session(decoded)
+        self._call_sessions[cid] = "*" if n is None else model.sid(n)
+        recorder.writes.add(("inflight", self._call_sessions[cid]))
         self._calls.start_soon(self._run, cid, decoded, name=task)
 
     async def call(self, op: object, task: str) -> str:
@@ -634,7 +639,12 @@ class InProcessTarget:
 
     async def release(self, task: str, fault: bool = False) -> None:
         self._log({"cmd": "release", "task": task, **({"fault": True} if fault else {})})
-        self._watch.recorder.writes.add(("task", task.split("#")[0]))
+        recorder = self._watch.recorder
+        recorder.writes.add(("task", task.split("#")[0]))
+        parked = self.points.parked.get(task)
+        if fault and parked is not None:  # the rules excuse a session whose store call failed
+            sid = parked.point.session
+            recorder.writes.add(("inflight", "*" if sid is None else sid))
         try:
             self.points.release(task, fault)
         except NotParked as exc:
