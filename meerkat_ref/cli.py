@@ -55,11 +55,13 @@ T = TypeVar("T")
 
 
 def _table(reports: Sequence[SearchReport]) -> str:
-    head = ("scenario", "strategy", "schedules", "pruned", "states", "violations", "seconds")
+    head = ("scenario", "search", "bound", "schedules", "pruned", "states", "violations",
+            "seconds")
     rows = [head] + [
         (
             r.scenario,
-            r.strategy + (" exhausted" if r.exhausted else " (cut)"),
+            r.strategy.split("(")[0] + (" exhausted" if r.exhausted else " (cut)"),
+            "none" if r.bound is None else str(r.bound),
             str(r.schedules),
             str(r.pruned),
             str(r.states),
@@ -70,7 +72,7 @@ def _table(reports: Sequence[SearchReport]) -> str:
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
-        "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row))
+        "  ".join(c.ljust(widths[i]) if i < 3 else c.rjust(widths[i]) for i, c in enumerate(row))
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -165,6 +165,20 @@ def _calls(scope: Scope, sessions: int) -> list[tuple[str, object]]:
     return out
 
 
+def group(situation: str, sessions: int, calls: Sequence[tuple[str, object]], *,
+          faults: int = 0, crashes: int = 0, capacity: int = 2) -> Scenario:
+    """One generated scenario: ``calls`` (label, model operation) at once from ``situation``."""
+    setup, background = _setup(situation, sessions)
+    scope = Scope("group", capacity=capacity)
+    return _scenario(scope, sessions, situation, setup, background, calls, faults, crashes)
+
+
+def calls(sessions: int, ops: Sequence[str] | None = None) -> list[tuple[str, object]]:
+    """Every call of the alphabet (or of ``ops``) on 1..``sessions``, as (label, operation)."""
+    scope = Scope("calls") if ops is None else Scope("calls", ops=tuple(ops))
+    return _calls(scope, sessions)
+
+
 def scenarios(scope: Scope) -> list[Scenario]:
     """The scope's scenarios, in a fixed order (shards and workers rely on it)."""
     out = []
@@ -390,12 +404,15 @@ def dask_executor(address: str) -> tuple[Executor, Callable[[], None]]:
         raise RuntimeError(
             "--dask needs the 'distributed' package: pip install 'meerkat-ref[dask]'"
         ) from None
-    client = Client(address)
-    return client.get_executor(), client.close
+    client = Client(address)  # type: ignore[no-untyped-call,unused-ignore]
+    executor: Executor = client.get_executor()  # type: ignore[no-untyped-call,unused-ignore]
+    return executor, client.close
 
 
 __all__ = [
     "ALPHABET",
+    "calls",
+    "group",
     "SCOPES",
     "SITUATIONS",
     "Row",

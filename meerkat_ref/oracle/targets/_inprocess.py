@@ -265,6 +265,19 @@ class _Builder:
         return _WatchedAgent(agent, self.watch)
 
 
+def _admitted(svc: Any) -> dict[str, int]:
+    """Turns each live session's task has taken or has queued (white-box: its inbox)."""
+    inner = getattr(svc, "inner", svc)
+    out = {}
+    for sid, handle in dict.items(getattr(inner, "_sessions", {})):
+        queued = getattr(getattr(getattr(handle, "inbox", None), "_state", None), "data", ())
+        n = sum(1 for c in queued if type(c).__name__ == "_Turn")
+        n += type(getattr(handle, "current", None)).__name__ == "_Turn"
+        if n:
+            out[str(sid)] = n
+    return out
+
+
 def _infrastructure(value: object) -> bool:
     """The oracle's own objects and Trio's plumbing: not service state (see ``_footprints``)."""
     return isinstance(value, _INFRASTRUCTURE)
@@ -675,6 +688,7 @@ class InProcessTarget:
             checkpoints=tuple(watch.checkpoints),
             writes=tuple(watch.writes),
             settles=watch.settles,
+            admitted=_admitted(self._svc),
         )
         watch.checkpoints.clear()
         watch.writes.clear()

@@ -92,7 +92,8 @@ class Introspection:
     gate; ``checkpoints``: checkpoint calls that returned since the last
     settle, as (session, revision, armed-at-start and no sweep in flight);
     ``writes``: store writes that landed since the last settle, as (session,
-    revision, written by a session's own task).
+    revision, written by a session's own task); ``admitted``: per live
+    session, the turns its task has taken or has queued (at most one).
     """
 
     running_tasks: frozenset[str] = frozenset()
@@ -102,6 +103,7 @@ class Introspection:
     checkpoints: tuple[tuple[str, int, int], ...] = ()
     writes: tuple[tuple[str, int, bool], ...] = ()
     settles: int = 0
+    admitted: Mapping[str, int] = field(default_factory=dict)  # turns taken or queued, per session
 
 
 Resource = tuple[str, str]
