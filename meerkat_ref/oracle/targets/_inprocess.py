@@ -290,6 +290,15 @@ _INFRASTRUCTURE = (
 )
 
 
+_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+"""Where a run's SQLite file goes by default: memory-backed if the system has it.
+
+Each schedule opens a fresh file; on a disk, its syncs dominate the run.
+The crash the explorer injects is the process's, not the machine's (the
+file is reopened, never lost), so a memory-backed file tests the same thing.
+"""
+
+
 # -- the target ---------------------------------------------------------------------------------
 
 
@@ -394,7 +403,7 @@ class InProcessTarget:
                 world.raw = MemoryStore()
             return world.raw
         if world.directory is None:
-            world.directory = tempfile.TemporaryDirectory(dir=self._store_dir)
+            world.directory = tempfile.TemporaryDirectory(dir=self._store_dir or _SCRATCH)
         path = os.path.join(world.directory.name, "sessions.sqlite")
         world.raw = SqliteStore(path, threaded=self._threaded)
         return world.raw
