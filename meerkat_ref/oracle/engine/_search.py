@@ -31,7 +31,10 @@ sibling was cut by the bound; the count of schedules run is exact, the claim
 is "all schedules within the bound, up to the reduction".  (The session-id
 rule ignores the shared clock, which makes it unsound for steps on two
 sessions that both tick it; DPOR's footprints do not have that gap.)
-``reduce=False`` turns sleep sets off: every schedule is run.
+``reduce=False`` turns both reductions off: every schedule is run.  (The
+crash rule also treats two runs as one when they differ only in a call
+invoked and never answered before the crash: the same store, the same
+answers, but not the same end-state fingerprint, which lists that call.)
 """
 
 from __future__ import annotations
@@ -223,7 +226,7 @@ def _branch(
             ):
                 options.append(Choice(label, fault=True))
         if crashes_used < scenario.crashes and not taken.crash:
-            if i == 0 or i - 1 in durable_steps:
+            if i == 0 or i - 1 in durable_steps or not guide.reduce:
                 options.append(Choice(crash=True))
             else:
                 report.pruned += 1  # same store and same answers as crashing one step earlier
