@@ -29,7 +29,7 @@ DEEP = os.environ.get("MEERKAT_PROFILE") == "deep"
 REFERENCE = Variant.parse("reference")
 
 # Named scenarios whose plain DFS finishes in seconds (the rest: deep profile only).
-QUICK = ["turn-save-vs-archive", "list-page-vs-create"]
+QUICK = ["turn-save-vs-archive"]
 SLOW = [s.name for s in SCENARIOS if s.name not in QUICK]
 
 
