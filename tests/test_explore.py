@@ -303,7 +303,7 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
         run()
     spec, outcome = failing[-1]  # the shrunk one: Hypothesis replays it last
     n_ops = sum(len(ops) for _, ops in spec["clients"])
-    assert n_ops <= 4, spec
+    assert n_ops <= 5, spec  # 4 before pages were checked atomically (more rules, other minima)
     path = tmp_path / "generated.json"
     path.write_text(dump(outcome, "memory", spec))
     assert main(["replay", str(path)]) == 1
