@@ -411,15 +411,15 @@ def dask_executor(address: str) -> tuple[Executor, Callable[[], None]]:
 
 __all__ = [
     "ALPHABET",
-    "calls",
-    "group",
     "SCOPES",
     "SITUATIONS",
     "Row",
     "Scope",
     "SweepResult",
+    "calls",
     "dask_executor",
     "explore_scenarios",
+    "group",
     "run_chunk",
     "scenarios",
     "shard",
