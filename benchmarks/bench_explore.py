@@ -9,7 +9,11 @@ runnable tasks reversed with probability 1/2) and the mode Trio switches to
 under Hypothesis (each batch shuffled from a seeded random).  A strategy that
 does not find a window within its budget counts as not found.
 
-Also: schedules per second for each named scenario under DFS (reference).
+Also: schedules per second for each named scenario under DFS (reference);
+DPOR against the plain DFS (every schedule, no reduction) per named scenario:
+schedules, CPU seconds, end states; and the sweep's ``ci`` scope with 1 and 2
+worker processes.  ``python -m benchmarks.bench_explore --dpor [--quick]``
+prints only those two tables.
 """
 
 from __future__ import annotations
@@ -209,6 +213,55 @@ def throughput_table(bound_cap: int | None) -> list[list[str]]:
     return rows
 
 
+def dpor_table(dfs_cap: int) -> list[list[str]]:
+    """DPOR against the plain DFS on each named scenario (reference, memory store).
+
+    The plain DFS is cut at ``dfs_cap`` schedules (then shown as ">= N, cut"):
+    the largest take hours.  Seconds are CPU seconds of this process, so a
+    loaded machine does not inflate them.
+    """
+    from meerkat_ref.oracle.check import in_process
+    from meerkat_ref.oracle.engine import SearchReport, explore_dfs, explore_dpor
+    from meerkat_ref.oracle.targets import InProcessTarget
+
+    rows = [["scenario", "DPOR schedules", "DPOR s", "plain DFS schedules", "plain DFS s",
+             "ratio", "end states", "same end states"]]
+    reference = Variant.parse("reference")
+    for scenario in SCENARIOS:
+        async def both(target: InProcessTarget, sc: Scenario = scenario
+                       ) -> tuple[SearchReport, float, SearchReport, float]:
+            t0 = time.process_time()
+            d = await explore_dpor(target, sc)
+            t1 = time.process_time()
+            p = await explore_dfs(target, sc, bound=None, reduce=False, max_schedules=dfs_cap)
+            return d, t1 - t0, p, time.process_time() - t1
+
+        d, ds, p, ps = in_process(reference.target(), both)
+        plain = f"{p.schedules}" if p.exhausted else f">= {p.schedules}, cut"
+        same = ("yes" if p.end_states == d.end_states else "NO") if p.exhausted else "-"
+        ratio = p.schedules / max(d.schedules, 1)
+        rows.append([scenario.name, str(d.schedules), f"{ds:.1f}", plain, f"{ps:.1f}",
+                     f"{'>= ' if not p.exhausted else ''}{ratio:.1f}x", str(d.states), same])
+    return rows
+
+
+def sweep_table(scope_name: str) -> list[list[str]]:
+    """The sweep of one scope with 1 and 2 worker processes: totals must agree."""
+    from functools import partial
+
+    from meerkat_ref.oracle.sweep import SCOPES, sweep
+
+    rows = [["scope", "workers", "scenarios", "schedules", "end states", "seconds",
+             "schedules/s"]]
+    make = partial(Variant.parse("reference").target, store="memory")
+    for jobs in (1, 2):
+        result = sweep(make, SCOPES[scope_name], jobs=jobs)
+        rows.append([scope_name, str(jobs), str(len(result.rows)), str(result.schedules),
+                     str(result.states), f"{result.seconds:.1f}",
+                     f"{result.schedules / result.seconds:.0f}"])
+    return rows
+
+
 def markdown(rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
@@ -251,6 +304,16 @@ def section(quick: bool) -> Section:
             *_split(throughput_table(1 if quick else None)),
         )
     )
+    result.tables.append(
+        Table(
+            "DPOR against the plain DFS (reference, memory store, no bound; CPU seconds)",
+            *_split(dpor_table(300 if quick else 40_000)),
+        )
+    )
+    result.tables.append(
+        Table("The sweep's ci scope, 1 and 2 worker processes (wall seconds)",
+              *_split(sweep_table("ci")))
+    )
     result.notes.append(
         "'not found (k/n)': found in k of n seeds, so the median run did not find it. "
         "Trio default: each batch of runnable tasks reversed with probability 1/2; "
@@ -276,4 +339,9 @@ def main(quick: bool) -> str:
 if __name__ == "__main__":
     import sys
 
-    print(main("--quick" in sys.argv))
+    if "--dpor" in sys.argv:
+        print(markdown(dpor_table(300 if "--quick" in sys.argv else 40_000)))
+        print()
+        print(markdown(sweep_table("ci")))
+    else:
+        print(main("--quick" in sys.argv))

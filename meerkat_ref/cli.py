@@ -8,6 +8,7 @@
     meerkat-ref tour [--store FILE]
     meerkat-ref vectors [--out DIR] [--check]
     meerkat-ref conform --adapter CMD [...]
+    meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
 
 ``check`` runs the engine's exhaustive search over every named scenario, on
 the reference in this process or, with ``--adapter``, on a port through its
@@ -38,7 +39,7 @@ from typing import NoReturn, TypeVar
 
 import trio
 
-from .oracle.check import DEFAULT, explore_all
+from .oracle.check import explore_all
 from .oracle.engine import (
     SCENARIOS,
     ReplayStrategy,
@@ -90,11 +91,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _table(reports: Sequence[SearchReport]) -> str:
-    head = ("scenario", "strategy", "schedules", "pruned", "states", "violations", "seconds")
+    head = ("scenario", "search", "bound", "schedules", "pruned", "states", "violations",
+            "seconds")
     rows = [head] + [
         (
             r.scenario,
-            r.strategy + ("" if r.exhausted else " (cut)"),
+            r.strategy.split("(")[0] + (" exhausted" if r.exhausted else " (cut)"),
+            "none" if r.bound is None else str(r.bound),
             str(r.schedules),
             str(r.pruned),
             str(r.states),
@@ -167,7 +170,7 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
 
     async def run(target: Target) -> list[SearchReport]:
         return await explore_all(
-            target, scenarios, bound=DEFAULT if args.bound is None else args.bound,
+            target, scenarios, bound=args.bound, search=args.search,
             store=store_kind,
             started=lambda s: progress.start(s.name),
             progress=lambda r: progress.update(r.schedules, r.states, r.violations),
@@ -415,6 +418,25 @@ def cmd_conform(args: argparse.Namespace) -> int:
     return conform.run(args)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from .oracle import sweep
+    from .testing import Window
+
+    store = "sqlite" if args.sqlite else "memory"
+    try:
+        variant = Variant.parse(args.variant)
+    except ValueError as exc:
+        print(f"meerkat-ref: {exc}", file=sys.stderr)
+        return 2
+    if variant.name == "seed-0.4.0":  # each window alone: which scenarios expose it
+        variants = [Variant.parse(f"seed-0.4.0:{w.value}") for w in Window]
+    else:
+        variants = [variant]
+    return sweep.run(args, [(v.name, partial(v.target, store=store)) for v in variants])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meerkat-ref", description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -434,8 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--bound",
         type=int,
         default=None,
-        help="preemption bound (default: each scenario's own)",
+        help="a preemption bound, explored by depth-first search (default: none; every "
+        "schedule, by DPOR)",
     )
+    check.add_argument("--search", default="dpor", choices=("dpor", "dfs"),
+                       help="dpor (default) or dfs: plain depth-first, every schedule")
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     check.add_argument(
         "--store",
@@ -491,6 +516,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     conform_arguments(conform)
     conform.set_defaults(func=cmd_conform)
+    sweep = sub.add_parser(
+        "sweep", help="explore every generated small concurrent scenario of a scope in full"
+    )
+    from .oracle.sweep import add_arguments as sweep_arguments
+
+    sweep_arguments(sweep)
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -9,6 +9,7 @@ for step, and strategies (Hypothesis, random, PCT) that find the windows.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,19 @@ def _counterexample(window: Window) -> RunOutcome:
     return found
 
 
+# Named scenarios ``check`` exhausts in seconds; the rest take minutes (see README), so CI
+# explores them under the preemption bounds they had before DPOR, and the deep
+# profile exhausts them too.
+EXHAUSTED_IN_CI = ("turn-save-vs-archive", "list-page-vs-create")
+CI_BOUND = {"turns-at-once": 1, "creates-at-capacity": 1, "crash-restart": 1}
+
+
 @pytest.mark.parametrize("scenario", [s.name for s in SCENARIOS])
 def test_reference_survives_every_schedule_within_its_bound(scenario: str) -> None:
     chosen = get_scenario(scenario)
-    report = explore_dfs(chosen, REFERENCE, preemption_bound=chosen.bound)
+    deep = os.environ.get("MEERKAT_PROFILE") == "deep"
+    bound = None if deep or scenario in EXHAUSTED_IN_CI else CI_BOUND.get(scenario, 2)
+    report = explore_dfs(chosen, REFERENCE, preemption_bound=bound)
     print(
         f"{scenario}: {report.schedules} schedules, {report.pruned} pruned, "
         f"{report.states} end states, {report.violations} violations"
@@ -293,7 +303,7 @@ def test_generated_operations_shrink_with_the_schedule(tmp_path: Path) -> None:
         run()
     spec, outcome = failing[-1]  # the shrunk one: Hypothesis replays it last
     n_ops = sum(len(ops) for _, ops in spec["clients"])
-    assert n_ops <= 4, spec
+    assert n_ops <= 5, spec  # 4 before pages were checked atomically (more rules, other minima)
     path = tmp_path / "generated.json"
     path.write_text(dump(outcome, "memory", spec))
     assert main(["replay", str(path)]) == 1

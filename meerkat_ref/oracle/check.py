@@ -1,8 +1,9 @@
 """``meerkat-ref check``: explore scenarios exhaustively on a target, and say what was found.
 
-The engine over a target: ``explore_all`` runs the bounded-exhaustive search
-on each scenario, whatever the target (the reference in process, or a port
-over the adapter with ``check --adapter``).  The synchronous helpers run an
+The engine over a target: ``explore_all`` explores each scenario in full
+(DPOR; or depth-first under a preemption bound, if one is given), whatever
+the target (the reference in process, or a port over the adapter with
+``check --adapter``).  The synchronous helpers run an
 in-process target in its own ``trio.run``, for the command line and tests.
 """
 
@@ -18,16 +19,16 @@ from .engine import (
     Scenario,
     SearchReport,
     Strategy,
-    explore_dfs,
     run_schedule,
 )
+from .engine import explore as _explore
 from .engine import find_counterexample as _find
 from .targets import InProcessTarget, Target
 
 T = TypeVar("T")
 
 DEFAULT = -1
-"""``bound=DEFAULT``: each scenario's own bound (``Scenario.bound``)."""
+"""``bound=DEFAULT``: each scenario's own (``Scenario.bound``; ``None`` for the named ones)."""
 
 
 async def explore_all(
@@ -35,20 +36,21 @@ async def explore_all(
     scenarios: Sequence[Scenario],
     *,
     bound: int | None = DEFAULT,
+    search: str = "dpor",
     store: str = "memory",
     max_schedules: int | None = None,
     started: Callable[[Scenario], None] | None = None,
     progress: Callable[[SearchReport], None] | None = None,
     finished: Callable[[SearchReport], None] | None = None,
 ) -> list[SearchReport]:
-    """Every schedule of each scenario within its bound, on ``target``."""
+    """Every behaviour of each scenario (within a bound, if one), on ``target``."""
     reports = []
     for scenario in scenarios:
         if started is not None:
             started(scenario)
         chosen = scenario.bound if bound == DEFAULT else bound
-        report = await explore_dfs(target, scenario, bound=chosen, store=store,
-                                   max_schedules=max_schedules, progress=progress)
+        report = await _explore(target, scenario, bound=chosen, search=search, store=store,
+                                max_schedules=max_schedules, progress=progress)
         if finished is not None:
             finished(report)
         reports.append(report)
@@ -66,11 +68,13 @@ def in_process(target: InProcessTarget, fn: Callable[[InProcessTarget], Awaitabl
 
 
 def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = DEFAULT,
-            max_schedules: int | None = None) -> SearchReport:
-    """``explore_dfs`` of one scenario on an in-process target, synchronously."""
+            search: str = "dpor", max_schedules: int | None = None,
+            stop_on_violation: bool = False) -> SearchReport:
+    """One scenario explored on an in-process target, synchronously (see ``explore_all``)."""
     chosen = scenario.bound if bound == DEFAULT else bound
-    return in_process(target, lambda t: explore_dfs(
-        t, scenario, bound=chosen, store=t.store_kind, max_schedules=max_schedules))
+    return in_process(target, lambda t: _explore(
+        t, scenario, bound=chosen, search=search, store=t.store_kind,
+        max_schedules=max_schedules, stop_on_violation=stop_on_violation))
 
 
 def run_once(target: InProcessTarget, scenario: Scenario, strategy: Strategy | None,

@@ -28,45 +28,37 @@ import trio.testing
 from meerkat_ref import (
     CreateSessionRequest,
     EphemeralSessionService,
-    InitialTurnPolicy,
     LogicalClock,
     MemoryStore,
     PersistentSessionService,
-    RunResult,
     SessionError,
     SessionFilter,
     SessionId,
     SessionMeta,
     SessionQuery,
-    SessionSummary,
-    SessionView,
     SqliteStore,
-    StartTurnRequest,
 )
 from meerkat_ref import Session as ServiceSession
 from meerkat_ref.agent import ScriptedAgentBuilder
+from meerkat_ref.registry import _values as values
+from meerkat_ref.registry import operation
 from meerkat_ref.store import SessionStore
 from meerkat_ref.testing import counter_ids
 
 from . import _model as model
 from ._model import (
     Archive,
-    CancelAllCheckpointers,
     Crashed,
     Create,
     CreatesAtOnce,
     Err,
-    HostMessage,
-    Interrupt,
     List,
-    LoadPersisted,
     Many,
     ObserveStore,
     Ok,
     Op,
     Pending,
     Read,
-    RearmAllCheckpointers,
     Restart,
     Result,
     StartTurn,
@@ -212,29 +204,11 @@ class CountingStore:
             return await self.inner.exists(session_id)
 
 
-# -- service values as model values --------------------------------------------------
+# -- service values as model values: the registry's one codec ------------------------
 
-
-def stored(s: ServiceSession) -> model.Session:
-    return model.Session(s.created_at, s.updated_at, s.message_count, s.usage.input_tokens,
-                         s.usage.output_tokens, s.last_assistant_text(), s.revision)
-
-
-def run_result(r: RunResult) -> model.RunResult:
-    return model.RunResult(str(r.session_id), r.text, r.usage.input_tokens,
-                           r.usage.output_tokens, r.turns)
-
-
-def view(v: SessionView) -> model.View:
-    i, u = v.state, v.billing
-    return model.View(str(i.session_id), i.created_at, i.updated_at, i.message_count,
-                      i.is_active, i.last_assistant_text, u.total_tokens,
-                      u.usage.input_tokens, u.usage.output_tokens)
-
-
-def summary(s: SessionSummary) -> model.Summary:
-    return model.Summary(str(s.session_id), s.created_at, s.updated_at, s.message_count,
-                         s.total_tokens, s.is_active)
+stored = values.model_session
+view = values.model_view
+summary = values.model_summary
 
 
 def multiset(results: Sequence[Result]) -> list[str]:
@@ -371,23 +345,15 @@ class Harness:
     async def _call(self, fn: CallFn) -> Result:
         return (await self._calls_at_once([fn]))[0]
 
-    def _create(self, op: Create) -> CallFn:
-        policy = InitialTurnPolicy.DEFER if op.defer else InitialTurnPolicy.RUN_IMMEDIATELY
-        req = CreateSessionRequest(model="scripted", prompt=op.prompt,
-                                   system_prompt=op.system_prompt, host_mode=op.host_mode,
-                                   initial_turn=policy)
+    def _registry_call(self, op: Op) -> CallFn:
+        """The service call ``op`` stands for, from the operation registry (the one list)."""
+        entry = operation(op)
 
-        async def create() -> Result:
-            return Ok(run_result(await self.svc.create_session(req)))
+        async def call() -> Result:
+            _, value = await entry.perform(self.svc, op)
+            return Ok(value)
 
-        return create
-
-    def _turn(self, n: int, prompt: str, host_mode: bool) -> CallFn:
-        async def start_turn() -> Result:
-            req = StartTurnRequest(prompt, host_mode)
-            return Ok(run_result(await self.svc.start_turn(model.sid(n), req)))
-
-        return start_turn
+        return call
 
     async def apply(self, op: Op) -> tuple[Result, Completed]:
         """Make the call ``op`` stands for, wait for quiescence, and report.
@@ -400,71 +366,29 @@ class Harness:
         return result, tuple(sorted(self.completed))
 
     async def _apply(self, op: Op) -> Result:
-        svc, persistent = self.svc, isinstance(self.svc, PersistentSessionService)
+        call = self._registry_call
         match op:
             case Create():
-                return (await self._calls_at_once([self._create(op)], may_pend=True))[0]
+                return (await self._calls_at_once([call(op)], may_pend=True))[0]
             case CreatesAtOnce(count=count, prompt=prompt):
-                fns = [self._create(Create(prompt, defer=True)) for _ in range(count)]
+                fns = [call(Create(prompt, defer=True)) for _ in range(count)]
                 return Many(tuple(await self._calls_at_once(fns)))
-            case StartTurn(id=n, prompt=prompt, host_mode=host):
-                fns = [self._turn(n, prompt, host)]
-                return (await self._calls_at_once(fns, model.sid(n), may_pend=True))[0]
+            case StartTurn(id=n):
+                return (await self._calls_at_once([call(op)], model.sid(n), may_pend=True))[0]
             case TurnsAtOnce(id=n, prompt=prompt, host_mode=host, count=count):
-                fns = [self._turn(n, prompt, host) for _ in range(count)]
+                fns = [call(StartTurn(n, prompt, host)) for _ in range(count)]
                 return Many(tuple(await self._calls_at_once(fns, model.sid(n), may_pend=host)))
-            case HostMessage(id=n, text=text):
-                async def host_message() -> Result:
-                    injector = await svc.event_injector(model.sid(n))
-                    if injector is None:
-                        return Err(model.NOT_FOUND)
-                    injector.inject(text)
-                    return Ok(None)
-
-                return await self._call(host_message)
-            case Interrupt(id=n):
-                async def interrupt() -> Result:
-                    await svc.interrupt(model.sid(n))
-                    return Ok(None)
-
-                return await self._call(interrupt)
-            case Read(id=n):
-                async def read() -> Result:
-                    return Ok(view(await svc.read(model.sid(n))))
-
-                return await self._call(read)
-            case List(offset=offset, limit=limit):
-                async def list_() -> Result:
-                    rows = await svc.list(SessionQuery(limit=limit, offset=offset))
-                    return Ok(tuple(summary(r) for r in rows))
-
-                return await self._call(list_)
             case Archive(id=n):
-                async def archive() -> Result:
-                    await svc.archive(model.sid(n))
+                archive = call(op)
+
+                async def archive_and_check() -> Result:
+                    result = await archive()
                     # [ARCHIVE-STOP] checked as archive returns, before anything else runs
                     expect(SessionId.from_int(n) not in self.inner.statistics().running_tasks,
                            f"archive({n}) returned but its session task still runs")
-                    return Ok(None)
+                    return result
 
-                return await self._call(archive)
-            case LoadPersisted(id=n) if persistent:
-                async def load_persisted() -> Result:
-                    found = await svc.load_persisted(model.sid(n))
-                    return Ok(None if found is None else stored(found))
-
-                return await self._call(load_persisted)
-            case CancelAllCheckpointers() | RearmAllCheckpointers() if persistent:
-                async def arming() -> Result:
-                    if isinstance(op, CancelAllCheckpointers):
-                        await svc.cancel_all_checkpointers()
-                    else:
-                        await svc.rearm_all_checkpointers()
-                    return Ok(None)
-
-                return await self._call(arming)
-            case LoadPersisted() | CancelAllCheckpointers() | RearmAllCheckpointers():
-                return Err(model.PERSISTENCE_DISABLED)  # the ephemeral service has no such call
+                return await self._call(archive_and_check)
             case Restart():
                 for name in sorted(self.pending):
                     self.completed.append((name, Crashed()))
@@ -473,6 +397,8 @@ class Harness:
                 return Ok(None)
             case ObserveStore():
                 return Ok(await self.observe_store())
+        if operation(op).call is not None:  # every other call: as the registry makes it
+            return await self._call(call(op))
         raise TypeError(f"not an operation: {op!r}")
 
     # observation

@@ -87,7 +87,9 @@ class _CheckThenActEphemeral(EphemeralSessionService):
         handle = self._get(session_id)
         if handle.turn_running:
             raise SessionBusy(session_id)
-        await trio.lowlevel.checkpoint()  # the window: another caller checks here too
+        # The window: another caller checks here too.  A scheduling point, as
+        # every await in the reference is one: the explorer switches only there.
+        await self._points.point("cmd.send", session_id)
         handle.turn_running = True
         return await self._send_turn(handle, req.prompt, req.host_mode)
 

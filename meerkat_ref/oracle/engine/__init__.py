@@ -5,6 +5,7 @@ It reaches what it drives only through the ``Target`` protocol
 over two targets.
 """
 
+from ._dpor import SEARCHES, explore, explore_dpor
 from ._draw import mermaid, swimlane
 from ._linearize import check as check_linearizable
 from ._linearize import check_lists
@@ -36,6 +37,7 @@ from ._strategies import (
 __all__ = [
     "RULES",
     "SCENARIOS",
+    "SEARCHES",
     "Aborted",
     "Budget",
     "Call",
@@ -63,7 +65,9 @@ __all__ = [
     "dependent",
     "draw_spec",
     "dump",
+    "explore",
     "explore_dfs",
+    "explore_dpor",
     "find_counterexample",
     "get_scenario",
     "load",

@@ -16,10 +16,15 @@ What is compared (the *observation*), and the one relaxation:
   not: under concurrency a host loop serves injected messages in the
   background, after ``inject`` returned, so the model's step for ``inject``
   (which serves at once) would predict counts the real read need not see.
-- A create or turn that ends ``AGENT_ERROR`` while an archive of its session
-  was in flight was cancelled by it: like an unanswered call, its effect may
-  or may not have happened, and its answer is not compared.  An archive that
-  answered ``SESSION_NOT_FOUND`` does not count: it changed nothing.
+- A create or turn that ends ``AGENT_ERROR`` while an archive or an
+  interrupt of its session was in flight was cancelled by it: like an
+  unanswered call, its effect may or may not have happened, and its answer
+  is not compared.  An archive that answered ``SESSION_NOT_FOUND`` does not
+  count: it changed nothing.  A plain turn takes time too: an ``interrupt``
+  answered ``ok`` or ``SESSION_NOT_RUNNING`` while a plain create or turn of
+  its session was in flight (a model of atomic turns knows no such moment)
+  is accepted as a call with no effect of its own.  (Found by the sweep:
+  ``create + interrupt``.)
 - A turn takes time: while one runs, a ``start_turn`` of the same session is
   answered ``SESSION_BUSY`` (clause TURN-BUSY), which a model of atomic turns
   cannot produce.  A ``SESSION_BUSY`` answer is accepted, as a call with no
@@ -38,12 +43,16 @@ What is compared (the *observation*), and the one relaxation:
   some point of its interval in the chosen order -- which the monitor's
   ARCHIVE-FINAL rule checks for archives -- and every session whose create
   responded before the list was invoked, and whose archive was not invoked
-  before the list responded, must be in it.
+  before the list responded, must be in it.  A ``list`` that overlaps no
+  other call, in a history with no host loop, *is* placed in the order, as
+  one atomic read, and the ids it shows must be the model's page, in order
+  (clause LIST-PAGE: merged, then paged).
 - Runs with an injected store fault are not checked: the model has no faults.
   (Their invariants still are.)
 - Not checked either (a known gap of the atomic model, left for a finer
   one): histories where a host-mode call overlaps ``cancel_all_checkpointers``
-  or ``rearm_all_checkpointers``.  A host-mode create registers its session
+  or ``rearm_all_checkpointers``, or a host-mode create overlaps an
+  ``interrupt``.  A host-mode create registers its session
   before its first checkpoint, so a sweep can land in between; the model
   makes the create and its first checkpoint one step.  The CHECKPOINT-GATE
   and ARCHIVE rules still check these runs.
@@ -71,9 +80,15 @@ class _Op:
     host: bool
 
 
-def _model_op(call: Call) -> model.Op | None:
-    """The model operation a call stands for; ``None`` for ``list`` (relaxed) and raw input."""
-    if isinstance(call.op, dict | model.List):
+def _model_op(call: Call, history: Sequence[Call]) -> model.Op | None:
+    """The model operation a call stands for; ``None`` for raw input and a relaxed ``list``."""
+    if isinstance(call.op, dict):
+        return None
+    if isinstance(call.op, model.List) and (
+        call.responded is None
+        or any(c.host for c in history)
+        or any(o is not call and o.client != "process" and _overlaps(o, call) for o in history)
+    ):
         return None
     op: model.Op = call.op  # type: ignore[assignment]
     return op
@@ -87,6 +102,9 @@ def observe(op: model.Op, result: model.Result) -> str:
         return "pending"
     if isinstance(op, model.LoadPersisted) and isinstance(result, model.Ok):
         return "ok:none" if result.value is None else "ok:found"
+    if isinstance(op, model.List) and isinstance(result, model.Ok):
+        rows = result.value if isinstance(result.value, tuple) else ()
+        return "ok:" + ",".join(SessionId.parse(r.session_id).short() for r in rows)
     if (
         isinstance(op, model.Create)
         and isinstance(result, model.Ok)
@@ -98,7 +116,7 @@ def observe(op: model.Op, result: model.Result) -> str:
 
 
 def _cancelled_by_archive(call: Call, history: Sequence[Call]) -> bool:
-    """A create or turn that ended ``AGENT_ERROR`` while an archive of its session ran.
+    """A create or turn that ended ``AGENT_ERROR`` while an archive or interrupt of it ran.
 
     Not an archive that answered ``SESSION_NOT_FOUND``: it found nothing and
     changed nothing (clause ARCHIVE), so it cancelled nothing either.
@@ -107,8 +125,8 @@ def _cancelled_by_archive(call: Call, history: Sequence[Call]) -> bool:
         return False
     responded = call.responded if call.responded is not None else 1 << 60
     return any(
-        c.name == "archive"
-        and c.result != "SESSION_NOT_FOUND"
+        c.name in ("archive", "interrupt")
+        and not (c.name == "archive" and c.result == "SESSION_NOT_FOUND")
         and c.invoked <= responded
         and (call.name == "create" or c.session == call.session)
         for c in history
@@ -130,6 +148,17 @@ def _overlapping_turn(call: Call, history: Sequence[Call]) -> bool:
     return False
 
 
+def _interrupted_plain_turn(call: Call, history: Sequence[Call]) -> bool:
+    """An ``interrupt`` answered ok or not running while a plain create or turn of it ran."""
+    if call.name != "interrupt" or call.result not in ("ok", "SESSION_NOT_RUNNING"):
+        return False
+    return any(
+        o.name in ("create", "start_turn") and not o.host and _overlaps(o, call)
+        and (o.session == call.session or (o.name == "create" and o.session is None))
+        for o in history
+    )
+
+
 def _overlaps(a: Call, b: Call) -> bool:
     a_end = a.responded if a.responded is not None else 1 << 60
     b_end = b.responded if b.responded is not None else 1 << 60
@@ -148,15 +177,20 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
     hosts = [c for c in history if c.host]
     if any(_overlaps(h, s) for h in hosts for s in sweeps):
         return None  # the known gap in the module docstring
+    interrupts = [c for c in history if c.name == "interrupt"]
+    if any(h.name == "create" and _overlaps(h, i) for h in hosts for i in interrupts):
+        return None  # the same gap: the create and its first checkpoint are one model step
     ops: list[_Op] = []
     for index, call in enumerate(history):
-        op = _model_op(call)
+        op = _model_op(call, history)
         if op is None:
             continue
         host = call.host
         observed = call.result or ""
         if call.name == "create" and observed == "ok":
             observed = f"ok:{call.created}"
+        if call.name == "list" and observed == "ok":
+            observed = "ok:" + ",".join(call.shown)
         if host and call.responded is not None:
             if observed not in ("AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY"):
                 return (
@@ -167,6 +201,8 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
         responded = call.responded
         if observed == "SESSION_BUSY" and _overlapping_turn(call, history):
             continue  # a turn of this session was running: busy, no effect
+        if _interrupted_plain_turn(call, history):
+            continue  # a plain turn was running: it is cancelled; no effect of its own
         if _refused_for_a_reservation(call, history):
             continue  # another create held the last place: refused, no effect
         if _cancelled_by_archive(call, history):

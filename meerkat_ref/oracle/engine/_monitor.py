@@ -28,7 +28,8 @@ CAPACITY        Sessions known live (their create answered ok, not archived,
                 tasks alive never exceed it (white-box).
 TURN-BUSY       At most one turn of a session is in flight: two different
                 tasks never wait at agent points of one session at once
-                (wire); at most one agent turn runs per session (white-box).
+                (wire); at most one agent turn runs, and at most one is
+                taken or queued by its task, per session (white-box).
 DURABILITY      When a plain (non-host) create or turn of a session answers
                 ok, the store holds the session, at a revision at least two
                 above what it held when the call was invoked (a turn adds a
@@ -393,6 +394,9 @@ class Monitor:
         for sid, n in sorted(intro.running_turns.items()):
             if n > 1:
                 self.violate("TURN-BUSY", f"{n} turns run at once in {short(sid)}")
+        for sid, n in sorted(intro.admitted.items()):
+            if n > 1:
+                self.violate("TURN-BUSY", f"{n} turns admitted at once in {short(sid)}")
 
     def ended(self, intro: Introspection | None) -> None:
         """At the end of a run (nothing can move): every archived session's task has ended."""

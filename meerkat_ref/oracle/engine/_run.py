@@ -226,6 +226,13 @@ class _Runner:
     async def setup(self) -> None:
         await self.target.open(self.scenario.capacity, True)
         for op in self.scenario.setup:
+            if isinstance(op, model.Restart):  # a setup may leave sessions stored only
+                monitor = self.monitor
+                monitor.history.append(Call("process", op, monitor.step, monitor.step, "ok"))
+                await self.target.restart()
+                monitor.restarted()
+                await self.target.settle()
+                continue
             await self.call_and_wait("setup", op)
         for name, op in self.scenario.background:
             await self.invoke(name, op, self.monitor.step)
@@ -245,6 +252,7 @@ class _Runner:
         await self.target.control(True)
         step = 0
         pending: tuple[int, Choice, Point | None] | None = None  # the step just taken
+        observe = getattr(strategy, "observe", None)  # a reducing search wants footprints
         while True:
             in_flight = self.plain_in_flight()
             settled = await self.target.settle()
@@ -253,6 +261,8 @@ class _Runner:
             self.absorb(settled.answers)
             if pending is not None:
                 self._record_step(*pending)
+                if observe is not None:
+                    observe(settled.footprint)
             ready = list(settled.parked) + [
                 Point(c.label, CLIENT_CALL, _session_of(c.current().op))  # type: ignore[union-attr]
                 for c in self.clients if c.idle()
@@ -418,9 +428,16 @@ class _Runner:
 
 
 def _fingerprint(monitor: Monitor) -> str:
+    """The end state: the store, and each client's calls with their answers, in its own order.
+
+    Calls are grouped by client (a stable sort keeps each client's order):
+    the order in which two clients happened to *send* calls that do not
+    touch each other is an interleaving, not a state.
+    """
+    calls = sorted(monitor.history, key=lambda c: c.client)
     text = repr((
         sorted((k, v) for k, v in monitor.store.items()),
-        [(c.client, c.text(), c.result) for c in monitor.history],
+        [(c.client, c.text(), c.result) for c in calls],
     ))
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 

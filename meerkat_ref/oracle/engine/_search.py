@@ -1,4 +1,8 @@
-"""Bounded-exhaustive search: every schedule under a preemption bound, minus redundant ones.
+"""Plain and bounded depth-first search: every schedule (under a preemption bound, if one).
+
+The default search is DPOR (``_dpor``); this one stays for a preemption
+bound (``check --bound N``: the fewest-preemption counterexamples first) and,
+with ``reduce=False``, as the plain DFS DPOR is validated against.
 
 Stateless model checking (VeriSoft/CHESS style): each schedule is a fresh
 run from the start (``open``), on any target that offers scheduling points
@@ -24,7 +28,13 @@ deliberately conservative: a step with no session (create before its id
 exists, list, the stop/resume sweeps) is dependent on everything.  Combined
 with the preemption bound, sleep sets may skip a schedule whose covering
 sibling was cut by the bound; the count of schedules run is exact, the claim
-is "all schedules within the bound, up to the reduction".
+is "all schedules within the bound, up to the reduction".  (The session-id
+rule ignores the shared clock, which makes it unsound for steps on two
+sessions that both tick it; DPOR's footprints do not have that gap.)
+``reduce=False`` turns both reductions off: every schedule is run.  (The
+crash rule also treats two runs as one when they differ only in a call
+invoked and never answered before the crash: the same store, the same
+answers, but not the same end-state fingerprint, which lists that call.)
 """
 
 from __future__ import annotations
@@ -64,8 +74,10 @@ def preemptions(choices: Sequence[Choice], nodes: Sequence[Node]) -> int:
 class GuidedStrategy:
     """Follow a prefix, then continue without preempting; skip sleeping tasks."""
 
-    def __init__(self, prefix: Sequence[Choice], sleep: frozenset[StepDesc]) -> None:
+    def __init__(self, prefix: Sequence[Choice], sleep: frozenset[StepDesc],
+                 reduce: bool = True) -> None:
         self.prefix = list(prefix)
+        self.reduce = reduce
         self.sleep: set[StepDesc] = set(sleep)
         self.sleeps: list[frozenset[StepDesc]] = []
         self._last: str | None = None
@@ -84,7 +96,7 @@ class GuidedStrategy:
             same = [p for p in awake if p.task == self._last]
             choice = Choice((same or awake)[0].task)
         taken = descs.get(choice.label)
-        if taken is not None:
+        if taken is not None and self.reduce:
             self.sleep = {
                 s for s in self.sleep
                 if not dependent(s, taken, choice.fault) and s[0] != choice.label
@@ -108,6 +120,7 @@ class SearchReport:
     violating: list[RunOutcome] = field(default_factory=list)
     seconds: float = 0.0
     exhausted: bool = True  # every schedule within the bound was run (not cut short)
+    end_states: set[str] = field(default_factory=set, repr=False)  # their fingerprints
 
     @property
     def violations(self) -> int:
@@ -143,19 +156,21 @@ async def explore_dfs(
     max_schedules: int | None = None,
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
+    reduce: bool = True,
 ) -> SearchReport:
     """Run every schedule of ``scenario`` on ``target`` within ``bound``; see the module doc."""
     shown = "none" if bound is None else str(bound)
-    report = SearchReport(scenario.name, target.description, f"dfs(p<={shown})", store, bound)
+    name = f"dfs(p<={shown})" if reduce else f"plain-dfs(p<={shown})"
+    report = SearchReport(scenario.name, target.description, name, store, bound)
     started = time.perf_counter()
-    states: set[str] = set()
+    states = report.end_states
     stack: list[tuple[list[Choice], frozenset[StepDesc]]] = [([], frozenset())]
     while stack:
         if max_schedules is not None and report.schedules >= max_schedules:
             report.exhausted = False
             break
         prefix, sleep = stack.pop()
-        guide = GuidedStrategy(prefix, sleep)
+        guide = GuidedStrategy(prefix, sleep, reduce)
         outcome = await run_schedule(target, scenario, guide)
         if outcome.aborted:
             report.pruned += 1
@@ -211,7 +226,7 @@ def _branch(
             ):
                 options.append(Choice(label, fault=True))
         if crashes_used < scenario.crashes and not taken.crash:
-            if i == 0 or i - 1 in durable_steps:
+            if i == 0 or i - 1 in durable_steps or not guide.reduce:
                 options.append(Choice(crash=True))
             else:
                 report.pruned += 1  # same store and same answers as crashing one step earlier
@@ -223,12 +238,14 @@ def _branch(
                 continue
             kind, session, _ = kinds[alt.label]
             desc: StepDesc = (alt.label, kind, session)
-            if not alt.fault and desc in sleep_here:
+            if not alt.fault and guide.reduce and desc in sleep_here:
                 report.pruned += 1
                 continue
             if bound is not None and preemptions(new_prefix, outcome.nodes) > bound:
                 continue
-            inherited = (sleep_here | frozenset(done)) if not alt.fault else frozenset()
+            inherited = (
+                (sleep_here | frozenset(done)) if not alt.fault and guide.reduce else frozenset()
+            )
             child_sleep = frozenset(
                 s for s in inherited if s[0] != alt.label and not dependent(s, desc, alt.fault)
             )

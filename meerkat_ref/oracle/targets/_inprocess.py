@@ -54,10 +54,13 @@ from ...agent._scripted import ScriptedAgentBuilder, counter_ids
 from ...registry import WireError, from_wire, operation, to_wire
 from ...registry import _values as values
 from ...registry._values import Json
+from ...service._ephemeral import EphemeralSessionService
+from ...service._persistent import PersistentSessionService
 from ...service._statistics import ServiceStatistics
-from ...store._base import SessionStore
+from ...store._base import PointedStore, SessionStore
 from ...store._memory import MemoryStore
 from ...store._sqlite import SqliteStore
+from ._footprints import Recorder, TaskInstrument, Watcher
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
 from ._wire import dumps
@@ -91,6 +94,7 @@ class _Watch:
     in_flight: int = 0
     idle: trio.Event = field(default_factory=trio.Event)
     settles: int = 0  # how many settles so far: a checkpoint remembers when it started
+    recorder: Recorder = field(default_factory=Recorder)  # what each step touched
 
 
 class _RecordingStore:
@@ -122,6 +126,7 @@ class _RecordingStore:
                 self.watch.idle.set()
 
     async def save(self, session: Session) -> None:
+        self.watch.recorder.write("row", str(session.id))
         async with self._call(session.id):
             if self.world.refusals:
                 self.world.refusals -= 1
@@ -134,19 +139,23 @@ class _RecordingStore:
         self.watch.writes.append((str(session.id), session.revision, by_task))
 
     async def load(self, session_id: SessionId) -> Session | None:
+        self.watch.recorder.read("row", str(session_id))
         async with self._call(session_id):
             return await self.inner.load(session_id)
 
     async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]:
+        self.watch.recorder.read("row", "*")
         async with self._call(None):
             return await self.inner.list(filter)
 
     async def delete(self, session_id: SessionId) -> None:
+        self.watch.recorder.write("row", str(session_id))
         async with self._call(session_id):
             await self.inner.delete(session_id)
         self.shadow.pop(str(session_id), None)
 
     async def exists(self, session_id: SessionId) -> bool:
+        self.watch.recorder.read("row", str(session_id))
         async with self._call(session_id):
             return await self.inner.exists(session_id)
 
@@ -199,6 +208,32 @@ class _WatchedAgent:
         return await self._counted(self.inner.run_host_mode, prompt, emit)
 
 
+class _RecordingClock:
+    """The logical clock, each tick recorded: timestamps are part of the end state."""
+
+    def __init__(self, watch: _Watch) -> None:
+        self.inner = LogicalClock()
+        self.watch = watch
+
+    def now(self) -> int:
+        self.watch.recorder.write("clock", "")
+        return self.inner.now()
+
+    def peek(self) -> int:
+        self.watch.recorder.read("clock", "")
+        return self.inner.peek()
+
+
+class _PointsProxy:
+    """The builder's points, so a restart's fresh ``ControlledPoints`` is always the one used."""
+
+    def __init__(self, builder: _Builder) -> None:
+        self.builder = builder
+
+    async def point(self, kind: str, session_id: SessionId | None = None) -> None:
+        await self.builder.points.point(kind, session_id)
+
+
 class _Builder:
     """The scripted builder on the target's clock and ids, watched.
 
@@ -210,21 +245,15 @@ class _Builder:
     def __init__(self, watch: _Watch, on_point: Callable[[Point], None] | None) -> None:
         self.points = ControlledPoints(on_point)
         self.watch = watch
+        self.watcher: Watcher | None = None  # set while the service's objects are watched
         self._ids = counter_ids()
+        self.clock = _RecordingClock(watch)
         self.inner = ScriptedAgentBuilder(
-            clock=LogicalClock(), points=self._points_proxy(), id_factory=self._next_id
+            clock=self.clock, points=_PointsProxy(self), id_factory=self._next_id
         )
 
-    def _points_proxy(self) -> SchedulingPoints:
-        builder = self
-
-        class Proxy:
-            async def point(self, kind: str, session_id: SessionId | None = None) -> None:
-                await builder.points.point(kind, session_id)
-
-        return Proxy()
-
     def _next_id(self) -> SessionId:
+        self.watch.recorder.write("ids", "")
         self.points.pair_ids()
         return self._ids()
 
@@ -234,7 +263,46 @@ class _Builder:
         if req.build is not None and req.build.checkpointer is not None:
             watched = _WatchedCheckpointer(req.build.checkpointer, self.watch)
             req = replace(req, build=replace(req.build, checkpointer=watched))
-        return _WatchedAgent(await self.inner.build_agent(req), self.watch)
+        agent = await self.inner.build_agent(req)
+        sid = agent.session_id
+        self.watch.recorder.task_sessions[f"session {sid.short()}"] = str(sid)
+        if self.watcher is not None:
+            self.watcher.watch(agent, f"agent:{sid}")
+        return _WatchedAgent(agent, self.watch)
+
+
+def _admitted(svc: Any) -> dict[str, int]:
+    """Turns each live session's task has taken or has queued (white-box: its inbox)."""
+    inner = getattr(svc, "inner", svc)
+    out = {}
+    for sid, handle in dict.items(getattr(inner, "_sessions", {})):
+        queued = getattr(getattr(getattr(handle, "inbox", None), "_state", None), "data", ())
+        n = sum(1 for c in queued if type(c).__name__ == "_Turn")
+        n += type(getattr(handle, "current", None)).__name__ == "_Turn"
+        if n:
+            out[str(sid)] = n
+    return out
+
+
+def _infrastructure(value: object) -> bool:
+    """The oracle's own objects and Trio's plumbing: not service state (see ``_footprints``)."""
+    return isinstance(value, _INFRASTRUCTURE)
+
+
+_INFRASTRUCTURE = (
+    _RecordingStore, _WatchedCheckpointer, _WatchedAgent, _RecordingClock, _PointsProxy,
+    _Builder, ControlledPoints, PointedStore, ScriptedAgentBuilder, trio.Nursery,
+    contextlib.AsyncExitStack,
+)
+
+
+_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+"""Where a run's SQLite file goes by default: memory-backed if the system has it.
+
+Each schedule opens a fresh file; on a disk, its syncs dominate the run.
+The crash the explorer injects is the process's, not the machine's (the
+file is reopened, never lost), so a memory-backed file tests the same thing.
+"""
 
 
 # -- the target ---------------------------------------------------------------------------------
@@ -302,6 +370,7 @@ class InProcessTarget:
         self._process_scope: trio.CancelScope | None = None
         self._process_done = trio.Event()
         self._in_flight: dict[str, str] = {}  # call id -> its task label
+        self._call_sessions: dict[str, str] = {}  # call id -> the session it names ("*": any)
         self._answers: list[tuple[str, Answer]] = []
         self._answered = trio.Event()
         self._ids = itertools.count(1)
@@ -347,7 +416,7 @@ class InProcessTarget:
                 world.raw = MemoryStore()
             return world.raw
         if world.directory is None:
-            world.directory = tempfile.TemporaryDirectory(dir=self._store_dir)
+            world.directory = tempfile.TemporaryDirectory(dir=self._store_dir or _SCRATCH)
         path = os.path.join(world.directory.name, "sessions.sqlite")
         world.raw = SqliteStore(path, threaded=self._threaded)
         return world.raw
@@ -366,6 +435,7 @@ class InProcessTarget:
                                      world.builder.points)
                 async with service as svc, trio.open_nursery() as calls:
                     self._svc, self._calls = svc, calls
+                    self._watch_service(svc, world.builder)
                     task_status.started(scope)
                     await trio.sleep_forever()
         finally:
@@ -374,6 +444,20 @@ class InProcessTarget:
                 with trio.CancelScope(shield=True):
                     await world.raw.aclose()
             done.set()
+
+    def _watch_service(self, svc: Any, builder: _Builder) -> None:
+        """Watch the service's own objects for footprints (a known shape only)."""
+        recorder = self._watch.recorder
+        recorder.tracked = isinstance(svc, PersistentSessionService | EphemeralSessionService)
+        builder.watcher = None
+        if not recorder.tracked:
+            return
+        watcher = Watcher(recorder, _infrastructure)
+        inner = getattr(svc, "inner", None)
+        if isinstance(inner, EphemeralSessionService):
+            watcher.watch(inner, "inner")
+        watcher.watch(svc, "svc")
+        builder.watcher = watcher
 
     async def _start(self) -> None:
         if self._host is None:
@@ -407,6 +491,9 @@ class InProcessTarget:
 
     async def __aenter__(self) -> InProcessTarget:
         self._stack = contextlib.AsyncExitStack()
+        self._instrument = TaskInstrument(self._watch.recorder)
+        trio.lowlevel.add_instrument(self._instrument)
+        self._stack.callback(trio.lowlevel.remove_instrument, self._instrument)
         self._host = await self._stack.enter_async_context(trio.open_nursery())
         return self
 
@@ -422,7 +509,10 @@ class InProcessTarget:
         self._lines = []
         self._ids = itertools.count(1)
         self._log({"cmd": "open", "capacity": capacity, "persistent": persistent})
-        self._watch = _Watch()
+        recorder = self._watch.recorder
+        self._watch = _Watch(recorder=recorder)
+        recorder.task_sessions.clear()
+        recorder.take()
         self._answers = []
         self._world = _World(
             capacity, persistent, None, {}, _Builder(self._watch, self._point)
@@ -448,7 +538,10 @@ class InProcessTarget:
             self.on_point(point)
 
     def _arrive(self, cid: str, answer: Answer) -> None:
-        self._in_flight.pop(cid, None)
+        label = self._in_flight.pop(cid, None)
+        if label is not None:
+            self._watch.recorder.writes.add(("resp", label))
+            self._watch.recorder.writes.add(("inflight", self._call_sessions.pop(cid, "*")))
         self._answers.append((cid, answer))
         self._answered.set()
         if self.on_answer is not None:
@@ -505,6 +598,12 @@ class InProcessTarget:
             self._arrive(cid, answer)
             return
         self._in_flight[cid] = task
+        recorder = self._watch.recorder
+        recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
+        recorder.writes.add(("task", task))
+        n = operation(decoded).session(decoded)
+        self._call_sessions[cid] = "*" if n is None else model.sid(n)
+        recorder.writes.add(("inflight", self._call_sessions[cid]))
         self._calls.start_soon(self._run, cid, decoded, name=task)
 
     async def call(self, op: object, task: str) -> str:
@@ -536,7 +635,10 @@ class InProcessTarget:
             await self._watch.idle.wait()
 
     async def settle(self) -> Settled:
-        await self._quiesce()
+        recorder = self._watch.recorder
+        with recorder.recording():
+            await self._quiesce()
+        footprint = recorder.take()
         self._watch.settles += 1
         answers, self._answers = tuple(self._answers), []
         points = self._world.builder.points if self._world is not None else None
@@ -544,6 +646,7 @@ class InProcessTarget:
             parked=points.ready() if points is not None else (),
             answers=answers,
             points=points.drain() if points is not None else (),
+            footprint=footprint,
         )
 
     async def wait_any(self, calls: Sequence[str]) -> None:
@@ -572,9 +675,16 @@ class InProcessTarget:
         points.enabled = on
         if not on:
             points.release_all()
+        self._watch.recorder.take()  # what ran before is no step of the schedule
 
     async def release(self, task: str, fault: bool = False) -> None:
         self._log({"cmd": "release", "task": task, **({"fault": True} if fault else {})})
+        recorder = self._watch.recorder
+        recorder.writes.add(("task", task.split("#")[0]))
+        parked = self.points.parked.get(task)
+        if fault and parked is not None:  # the rules excuse a session whose store call failed
+            sid = parked.point.session
+            recorder.writes.add(("inflight", "*" if sid is None else sid))
         try:
             self.points.release(task, fault)
         except NotParked as exc:
@@ -617,6 +727,7 @@ class InProcessTarget:
             checkpoints=tuple(watch.checkpoints),
             writes=tuple(watch.writes),
             settles=watch.settles,
+            admitted=_admitted(self._svc),
         )
         watch.checkpoints.clear()
         watch.writes.clear()

@@ -92,7 +92,8 @@ class Introspection:
     gate; ``checkpoints``: checkpoint calls that returned since the last
     settle, as (session, revision, armed-at-start and no sweep in flight);
     ``writes``: store writes that landed since the last settle, as (session,
-    revision, written by a session's own task).
+    revision, written by a session's own task); ``admitted``: per live
+    session, the turns its task has taken or has queued (at most one).
     """
 
     running_tasks: frozenset[str] = frozenset()
@@ -102,15 +103,63 @@ class Introspection:
     checkpoints: tuple[tuple[str, int, int], ...] = ()
     writes: tuple[tuple[str, int, bool], ...] = ()
     settles: int = 0
+    admitted: Mapping[str, int] = field(default_factory=dict)  # turns taken or queued, per session
+
+
+Resource = tuple[str, str]
+"""A thing a step can touch: (group, item); item ``"*"`` stands for every item of the group."""
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What the service touched since the last settle: the resources it read and wrote.
+
+    Only a target in this process can tell (``Settled.footprint`` is ``None``
+    from a port).  Groups: ``task`` (a task ran: item its name), ``row`` (a
+    store row: item the session id; a listing reads ``*``), ``clock`` and
+    ``ids`` (the logical clock and the id counter, shared by every session),
+    ``resp`` (a call answered: item its task; a new call reads ``*``, so
+    real-time order between calls is kept), and the service's own objects:
+    ``svc``/``inner`` (the services' attributes), ``svc._gates``,
+    ``inner._sessions``, ... (a map: item the key), ``gate:<id>``,
+    ``session:<id>`` (a live handle), ``agent:<id>`` (one session's objects:
+    item the attribute).  Reading a mutable object's reference counts as writing it.
+    Two steps *conflict* when one writes what the other reads or writes.
+    """
+
+    reads: frozenset[Resource] = frozenset()
+    writes: frozenset[Resource] = frozenset()
+
+    def conflicts(self, other: Footprint) -> bool:
+        """Whether the order of the two steps can matter (a write meets an access)."""
+        return _meets(self.writes, other.reads | other.writes) or _meets(other.writes, self.reads)
+
+
+def _meets(writes: frozenset[Resource], accesses: frozenset[Resource]) -> bool:
+    if not writes or not accesses:
+        return False
+    if not writes.isdisjoint(accesses):
+        return True
+    wild_w = {g for g, i in writes if i == "*"}
+    wild_a = {g for g, i in accesses if i == "*"}
+    if not wild_w and not wild_a:
+        return False
+    return any(g in wild_w for g, _ in accesses) or any(g in wild_a for g, _ in writes)
 
 
 @dataclass(frozen=True)
 class Settled:
-    """Quiescence: who is parked (sorted by label), and the answers that arrived, in order."""
+    """Quiescence: who is parked (sorted by label), and the answers that arrived, in order.
+
+    ``footprint``: what ran since the last settle touched (in process only;
+    ``None`` from a port, whose steps the engine must then treat as touching
+    everything).
+    """
 
     parked: tuple[Point, ...]
     answers: tuple[tuple[str, Answer], ...] = ()
     points: tuple[Point, ...] = ()  # points announced since the last settle, in order
+    footprint: Footprint | None = None
 
 
 class Target(Protocol):
@@ -164,9 +213,11 @@ __all__ = [
     "AGENT_KINDS",
     "CLIENT_CALL",
     "Answer",
+    "Footprint",
     "GateState",
     "Introspection",
     "Point",
+    "Resource",
     "Settled",
     "Target",
 ]

@@ -1,0 +1,311 @@
+"""Dynamic partial-order reduction: each behaviour once, not each interleaving of it.
+
+Source-DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas: "Optimal
+dynamic partial order reduction", POPL 2014, Algorithm 1), stateless: every
+schedule is a fresh run from the start, as in ``_search``.  Two schedules
+that differ only in the order of steps that commute reach the same end
+state, so one of them is enough; DPOR finds, after each run, the pairs of
+steps whose order *can* matter (a race) and schedules the reversal of each
+race once, instead of trying every order of everything.
+
+Steps and processes.  A process is a task label (``c:<client>``: the
+client's next call and the call's own task; ``session s<n>``: a session's
+task).  A step is what runs between two settles after one release (the
+released task and every task it woke).  Two steps *conflict* when their
+footprints (``targets.Footprint``: what each read and wrote) meet, or when
+they belong to one process.  A target that gives no footprint (a port over
+the adapter) makes every step conflict with every other: still exact, no
+reduction.  Happens-before is the transitive closure of "earlier and
+conflicting"; a task's step that was enabled by another step (woken, or a
+client freed by an answer) conflicts with it because the waker ran that
+task (footprint group ``task``).
+
+Faults and crashes.  A store fault is decided in advance, as a *fault plan*
+(fail the ``n``-th store call of task ``t``); within a plan every process is
+deterministic again, and DPOR explores the plan's interleavings.  The plans
+tried are every (task, n) that any fault-free run reached (a DPOR run
+reaches every such store call, since it covers every behaviour).  A crash is
+a process of its own whose one step conflicts with everything and ends the
+run; a run that ends without a crash counts as crashing at its very end
+(nothing is left to lose), which is how crashes at earlier points are found
+as races with it.
+
+The claim: for each scenario and each plan, every Mazurkiewicz trace (every
+schedule up to reordering steps that commute) is run at least once, so every
+reachable end state and every violation a run can show is reached.  The
+test suite checks it against the plain DFS on every scenario small enough
+for the latter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..targets import Footprint, Point, Target
+from ._run import run_schedule
+from ._scenarios import Scenario
+from ._search import SearchReport, explore_dfs
+from ._strategies import Aborted, Budget, Choice, ScheduleDiverged
+
+CRASH = "process:crash"
+"""The label of the crash's own process."""
+
+Plan = tuple[str, int] | None
+"""A fault plan: fail the n-th store call (1-based) of a task; ``None``: no fault."""
+
+
+@dataclass(eq=False)
+class _Node:
+    """A point of the search tree: the state after the steps before it."""
+
+    ready: tuple[str, ...]
+    sleep: dict[str, Footprint | None]  # on entry: processes whose step here is covered
+    taken: str
+    backtrack: dict[str, None] = field(default_factory=dict)  # to explore (ordered)
+    done: dict[str, Footprint | None] = field(default_factory=dict)  # explored, with footprints
+    footprint: Footprint | None = None  # of the step taken here, in the current run
+    pred: int = 0  # bitmask of the steps that happen before the one taken here
+
+
+def _conflict(a: Footprint | None, b: Footprint | None) -> bool:
+    return a is None or b is None or a.conflicts(b)
+
+
+class DporRun:
+    """The strategy of one run: follow the tree to ``branch``, then go on and grow it."""
+
+    def __init__(self, tree: list[_Node], branch: int, plan: Plan,
+                 reached: set[tuple[str, int]]) -> None:
+        self.tree = tree
+        self.branch = branch
+        self.plan = plan
+        self.reached = reached
+        self._calls: dict[str, int] = {}
+        self._sleep: dict[str, Footprint | None] = {}
+        self._next_sleep: dict[str, Footprint | None] = {}
+        self._last: str | None = None
+        self._step = -1
+        self.crashed = False
+        self.final_ready: tuple[str, ...] = ()  # ready when the run stopped short (aborted)
+
+    def _choice(self, label: str, ready: Sequence[Point]) -> Choice:
+        if label == CRASH:
+            self.crashed = True
+            return Choice(crash=True)
+        point = next((p for p in ready if p.task == label), None)
+        if point is None:
+            shown = ", ".join(p.task for p in ready)
+            raise ScheduleDiverged(
+                f"the target is not deterministic: {label!r} is not ready again (ready: {shown})"
+            )
+        fault = False
+        if point.faultable:
+            n = self._calls.get(label, 0) + 1
+            self._calls[label] = n
+            self.reached.add((label, n))
+            fault = self.plan == (label, n)
+        return Choice(label, fault=fault)
+
+    def choose(self, step: int, ready: Sequence[Point], budget: Budget) -> Choice:
+        self._step = step
+        enabled = tuple(p.task for p in ready) + ((CRASH,) if budget.crashes > 0 else ())
+        if step < len(self.tree):
+            node = self.tree[step]
+            if step == self.branch:
+                self._sleep = {**node.sleep, **node.done}
+                self._sleep.pop(node.taken, None)
+            label = node.taken
+        else:
+            entry = self._next_sleep
+            awake = [p for p in enabled if p not in entry and p != CRASH]
+            if awake:
+                label = self._last if self._last in awake else awake[0]
+            elif CRASH in enabled and CRASH not in entry:
+                label = CRASH
+            else:
+                self.final_ready = enabled
+                raise Aborted("every ready task is asleep: this behaviour is covered elsewhere")
+            node = _Node(enabled, dict(entry), label, {label: None})
+            self.tree.append(node)
+            self._sleep = dict(entry)
+        self._last = label
+        return self._choice(label, ready)
+
+    def observe(self, footprint: Footprint | None) -> None:
+        """The footprint of the step just taken (called by the run loop after it settles)."""
+        node = self.tree[self._step]
+        node.footprint = footprint
+        self._next_sleep = {
+            q: f for q, f in self._sleep.items()
+            if q != node.taken and not _conflict(f, footprint)
+        }
+
+
+def _bits(mask: int) -> list[int]:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
+def _disabled(tree: list[_Node], branch: int, final_ready: tuple[str, ...]) -> None:
+    """A step that disables another process (archive cancels a session's task) races with it.
+
+    The disabled process's next step never ran, so its footprint is unknown:
+    try it right before the disabling step; once it runs there, its races
+    with earlier steps are found as usual.
+    """
+    for i in range(branch, len(tree)):
+        node = tree[i]
+        after = tree[i + 1].ready if i + 1 < len(tree) else final_ready
+        for label in node.ready:
+            if label != node.taken and label != CRASH and label not in after:
+                node.backtrack.setdefault(label, None)
+
+
+def _races(tree: list[_Node], branch: int, crash_at_end: bool) -> None:
+    """Add to backtrack sets the reversal of every race that ends at a step past ``branch``."""
+    events: list[tuple[str, Footprint | None]] = [(n.taken, n.footprint) for n in tree]
+    if crash_at_end:
+        events.append((CRASH, None))
+    preds: list[int] = [n.pred for n in tree[:branch]]
+    for j in range(branch, len(events)):
+        label_j, fp_j = events[j]
+        direct = 0
+        for i in range(j):
+            label_i, fp_i = events[i]
+            if label_i == label_j or _conflict(fp_i, fp_j):
+                direct |= 1 << i
+        pred = direct
+        for i in _bits(direct):
+            pred |= preds[i]
+        preds.append(pred)
+        if j < len(tree):
+            tree[j].pred = pred
+        via = 0
+        for k in _bits(pred):
+            via |= preds[k]
+        for i in _bits(direct & ~via):
+            if events[i][0] != label_j:
+                _reverse(tree, events, preds, i, j)
+
+
+def _reverse(tree: list[_Node], events: list[tuple[str, Footprint | None]], preds: list[int],
+             i: int, j: int) -> None:
+    """Make sure some first step of "the steps not after ``i``, then ``j``" is tried at ``i``."""
+    node = tree[i]
+    v = [k for k in range(i + 1, j) if not (preds[k] >> i) & 1] + [j]
+    mask = 0
+    for k in v:
+        mask |= 1 << k
+    initials = [events[k][0] for k in v if not preds[k] & mask & ~(1 << k)]
+    if any(label in node.backtrack for label in initials):
+        return
+    ready = [label for label in initials if label in node.ready]
+    if not ready:
+        return  # cannot be reversed here (not enabled yet): covered where it is
+    wanted = events[j][0]
+    node.backtrack[wanted if wanted in ready else ready[0]] = None
+
+
+def _next_branch(tree: list[_Node]) -> int | None:
+    """Pop finished nodes; the deepest node with a process left to try, switched to it."""
+    for depth in range(len(tree) - 1, -1, -1):
+        node = tree[depth]
+        node.done[node.taken] = node.footprint
+        left = [q for q in node.backtrack if q not in node.done and q not in node.sleep]
+        if left:
+            node.taken = left[0]
+            node.footprint = None
+            del tree[depth + 1:]
+            return depth
+    return None
+
+
+async def explore_dpor(
+    target: Target,
+    scenario: Scenario,
+    *,
+    store: str = "memory",
+    max_schedules: int | None = None,
+    stop_on_violation: bool = False,
+    progress: Callable[[SearchReport], None] | None = None,
+) -> SearchReport:
+    """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc."""
+    if scenario.faults > 1 or scenario.crashes > 1:
+        raise ValueError("DPOR explores at most one store fault and one crash per schedule")
+    report = SearchReport(scenario.name, target.description, "dpor", store, None)
+    started = time.perf_counter()
+    states = report.end_states
+    reached: set[tuple[str, int]] = set()
+    plans: list[Plan] = [None]
+    tried: set[tuple[str, int]] = set()
+    while plans:
+        plan = plans.pop(0)
+        tree: list[_Node] = []
+        branch: int | None = 0
+        while branch is not None:
+            if max_schedules is not None and report.schedules >= max_schedules:
+                report.exhausted = False
+                plans.clear()
+                break
+            run = DporRun(tree, branch, plan, reached)
+            outcome = await run_schedule(target, scenario, run)
+            if outcome.aborted:
+                report.pruned += 1
+            else:
+                report.schedules += 1
+                states.add(outcome.end_state)
+            if outcome.violations:
+                report.violating.append(outcome)
+                if stop_on_violation:
+                    report.exhausted = False
+                    plans.clear()
+                    break
+            done_normally = not outcome.aborted and not run.crashed
+            _races(tree, branch, done_normally and scenario.crashes > 0)
+            _disabled(tree, branch, run.final_ready)
+            branch = _next_branch(tree)
+            if progress is not None and (report.schedules + report.pruned) % 50 == 0:
+                report.states = len(states)
+                report.seconds = time.perf_counter() - started
+                progress(report)
+        if plan is None and scenario.faults > 0 and report.exhausted:
+            plans.extend(sorted(reached - tried))
+            tried |= reached
+    report.states = len(states)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+SEARCHES = ("dpor", "dfs")
+"""``dpor`` (the default), ``dfs``: plain depth-first, every schedule (or under a bound)."""
+
+
+async def explore(
+    target: Target,
+    scenario: Scenario,
+    *,
+    bound: int | None = None,
+    search: str = "dpor",
+    store: str = "memory",
+    max_schedules: int | None = None,
+    stop_on_violation: bool = False,
+    progress: Callable[[SearchReport], None] | None = None,
+) -> SearchReport:
+    """Explore ``scenario``: DPOR with no bound; a preemption bound or ``dfs``: the DFS."""
+    if search not in SEARCHES:
+        raise ValueError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
+    if bound is None and search == "dpor":
+        return await explore_dpor(target, scenario, store=store, max_schedules=max_schedules,
+                                  stop_on_violation=stop_on_violation, progress=progress)
+    return await explore_dfs(target, scenario, bound=bound, store=store,
+                             max_schedules=max_schedules, stop_on_violation=stop_on_violation,
+                             progress=progress, reduce=search == "dpor")
+
+
+__all__ = ["CRASH", "SEARCHES", "DporRun", "explore", "explore_dpor"]

@@ -1,0 +1,184 @@
+"""DPOR, the default search: as complete as the plain DFS, with far fewer schedules.
+
+The reduction is only worth its name if it loses nothing: on every scenario
+small enough for the plain DFS (every schedule, no reduction, no bound) to
+finish, DPOR must reach exactly the same set of distinct end states.  The
+ci profile checks the named scenarios that finish in seconds and a slice of
+the generated sweep; ``MEERKAT_PROFILE=deep`` checks every named scenario
+whose plain DFS finishes (minutes).  Beside it: footprints (what makes two
+steps commute), the seed's windows and the test mutants found by DPOR.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from typing import Any
+
+import pytest
+
+from meerkat_ref.oracle.check import explore, in_process
+from meerkat_ref.oracle.engine import SCENARIOS, Scenario, get_scenario
+from meerkat_ref.oracle.engine._dpor import explore_dpor
+from meerkat_ref.oracle.sweep import SCOPES, scenarios
+from meerkat_ref.oracle.targets import Footprint, InProcessTarget
+from meerkat_ref.testing import Window
+from meerkat_ref.variants import Variant
+
+DEEP = os.environ.get("MEERKAT_PROFILE") == "deep"
+REFERENCE = Variant.parse("reference")
+
+# Named scenarios whose plain DFS finishes in seconds (the rest: deep profile only).
+QUICK = ["turn-save-vs-archive"]
+SLOW = [s.name for s in SCENARIOS if s.name not in QUICK]
+
+
+def _both(scenario: Scenario) -> tuple[Any, Any]:
+    async def run(target: InProcessTarget) -> tuple[Any, Any]:
+        dpor = await explore_dpor(target, scenario)
+        plain = await _plain(target, scenario)
+        return dpor, plain
+
+    return in_process(REFERENCE.target(), run)
+
+
+async def _plain(target: InProcessTarget, scenario: Scenario) -> Any:
+    from meerkat_ref.oracle.engine import explore_dfs
+
+    return await explore_dfs(target, scenario, bound=None, reduce=False)
+
+
+@pytest.mark.parametrize(
+    "name", QUICK + [pytest.param(n, marks=pytest.mark.skipif(not DEEP, reason="deep profile"))
+                     for n in SLOW]
+)
+def test_dpor_reaches_every_end_state_of_the_plain_dfs(name: str) -> None:
+    dpor, plain = _both(get_scenario(name))
+    print(f"{name}: dpor {dpor.schedules} schedules, plain {plain.schedules} "
+          f"({plain.schedules / max(dpor.schedules, 1):.0f}x); {plain.states} end states")
+    assert plain.exhausted and dpor.exhausted
+    assert dpor.end_states == plain.end_states
+    assert dpor.violations == plain.violations == 0
+    assert dpor.schedules <= plain.schedules
+    if name == "turn-save-vs-archive":
+        assert plain.schedules >= 5 * dpor.schedules  # 985 against 107 when written
+
+
+def _generated(pick: int) -> list[Scenario]:
+    """A fixed slice of the default sweep: every ``pick``-th scenario (faults and crashes too)."""
+    every = scenarios(SCOPES["default"])
+    return every[::pick]
+
+
+@pytest.mark.parametrize("scenario", _generated(401 if not DEEP else 7), ids=lambda s: s.name)
+def test_dpor_matches_plain_dfs_on_generated_scenarios(scenario: Scenario) -> None:
+    async def run(target: InProcessTarget) -> tuple[Any, Any]:
+        dpor = await explore_dpor(target, scenario)
+        from meerkat_ref.oracle.engine import explore_dfs
+
+        plain = await explore_dfs(target, scenario, bound=None, reduce=False,
+                                  max_schedules=1_500)
+        return dpor, plain
+
+    dpor, plain = in_process(REFERENCE.target(), run)
+    if not plain.exhausted:
+        pytest.skip(f"plain DFS does not finish within 1500 schedules ({dpor.schedules} DPOR)")
+    assert dpor.end_states == plain.end_states
+    assert dpor.violations == plain.violations
+
+
+# -- footprints ----------------------------------------------------------------------------
+
+
+def _fp(reads: list[tuple[str, str]] = [], writes: list[tuple[str, str]] = []) -> Footprint:  # noqa: B006
+    return Footprint(frozenset(reads), frozenset(writes))
+
+
+def test_footprints_conflict_on_a_write_meeting_an_access() -> None:
+    row1, row2 = ("row", "s1"), ("row", "s2")
+    assert not _fp([row1]).conflicts(_fp([row1]))  # two reads commute
+    assert _fp([row1]).conflicts(_fp(writes=[row1]))
+    assert _fp(writes=[row1]).conflicts(_fp(writes=[row1]))
+    assert not _fp(writes=[row1]).conflicts(_fp(writes=[row2]))
+    assert _fp([("row", "*")]).conflicts(_fp(writes=[row2]))  # a listing reads every row
+    assert _fp(writes=[("session:1", "*")]).conflicts(_fp([("session:1", "turn_running")]))
+    assert not _fp([("row", "*")]).conflicts(_fp([row2]))
+
+
+def test_steps_report_what_they_touched() -> None:
+    """A store call names its row; every create takes an id and ticks the clock."""
+    from meerkat_ref.oracle.engine._dpor import DporRun
+    from meerkat_ref.oracle.engine._run import run_schedule
+
+    async def run(target: InProcessTarget) -> list[Footprint | None]:
+        tree: list[Any] = []
+        await run_schedule(target, get_scenario("create-vs-archive"), DporRun(tree, 0, None,
+                                                                               set()))
+        return [n.footprint for n in tree]
+
+    prints = in_process(REFERENCE.target(), run)
+    assert all(p is not None for p in prints)
+    touched = set().union(*(p.reads | p.writes for p in prints if p is not None))
+    assert ("ids", "") in touched and ("clock", "") in touched
+    assert any(group == "row" for group, _ in touched)
+    assert any(group.startswith("gate:") for group, _ in touched)
+
+
+# -- what DPOR must still find ----------------------------------------------------------------
+
+WINDOW_SCENARIOS = {
+    Window.SAVE_AFTER_TURN: "turn-save-vs-archive",
+    Window.CREATE_RACING_ARCHIVE: "create-vs-archive",
+    Window.ARCHIVED_HOST_LOOP: "host-checkpoint-vs-archive",
+    Window.SKIP_BY_LENGTH: "host-checkpoint-vs-archive",
+}
+
+
+@pytest.mark.parametrize("window", list(Window), ids=lambda w: w.value)
+def test_dpor_finds_each_seed_window_alone(window: Window) -> None:
+    variant = Variant.parse(f"seed-0.4.0:{window.value}")
+    report = explore(variant.target(), get_scenario(WINDOW_SCENARIOS[window]), bound=None,
+                     stop_on_violation=True)
+    assert report.violations, f"DPOR missed window {window.value}"
+
+
+def _mutant(cls: type) -> InProcessTarget:
+    return InProcessTarget(lambda b, c, s, p: cls(b, c, s, points=p), description=cls.__name__)
+
+
+def test_check_finds_the_busy_check_then_act_mutant() -> None:
+    from stateful.mutants import CheckThenAct
+
+    report = explore(_mutant(CheckThenAct), get_scenario("turns-at-once"), bound=None,
+                     stop_on_violation=True)
+    first = report.first()
+    assert first is not None
+    assert {"TURN-BUSY", "LINEARIZABLE"} & {v.rule for v in first.violations}
+
+
+def test_check_finds_the_page_before_merge_mutant() -> None:
+    from stateful.mutants import PageBeforeMerge
+
+    report = explore(_mutant(PageBeforeMerge), get_scenario("list-page-vs-create"), bound=None,
+                     stop_on_violation=True)
+    first = report.first()
+    assert first is not None and "LINEARIZABLE" in {v.rule for v in first.violations}
+    # ...and the reference passes the same scenario in full.
+    clean = explore(REFERENCE.target(), get_scenario("list-page-vs-create"), bound=None)
+    assert clean.violations == 0 and clean.exhausted
+
+
+@pytest.mark.parametrize(("mutant", "generated"), [
+    ("CheckThenAct", "idle/1s/turn+turn"),
+    ("PageBeforeMerge", "stored/2s/create+page"),
+])
+def test_sweep_finds_the_mutants(mutant: str, generated: str) -> None:
+    from stateful import mutants
+
+    from meerkat_ref.oracle.sweep import explore_scenarios
+
+    every = scenarios(SCOPES["default"])
+    chosen = [(i, s) for i, s in enumerate(every) if s.name == generated]
+    assert len(chosen) == 1
+    (row,) = explore_scenarios(partial(_mutant, getattr(mutants, mutant)), chosen)
+    assert row.rules, f"the sweep's {generated} let {mutant} through"

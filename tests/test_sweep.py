@@ -1,0 +1,81 @@
+"""``meerkat-ref sweep``: a generated scope, explored in full, with the same totals however split.
+
+The ``ci`` scope runs whole (about 110 scenarios); splits are compared on a
+slice of it, so the suite stays bounded.  The Dask path runs against a local
+cluster (the ``dask`` extra, installed by ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import pytest
+
+from meerkat_ref.cli import main
+from meerkat_ref.oracle.sweep import SCOPES, Scope, scenarios, shard, sweep
+from meerkat_ref.variants import Variant
+
+SLICE = Scope("slice", sizes=(2,), sessions=(1,), situations=("idle",), faults=(0,),
+              crashes=(0,), ops=("turn", "read", "load"))
+MAKE = partial(Variant.parse("reference").target, store="memory")
+
+
+def test_scopes_are_generated_in_a_fixed_order() -> None:
+    first, again = scenarios(SCOPES["ci"]), scenarios(SCOPES["ci"])
+    assert [s.name for s in first] == [s.name for s in again]
+    assert len({s.name for s in first}) == len(first)
+    assert len(scenarios(SLICE)) == 6  # the pairs of 3 calls
+
+
+def test_shards_partition_the_scope() -> None:
+    every = scenarios(SCOPES["default"])
+    parts = [shard(every, f"{i}/3") for i in range(3)]
+    indices = sorted(i for part in parts for i, _ in part)
+    assert indices == list(range(len(every)))
+    for bad in ("3/3", "x", "1/0", "-1/2"):
+        with pytest.raises(ValueError):
+            shard(every, bad)
+
+
+def test_same_totals_whatever_the_split() -> None:
+    whole = sweep(MAKE, SLICE)
+    halves = [sweep(MAKE, SLICE, shard_spec=f"{i}/2") for i in range(2)]
+    pooled = sweep(MAKE, SLICE, jobs=2)
+    assert whole.exhausted and not whole.violating
+    assert whole.schedules == sum(h.schedules for h in halves) == pooled.schedules
+    assert whole.states == sum(h.states for h in halves) == pooled.states
+    assert [r.name for r in pooled.rows] == [r.name for r in whole.rows]
+
+
+def test_sweep_on_a_local_dask_cluster() -> None:
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    whole = sweep(MAKE, SLICE, shard_spec="0/2")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        on_dask = sweep(MAKE, SLICE, shard_spec="0/2", executor=client.get_executor(), jobs=2)
+    assert on_dask.schedules == whole.schedules and on_dask.states == whole.states
+    assert not on_dask.violating
+
+
+def test_cli_sweep_prints_its_scope_and_totals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--scope", "ci", "--shard", "5/27", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["format"] == "meerkat-ref/sweep@1"
+    assert data["scenarios"] == 4 and data["scenarios_in_scope"] == 108
+    assert data["violations"] == 0 and data["exhausted"] is True
+    assert "every interleaving explored" in data["claim"]
+    assert main(["sweep", "--scope", "ci", "--shard", "5/2"]) == 2
+    assert main(["sweep", "--scope", "ci", "--list", "--shard", "0/54"]) == 0
+    assert "108" not in capsys.readouterr().err
+
+
+def test_cli_check_explores_in_full_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--memory", "--json", "--scenario", "turn-save-vs-archive"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["strategy"] == "dpor" and result["bound"] is None and result["exhausted"]
+    assert main(["check", "--memory", "--json", "--bound", "0", "--scenario",
+                 "turn-save-vs-archive"]) == 0
+    (bounded,) = json.loads(capsys.readouterr().out)["results"]
+    assert bounded["bound"] == 0 and bounded["schedules"] < 985
