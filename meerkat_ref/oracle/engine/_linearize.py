@@ -34,6 +34,12 @@ What is compared (the *observation*), and the one relaxation:
   (clause CAPACITY), so a create can be refused (``Max sessions reached``)
   while another create is still building.  Such a refusal is accepted, as a
   call with no effect, when another create overlaps it in real time.
+- A create makes its session live before it is stored (clause CREATE: the
+  session is registered, its first turn runs, then it is saved), so while a
+  create runs a ``read`` may already see the session that a
+  ``load_persisted`` does not find yet.  A ``load_persisted`` answered
+  "none" is accepted, as a call with no effect, when a create of that
+  session (or one whose id is not known) overlaps it in real time.
 - A host-mode call is linearized where it starts: the model answers
   ``Pending``; its eventual answer must be ``AGENT_ERROR`` (cancelled by an
   interrupt or archive), checked separately.
@@ -171,6 +177,16 @@ def _refused_for_a_reservation(call: Call, history: Sequence[Call]) -> bool:
     return any(o is not call and o.name == "create" and _overlaps(o, call) for o in history)
 
 
+def _not_stored_yet(call: Call, history: Sequence[Call]) -> bool:
+    """A ``load_persisted`` that found nothing while a create of its session ran."""
+    if call.name != "load_persisted" or call.result != "ok:none":
+        return False
+    return any(
+        o.name == "create" and o.created in (None, call.session) and _overlaps(o, call)
+        for o in history
+    )
+
+
 def check(history: Sequence[Call], capacity: int) -> str | None:
     """``None`` if the history is linearizable, else a sentence saying what is not."""
     sweeps = [c for c in history if c.name.endswith("_all_checkpointers")]
@@ -205,6 +221,8 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
             continue  # a plain turn was running: it is cancelled; no effect of its own
         if _refused_for_a_reservation(call, history):
             continue  # another create held the last place: refused, no effect
+        if _not_stored_yet(call, history):
+            continue  # its create had made it live, not yet stored: no effect
         if _cancelled_by_archive(call, history):
             responded = None  # its effect may or may not have happened: archive overtook it
         ops.append(_Op(index, call.client, op, observed, call.invoked, responded, host))
