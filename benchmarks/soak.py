@@ -693,7 +693,11 @@ async def run_soak(
     """
     report = SoakReport(config)
     counted = _CountCheckpointFailures(report)
-    logging.getLogger("meerkat_ref.checkpoint").addFilter(counted)
+    checkpoint_log = logging.getLogger("meerkat_ref.checkpoint")
+    checkpoint_log.addFilter(counted)
+    # Counted through the log: make sure whoever ran before us has not hushed it.
+    level = checkpoint_log.level
+    checkpoint_log.setLevel(logging.WARNING)
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
@@ -724,7 +728,8 @@ async def run_soak(
         await store.aclose()
         if not was_tracing:
             tracemalloc.stop()
-        logging.getLogger("meerkat_ref.checkpoint").removeFilter(counted)
+        checkpoint_log.removeFilter(counted)
+        checkpoint_log.setLevel(level)
     if faulty is not None:
         report.store_writes = faulty.writes
         report.faults = dict(faulty.injected)

@@ -29,6 +29,7 @@ traceback (issue 11): output paths are checked before a run starts.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -39,7 +40,7 @@ from typing import NoReturn, TypeVar
 
 import trio
 
-from .oracle.check import explore_all
+from .oracle.check import explore_all, explore_in_processes
 from .oracle.engine import (
     SCENARIOS,
     ReplayStrategy,
@@ -162,6 +163,18 @@ async def _with_target(args: argparse.Namespace, variant: Variant,
         return await fn(local)
 
 
+def _jobs(args: argparse.Namespace, scenarios: int) -> int:
+    """Processes for ``check``: ``--jobs``, or one per core; one for a port (one adapter)."""
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.adapter is not None:
+        if args.jobs not in (None, 1):
+            raise UsageError("--jobs applies to the in-process target; a port runs one adapter")
+        return 1
+    wanted = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    return max(1, min(wanted, scenarios))
+
+
 def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
     names = args.scenario or [s.name for s in SCENARIOS]
     scenarios = [get_scenario(n) for n in names]
@@ -177,8 +190,17 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
             finished=lambda r: progress.finish(r.schedules, r.states, r.violations),
         )
 
+    jobs = _jobs(args, len(scenarios))
     with progress:
-        reports = trio.run(_with_target, args, variant, run)
+        if jobs > 1:
+            def finished(r: SearchReport) -> None:
+                progress.ended(r.scenario, r.schedules, r.states, r.violations, r.seconds)
+
+            make = functools.partial(variant.target, store=store_kind, store_dir=args.store)
+            reports = explore_in_processes(make, scenarios, jobs=jobs, bound=args.bound,
+                                           search=args.search, finished=finished)
+        else:
+            reports = trio.run(_with_target, args, variant, run)
     what = reports[0].variant if reports else variant.name
     found: list[Counterexample] = []
     schedules: dict[str, str] = {}
@@ -462,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--search", default="dpor", choices=("dpor", "dfs"),
                        help="dpor (default) or dfs: plain depth-first, every schedule")
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    check.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="explore scenarios in N processes at once, each scenario whole in "
+                       "one (default: one per core; the results do not depend on it)")
     check.add_argument(
         "--store",
         default=None,

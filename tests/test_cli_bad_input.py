@@ -42,6 +42,8 @@ CASES: list[tuple[str, list[str], int]] = [
     ("check-timeout-word", ["check", "--timeout", "soon"], 2),
     ("check-timeout-zero", ["check", "--timeout", "0"], 2),
     ("check-timeout-nan", ["check", "--timeout", "nan"], 2),
+    ("check-jobs-zero", ["check", "--jobs", "0"], 2),
+    ("check-jobs-word", ["check", "--jobs", "two"], 2),
     ("check-adapter-empty", ["check", "--adapter", ""], 2),
     ("check-adapter-unclosed", ["check", "--adapter", "'unclosed"], 2),
     ("check-adapter-missing", ["check", "--adapter", "{missing}", "--scenario",

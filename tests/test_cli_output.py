@@ -133,7 +133,7 @@ def test_check_table_has_seconds_and_lines_up(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     table = out.split("\n\n")[0]
     rows = cells(table)
-    assert rows[0] == ["scenario", "strategy", "schedules", "pruned", "states", "violations",
+    assert rows[0] == ["scenario", "search", "bound", "schedules", "pruned", "states", "violations",
                        "seconds"]
     assert re.fullmatch(r"\d+\.\d", rows[1][-1])
     assert len({len(line) for line in table.splitlines()}) == 1
@@ -164,3 +164,38 @@ def test_conform_draws_a_ports_failure_and_its_schedule_replays_on_the_port(
     assert main(command[1:]) == 1
     out = capsys.readouterr().out
     assert "same schedule as recorded" in out and "VIOLATION ARCHIVE-FINAL" in out
+
+
+def _check_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, object]:
+    code = main(["check", "--json", *argv])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_check_jobs_do_not_change_the_results(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Each scenario is explored whole by one process: the counts are the same for any
+    --jobs, in the scenarios' order; a violation found in a worker comes back whole."""
+    chosen = ["--scenario", "turns-at-once", "--scenario", "crash-restart",
+              "--scenario", "creates-at-capacity"]
+    code_1, one = _check_json(["--memory", "--jobs", "1", *chosen], capsys)
+    code_2, two = _check_json(["--memory", "--jobs", "2", *chosen], capsys)
+    assert code_1 == code_2 == 0
+    keep = ("scenario", "schedules", "states", "violations", "exhausted", "bound")
+    assert isinstance(one, dict) and isinstance(two, dict)
+    assert [{k: r[k] for k in keep} for r in one["results"]] == [
+        {k: r[k] for k in keep} for r in two["results"]]
+    assert [r["scenario"] for r in two["results"]] == chosen[1::2]
+
+    code, seed = _check_json(["--memory", "--jobs", "2", "--out", str(tmp_path), "--variant",
+                              "seed-0.4.0:save-after-turn", "--scenario", "turn-save-vs-archive",
+                              "--scenario", "turns-at-once"], capsys)
+    assert code == 1 and isinstance(seed, dict)
+    first, second = seed["results"]
+    assert first["violations"] > 0 and first["schedule"] and second["violations"] == 0
+
+
+@pytest.mark.parametrize("argv", [["--jobs", "0"], ["--jobs", "2", "--adapter", SEED]])
+def test_check_refuses_jobs_it_cannot_use(argv: list[str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", *argv]) == 2
+    assert "--jobs" in capsys.readouterr().err

@@ -9,7 +9,6 @@ for step, and strategies (Hypothesis, random, PCT) that find the windows.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -65,26 +64,17 @@ def _counterexample(window: Window) -> RunOutcome:
     return found
 
 
-# Named scenarios ``check`` exhausts in seconds; the rest take minutes (see README), so CI
-# explores them under the preemption bounds they had before DPOR, and the deep
-# profile exhausts them too.
-EXHAUSTED_IN_CI = ("turn-save-vs-archive", "list-page-vs-create")
-CI_BOUND = {"turns-at-once": 1, "creates-at-capacity": 1, "crash-restart": 1}
-
-
 @pytest.mark.parametrize("scenario", [s.name for s in SCENARIOS])
-def test_reference_survives_every_schedule_within_its_bound(scenario: str) -> None:
-    chosen = get_scenario(scenario)
-    deep = os.environ.get("MEERKAT_PROFILE") == "deep"
-    bound = None if deep or scenario in EXHAUSTED_IN_CI else CI_BOUND.get(scenario, 2)
-    report = explore_dfs(chosen, REFERENCE, preemption_bound=bound)
+def test_reference_survives_every_schedule_of_every_named_scenario(scenario: str) -> None:
+    """What ``meerkat-ref check`` does by default: DPOR, no bound, every scenario in full."""
+    report = explore(REFERENCE.target(), get_scenario(scenario))
     print(
         f"{scenario}: {report.schedules} schedules, {report.pruned} pruned, "
         f"{report.states} end states, {report.violations} violations"
     )
     first = report.first()
     assert first is None, swimlane(first)
-    assert report.exhausted
+    assert report.exhausted and report.bound is None
     assert report.schedules >= 10  # the scenario really branches
 
 

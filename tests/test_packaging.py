@@ -22,3 +22,11 @@ def test_every_subpackage_is_listed_for_installation() -> None:
     assert listed - found - {"meerkat_ref.models", "meerkat_ref.spec"} == set(), (
         "listed packages that do not exist"
     )
+
+
+def test_readme_gives_the_test_command_ci_runs() -> None:
+    """README's second command is exactly the last line of ``.ci/run``: nothing weaker."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ci.startswith("python3 -m venv .venv") and "pytest" in ci
+    assert ci in readme.splitlines()

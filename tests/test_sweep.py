@@ -8,6 +8,7 @@ cluster (the ``dask`` extra, installed by ``.ci/run``).
 from __future__ import annotations
 
 import json
+import logging
 from functools import partial
 
 import pytest
@@ -46,6 +47,16 @@ def test_same_totals_whatever_the_split() -> None:
     assert whole.schedules == sum(h.schedules for h in halves) == pooled.schedules
     assert whole.states == sum(h.states for h in halves) == pooled.states
     assert [r.name for r in pooled.rows] == [r.name for r in whole.rows]
+
+
+def test_a_sweep_leaves_the_checkpoint_log_as_it_found_it() -> None:
+    """The sweep hushes expected checkpoint warnings for its own run only: a process
+    that goes on (a soak counting those warnings, say) must still see them."""
+    log = logging.getLogger("meerkat_ref.checkpoint")
+    before = log.level
+    sweep(MAKE, Scope("one", sizes=(2,), sessions=(1,), situations=("idle",), faults=(1,),
+                      crashes=(0,), ops=("turn", "read")))
+    assert log.level == before and log.isEnabledFor(logging.WARNING)
 
 
 def test_sweep_on_a_local_dask_cluster() -> None:

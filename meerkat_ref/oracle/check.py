@@ -4,12 +4,17 @@ The engine over a target: ``explore_all`` explores each scenario in full
 (DPOR; or depth-first under a preemption bound, if one is given), whatever
 the target (the reference in process, or a port over the adapter with
 ``check --adapter``).  The synchronous helpers run an
-in-process target in its own ``trio.run``, for the command line and tests.
+in-process target in its own ``trio.run``, for the command line and tests;
+``explore_in_processes`` spreads scenarios over a pool of processes (``check
+--jobs``), each scenario still explored whole by one of them, so the results
+are the same however many there are.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 import trio
@@ -77,6 +82,42 @@ def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = 
         max_schedules=max_schedules, stop_on_violation=stop_on_violation))
 
 
+def _explore_fresh(make_target: Callable[[], InProcessTarget], scenario: Scenario,
+                   bound: int | None, search: str) -> SearchReport:
+    return explore(make_target(), scenario, bound=bound, search=search)
+
+
+def explore_in_processes(
+    make_target: Callable[[], InProcessTarget],
+    scenarios: Sequence[Scenario],
+    *,
+    jobs: int,
+    bound: int | None = DEFAULT,
+    search: str = "dpor",
+    finished: Callable[[SearchReport], None] | None = None,
+) -> list[SearchReport]:
+    """``explore`` of each scenario on a fresh target, ``jobs`` processes at a time.
+
+    ``make_target`` and the scenarios must pickle (a ``functools.partial`` of
+    ``Variant.target`` does).  Processes are spawned, not forked: the caller may
+    hold threads (a SQLite store's) that a fork would copy mid-lock.  Reports
+    come back in the order of ``scenarios``; ``finished`` sees each as it ends.
+    """
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
+    reports: list[SearchReport | None] = [None] * len(scenarios)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search): i
+                   for i, scenario in enumerate(scenarios)}
+        for future in as_completed(futures):
+            report = future.result()
+            reports[futures[future]] = report
+            if finished is not None:
+                finished(report)
+    return [r for r in reports if r is not None]
+
+
 def run_once(target: InProcessTarget, scenario: Scenario, strategy: Strategy | None,
              *, max_steps: int = 400) -> RunOutcome:
     """One schedule of ``scenario`` (``strategy`` ``None``: Trio's own scheduling)."""
@@ -90,4 +131,5 @@ def find_counterexample(target: InProcessTarget, scenario: Scenario, *, max_boun
         t, scenario, max_bound=max_bound, store=t.store_kind, max_schedules=max_schedules))
 
 
-__all__ = ["DEFAULT", "explore", "explore_all", "find_counterexample", "in_process", "run_once"]
+__all__ = ["DEFAULT", "explore", "explore_all", "explore_in_processes", "find_counterexample",
+           "in_process", "run_once"]

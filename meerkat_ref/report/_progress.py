@@ -52,6 +52,10 @@ class Progress(Protocol):
     def finish(self, schedules: int, states: int | None, violations: int) -> None:
         """The scenario is done: these are its true totals."""
 
+    def ended(self, scenario: str, schedules: int, states: int | None, violations: int,
+              seconds: float) -> None:
+        """A scenario explored elsewhere (another process) is done: its start and finish."""
+
     def close(self) -> None:
         """No more scenarios (stops a live display)."""
 
@@ -80,6 +84,18 @@ class _Counting:
             "elapsed": round(elapsed, 3),
             "rate": round(rate, 1),
         }
+
+    def start(self, scenario: str, total: int | None = None) -> None:
+        raise NotImplementedError
+
+    def finish(self, schedules: int, states: int | None, violations: int) -> None:
+        raise NotImplementedError
+
+    def ended(self, scenario: str, schedules: int, states: int | None, violations: int,
+              seconds: float) -> None:
+        self.start(scenario)
+        self.started = self.clock() - seconds  # it ran elsewhere, for this long
+        self.finish(schedules, states, violations)
 
     def counts_text(self, schedules: int, states: int | None, violations: int) -> str:
         f = self.fields(schedules, states, violations)

@@ -84,6 +84,10 @@ S1, S2 = 1, 2
 R = model
 
 SCENARIOS: tuple[Scenario, ...] = (
+    # Each is small enough to explore in full by default (`meerkat-ref check`): a
+    # scenario names the race it is about and nothing more.  What every run then
+    # checks anyway (the store read back after a restart, every id issued) needs
+    # no trailing read; pairs of calls beyond these are the sweep's job.
     Scenario(
         "turn-save-vs-archive",
         "a turn's save after the turn races archive of the same session",
@@ -98,8 +102,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "create-vs-archive",
         "archive of a session while create is still registering and saving it",
         clients=(
-            ("create", (_c(R.Create("hello")), _c(R.LoadPersisted(S1)))),
-            ("archive", (_c(R.Archive(S1), 2), _c(R.Read(S1)), _c(R.List()))),
+            ("create", (_c(R.Create("hello")),)),
+            ("archive", (_c(R.Archive(S1), 2), _c(R.Read(S1)))),
         ),
         windows=("create-racing-archive",),
     ),
@@ -108,8 +112,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "a create whose first turn is a host loop, fed and archived while it starts",
         clients=(
             ("create", (_c(R.Create("serve", host_mode=True)),)),
-            ("archive", (_c(R.HostMessage(S1, "ping")), _c(R.Archive(S1), 2),
-                         _c(R.LoadPersisted(S1)))),
+            ("archive", (_c(R.HostMessage(S1, "ping")), _c(R.Archive(S1), 2))),
         ),
         windows=("create-racing-archive",),
     ),
@@ -119,46 +122,42 @@ SCENARIOS: tuple[Scenario, ...] = (
         background=(("host", R.Create("serve", host_mode=True)),),
         clients=(
             ("inject", (_c(R.HostMessage(S1, "ping")), _c(R.HostMessage(S1, "/compact")))),
-            ("archive", (_c(R.Archive(S1)), _c(R.LoadPersisted(S1)))),
+            ("archive", (_c(R.Archive(S1)),)),
         ),
         windows=("archived-host-loop", "skip-by-length"),
     ),
     Scenario(
-        "stop-resume-vs-archive",
-        "cancel_all/rearm_all checkpointers around host messages, racing archive",
+        "stop-resume-vs-inject",
+        "cancel_all then rearm_all checkpointers while a host loop is fed a message",
         background=(("host", R.Create("serve", host_mode=True)),),
         clients=(
-            ("stop-resume", (_c(R.CancelAllCheckpointers()), _c(R.HostMessage(S1, "ping")),
-                             _c(R.RearmAllCheckpointers()), _c(R.HostMessage(S1, "pong")))),
-            ("archive", (_c(R.Archive(S1)), _c(R.LoadPersisted(S1)))),
+            ("stop-resume", (_c(R.CancelAllCheckpointers()), _c(R.RearmAllCheckpointers()))),
+            ("inject", (_c(R.HostMessage(S1, "ping")),)),
         ),
     ),
     Scenario(
         "turns-at-once",
-        "two turns of one session and an archive, at once",
+        "two turns of one session at once: one runs, the other is refused as busy",
         setup=(R.Create("a"),),
         clients=(
             ("t1", (_c(R.StartTurn(S1, "x")),)),
             ("t2", (_c(R.StartTurn(S1, "y")),)),
-            ("archive", (_c(R.Read(S1)), _c(R.Archive(S1)), _c(R.List()))),
         ),
     ),
     Scenario(
         "creates-at-capacity",
-        "two creates at capacity 1, and an archive",
+        "two creates at capacity 1: never two sessions live",
         capacity=1,
         clients=(
             ("c1", (_c(R.Create("a")),)),
-            ("c2", (_c(R.Create("b")), _c(R.List()))),
-            ("archive", (_c(R.Archive(S1), 2), _c(R.Read(S1)))),
+            ("c2", (_c(R.Create("b")),)),
         ),
     ),
     Scenario(
         "crash-restart",
-        "two sessions, a turn on each and an archive, with a crash at any point",
+        "two sessions; an archive of the second races a turn of it, with a crash at any point",
         setup=(R.Create("one"), R.Create("two")),
         clients=(
-            ("turn-1", (_c(R.StartTurn(S1, "alpha")),)),
             ("archive-2", (_c(R.Archive(S2)),)),
             ("turn-2", (_c(R.StartTurn(S2, "beta")),)),
         ),
@@ -175,10 +174,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "store-faults",
-        "create, turn and archive with any one store call failing",
+        "create and archive with any one store call failing",
         clients=(
-            ("create", (_c(R.Create("hello")), _c(R.StartTurn(S1, "again")))),
-            ("archive", (_c(R.Archive(S1), 2), _c(R.Read(S1)))),
+            ("create", (_c(R.Create("hello")),)),
+            ("archive", (_c(R.Archive(S1), 2),)),
         ),
         faults=1,
     ),
