@@ -72,6 +72,11 @@ def clauses() -> list[Clause]:
 # -- the clauses and their traceability ----------------------------------------------------
 
 
+def test_readme_counts_the_clauses_there_are() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`spec/CONTRACT.md`: {len(clauses())} numbered clauses" in readme
+
+
 def test_contract_clauses_are_well_formed() -> None:
     found = clauses()
     ids = {c.id for c in found}
