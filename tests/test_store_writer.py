@@ -288,6 +288,30 @@ async def test_a_save_cancelled_while_queued_never_lands(tmp_path: Path) -> None
         assert stored(path) == {sid(9): 10}
 
 
+async def test_a_save_after_a_withdrawn_kick_is_still_written(tmp_path: Path) -> None:
+    """A lost wake-up, found by the soak with faults (3 runs in 80 hung).
+
+    A lone save kicks the thread; cancelled before the thread takes it, it is
+    withdrawn and leaves the thread "kicked" with nothing queued, so the thread
+    sleeps on.  The next save found the thread kicked, did not notify it, and
+    every later save queued behind it forever.  The state is set here directly
+    (the cancel must land between the kick and the thread waking, which no
+    test can time); ``fail_after`` only turns a hang into a failure.
+    """
+    path = tmp_path / "s.db"
+    async with SqliteStore(path) as store:
+        lane = through_thread(store)._writer
+        await store.save(session(1))  # the thread has run once and waits again
+        with lane._mutex:
+            lane._kicked = True  # what a kick left when its only job was withdrawn
+        with trio.fail_after(30):
+            await store.save(session(2))
+            async with trio.open_nursery() as nursery:
+                for n in range(3, 8):
+                    nursery.start_soon(store.save, session(n))
+    assert set(stored(path)) == {sid(n) for n in range(1, 8)}
+
+
 async def test_a_save_cancelled_after_the_writer_took_it_says_it_landed(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     async with SqliteStore(path) as store:

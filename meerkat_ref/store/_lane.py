@@ -252,7 +252,14 @@ class Lane(Generic[T]):
             job.task, job.run = task, trio.lowlevel.current_root_task()
             self._queue.append(job)
             first = len(self._queue) == 1
-            if len(self._queue) == self._calls and not self._kicked:
+            if self._kicked:
+                # The thread may take the queue already: if it is waiting (its
+                # kick found the queue emptied by a withdrawal), this job is what
+                # it waits for, and only a notify tells it so.  Running, it
+                # ignores this, and the collector starts it again afterwards.
+                self._wake.notify()
+                first = False
+            elif len(self._queue) == self._calls:
                 # Every call in progress is queued (this one alone, or the last
                 # of a group woken together): no more can join, start at once.
                 self._kicked = True
@@ -274,6 +281,8 @@ class Lane(Generic[T]):
                 if withdrawn:
                     self._queue.remove(job)
                     job.state = _WITHDRAWN
+                    if not self._queue and not self._running:
+                        self._kicked = False  # the kick was for jobs no longer there
             if not withdrawn:
                 return trio.lowlevel.Abort.FAILED  # running or done: wait for its outcome
             self._busy(-1)
