@@ -30,3 +30,14 @@ def test_readme_gives_the_test_command_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert ci.startswith("python3 -m venv .venv") and "pytest" in ci
     assert ci in readme.splitlines()
+
+
+def test_contributing_names_every_module() -> None:
+    """CONTRIBUTING's floor table is where a newcomer finds each module's one job."""
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    unnamed = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "meerkat_ref").rglob("*.py")
+        if path.name != "__init__.py" and path.name not in text
+    )
+    assert unnamed == []

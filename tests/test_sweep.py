@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,39 @@ def test_cli_check_explores_in_full_by_default(capsys: pytest.CaptureFixture[str
                  "turn-save-vs-archive"]) == 0
     (bounded,) = json.loads(capsys.readouterr().out)["results"]
     assert bounded["bound"] == 0 and bounded["schedules"] < 985
+
+
+def test_cli_sweep_junit_names_each_scenario_and_how_to_explore_it_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One case per scenario; a failure carries a command that explores that one again."""
+    import xml.etree.ElementTree as ET
+
+    from test_report_junit import junit10_problems
+
+    window = "seed-0.4.0:save-after-turn"
+    xml = tmp_path / "sweep.xml"
+    # every 54th of the ci scope from the 48th: idle/1s/turn+archive, which exposes window 1
+    assert main(["sweep", "--scope", "ci", "--shard", "48/54", "--variant", window,
+                 "--junit-xml", str(xml)]) == 1
+    capsys.readouterr()
+    document = xml.read_text(encoding="utf-8")
+    assert junit10_problems(document) == []
+    cases = list(ET.fromstring(document).iter("testcase"))
+    assert [c.get("name") for c in cases] == ["idle/1s/turn+archive", "host/1s/archive+archive"]
+    failure = cases[0].find("failure")
+    assert failure is not None and "ARCHIVE-FINAL" in (failure.get("message") or "")
+    assert cases[1].find("failure") is None
+    again = (failure.text or "").rsplit("explore it again: ", 1)[1].strip()
+    argv = again.split()
+    assert argv[:2] == ["meerkat-ref", "sweep"]
+    assert main([*argv[1:], "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["scenarios"] == 1 and data["violations"] > 0
+
+
+def test_cli_sweep_refuses_a_junit_path_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sweep", "--scope", "ci", "--junit-xml", str(tmp_path)]) == 2
+    assert "--junit-xml" in capsys.readouterr().err

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .._model import model
+from ..report import Case, Failure, OutputError, junit_xml, output_problem, write_text
 from .engine import ClientOp, Scenario, explore_dpor
 from .targets import InProcessTarget
 
@@ -460,6 +461,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-schedules", type=int, default=None, metavar="N",
                         help="cut each scenario after N schedules (then not exhausted)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--junit-xml", default=None, metavar="FILE",
+                        help="write the results as JUnit XML for CI: one test case per generated "
+                        "scenario (per window with --variant seed-0.4.0), a command that "
+                        "re-explores it in each failure")
     parser.add_argument("--list", action="store_true",
                         help="only list the scope's scenarios (after --shard)")
 
@@ -475,6 +480,10 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
         chosen = shard(scenarios(scope), args.shard)
         if args.jobs < 1:
             raise ValueError("--jobs must be at least 1")
+        problem = None if args.junit_xml is None else output_problem(args.junit_xml,
+                                                                      directory=False)
+        if problem is not None:
+            raise ValueError(f"--junit-xml {args.junit_xml!r}: {problem}")
     except ValueError as exc:
         print(f"meerkat-ref: {exc}", file=sys.stderr)
         return 2
@@ -511,7 +520,41 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
     else:
         for result in results:
             _summary(result)
+    if args.junit_xml is not None:
+        try:
+            path = write_text(args.junit_xml, junit_xml(
+                f"meerkat-ref sweep {scope.name}", junit_cases(results, scope)))
+        except OutputError as exc:
+            print(f"meerkat-ref: {exc}", file=sys.stderr)
+            return 2
+        print(f"JUnit XML written to {path}", file=sys.stderr)
     return 1 if any(r.violating for r in results) else 0
+
+
+def junit_cases(results: Sequence[SweepResult], scope: Scope) -> list[Case]:
+    """One case per explored scenario and variant; a violation is its failure.
+
+    The failure names the rules, the first violation, and the command that
+    explores that one scenario again (``--shard INDEX/TOTAL`` picks exactly it).
+    """
+    total = len(scenarios(scope))
+    cases = []
+    for result in results:
+        for row in result.rows:
+            failure = None
+            if row.rules:
+                again = (f"meerkat-ref sweep --scope {scope.name} --shard {row.index}/{total}"
+                         + (f" --variant {result.variant}" if result.variant != "reference"
+                            else ""))
+                failure = Failure(
+                    message=f"{', '.join(row.rules)}: {row.first}",
+                    text=f"scenario {row.name} ({row.schedules} schedules)\n"
+                         f"broke: {', '.join(row.rules)}\nfirst: {row.first}\n"
+                         f"explore it again: {again}",
+                )
+            cases.append(Case(row.name, f"meerkat-ref.sweep.{result.variant}", row.seconds,
+                              failure))
+    return cases
 
 
 def _progress() -> Callable[[int, int, Row], None]:
