@@ -41,3 +41,12 @@ def test_contributing_names_every_module() -> None:
         if path.name != "__init__.py" and path.name not in text
     )
     assert unnamed == []
+
+
+def test_the_ci_profile_draws_the_same_examples_every_run() -> None:
+    """README: a red CI is a change in the code, never the luck of a draw."""
+    from hypothesis import settings
+
+    ci, deep = settings.get_profile("ci"), settings.get_profile("deep")
+    assert ci.derandomize and ci.database is None
+    assert not deep.derandomize
