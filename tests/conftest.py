@@ -29,8 +29,8 @@ _COMMON = {
 }
 
 settings.register_profile("dev", max_examples=25, **_COMMON)  # type: ignore[arg-type]
-settings.register_profile("ci", max_examples=150, print_blob=True, derandomize=True,  # type: ignore[arg-type]
-                          database=None, **_COMMON)
+settings.register_profile("ci", max_examples=150, print_blob=True, derandomize=True,
+                          database=None, **_COMMON)  # type: ignore[arg-type]
 settings.register_profile("deep", max_examples=2000, **_COMMON)  # type: ignore[arg-type]
 settings.load_profile(os.environ.get("MEERKAT_PROFILE", "dev"))
 
