@@ -171,8 +171,15 @@ def _jobs(args: argparse.Namespace, scenarios: int) -> int:
         if args.jobs not in (None, 1):
             raise UsageError("--jobs applies to the in-process target; a port runs one adapter")
         return 1
-    wanted = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    wanted = args.jobs if args.jobs is not None else _cores()
     return max(1, min(wanted, scenarios))
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, where the system says; else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
