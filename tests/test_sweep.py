@@ -30,6 +30,14 @@ def test_scopes_are_generated_in_a_fixed_order() -> None:
     assert len(scenarios(SLICE)) == 6  # the pairs of 3 calls
 
 
+def test_readme_counts_the_scenarios_of_each_scope() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    counts = {name: len(scenarios(scope)) for name, scope in SCOPES.items()}
+    assert f"# {counts['ci']} scenarios, every CI run" in readme
+    assert f"# the default scope: {counts['default']:,} scenarios of 2 calls" in readme
+    assert f"# {counts['full']:,} scenarios, groups of 3 too (hours)" in readme
+
+
 def test_shards_partition_the_scope() -> None:
     every = scenarios(SCOPES["default"])
     parts = [shard(every, f"{i}/3") for i in range(3)]
