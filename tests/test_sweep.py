@@ -38,6 +38,16 @@ def test_readme_counts_the_scenarios_of_each_scope() -> None:
     assert f"# {counts['full']:,} scenarios, groups of 3 too (hours)" in readme
 
 
+def test_the_ci_scope_is_explored_in_full_with_readme_s_totals() -> None:
+    """The ci scope, whole, every CI run: every interleaving, no violation; README's figures."""
+    result = sweep(MAKE, SCOPES["ci"])
+    assert result.exhausted and not result.violating
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    figures = (f"`meerkat-ref sweep --scope ci` explores {len(result.rows)} scenarios, "
+               f"{result.schedules:,}\nschedules, {result.states} end states, 0 violations")
+    assert figures in readme
+
+
 def test_shards_partition_the_scope() -> None:
     every = scenarios(SCOPES["default"])
     parts = [shard(every, f"{i}/3") for i in range(3)]
