@@ -393,11 +393,7 @@ class Lane(Generic[T]):
         asked for completes).  Inline lanes close at once.
         """
         if not self.threaded:
-            with self._mutex:
-                self._closing = True
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+            self._close_unthreaded()
             return
         with self._mutex:
             first = self._stop is None
@@ -430,6 +426,14 @@ class Lane(Generic[T]):
             conn.close()
         self._closed.set()
 
+    def _close_unthreaded(self) -> None:
+        """An inline lane has no thread to stop: refuse new jobs, close the connection."""
+        with self._mutex:
+            self._closing = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     def abandon(self) -> None:
         """Stop without waiting: for a store dropped without ``aclose`` (no caller is waiting).
 
@@ -438,11 +442,7 @@ class Lane(Generic[T]):
         and exits.
         """
         if not self.threaded:
-            with self._mutex:
-                self._closing = True
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+            self._close_unthreaded()
             return
         with self._mutex:
             if self._stop is not None or self._stopped:
