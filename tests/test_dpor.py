@@ -84,7 +84,10 @@ def test_dpor_matches_plain_dfs_on_generated_scenarios(scenario: Scenario) -> No
 
     dpor, plain = in_process(REFERENCE.target(), run)
     if not plain.exhausted:
-        pytest.skip(f"plain DFS does not finish within 1500 schedules ({dpor.schedules} DPOR)")
+        # Too big for the plain DFS to finish here: whatever it did reach, DPOR reached too.
+        assert plain.end_states <= dpor.end_states
+        assert plain.violations == dpor.violations == 0
+        return
     assert dpor.end_states == plain.end_states
     assert dpor.violations == plain.violations
 

@@ -255,17 +255,9 @@ async def explore_dpor(
                 break
             run = DporRun(tree, branch, plan, reached)
             outcome = await run_schedule(target, scenario, run)
-            if outcome.aborted:
-                report.pruned += 1
-            else:
-                report.schedules += 1
-                states.add(outcome.end_state)
-            if outcome.violations:
-                report.violating.append(outcome)
-                if stop_on_violation:
-                    report.exhausted = False
-                    plans.clear()
-                    break
+            if report.record(outcome, stop_on_violation=stop_on_violation):
+                plans.clear()
+                break
             done_normally = not outcome.aborted and not run.crashed
             _races(tree, branch, done_normally and scenario.crashes > 0)
             _disabled(tree, branch, run.final_ready)

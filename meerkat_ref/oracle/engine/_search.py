@@ -126,6 +126,20 @@ class SearchReport:
     def violations(self) -> int:
         return len(self.violating)
 
+    def record(self, outcome: RunOutcome, *, stop_on_violation: bool) -> bool:
+        """Count one run; ``True`` when the search must stop (a violation, as asked)."""
+        if outcome.aborted:
+            self.pruned += 1
+        else:
+            self.schedules += 1
+            self.end_states.add(outcome.end_state)
+        if outcome.violations:
+            self.violating.append(outcome)
+            if stop_on_violation:
+                self.exhausted = False
+                return True
+        return False
+
     def first(self) -> RunOutcome | None:
         if not self.violating:
             return None
@@ -172,16 +186,8 @@ async def explore_dfs(
         prefix, sleep = stack.pop()
         guide = GuidedStrategy(prefix, sleep, reduce)
         outcome = await run_schedule(target, scenario, guide)
-        if outcome.aborted:
-            report.pruned += 1
-        else:
-            report.schedules += 1
-            states.add(outcome.end_state)
-        if outcome.violations:
-            report.violating.append(outcome)
-            if stop_on_violation:
-                report.exhausted = False
-                break
+        if report.record(outcome, stop_on_violation=stop_on_violation):
+            break
         _branch(outcome, guide, len(prefix), scenario, bound, stack, report)
         if progress is not None and (report.schedules + report.pruned) % 50 == 0:
             report.states = len(states)
