@@ -28,10 +28,14 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }
 
-settings.register_profile("dev", max_examples=25, **_COMMON)  # type: ignore[arg-type]
-settings.register_profile("ci", max_examples=150, print_blob=True, derandomize=True,
-                          database=None, **_COMMON)  # type: ignore[arg-type]
-settings.register_profile("deep", max_examples=2000, **_COMMON)  # type: ignore[arg-type]
+# Every profile names its parent: with ``CI`` set in the environment Hypothesis
+# loads its own ``ci`` profile (derandomized) first, and a profile registered
+# without a parent would inherit from whatever is loaded at that moment.
+_BASE = settings.get_profile("default")
+settings.register_profile("dev", _BASE, max_examples=25, **_COMMON)
+settings.register_profile("ci", _BASE, max_examples=150, print_blob=True, derandomize=True,
+                          database=None, **_COMMON)
+settings.register_profile("deep", _BASE, max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("MEERKAT_PROFILE", "dev"))
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,10 +48,25 @@ def test_contributing_names_every_module() -> None:
     assert unnamed == []
 
 
-def test_the_ci_profile_draws_the_same_examples_every_run() -> None:
-    """README: a red CI is a change in the code, never the luck of a draw."""
-    from hypothesis import settings
+@pytest.mark.parametrize("ci_env", ["", "true"])
+def test_the_ci_profile_draws_the_same_examples_every_run(ci_env: str) -> None:
+    """README: a red CI is a change in the code, never the luck of a draw.
 
-    ci, deep = settings.get_profile("ci"), settings.get_profile("deep")
-    assert ci.derandomize and ci.database is None
-    assert not deep.derandomize
+    Checked with and without ``CI`` in the environment: when it is set,
+    Hypothesis loads a derandomized profile of its own before ours are
+    registered, and ``deep`` must not inherit it.
+    """
+    probe = (
+        "import sys; sys.path.insert(0, 'tests'); import conftest\n"
+        "from hypothesis import settings\n"
+        "ci, deep = settings.get_profile('ci'), settings.get_profile('deep')\n"
+        "print(ci.derandomize, ci.database is None, deep.derandomize, deep.database is None)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci_env:
+        env["CI"] = ci_env
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
+        text=True, check=True,
+    ).stdout.split()
+    assert out == ["True", "True", "False", "False"]
