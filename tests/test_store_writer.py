@@ -100,8 +100,8 @@ class HeldWriter:
 
 
 def through_thread(store: SqliteStore) -> SqliteStore:
-    """Send every write through the writer thread (no inline commit when alone)."""
-    store._writer._inline_when_alone = False
+    """Send every write through the writer thread (no inline commit, alone or in a batch)."""
+    store._writer._inline_when_alone = store._writer._inline_batches = False
     return store
 
 
@@ -375,22 +375,136 @@ async def test_a_lone_save_commits_inline_and_full_durability_never_does(tmp_pat
         assert [thread for _, thread in held.batches] == ["writer", "writer"]
 
 
-async def test_checkpoints_run_on_the_writer_thread(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "s.db") as store:
-        upkeep = store._writer._upkeep
-        assert upkeep is not None
-        threads: list[str] = []
-        inner = upkeep.run
+# --- inline batches: durability normal, the writer thread idle ------------------------
 
-        def run(cursor: sqlite3.Cursor) -> None:
-            threads.append(threading.current_thread().name)
-            inner(cursor)
 
-        upkeep.run = run  # type: ignore[method-assign]
-        for n in range(400):  # inline saves, on this thread
-            await store.save(session(n))
-        await store.load(sid(0))
-    assert threads and set(threads) == {"writer"}
+class HeldBatch:
+    """Holds a writer's inline batch open (its leader waits) until ``release``.
+
+    The wait is shielded, as the leader's switch points are, and gives up
+    after 60 s of real time (as ``HeldWriter`` does): a broken test fails
+    instead of hanging.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.go = trio.Event()
+
+        async def held() -> None:
+            with trio.CancelScope(shield=True), trio.move_on_after(60):
+                await self.go.wait()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+        store._writer._gather_pass = held
+
+    def release(self) -> None:
+        self.go.set()
+
+
+async def save_into(store: SqliteStore, s: Session, results: dict[str, object]) -> None:
+    """``store.save(s)``, its outcome recorded: "ok", "cancelled" or the error."""
+    with trio.CancelScope() as scope:
+        results[f"scope {s.id}"] = scope
+        try:
+            await store.save(s)
+            results[str(s.id)] = "ok"
+        except SessionStoreError as exc:
+            results[str(s.id)] = exc
+    if scope.cancelled_caught and str(s.id) not in results:
+        results[str(s.id)] = "cancelled"
+
+
+async def join_one_by_one(
+    nursery: trio.Nursery, store: SqliteStore, ns: tuple[int, ...], results: dict[str, object]
+) -> None:
+    """Start a save of each ``session(n)`` in turn, each parked before the next starts.
+
+    With a ``HeldBatch``, the first leads the batch and the others follow it.
+    """
+    for n in ns:
+        nursery.start_soon(save_into, store, session(n), results)
+        await trio.testing.wait_all_tasks_blocked()
+
+
+def outcomes(results: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in results.items() if not k.startswith("scope ")}
+
+
+async def test_saves_made_together_commit_inline_in_one_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    async with SqliteStore(path) as store:
+        record = HeldWriter(store, hold=False)
+        results: dict[str, object] = {}
+        async with trio.open_nursery() as nursery:
+            for n in range(1, 6):
+                nursery.start_soon(save_into, store, session(n), results)
+        assert outcomes(results) == {str(sid(n)): "ok" for n in range(1, 6)}
+        assert [(sorted(jobs), thread) for jobs, thread in record.batches] == [
+            (sorted(f"save session {sid(n)}" for n in range(1, 6)), threading.current_thread().name)
+        ]
+        # and the next save, alone, leads a batch of its own
+        await store.save(session(6))
+        assert len(record.batches) == 2 and len(record.batches[1][0]) == 1
+    assert set(stored(path)) == {sid(n) for n in range(1, 7)}
+
+
+async def test_a_save_cancelled_while_its_batch_gathers_is_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    async with SqliteStore(path) as store:
+        held, record = HeldBatch(store), HeldWriter(store, hold=False)
+        results: dict[str, object] = {}
+        async with trio.open_nursery() as nursery:
+            await join_one_by_one(nursery, store, (1, 2, 3), results)  # 1 leads
+            assert store._writer._gathering is not None
+            assert len(store._writer._gathering) == 3
+            cast_scope(results[f"scope {sid(2)}"]).cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            assert outcomes(results) == {str(sid(2)): "cancelled"}
+            held.release()
+        assert outcomes(results) == {str(sid(1)): "ok", str(sid(2)): "cancelled",
+                                     str(sid(3)): "ok"}
+        assert [len(jobs) for jobs, _ in record.batches] == [2]
+    assert set(stored(path)) == {sid(1), sid(3)}
+
+
+async def test_a_leader_cancelled_while_gathering_still_writes_its_batch(tmp_path: Path) -> None:
+    """The leader's switch points are shielded: once it leads, its batch is written."""
+    path = tmp_path / "s.db"
+    async with SqliteStore(path) as store:
+        held = HeldBatch(store)
+        results: dict[str, object] = {}
+        async with trio.open_nursery() as nursery:
+            await join_one_by_one(nursery, store, (1, 2), results)
+            cast_scope(results[f"scope {sid(1)}"]).cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            assert outcomes(results) == {}
+            held.release()
+        assert outcomes(results) == {str(sid(1)): "ok", str(sid(2)): "ok"}
+    assert set(stored(path)) == {sid(1), sid(2)}
+
+
+async def test_close_waits_for_a_gathering_batch_and_refuses_later_saves(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    held = HeldBatch(store)
+    results: dict[str, object] = {}
+    async with trio.open_nursery() as nursery:
+        await join_one_by_one(nursery, store, (1, 2), results)
+        nursery.start_soon(store.aclose)
+        while not store._writer.closed:  # aclose closes the reader and checkpointer first
+            await trio.to_thread.run_sync(lambda: None)
+            await trio.testing.wait_all_tasks_blocked()
+        assert store.closed and outcomes(results) == {}
+        assert store._writer._stop is None  # the writer is not told to stop while it waits
+        with pytest.raises(SessionStoreError, match="closed"):
+            await store.save(session(3))
+        held.release()
+    assert outcomes(results) == {str(sid(1)): "ok", str(sid(2)): "ok"}
+    assert set(stored(path)) == {sid(1), sid(2)}
+
+
+def cast_scope(value: object) -> trio.CancelScope:
+    assert isinstance(value, trio.CancelScope)
+    return value
 
 
 def test_a_store_outlives_a_trio_run(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Why not ``trio.to_thread.run_sync`` per call: each such call starts or wakes
 a worker thread and comes back through Trio's ``run_sync_soon`` queue; the
-store's benchmark measured that hop at 35-50% of a save.  A lane's thread
+store's benchmark measured that hop at 35-50% of a save (and inline, step 2
+below, avoids even the cheaper hand-off to a lane's thread when it can).  A lane's thread
 lives as long as the store, takes *every* job waiting when it looks (the
 writer lane commits them in one transaction: group commit), and wakes the
 event loop once per batch through a doorbell file descriptor (an ``eventfd``
@@ -13,11 +14,21 @@ A job's life, and where a Trio task may switch:
 
 1. ``submit`` checks for cancellation *without* yielding.  A cancelled
    caller never queues anything.
-2. Alone (``inline_when_alone``): if this is the lane's only call in progress
-   and the thread is idle, no batch could form around the job, and a hand-off
-   would only add two thread wake-ups (each one costs more than a typical
-   commit on a busy virtual machine).  The task yields once, cancel-shielded
-   (the switch point), checks again, and runs the job on the event loop's
+2. Inline, in a batch (``inline_batches``: the writer at durability
+   ``normal``, where a commit is a WAL append and never an fsync): while the
+   thread is idle, a hand-off would only add two thread wake-ups (each one
+   costs more than a typical commit on a busy virtual machine), so the
+   batch is formed and run on the event loop's thread.  The first job to
+   come leads (``_lead``): it yields, cancel-shielded (its switch point),
+   until every call of the lane in progress has joined it or a pass of the
+   scheduler brought no one new; each job that comes meanwhile follows
+   (``_follow``) and parks (its switch point; cancelled there, it is taken
+   out of the batch and never runs).  Then the leader runs the whole batch
+   (one transaction) and wakes each follower with its outcome.  A close
+   begun meanwhile waits for the batch: submitted before, done.
+   Alone (``inline_when_alone``, the reader): if this is the lane's only
+   call in progress and the thread is idle, the task yields once,
+   cancel-shielded, checks again, and runs the job on the event loop's
    thread; other tasks wait for that one job.  ``threaded=False`` lanes do
    this for every job.
 3. Otherwise the job is appended to the queue under the lane's mutex (no
@@ -63,7 +74,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar, cast
 
 import trio
@@ -153,12 +164,15 @@ class _Doorbell:
 class Upkeep(Protocol):
     """Work a lane does now and then on its own connection (the writer: WAL checkpoints).
 
-    ``due`` is asked after every batch; ``run`` then runs on the lane's thread
-    (queued like a job, with no one waiting for it, if the batch ran inline)
-    or, for an unthreaded lane, at once.  ``run`` must not raise.
+    ``poke`` is asked after every batch, and may start the work elsewhere
+    (the writer's checkpoints usually run on a thread of their own); when it
+    answers ``True`` the lane itself must ``run`` it: on the lane's thread
+    (queued like a job, with no one waiting for it, if the batch ran inline;
+    jobs submitted meanwhile queue behind it) or, for an unthreaded lane, at
+    once.  ``run`` must not raise.
     """
 
-    def due(self) -> bool: ...
+    def poke(self) -> bool: ...
 
     def run(self, cursor: sqlite3.Cursor) -> None: ...
 
@@ -188,6 +202,7 @@ class Lane(Generic[T]):
         *,
         threaded: bool,
         inline_when_alone: bool = False,
+        inline_batches: bool = False,
         upkeep: Upkeep | None = None,
     ) -> None:
         self.name = name
@@ -196,7 +211,12 @@ class Lane(Generic[T]):
         self._run_batch = run_batch
         self._closed_error = closed_error
         self.threaded = threaded
-        self._inline_when_alone = inline_when_alone and threaded
+        self._inline_when_alone = (inline_when_alone or inline_batches) and threaded
+        self._inline_batches = inline_batches and threaded
+        self._gathering: list[Job[T]] | None = None  # Trio side: a leader's batch, growing
+        self._joined = 0  # Trio side: how many jobs have joined the batch being gathered
+        self._inline = 0  # Trio side: inline jobs between their switch point and their run
+        self._inline_done: trio.Event | None = None  # set when _inline drops to 0 (close)
         self._upkeep = upkeep
         self._running = False  # under _mutex: the thread is using the connection
         self._calls = 0  # Trio side: submit() calls in progress
@@ -219,6 +239,12 @@ class Lane(Generic[T]):
             self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
             self._thread.start()
 
+    # What a batch's leader awaits between looks at who has joined: a seam,
+    # so that a test can hold a batch open while calls join or leave it.
+    _gather_pass: Callable[[], Awaitable[None]] = staticmethod(
+        trio.lowlevel.cancel_shielded_checkpoint
+    )
+
     @property
     def closed(self) -> bool:
         return self._closing
@@ -235,16 +261,26 @@ class Lane(Generic[T]):
             self._calls -= 1
 
     async def _submit(self, job: Job[T]) -> T:
-        if not self.threaded or (self._inline_when_alone and self._alone()):
+        if self._inline_batches:
+            if self._gathering is not None:
+                return await self._follow(job)
+            if self._idle():
+                return await self._lead(job)
+        elif not self.threaded or (self._inline_when_alone and self._alone()):
             # One switch point, cancel-shielded like an uncontended lock: once past
             # the check above the job runs, and nothing else runs in the middle.
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            if self._closing or self._conn is None:
-                raise self._closed_error(job)
-            if not self.threaded or self._alone():
-                self._run(self._cursor, [job])
-                self._after_inline()
-                return job.outcome()
+            # (A close begun meanwhile waits for it: submitted before, done.)
+            self._inline += 1
+            try:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                if self._conn is None:
+                    raise self._closed_error(job)
+                if not self.threaded or self._alone():
+                    self._run(self._cursor, [job])
+                    self._after_inline()
+                    return job.outcome()
+            finally:
+                self._inline_ended()
         task = trio.lowlevel.current_task()
         with self._mutex:
             if self._closing:
@@ -291,6 +327,104 @@ class Lane(Generic[T]):
         await trio.lowlevel.wait_task_rescheduled(abort)
         return job.outcome()
 
+    def _idle(self) -> bool:
+        """Whether the thread is neither using the connection nor has anything queued."""
+        with self._mutex:
+            return not self._queue and not self._running and not self._closing
+
+    async def _lead(self, job: Job[T]) -> T:
+        """Gather the jobs of every call in progress, then run them inline as one batch.
+
+        ``inline_batches`` (the writer at durability ``normal``, where a
+        commit never syncs): the first job to come while the thread is idle
+        leads.  It yields, cancel-shielded (its switch point), as many times
+        as it takes for the calls in progress to join it (each ``_follow``
+        parks), or until a pass of the scheduler brought no one new; then it
+        runs the batch on the event loop's thread, in order, and wakes each
+        follower with its outcome.  Nothing else runs while the batch does,
+        so no job can join it late, and the thread, idle throughout, cannot
+        touch the connection meanwhile (jobs go to the thread only when no
+        batch is being gathered).
+        """
+        batch = self._gathering = [job]
+        self._joined = 1
+        self._inline += 1
+        yields, seen = 0, 0
+        ran = False
+        try:
+            while True:
+                # The calls still to join were woken with the last batch and
+                # are runnable; one pass of the scheduler lets each of them
+                # run up to its next call here.  A pass with no one new is
+                # the end unless it was the very first (the leader may have
+                # run before the others in that pass).
+                seen = self._joined
+                await self._gather_pass()
+                yields += 1
+                if len(batch) >= self._calls or (self._joined == seen and yields > 1):
+                    break
+            self._gathering = None
+            for member in batch:
+                member.state = _TAKEN  # no follower may withdraw now
+            if self._conn is None:
+                for member in batch:
+                    member.error = self._closed_error(member)
+            else:
+                self._run(self._cursor, batch)
+                self._after_inline()
+            ran = True
+        finally:
+            self._gathering = None
+            for member in batch:
+                if not ran and member.state == _QUEUED:
+                    member.fail(SessionStoreError(f"{member.what}: not run (the batch's "
+                                                  "leader was interrupted)"))
+                member.state = _DONE
+                if member is not job and member.task is not None:
+                    trio.lowlevel.reschedule(member.task)
+                    member.task = None
+            self._inline_ended()
+        return job.outcome()
+
+    def _inline_ended(self) -> None:
+        self._inline -= 1
+        if self._inline == 0 and self._inline_done is not None:
+            self._inline_done.set()
+
+    async def _wait_inline(self) -> None:
+        """Refuse new jobs, then wait for the inline ones already past their switch point.
+
+        Part of ``close``: a call submitted before the close began is done
+        (or fails for its own reason), never refused for the close.
+        """
+        with self._mutex:
+            self._closing = True
+        if self._inline:
+            if self._inline_done is None:
+                self._inline_done = trio.Event()
+            with trio.CancelScope(shield=True):
+                await self._inline_done.wait()
+
+    async def _follow(self, job: Job[T]) -> T:
+        """Join the batch a leader is gathering and wait for its outcome (see ``_lead``)."""
+        batch = self._gathering
+        assert batch is not None
+        if self._closing:
+            raise self._closed_error(job)
+        job.task = trio.lowlevel.current_task()
+        batch.append(job)
+        self._joined += 1
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            if job.state != _QUEUED:
+                return trio.lowlevel.Abort.FAILED  # taken: wait for its outcome
+            batch.remove(job)
+            job.state, job.task = _WITHDRAWN, None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return job.outcome()
+
     def _alone(self) -> bool:
         """Whether a job may run inline (``inline_when_alone``): it is the lane's only call.
 
@@ -310,7 +444,7 @@ class Lane(Generic[T]):
 
     def _after_inline(self) -> None:
         upkeep = self._upkeep
-        if upkeep is None or not upkeep.due():
+        if upkeep is None or not upkeep.poke():
             return
         if not self.threaded:
             upkeep.run(self._cursor)
@@ -392,6 +526,7 @@ class Lane(Generic[T]):
         Switch point: waiting for the stop job (shielded: a close that was
         asked for completes).  Inline lanes close at once.
         """
+        await self._wait_inline()
         if not self.threaded:
             self._close_unthreaded()
             return
@@ -491,7 +626,8 @@ class Lane(Generic[T]):
                 work = [j for j in batch if j is not self._stop and not isinstance(j, _UpkeepJob)]
                 if work:
                     self._run(self._cursor, work)
-                if self._upkeep is not None and self._upkeep.due():
+                owed = any(isinstance(job, _UpkeepJob) for job in batch)
+                if self._upkeep is not None and (owed or self._upkeep.poke()):
                     self._upkeep.run(self._cursor)
                 for job in batch:
                     if job is self._stop or isinstance(job, _UpkeepJob):

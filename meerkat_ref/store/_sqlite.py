@@ -15,20 +15,23 @@ Durability (the ``durability`` constructor option; the journal is always WAL):
     committed ``save``/``delete`` also survives power loss, at the cost of an
     fsync per commit.
 
-Writes: group commit.  One long-lived writer thread owns the write
-connection.  Every ``save``/``delete`` waiting when it looks is written in
+Writes: group commit.  One writer connection, and a long-lived thread
+for it.  Every ``save``/``delete`` waiting together is written in
 one transaction, in the order submitted, and each is acknowledged (the call
 returns) only after that transaction has committed, so at the configured
 durability.  A transaction that fails is rolled back and acknowledges
 nothing; if it held more than one write, each is then tried again alone, in
 order, so one bad write cannot fail its neighbours (unless the failure is
 "database is locked": another connection holds the file, and every write in
-the batch fails with that error at once).  One exception to the thread: at
-``"normal"`` a write that is the store's only one in progress, with the
-writer idle, commits at once on the event loop's thread (no batch could
-form, and the hand-off would cost two thread wake-ups; the commit is a WAL
-append, never an fsync, because checkpoints run on the writer thread).  At
-``"full"`` every commit syncs, so every write goes through the thread.
+the batch fails with that error at once).  Where the batch is written: at
+``"normal"``, while the writer thread is idle, on the event loop's thread
+(the first write leads, the writes of every other call in progress join it,
+one transaction; the hand-off to a thread would cost two wake-ups, more
+than the commit, which at ``"normal"`` is a WAL append, never an fsync).  At
+``"full"`` every commit syncs, so every batch goes through the thread.
+WAL checkpoints run on a thread of their own beside the writer
+(``_checkpoint.py``), so commits do not wait for them (except for the
+occasional one that lets the log restart, which the writer runs itself).
 Reads (``load``, ``list``, ``exists``, ``check``) have their own connection
 and lane, so they neither wait for a commit nor hold one up.  See
 ``_lane.py`` for the threads, where a task may switch, and the exact meaning
@@ -90,6 +93,7 @@ from .._types import (
     SessionMeta,
     list_order_key,
 )
+from ._checkpoint import Checkpoints
 from ._codec import cap, decode_metadata, decode_session, encode_metadata, encode_session
 from ._lane import Job, Lane
 from ._owner import OwnerLock
@@ -366,45 +370,6 @@ def _commit(cur: sqlite3.Cursor, jobs: list[Job[None]]) -> None:
         job.value = None
 
 
-_CHECKPOINT_PAGES = 1000  # SQLite's own wal_autocheckpoint default
-
-
-class _Checkpoints:
-    """WAL checkpoints on the writer's thread, not in whichever commit crosses the line.
-
-    SQLite's automatic checkpoint runs inside the commit that grows the WAL
-    past 1000 pages, and at ``synchronous=NORMAL`` it syncs the WAL and the
-    database file: an fsync.  Commits made on the event loop's thread (see
-    ``_lane.py``, inline when idle) must never pay that, so the writer
-    connection has ``wal_autocheckpoint=0`` and this estimates how many pages
-    the rows written since the last checkpoint added, and has the writer's
-    thread run a ``PASSIVE`` checkpoint (which never waits for readers) at
-    1000.  The estimate is pages per row written, corrected at every
-    checkpoint by the size SQLite reports for the log it checkpointed.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._rows = 0
-        self._per_row = 5.0  # about what a single-row commit adds; corrected as we go
-
-    def wrote(self, jobs: Sequence[Job[None]]) -> None:
-        self._rows += sum(1 for job in jobs if job.error is None)
-
-    def due(self) -> bool:
-        return self._rows * self._per_row >= _CHECKPOINT_PAGES
-
-    def run(self, cur: sqlite3.Cursor) -> None:
-        rows, self._rows = self._rows, 0
-        try:
-            _busy, log, _done = cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error as exc:  # a later one will try again; nothing is lost
-            _log.warning("session store %s: WAL checkpoint failed: %s", self._path, describe(exc))
-            return
-        if rows and isinstance(log, int) and log > 0:
-            self._per_row = min(max(log / rows, 0.5), 50.0)
-
-
 def _read_each(cur: sqlite3.Cursor, jobs: list[Job[object]]) -> None:
     """The reader's batch: each job on its own; a driver error fails that job only."""
     for job in jobs:
@@ -666,9 +631,9 @@ def _probe_table(conn: sqlite3.Connection, path: str) -> None:
 
 
 def _open_files(
-    path: str, durability: Durability, busy_timeout: float
-) -> tuple[sqlite3.Connection, sqlite3.Connection]:
-    """The writer and reader connections to the store at ``path`` (made if absent)."""
+    path: str, durability: Durability, busy_timeout: float, *, checkpointer: bool
+) -> tuple[sqlite3.Connection, sqlite3.Connection, sqlite3.Connection | None]:
+    """The writer, reader and (if asked) checkpointer connections to ``path`` (made if absent)."""
     if not os.path.lexists(path):
         wal = path + "-wal"
         if os.path.exists(wal) and os.path.getsize(wal) > 0:
@@ -691,10 +656,11 @@ def _open_files(
     _check_file(path)
     writer: sqlite3.Connection | None = None
     reader: sqlite3.Connection | None = None
+    background: sqlite3.Connection | None = None
     try:
         writer = _connect(path, busy_timeout)
         _pragmas(writer, path, durability)
-        writer.execute("PRAGMA wal_autocheckpoint = 0")  # the writer's thread does them
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint.py
         if not _check_schema(writer, path):
             _log.warning("session store %s: the listing index was missing; rebuilding it", path)
             writer.execute(_SCHEMA[1])
@@ -704,8 +670,12 @@ def _open_files(
         # Text comes back as bytes: decoding is ours to do, so a damaged row
         # gives a clear error naming it, not the driver's dump of its bytes.
         reader.text_factory = bytes
+        if checkpointer:
+            background = _connect(path, busy_timeout)
+            _pragmas(background, path, durability)  # the checkpoint syncs as the writer would
+            background.execute("PRAGMA wal_autocheckpoint = 0")
     except BaseException as exc:
-        for conn in (reader, writer):
+        for conn in (background, reader, writer):
             if conn is not None:
                 conn.close()
         if isinstance(exc, sqlite3.DatabaseError) and is_damage(exc):
@@ -715,7 +685,7 @@ def _open_files(
         if isinstance(exc, sqlite3.Error):
             raise SessionStoreError(f"cannot open session store {path!r}: {describe(exc)}") from exc
         raise
-    return writer, reader
+    return writer, reader, background
 
 
 def _checked_path(path: object) -> str:
@@ -755,9 +725,12 @@ def _closed_error(path: str, job: Job[T]) -> SessionStoreError:
     )
 
 
-def _abandon(writer: Lane[None], reader: Lane[object], owner: OwnerLock) -> None:
+def _abandon(
+    writer: Lane[None], reader: Lane[object], checkpoints: Checkpoints, owner: OwnerLock
+) -> None:
     """What a store dropped without ``aclose`` does (no call can be in flight: none holds it)."""
     reader.abandon()
+    checkpoints.stop()
     writer.abandon()
     owner.release()
 
@@ -769,8 +742,8 @@ class SqliteStore:
     """A ``SessionStore`` backed by one SQLite file.
 
     ``SqliteStore(path)`` takes the file's owner lock, opens (and if needed
-    creates) the database and starts its writer and reader threads right
-    away: brief blocking I/O.  Inside Trio prefer ``await
+    creates) the database and starts its writer, reader and checkpointer
+    threads right away: brief blocking I/O.  Inside Trio prefer ``await
     SqliteStore.open(path)``, which does it in a worker thread.  Use it as
     ``async with`` or call ``aclose()``; until then the file stays locked
     (the lock also goes when the process ends).
@@ -836,11 +809,13 @@ class SqliteStore:
             raise _refuse(self.path, "it is a directory")
         self._owner = OwnerLock(self.path)
         try:
-            writer, reader = _open_files(self.path, durability, timeout)
+            writer, reader, background = _open_files(
+                self.path, durability, timeout, checkpointer=threaded
+            )
         except BaseException:
             self._owner.release()
             raise
-        checkpoints = _Checkpoints(self.path)
+        self._checkpoints = checkpoints = Checkpoints(self.path, background)
         # Nothing the lanes keep may refer to the store (see the finalizer below).
         closed = functools.partial(_closed_error, self.path)
 
@@ -856,10 +831,11 @@ class SqliteStore:
                 closed,
                 threaded=threaded,
                 # Never an fsync on the event loop's thread: at "full" every commit syncs.
-                inline_when_alone=durability == "normal",
+                inline_batches=durability == "normal",
                 upkeep=checkpoints,
             )
         except BaseException:
+            checkpoints.close()
             writer.close()
             reader.close()
             self._owner.release()
@@ -874,6 +850,7 @@ class SqliteStore:
                 inline_when_alone=True,
             )
         except BaseException:
+            checkpoints.close()
             reader.close()
             self._owner.release()  # the writer thread idles until the process ends
             raise
@@ -881,7 +858,9 @@ class SqliteStore:
         self._reader.start_collector()
         # Dropped without aclose: stop the threads and free the file anyway, so
         # a forgotten store does not keep its file locked until the process ends.
-        self._finalizer = weakref.finalize(self, _abandon, self._writer, self._reader, self._owner)
+        self._finalizer = weakref.finalize(
+            self, _abandon, self._writer, self._reader, checkpoints, self._owner
+        )
 
     @classmethod
     async def open(
@@ -924,9 +903,12 @@ class SqliteStore:
         """
         self._closing = True
         with trio.CancelScope(shield=True):
-            # The reader first, so the writer's connection is the last one
-            # open: closing it folds the WAL back into the database file.
+            # The reader and the checkpointer first, so the writer's connection
+            # is the last one open: closing it folds the WAL back into the
+            # database file.  (Writes still draining checkpoint on the writer.)
             await self._reader.close()
+            if self._checkpoints.threaded:  # wait for its checkpoint off the loop
+                await trio.to_thread.run_sync(self._checkpoints.close)
             await self._writer.close()
             self._owner.release()
             self._finalizer.detach()

@@ -1,0 +1,123 @@
+"""WAL checkpoints (``store/_checkpoint.py``): beside the writer, never in a save's way.
+
+- a threaded store's checkpoints run on the checkpointer thread, never on
+  the event loop's thread or the writer's, while the log stays small;
+- under a steady stream of saves the log does not grow without bound: once
+  it is big, the writer runs one checkpoint itself and the log restarts;
+- an unthreaded store (the explorer's) checkpoints inline, with no thread;
+- if the checkpointer dies, the writer takes its checkpoints over;
+- every save is still there after all of it (and after a reopen).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+import trio
+
+from meerkat_ref._types import Session, SessionId, UserMessage
+from meerkat_ref.store import SqliteStore, _checkpoint
+from meerkat_ref.store._checkpoint import PAGES, Checkpoints
+
+PAGE = 4096  # SQLite's default page size, which the store keeps
+
+
+def session(n: int, size: int = 200) -> Session:
+    return Session(
+        id=SessionId.from_int(n),
+        created_at=n,
+        updated_at=n + 1,
+        messages=(UserMessage("x" * size),),
+        metadata=MappingProxyType({}),
+    )
+
+
+def record_checkpoints(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Every checkpoint from now on, as (thread name, run by the writer)."""
+    seen: list[tuple[str, bool]] = []
+    inner = Checkpoints._checkpoint
+
+    def spy(self: Checkpoints, cursor: object, rows: int, *, by_writer: bool) -> None:
+        seen.append((threading.current_thread().name, by_writer))
+        inner(self, cursor, rows, by_writer=by_writer)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Checkpoints, "_checkpoint", spy)
+    return seen
+
+
+async def test_checkpoints_run_on_the_checkpointer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_checkpoints(monkeypatch)
+    async with SqliteStore(tmp_path / "s.db") as store:
+        for n in range(600):  # inline saves, on this thread
+            await store.save(session(n))
+        assert await store.load(SessionId.from_int(599)) == session(599)
+    assert seen, "600 saves of a page or more each must have needed a checkpoint"
+    assert set(seen) == {("checkpointer", False)}
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+async def test_a_steady_stream_of_saves_keeps_the_log_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
+) -> None:
+    """Without the writer's restarts the log would hold every page ever written."""
+    reset = 2 * PAGES
+    monkeypatch.setattr(_checkpoint, "RESET_PAGES", reset)
+    seen = record_checkpoints(monkeypatch)
+    path = tmp_path / "s.db"
+    wal, biggest, pairs = f"{path}-wal", 0, 3000
+    async with SqliteStore(path, durability=durability) as store:  # type: ignore[arg-type]
+        for n in range(pairs):
+            async with trio.open_nursery() as nursery:  # two at a time: batches too
+                nursery.start_soon(store.save, session(2 * n, 6000))
+                nursery.start_soon(store.save, session(2 * n + 1, 6000))
+            biggest = max(biggest, os.path.getsize(wal))
+    bound = (reset + 3 * PAGES) * (PAGE + 24) + 32  # frames of a page and a header
+    assert 2 * pairs * 2 * PAGE > 2 * bound, "the test must write far more than the bound"
+    assert biggest <= bound, (biggest, bound, seen)
+    assert ("checkpointer", False) in seen and ("writer", True) in seen
+    async with SqliteStore(path) as again:
+        for n in (0, pairs, 2 * pairs - 1):
+            assert await again.load(SessionId.from_int(n)) == session(n, 6000)
+
+
+async def test_an_unthreaded_store_checkpoints_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_checkpoints(monkeypatch)
+    before = {thread.name for thread in threading.enumerate()}
+    async with SqliteStore(tmp_path / "s.db", threaded=False) as store:
+        assert {thread.name for thread in threading.enumerate()} == before
+        for n in range(600):
+            await store.save(session(n))
+    assert seen and set(seen) == {(threading.current_thread().name, True)}
+
+
+async def test_if_the_checkpointer_dies_the_writer_takes_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[str, bool]] = []
+    inner = Checkpoints._checkpoint
+
+    def dies(self: Checkpoints, cursor: object, rows: int, *, by_writer: bool) -> None:
+        seen.append((threading.current_thread().name, by_writer))
+        if not by_writer:
+            raise RuntimeError("a bug in the checkpointer")
+        inner(self, cursor, rows, by_writer=by_writer)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Checkpoints, "_checkpoint", dies)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # it is expected
+    with caplog.at_level(logging.ERROR, logger="meerkat_ref.store._checkpoint"):
+        async with SqliteStore(tmp_path / "s.db") as store:
+            for n in range(1500):
+                await store.save(session(n))
+            assert await store.load(SessionId.from_int(1499)) == session(1499)
+    assert seen[0] == ("checkpointer", False)
+    assert ("writer", True) in seen[1:]
+    assert "the checkpointer died" in caplog.text
