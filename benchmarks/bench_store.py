@@ -597,16 +597,24 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
         store = median(per_save[(durability, "store")])
         if not ONE_GOAL.met(raw / store):
             thread = median(per_save[(durability, "store-thread")])
+            inline = median(per_save[(durability, "store-unthreaded")])
+            if durability == "full":
+                why = (
+                    f"At `full` every commit syncs, so it goes through the writer thread (an "
+                    f"fsync never runs on the event loop's thread); the same commit on the "
+                    f"loop's thread (`threaded=False`) takes {fmt_seconds(inline)}: the hop to "
+                    f"the thread and back costs about {fmt_seconds(max(store - inline, 0.0))} "
+                    f"here, against an fsync of {fmt_seconds(raw)}."
+                )
+            else:
+                why = (
+                    f"Through the writer thread a save takes {fmt_seconds(thread)}, which is "
+                    "why a save commits on the event loop's thread when the writer is idle."
+                )
             section.notes.append(
                 f"**Goal missed, one saver, durability={durability}:** "
                 f"{ONE_GOAL.shortfall(raw / store)}.  A save takes {fmt_seconds(store)} against "
-                f"{fmt_seconds(raw)} raw; through the writer thread {fmt_seconds(thread)}"
-                + (
-                    f" (the hop to the thread and back costs about {fmt_seconds(thread - store)}"
-                    " here)."
-                    if thread > store
-                    else " (the difference is within this run's noise)."
-                )
+                f"{fmt_seconds(raw)} raw.  " + why
             )
     for durability in DURABILITIES:
         sequential = median(many_rate[(durability, 0)])
@@ -620,23 +628,34 @@ async def run(scale: StoreScale, workdir: Path) -> Section:
                 f"{MANY_GOAL.shortfall(rate / sequential)}.  A raw commit costs "
                 f"{fmt_seconds(1 / sequential)} on average (p50 "
                 f"{fmt_seconds(percentile(latencies[(durability, 0)], 50))}: a WAL append, no "
-                f"fsync), so 2× needs {fmt_seconds(1 / (2 * sequential))} per save; the event "
-                f"loop's thread alone spends {fmt_seconds(cpu)} of CPU per save (encoding, the "
-                "saver's task, queueing and waking it), and the writer thread's commit, which "
-                "needs the GIL for its Python part, comes on top: with two threads of Python on "
-                "two shared cores the rate is bound by that CPU, not by SQLite.  At `full`, where "
-                "each commit is an fsync that a batch shares, group commit multiplies the rate."
+                f"fsync), so 2× needs {fmt_seconds(1 / (2 * sequential))} per save.  At "
+                "`normal` the whole of a save runs on the event loop's thread (its batch is "
+                "committed there), and that thread spends "
+                f"{fmt_seconds(cpu)} of CPU per save: encoding, the saver's task, parking and "
+                "waking it, and its share of the batch's commit.  The rate is bound by one "
+                "core running Python, not by SQLite.  At `full`, where each commit is an fsync "
+                "that a batch shares, group commit multiplies the rate."
             )
     section.notes.append(
-        "**How a save is written.**  At durability `normal`, a save that is the store's only "
-        "write in progress, while the writer is idle, commits at once on the event loop's "
-        "thread (a WAL append, never an fsync: checkpoints are the writer thread's), since no "
-        "batch could form and a hand-off would add two thread wake-ups.  Otherwise (other "
-        "writes in progress, or durability `full`, where every commit syncs) it is queued; "
-        "the long-lived writer thread, started in the event loop's next turn so that every "
-        "task woken together has queued first, commits the whole queue in one transaction "
-        "(group commit) and acknowledges each save after that commit.  `store-thread` above "
-        "forces the second way for one saver, to show the hop's cost on this machine."
+        "**How a save is written.**  At durability `normal`, while the writer thread is idle, "
+        "saves commit on the event loop's thread (a WAL append, never an fsync), since a "
+        "hand-off would add two thread wake-ups: the first save leads, the saves of every "
+        "other call in progress join it over a pass or two of the scheduler, and the leader "
+        "commits them in one transaction and acknowledges each.  At durability `full`, where "
+        "every commit syncs, saves are queued; the long-lived writer thread, started in the "
+        "event loop's next turn so that every task woken together has queued first, commits "
+        "the whole queue in one transaction (group commit) and acknowledges each save after "
+        "that commit.  `store-thread` above forces the thread for one saver at `normal`, to "
+        "show the hop's cost on this machine."
+    )
+    section.notes.append(
+        "**Checkpoints.**  Raw sqlite3 runs SQLite's automatic WAL checkpoint inside the "
+        "commit that grows the log past 1000 pages (copying the pages back and syncing), "
+        "which is most of the gap between its p50 and its mean above.  The store runs "
+        "checkpoints on a thread of its own beside the writer (`store/_checkpoint.py`), "
+        "except one in eight, which the writer runs itself so the log can restart.  A "
+        "checkpoint still running when a way's turn ends is waited for and counted in that "
+        "way's time, not left to slow the next way."
     )
     load_after = os.getloadavg()
     section.notes.append(
