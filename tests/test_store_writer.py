@@ -588,3 +588,57 @@ def test_sigkill_mid_batch_loses_no_acknowledged_write(tmp_path: Path, durabilit
                 assert await store.load(SessionId.from_int(n)) is None
 
     trio.run(check)
+
+
+# --- random cancellation: the meaning of an outcome holds in every path ------------------
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+@pytest.mark.parametrize("seed", range(3))
+async def test_under_random_cancellation_an_outcome_says_what_was_written(
+    tmp_path: Path, durability: str, seed: int
+) -> None:
+    """[STORE-COMMIT]: returned means written, ``Cancelled`` means not, whatever the path.
+
+    Savers write fresh ids while a canceller cancels random saves at random
+    moments (after a random number of scheduler passes), so saves are
+    cancelled alone, while leading or following an inline batch, while
+    queued for the thread and while the thread has them.
+    """
+    import random
+
+    rng = random.Random(seed)
+    path = tmp_path / "s.db"
+    written: set[SessionId] = set()
+    refused: set[SessionId] = set()
+    scopes: list[trio.CancelScope] = []
+    async with SqliteStore(path, durability=durability) as store:  # type: ignore[arg-type]
+
+        async def saver(first: int) -> None:
+            for n in range(first, first + 60):
+                with trio.CancelScope() as scope:
+                    scopes.append(scope)
+                    try:
+                        await store.save(session(n))
+                    except trio.Cancelled:
+                        refused.add(sid(n))
+                        raise
+                    written.add(sid(n))
+                # a save that returned and was cancelled after: still written
+
+        async def canceller() -> None:
+            for _ in range(400):
+                for _ in range(rng.randrange(3)):
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                live = [scope for scope in scopes if not scope.cancel_called]
+                if live:
+                    rng.choice(live[-8:]).cancel()
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            for w in range(8):
+                nursery.start_soon(saver, 1_000 * (w + 1))
+            nursery.start_soon(canceller)
+    assert written and refused, "the test must see both outcomes"
+    assert written.isdisjoint(refused)
+    assert set(stored(path)) == written
