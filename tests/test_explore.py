@@ -378,3 +378,21 @@ def test_a_create_cut_by_a_crash_may_have_been_live_only() -> None:
     report = explore(REFERENCE.target(), scenario_from_spec(spec), bound=None)
     assert report.exhausted and report.schedules > 20
     assert report.violations == 0, swimlane(report.violating[0])
+
+
+def test_a_host_message_cut_by_a_crash_may_leave_the_store_as_it_was() -> None:
+    """``inject`` answers when its message is queued; a crash can cut its checkpoint.
+
+    Found by the default sweep scope (``create-host + inject`` with a crash):
+    the host-mode create never answered, the inject answered ok, the crash
+    came before any checkpoint, and after the restart the session is gone,
+    which HOST-MESSAGE and DURABILITY allow.  Every schedule passes.
+    """
+    s1 = "00000000-0000-0000-0000-000000000001"
+    spec = {"clients": [["create", [{"cmd": "create", "prompt": "serve", "host_mode": True}]],
+                        ["inject", [{"cmd": "inject", "session": s1, "text": "ping",
+                                     "attempts": 2}]]],
+            "crashes": 1}
+    report = explore(REFERENCE.target(), scenario_from_spec(spec), bound=None)
+    assert report.exhausted and report.schedules > 20
+    assert report.violations == 0, swimlane(report.violating[0])

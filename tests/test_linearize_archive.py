@@ -33,3 +33,4 @@ def test_a_refusal_beside_an_archive_that_found_nothing_is_not_linearizable() ->
 
 def test_a_create_beside_an_archive_that_did_something_may_have_been_cancelled() -> None:
     assert check(history("ok"), capacity=2) is None
+

@@ -45,6 +45,14 @@ What is compared (the *observation*), and the one relaxation:
   may leave its session out of the store, so a restart forgets it although
   calls before the crash found it live.  (Found by Hypothesis: ``create +
   inject`` with a crash.)  An acknowledged create is always stored.
+- ``inject`` answers once its message is queued, before a host loop serves
+  it and checkpoints (clause HOST-MESSAGE); the model serves and
+  checkpoints within the step.  So a host message invoked before a crash
+  may have left the store as it was: its checkpoint was cut (a restart then
+  forgets it, or the whole session if no checkpoint of it had landed yet).
+  Without a crash the run ends quiescent, every checkpoint landed, and the
+  model's step stands.  (Found by the default sweep scope: ``create-host +
+  inject`` with a crash.)
 - A host-mode call is linearized where it starts: the model answers
   ``Pending``; its eventual answer must be ``AGENT_ERROR`` (cancelled by an
   interrupt or archive), checked separately.
@@ -89,6 +97,7 @@ class _Op:
     invoked: int
     responded: int | None
     host: bool
+    before_crash: bool = False  # invoked before the run's crash (not the read-back restart)
 
 
 def _model_op(call: Call, history: Sequence[Call]) -> model.Op | None:
@@ -193,7 +202,13 @@ def _not_stored_yet(call: Call, history: Sequence[Call]) -> bool:
 
 
 def _effects(o: _Op, before: model.State, after: model.State) -> tuple[model.State, ...]:
-    """The states ``o`` may leave: the model's, and for an unanswered create, live only."""
+    """The states ``o`` may leave: the model's, and two that a crash can leave.
+
+    An unanswered create: live only.  A host message invoked before a crash:
+    served (or not) but its checkpoint cut, the store as before the step.
+    """
+    if isinstance(o.op, model.HostMessage) and o.before_crash and after.store != before.store:
+        return after, replace(after, store=before.store)
     if o.responded is not None or not isinstance(o.op, model.Create):
         return (after,)
     kept = dict(before.store)
@@ -203,8 +218,12 @@ def _effects(o: _Op, before: model.State, after: model.State) -> tuple[model.Sta
     return after, replace(after, store=unsaved)
 
 
-def check(history: Sequence[Call], capacity: int) -> str | None:
-    """``None`` if the history is linearizable, else a sentence saying what is not."""
+def check(history: Sequence[Call], capacity: int, crashed_at: int | None = None) -> str | None:
+    """``None`` if the history is linearizable, else a sentence saying what is not.
+
+    ``crashed_at``: the step at which the run crashed, if it did (the restart
+    the read-back makes after a run is not a crash: the run was quiescent).
+    """
     sweeps = [c for c in history if c.name.endswith("_all_checkpointers")]
     hosts = [c for c in history if c.host]
     if any(_overlaps(h, s) for h in hosts for s in sweeps):
@@ -241,7 +260,8 @@ def check(history: Sequence[Call], capacity: int) -> str | None:
             continue  # its create had made it live, not yet stored: no effect
         if _cancelled_by_archive(call, history):
             responded = None  # its effect may or may not have happened: archive overtook it
-        ops.append(_Op(index, call.client, op, observed, call.invoked, responded, host))
+        cut = crashed_at is not None and call.invoked < crashed_at
+        ops.append(_Op(index, call.client, op, observed, call.invoked, responded, host, cut))
     required = frozenset(o.index for o in ops if o.responded is not None)
     before: dict[int, set[int]] = {o.index: set() for o in ops}
     for a in ops:

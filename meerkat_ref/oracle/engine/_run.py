@@ -418,7 +418,7 @@ class _Runner:
                 )
         if checked:
             problem = check_lists(monitor.history) or check_history(
-                monitor.history, self.scenario.capacity
+                monitor.history, self.scenario.capacity, self.outcome.crashed_at
             )
             if problem is not None:
                 monitor.violate("LINEARIZABLE", problem)
