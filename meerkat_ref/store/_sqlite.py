@@ -29,9 +29,10 @@ the batch fails with that error at once).  Where the batch is written: at
 one transaction; the hand-off to a thread would cost two wake-ups, more
 than the commit, which at ``"normal"`` is a WAL append, never an fsync).  At
 ``"full"`` every commit syncs, so every batch goes through the thread.
-WAL checkpoints run on a thread of their own beside the writer
-(``_checkpoint.py``), so commits do not wait for them (except for the
-occasional one that lets the log restart, which the writer runs itself).
+At ``"normal"`` WAL checkpoints run on a thread of their own beside the
+writer (``_checkpoint.py``), so commits do not wait for them (except for the
+occasional one that lets the log restart, which the writer runs itself); at
+``"full"`` the writer's thread runs them between batches.
 Reads (``load``, ``list``, ``exists``, ``check``) have their own connection
 and lane, so they neither wait for a commit nor hold one up.  See
 ``_lane.py`` for the threads, where a task may switch, and the exact meaning
@@ -742,8 +743,8 @@ class SqliteStore:
     """A ``SessionStore`` backed by one SQLite file.
 
     ``SqliteStore(path)`` takes the file's owner lock, opens (and if needed
-    creates) the database and starts its writer, reader and checkpointer
-    threads right away: brief blocking I/O.  Inside Trio prefer ``await
+    creates) the database and starts its writer and reader threads (and
+    at ``"normal"`` its checkpointer) right away: brief blocking I/O.  Inside Trio prefer ``await
     SqliteStore.open(path)``, which does it in a worker thread.  Use it as
     ``async with`` or call ``aclose()``; until then the file stays locked
     (the lock also goes when the process ends).
@@ -810,7 +811,11 @@ class SqliteStore:
         self._owner = OwnerLock(self.path)
         try:
             writer, reader, background = _open_files(
-                self.path, durability, timeout, checkpointer=threaded
+                self.path, durability, timeout,
+                # At "full" the checkpoint's syncs would share the disk with every
+                # commit's sync; there the writer's thread checkpoints (measured:
+                # benchmarks/README.md, "Checkpoints").
+                checkpointer=threaded and durability == "normal",
             )
         except BaseException:
             self._owner.release()
