@@ -104,14 +104,13 @@ class Checkpoints:
         with self._mutex:
             if self._rows * self._per_row < PAGES:
                 return False
-            if self._alive and not self._stopping:
-                if self._asked is not None or self._running:
-                    return False  # one at a time; the next poke looks again
-                if not self._reset:
-                    self._asked, self._rows = self._rows, 0
-                    self._wake.notify_all()
-                    return False
-                self._reset = False
+            if self._asked is not None or self._running:
+                return False  # one at a time (SQLite's rule too); the next poke looks again
+            if self._alive and not self._stopping and not self._reset:
+                self._asked, self._rows = self._rows, 0
+                self._wake.notify_all()
+                return False
+            self._reset = False
         self._owed = True
         return True
 
@@ -164,7 +163,7 @@ class Checkpoints:
             raise
         finally:
             with self._mutex:
-                self._alive = False
+                self._alive, self._asked = False, None  # from now on the writer's
                 self._wake.notify_all()
             cursor.close()
             conn.close()
