@@ -82,6 +82,7 @@ import gc
 import logging
 import math
 import random
+import sysconfig
 import time
 import tracemalloc
 from collections.abc import Callable, Collection
@@ -656,6 +657,9 @@ def _portable(line: str) -> str:
         if at >= 0:
             start = at + len("site-packages/") if marker == "site-packages/" else at
             return line[start:]
+    stdlib = sysconfig.get_paths()["stdlib"].rstrip("/") + "/"
+    if line.startswith(stdlib):  # the standard library, wherever this Python keeps it
+        return "<stdlib>/" + line[len(stdlib):]
     return line
 
 

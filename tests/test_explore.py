@@ -370,8 +370,13 @@ def test_a_create_cut_by_a_crash_may_have_been_live_only() -> None:
     linearizability check accepts it (a documented relaxation); every schedule
     passes, crashes included.
     """
+    every_schedule_passes_a_create_and_an_inject_with_a_crash({"prompt": "hello"})
+
+
+def every_schedule_passes_a_create_and_an_inject_with_a_crash(create: dict[str, object]) -> None:
+    """Explore ``create`` of s1 beside an inject into s1 (retried once), with one crash."""
     s1 = "00000000-0000-0000-0000-000000000001"
-    spec = {"clients": [["create", [{"cmd": "create", "prompt": "hello"}]],
+    spec = {"clients": [["create", [{"cmd": "create", **create}]],
                         ["inject", [{"cmd": "inject", "session": s1, "text": "ping",
                                      "attempts": 2}]]],
             "crashes": 1}
@@ -388,11 +393,6 @@ def test_a_host_message_cut_by_a_crash_may_leave_the_store_as_it_was() -> None:
     came before any checkpoint, and after the restart the session is gone,
     which HOST-MESSAGE and DURABILITY allow.  Every schedule passes.
     """
-    s1 = "00000000-0000-0000-0000-000000000001"
-    spec = {"clients": [["create", [{"cmd": "create", "prompt": "serve", "host_mode": True}]],
-                        ["inject", [{"cmd": "inject", "session": s1, "text": "ping",
-                                     "attempts": 2}]]],
-            "crashes": 1}
-    report = explore(REFERENCE.target(), scenario_from_spec(spec), bound=None)
-    assert report.exhausted and report.schedules > 20
-    assert report.violations == 0, swimlane(report.violating[0])
+    every_schedule_passes_a_create_and_an_inject_with_a_crash(
+        {"prompt": "serve", "host_mode": True}
+    )
