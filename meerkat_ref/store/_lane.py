@@ -211,7 +211,7 @@ class Lane(Generic[T]):
         self._run_batch = run_batch
         self._closed_error = closed_error
         self.threaded = threaded
-        self._inline_when_alone = (inline_when_alone or inline_batches) and threaded
+        self._inline_when_alone = inline_when_alone and threaded
         self._inline_batches = inline_batches and threaded
         self._gathering: list[Job[T]] | None = None  # Trio side: a leader's batch, growing
         self._joined = 0  # Trio side: how many jobs have joined the batch being gathered
@@ -349,8 +349,7 @@ class Lane(Generic[T]):
         batch = self._gathering = [job]
         self._joined = 1
         self._inline += 1
-        yields, seen = 0, 0
-        ran = False
+        yields, ran = 0, False
         try:
             while True:
                 # The calls still to join were woken with the last batch and
@@ -363,7 +362,7 @@ class Lane(Generic[T]):
                 yields += 1
                 if len(batch) >= self._calls or (self._joined == seen and yields > 1):
                     break
-            self._gathering = None
+            self._gathering = None  # from here on nothing awaits: no one can join
             for member in batch:
                 member.state = _TAKEN  # no follower may withdraw now
             if self._conn is None:
