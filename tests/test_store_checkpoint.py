@@ -72,14 +72,19 @@ async def test_a_steady_stream_of_saves_keeps_the_log_bounded(
     monkeypatch.setattr(_checkpoint, "RESET_PAGES", reset)
     seen = record_checkpoints(monkeypatch)
     path = tmp_path / "s.db"
-    wal, biggest, pairs = f"{path}-wal", 0, 3000
+    wal, biggest, pairs = f"{path}-wal", 0, 6000
     async with SqliteStore(path, durability=durability) as store:  # type: ignore[arg-type]
         for n in range(pairs):
             async with trio.open_nursery() as nursery:  # two at a time: batches too
                 nursery.start_soon(store.save, session(2 * n, 6000))
                 nursery.start_soon(store.save, session(2 * n + 1, 6000))
             biggest = max(biggest, os.path.getsize(wal))
-    bound = (reset + 3 * PAGES) * (PAGE + 24) + 32  # frames of a page and a header
+    # The log is found big by a checkpoint (>= reset), grows while that one runs
+    # and until the next is due (about PAGES), then the writer restarts it.  How
+    # much it grows while a checkpoint runs depends on the machine's load: allow
+    # as much again.  Without the restarts it grows to every page written.
+    pages = 2 * (reset + 3 * PAGES)
+    bound = pages * (PAGE + 24) + 32  # frames of a page and a header each
     assert 2 * pairs * 2 * PAGE > 2 * bound, "the test must write far more than the bound"
     assert biggest <= bound, (biggest, bound, seen)
     if durability == "normal":
