@@ -9,12 +9,12 @@ reading the source tree, sees the same files as the top-level package
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from models import examples
+    from models import concurrent, examples
     from models import sessions as model
     from models.sessions import *  # noqa: F403
 else:
-    from .models import examples
+    from .models import concurrent, examples
     from .models import sessions as model
     from .models.sessions import *  # noqa: F403
 
-__all__ = ["examples", "model"]
+__all__ = ["concurrent", "examples", "model"]

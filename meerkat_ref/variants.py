@@ -70,6 +70,9 @@ class Variant:
 
     def target(self, store: str = "memory", store_dir: str | None = None,
                **options: Any) -> InProcessTarget:
+        # The seed's calls park where the seed did (an export before a turn's save,
+        # a lock around its map): not the reference's placement table.
+        options.setdefault("placement", self.name == "reference")
         return InProcessTarget(
             self.factory, description=self.name, store=store, store_dir=store_dir, **options
         )

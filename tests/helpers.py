@@ -34,6 +34,7 @@ from meerkat_ref import (
     StartTurnRequest,
 )
 from meerkat_ref._seams import DEFAULT_POINTS, SchedulingPoints
+from meerkat_ref.oracle.engine import RunOutcome
 from meerkat_ref.testing import SeedPersistentSessionService, Window, counter_ids, raw_store
 
 T = TypeVar("T")
@@ -359,3 +360,20 @@ def error_of(outcome: Outcome[T]) -> SessionError:
 def live_part(svc: AnyService) -> EphemeralSessionService:
     """The ephemeral service holding the live sessions (the service itself, or its inner)."""
     return svc.inner if isinstance(svc, PersistentSessionService) else svc
+
+
+def crashed_run() -> RunOutcome:
+    """A run of ``crash-restart`` on the reference that crashes at its second step.
+
+    The report tests need a run with a crash in it, violating or not.
+    """
+    from meerkat_ref.oracle.engine import get_scenario, run_schedule
+    from meerkat_ref.oracle.engine._strategies import Choice, ReplayStrategy
+    from meerkat_ref.variants import Variant
+
+    async def main() -> RunOutcome:
+        async with Variant.parse("reference").target() as target:
+            strategy = ReplayStrategy([Choice("c:archive-2"), Choice(crash=True)])
+            return await run_schedule(target, get_scenario("crash-restart"), strategy)
+
+    return trio.run(main)

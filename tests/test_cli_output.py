@@ -188,7 +188,7 @@ def test_check_jobs_do_not_change_the_results(tmp_path: Path,
 
     code, seed = _check_json(["--memory", "--jobs", "2", "--out", str(tmp_path), "--variant",
                               "seed-0.4.0:save-after-turn", "--scenario", "turn-save-vs-archive",
-                              "--scenario", "turns-at-once"], capsys)
+                              "--scenario", "creates-at-capacity"], capsys)
     assert code == 1 and isinstance(seed, dict)
     first, second = seed["results"]
     assert first["violations"] > 0 and first["schedule"] and second["violations"] == 0

@@ -12,11 +12,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers import crashed_run
 
 from meerkat_ref.report import render_gallery, render_html, trace_of, write_gallery, write_report
 from meerkat_ref.report._html import verdict_text
 from meerkat_ref.report._trace import parse_trace
-from meerkat_ref.specgen.docs import EARLY_RACES, find_early_race
 from meerkat_ref.testing import Window
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "trace-example.json"
@@ -165,7 +165,7 @@ def test_a_fault_and_a_crash_are_marked_on_their_rows() -> None:
     steps[7]["fault"] = True
     page = Page(render_html(trace))
     assert "fault" in (page.rows["7"].get("class") or "")
-    crashed = trace_of(find_early_race(*EARLY_RACES[1]).outcome)
+    crashed = trace_of(crashed_run())
     page = Page(render_html(crashed))
     crash = next(s for s in parse_trace(crashed).steps if s.crash)
     assert "crash" in (page.rows[str(crash.index)].get("class") or "")

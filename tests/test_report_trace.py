@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import crashed_run
 
 from meerkat_ref.oracle.engine import get_scenario
 from meerkat_ref.report import FORMAT, TraceError, parse_trace, problems, trace_of
-from meerkat_ref.specgen.docs import EARLY_RACES, find_early_race
 from meerkat_ref.specgen.vectors import window_counterexample
 from meerkat_ref.testing import Window
 
@@ -72,8 +72,7 @@ def test_the_store_before_the_first_change_comes_from_setup(window_1: dict[str, 
 
 
 def test_a_crash_is_a_step_of_the_process_and_the_restart_follows() -> None:
-    drawing = find_early_race(*EARLY_RACES[1])
-    trace = parse_trace(trace_of(drawing.outcome))
+    trace = parse_trace(trace_of(crashed_run()))
     assert problems(trace) == []
     crash = next(s for s in trace.steps if s.crash)
     assert crash.task == "process"

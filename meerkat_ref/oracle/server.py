@@ -42,6 +42,9 @@ from .targets import show as _show
 
 Emit = Callable[[dict[str, Json]], None]
 
+_ANNOUNCED = frozenset({"points", "faults", "placement"})
+"""What a hello may announce (``introspection`` is the in-process target's alone)."""
+
 _OWN_FIELDS: dict[str, tuple[str, ...]] = {
     **CONTROL_FIELDS, "restart": ("task",), "observe_store": ("task",),
     "fail_next_save": ("task",),
@@ -163,7 +166,7 @@ class Server:
                 "version": _version(),
                 "contract": "meerkat-session 0.4.0",
                 "variant": self.variant,
-                "capabilities": ["points", "faults"],
+                "capabilities": sorted(self.target.capabilities & _ANNOUNCED),
                 "store": self.target.store_kind,
             }})
         elif cmd == "open":

@@ -433,7 +433,9 @@ def early_target(cls: type[PersistentSessionService]) -> InProcessTarget:
         assert store is not None
         return cls(builder, capacity, store, points=points)
 
-    return InProcessTarget(make, description=f"early:{cls.__name__}")
+    # An early archive parks where it did then (a fresh gate first), not where the
+    # placement table says: no placement evidence.
+    return InProcessTarget(make, description=f"early:{cls.__name__}", placement=False)
 
 
 def find_early_race(

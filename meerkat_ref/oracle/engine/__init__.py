@@ -8,7 +8,6 @@ over two targets.
 from ._dpor import SEARCHES, explore, explore_dpor
 from ._draw import mermaid, swimlane
 from ._linearize import check as check_linearizable
-from ._linearize import check_lists
 from ._monitor import RULES, Call, Monitor, Violation, short
 from ._run import Node, RunOutcome, Snapshot, Step, run_schedule
 from ._scenarios import (
@@ -61,7 +60,6 @@ __all__ = [
     "Strategy",
     "Violation",
     "check_linearizable",
-    "check_lists",
     "dependent",
     "draw_spec",
     "dump",

@@ -1,318 +1,350 @@
-"""Linearizability of a recorded history against the pure model (Wing & Gong, memoised).
+"""Linearizability of a run against the concurrent model: every observation explained.
 
-A history is the plain data the monitor records: each call's client, its
-model operation, its invocation and response steps, and its observed result.
-It is linearizable if some total order of the calls (1) respects real time:
-a call that responded before another was invoked comes first, and calls of
-one client keep their program order; and (2) replayed through
-``models.sessions.step`` gives every call the result it observed.  Calls that
-never responded (cut by a crash) may be placed anywhere after their
-invocation, or left out.  A crash is a ``Restart`` at its step.
+A run is recorded as a log of *events*, in the order the oracle saw them
+(``Monitor.events``): a call invoked, a call answered (with its whole
+answer: the error code, or the value with its payload), the store observed
+after a step, a store call made to fail, a restart (a crash, or the
+read-back's), and "nothing can move" (the run ended quiescent).  The oracle
+is one sequential observer, so an event it saw before another happened
+before it.
 
-What is compared (the *observation*), and the one relaxation:
+The run is *linearizable* [LINEARIZABLE] if some interleaving of the calls'
+atomic actions (``models/concurrent.py``, clause ATOMIC) -- each call's
+actions after its invocation, before its answer -- produces every event:
+each answer with its payload, each observed store exactly (rows, revisions,
+counts, tokens, timestamps), quiescence where the run was quiescent.  The
+check keeps the *frontier*: every configuration (shared world, each call's
+progress) consistent with the events so far; before each event that
+observes, it closes the frontier under any actions, then keeps what agrees.
+An empty frontier is a violation, reported at the event that emptied it.
+Runs with store faults and crashes are checked like any other: a fault is
+the failure of one call's next store call; a crash drops every call in
+flight (each may have done any prefix of its actions).
 
-- Results are compared by outcome: the error code, or ``ok`` (``load_persisted``
-  also says whether it found the session).  Payloads (timestamps, counts) are
-  not: under concurrency a host loop serves injected messages in the
-  background, after ``inject`` returned, so the model's step for ``inject``
-  (which serves at once) would predict counts the real read need not see.
-- A create or turn that ends ``AGENT_ERROR`` while an archive or an
-  interrupt of its session was in flight was cancelled by it: like an
-  unanswered call, its effect may or may not have happened, and its answer
-  is not compared.  An archive that answered ``SESSION_NOT_FOUND`` does not
-  count: it changed nothing.  A plain turn takes time too: an ``interrupt``
-  answered ``ok`` or ``SESSION_NOT_RUNNING`` while a plain create or turn of
-  its session was in flight (a model of atomic turns knows no such moment)
-  is accepted as a call with no effect of its own.  (Found by the sweep:
-  ``create + interrupt``.)
-- A turn takes time: while one runs, a ``start_turn`` of the same session is
-  answered ``SESSION_BUSY`` (clause TURN-BUSY), which a model of atomic turns
-  cannot produce.  A ``SESSION_BUSY`` answer is accepted, as a call with no
-  effect, when another create or turn of that session overlaps it in real
-  time.
-- Capacity is reserved when a create starts, before its session exists
-  (clause CAPACITY), so a create can be refused (``Max sessions reached``)
-  while another create is still building.  Such a refusal is accepted, as a
-  call with no effect, when another create overlaps it in real time.
-- A create makes its session live before it is stored (clause CREATE: the
-  session is registered, its first turn runs, then it is saved), so while a
-  create runs a ``read`` may already see the session that a
-  ``load_persisted`` does not find yet.  A ``load_persisted`` answered
-  "none" is accepted, as a call with no effect, when a create of that
-  session (or one whose id is not known) overlaps it in real time.  For the
-  same reason a create that never answered (cut by a crash, or cancelled by
-  an archive) may have taken effect as live only: placed in the order, it
-  may leave its session out of the store, so a restart forgets it although
-  calls before the crash found it live.  (Found by Hypothesis: ``create +
-  inject`` with a crash.)  An acknowledged create is always stored.
-- ``inject`` answers once its message is queued, before a host loop serves
-  it and checkpoints (clause HOST-MESSAGE); the model serves and
-  checkpoints within the step.  So a host message invoked before a crash
-  may have left the store as it was: its checkpoint was cut (a restart then
-  forgets it, or the whole session if no checkpoint of it had landed yet).
-  Without a crash the run ends quiescent, every checkpoint landed, and the
-  model's step stands.  (Found by the default sweep scope: ``create-host +
-  inject`` with a crash.)
-- A host-mode call is linearized where it starts: the model answers
-  ``Pending``; its eventual answer must be ``AGENT_ERROR`` (cancelled by an
-  interrupt or archive), checked separately.
-- ``list`` is two reads, not one atomic snapshot: the live sessions, then a
-  page of the store.  It is not placed in the order.  Instead (RELAXATION):
-  every session it shows must be visible (live or stored, not archived) at
-  some point of its interval in the chosen order -- which the monitor's
-  ARCHIVE-FINAL rule checks for archives -- and every session whose create
-  responded before the list was invoked, and whose archive was not invoked
-  before the list responded, must be in it.  A ``list`` that overlaps no
-  other call, in a history with no host loop, *is* placed in the order, as
-  one atomic read, and the ids it shows must be the model's page, in order
-  (clause LIST-PAGE: merged, then paged).
-- Runs with an injected store fault are not checked: the model has no faults.
-  (Their invariants still are.)
-- Not checked either (a known gap of the atomic model, left for a finer
-  one): histories where a host-mode call overlaps ``cancel_all_checkpointers``
-  or ``rearm_all_checkpointers``, or a host-mode create overlaps an
-  ``interrupt``.  A host-mode create registers its session
-  before its first checkpoint, so a sweep can land in between; the model
-  makes the create and its first checkpoint one step.  The CHECKPOINT-GATE
-  and ARCHIVE rules still check these runs.
+Nothing is excused: the model says what may happen between two events.
+What the check does not compare, each permitted by a clause in words:
+
+- Error *texts* (codes are compared): [ERRORS] makes the code the contract;
+  the texts name things for people.
+- Raw wire commands a port was sent to test its input checks (``conform``'s
+  malformed lines): they are answered at once with an input error and have
+  no effect [INPUT]; ``conform`` judges those answers itself.
+
+Speed: a search from the start for every schedule would repeat the work of
+the previous one, which shares a prefix of events with it (DPOR backtracks
+from the deepest branch first).  The frontiers of the last checked log are
+kept, and the next check resumes after the longest common prefix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from ..._errors import CANCELLED_TEXT
+from ..._model import concurrent as fine
 from ..._model import model
-from ..._types import SessionId
-from ._monitor import Call
+from ...registry import describe
+from ._labels import short
+
+Config = tuple[fine.World, tuple[tuple[int, fine.Run], ...]]
+"""The shared world, and every call in flight with its progress (sorted by call)."""
+
+
+# -- events --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Op:
-    index: int
-    client: str
+class Invoke:
+    step: int
+    call: int  # the call's index in the run's history
     op: model.Op
-    observed: str
-    invoked: int
-    responded: int | None
-    host: bool
-    before_crash: bool = False  # invoked before the run's crash (not the read-back restart)
 
 
-def _model_op(call: Call, history: Sequence[Call]) -> model.Op | None:
-    """The model operation a call stands for; ``None`` for raw input and a relaxed ``list``."""
-    if isinstance(call.op, dict):
-        return None
-    if isinstance(call.op, model.List) and (
-        call.responded is None
-        or any(c.host for c in history)
-        or any(o is not call and o.client != "process" and _overlaps(o, call) for o in history)
-    ):
-        return None
-    op: model.Op = call.op  # type: ignore[assignment]
-    return op
+@dataclass(frozen=True)
+class Respond:
+    step: int
+    call: int
+    result: model.Ok | model.Err
 
 
-def observe(op: model.Op, result: model.Result) -> str:
-    """The part of a model result the history is compared on."""
-    if isinstance(result, model.Err):
-        return str(result.code)
-    if isinstance(result, model.Pending):
-        return "pending"
-    if isinstance(op, model.LoadPersisted) and isinstance(result, model.Ok):
-        return "ok:none" if result.value is None else "ok:found"
-    if isinstance(op, model.List) and isinstance(result, model.Ok):
-        rows = result.value if isinstance(result.value, tuple) else ()
-        return "ok:" + ",".join(SessionId.parse(r.session_id).short() for r in rows)
-    if (
-        isinstance(op, model.Create)
-        and isinstance(result, model.Ok)
-        and isinstance(result.value, model.RunResult)
-    ):
-        # The id too: concurrent creates take ids in the order they were built.
-        return "ok:" + SessionId.parse(result.value.session_id).short()
-    return "ok"
+@dataclass(frozen=True)
+class Observe:
+    """The store after a step; with ``parked``, where each task waited (see ``_PLACED``)."""
+
+    step: int
+    store: tuple[tuple[str, model.Session], ...]
+    parked: tuple[tuple[int | None, str | None, str], ...] | None = None  # (call, session, kind)
 
 
-def _cancelled_by_archive(call: Call, history: Sequence[Call]) -> bool:
-    """A create or turn that ended ``AGENT_ERROR`` while an archive or interrupt of it ran.
+@dataclass(frozen=True)
+class Fault:
+    """The next store call (of ``kind``) of a call, or of a session's host loop, fails."""
 
-    Not an archive that answered ``SESSION_NOT_FOUND``: it found nothing and
-    changed nothing (clause ARCHIVE), so it cancelled nothing either.
+    step: int
+    kind: str
+    call: int | None = None
+    session: str | None = None
+
+
+@dataclass(frozen=True)
+class Restart:
+    step: int
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """Nothing could move: every task blocked, no client with a call to make."""
+
+    step: int
+
+
+Event = Invoke | Respond | Observe | Fault | Restart | Quiet
+
+
+# -- the search ----------------------------------------------------------------------------
+
+
+_MOVES: dict[Config, tuple[Config, ...]] = {}
+"""What each configuration may become in one action: computed once, across events and runs."""
+
+_MOVES_KEPT = 200_000
+
+
+def _successors(config: Config) -> tuple[Config, ...]:
+    found = _MOVES.get(config)
+    if found is None:
+        world, runs = config
+        found = tuple(
+            (w2, (*runs[:k], (rid, r2), *runs[k + 1:]))
+            for k, (rid, run) in enumerate(runs)
+            for w2, r2 in fine.advance(world, rid, run)
+        )
+        if len(_MOVES) >= _MOVES_KEPT:
+            _MOVES.clear()
+        _MOVES[config] = found
+    return found
+
+
+def _closure(frontier: frozenset[Config]) -> set[Config]:
+    """Every configuration reachable from the frontier by any actions, in any order."""
+    seen = set(frontier)
+    todo = deque(frontier)
+    while todo:
+        for nxt in _successors(todo.popleft()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _quiet(config: Config) -> bool:
+    """Nothing can move, and no call has an answer the oracle has not received."""
+    return not any(run.result is not None for _, run in config[1]) and not _successors(config)
+
+
+_CALLER = {
+    "agent.step": {"build"}, "cmd.send": {"send"}, "gate.acquire": {"save", "lock", "sweep"},
+    "store.save": {"save"}, "store.load": {"load", "load-row"}, "store.list": {"list-store"},
+    "store.exists": {"exists0", "exists"}, "store.delete": {"delete"}, "archive.stop": {"stop"},
+}
+_SESSION = {
+    "agent.step": {"user", "reply", "end", "serve", "checkpoint"},
+    "checkpoint": {"checkpoint"}, "gate.acquire": {"checkpoint"}, "store.save": {"checkpoint"},
+}
+
+
+def _placed(world: fine.World, runs: tuple[tuple[int, fine.Run], ...],
+            parked: tuple[tuple[int | None, str | None, str], ...]) -> bool:
+    """Whether each parked task's call is where its point says it is [ATOMIC].
+
+    Evidence from a target that parks where ``service/_placement.py`` says
+    (the reference does; a port may say so in its ``hello``): a call's task
+    parked at ``store.delete`` is an archive whose next action is the delete,
+    so everything before it has happened -- which keeps the model from
+    putting a call's actions off until an observation can no longer tell.
+    A kind the table does not name is no evidence.
     """
-    if call.name not in ("create", "start_turn") or call.result != "AGENT_ERROR":
-        return False
-    responded = call.responded if call.responded is not None else 1 << 60
-    return any(
-        c.name in ("archive", "interrupt")
-        and not (c.name == "archive" and c.result == "SESSION_NOT_FOUND")
-        and c.invoked <= responded
-        and (call.name == "create" or c.session == call.session)
-        for c in history
-    )
-
-
-def _overlapping_turn(call: Call, history: Sequence[Call]) -> bool:
-    """Another create or turn of the same session ran during ``call``'s interval."""
-    end = call.responded if call.responded is not None else 1 << 60
-    for other in history:
-        if other is call or other.name not in ("create", "start_turn"):
+    mine = dict(runs)
+    tasks = dict(world.tasks)
+    for call, session, kind in parked:
+        if call is not None:
+            allowed = _CALLER.get(kind)
+            run = mine.get(call)
+        else:
+            allowed = _SESSION.get(kind)
+            task = tasks.get(session) if session is not None else None
+            run = mine.get(task.inside) if task is not None and task.inside is not None else None
+        if allowed is None:
             continue
-        session = other.created if other.name == "create" else other.session
-        if other.name == "create" and session is None:
-            session = call.session  # a host-mode or failed create: its id is unknown
-        other_end = other.responded if other.responded is not None else 1 << 60
-        if session == call.session and other.invoked <= end and other_end >= call.invoked:
-            return True
-    return False
-
-
-def _interrupted_plain_turn(call: Call, history: Sequence[Call]) -> bool:
-    """An ``interrupt`` answered ok or not running while a plain create or turn of it ran."""
-    if call.name != "interrupt" or call.result not in ("ok", "SESSION_NOT_RUNNING"):
-        return False
-    return any(
-        o.name in ("create", "start_turn") and not o.host and _overlaps(o, call)
-        and (o.session == call.session or (o.name == "create" and o.session is None))
-        for o in history
-    )
-
-
-def _overlaps(a: Call, b: Call) -> bool:
-    a_end = a.responded if a.responded is not None else 1 << 60
-    b_end = b.responded if b.responded is not None else 1 << 60
-    return a.invoked <= b_end and b.invoked <= a_end
-
-
-def _refused_for_a_reservation(call: Call, history: Sequence[Call]) -> bool:
-    if call.name != "create" or not call.message.startswith("Max sessions reached"):
-        return False
-    return any(o is not call and o.name == "create" and _overlaps(o, call) for o in history)
-
-
-def _not_stored_yet(call: Call, history: Sequence[Call]) -> bool:
-    """A ``load_persisted`` that found nothing while a create of its session ran."""
-    if call.name != "load_persisted" or call.result != "ok:none":
-        return False
-    return any(
-        o.name == "create" and o.created in (None, call.session) and _overlaps(o, call)
-        for o in history
-    )
-
-
-def _effects(o: _Op, before: model.State, after: model.State) -> tuple[model.State, ...]:
-    """The states ``o`` may leave: the model's, and two that a crash can leave.
-
-    An unanswered create: live only.  A host message invoked before a crash:
-    served (or not) but its checkpoint cut, the store as before the step.
-    """
-    if isinstance(o.op, model.HostMessage) and o.before_crash and after.store != before.store:
-        return after, replace(after, store=before.store)
-    if o.responded is not None or not isinstance(o.op, model.Create):
-        return (after,)
-    kept = dict(before.store)
-    unsaved = tuple((sid, row) for sid, row in after.store if sid in kept)
-    if len(unsaved) == len(after.store):
-        return (after,)
-    return after, replace(after, store=unsaved)
-
-
-def check(history: Sequence[Call], capacity: int, crashed_at: int | None = None) -> str | None:
-    """``None`` if the history is linearizable, else a sentence saying what is not.
-
-    ``crashed_at``: the step at which the run crashed, if it did (the restart
-    the read-back makes after a run is not a crash: the run was quiescent).
-    """
-    sweeps = [c for c in history if c.name.endswith("_all_checkpointers")]
-    hosts = [c for c in history if c.host]
-    if any(_overlaps(h, s) for h in hosts for s in sweeps):
-        return None  # the known gap in the module docstring
-    interrupts = [c for c in history if c.name == "interrupt"]
-    if any(h.name == "create" and _overlaps(h, i) for h in hosts for i in interrupts):
-        return None  # the same gap: the create and its first checkpoint are one model step
-    ops: list[_Op] = []
-    for index, call in enumerate(history):
-        op = _model_op(call, history)
-        if op is None:
-            continue
-        host = call.host
-        observed = call.result or ""
-        if call.name == "create" and observed == "ok":
-            observed = f"ok:{call.created}"
-        if call.name == "list" and observed == "ok":
-            observed = "ok:" + ",".join(call.shown)
-        if host and call.responded is not None:
-            if observed not in ("AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY"):
-                return (
-                    f"{call.client}: host-mode {call.name} ended with {observed}, not AGENT_ERROR"
-                )
-            if observed == "AGENT_ERROR" and call.message == CANCELLED_TEXT:
-                observed = "pending"  # its loop ran until an interrupt or archive ended it
-        responded = call.responded
-        if observed == "SESSION_BUSY" and _overlapping_turn(call, history):
-            continue  # a turn of this session was running: busy, no effect
-        if _interrupted_plain_turn(call, history):
-            continue  # a plain turn was running: it is cancelled; no effect of its own
-        if _refused_for_a_reservation(call, history):
-            continue  # another create held the last place: refused, no effect
-        if _not_stored_yet(call, history):
-            continue  # its create had made it live, not yet stored: no effect
-        if _cancelled_by_archive(call, history):
-            responded = None  # its effect may or may not have happened: archive overtook it
-        cut = crashed_at is not None and call.invoked < crashed_at
-        ops.append(_Op(index, call.client, op, observed, call.invoked, responded, host, cut))
-    required = frozenset(o.index for o in ops if o.responded is not None)
-    before: dict[int, set[int]] = {o.index: set() for o in ops}
-    for a in ops:
-        for b in ops:
-            if a.index == b.index or a.responded is None:
-                continue
-            if a.responded < b.invoked or (a.client == b.client and a.index < b.index):
-                before[b.index].add(a.index)
-    seen: set[tuple[frozenset[int], model.State]] = set()
-
-    def search(done: frozenset[int], state: model.State) -> bool:
-        if required <= done:
-            return True
-        key = (done, state)
-        if key in seen:
+        if run is None or run.result is not None or run.pc not in allowed:
             return False
-        seen.add(key)
-        for o in ops:
-            if o.index in done or not before[o.index] <= done:
-                continue
-            result, after = model.step(state, o.op)
-            if observe(o.op, result) != o.observed and o.responded is not None:
-                continue
-            if any(search(done | {o.index}, s) for s in _effects(o, state, after)):
-                return True
-        return False
-
-    if search(frozenset(), model.init(capacity, persistent=True)):
-        return None
-    shown = ", ".join(f"{o.client}:{o.op!r}->{o.observed}@[{o.invoked},{o.responded}]" for o in ops)
-    return f"no order of the calls matches the model: {shown}"
+    return True
 
 
-def check_lists(history: Sequence[Call]) -> str | None:
-    """The relaxation for ``list``: every settled session must be shown."""
-    for index, call in enumerate(history):
-        if call.name != "list" or call.responded is None or call.result != "ok":
-            continue
-        if not isinstance(call.op, model.List) or call.op.offset or call.op.limit is not None:
-            continue  # a page need not show everything
-        shown = set(call.shown)
-        for earlier in history[:index]:
-            if earlier.name != "create" or earlier.result != "ok" or earlier.created is None:
-                continue
-            if earlier.responded is None or earlier.responded >= call.invoked:
-                continue
-            sid = earlier.created
-            archived = any(
-                c.name == "archive" and c.session == sid and c.invoked <= call.responded
-                for c in history
-            )
-            if not archived and sid not in shown:
-                return f"{call.client}: list at step {call.invoked} misses {sid}, created earlier"
+def _answered(result: model.Result | None, observed: model.Ok | model.Err) -> bool:
+    if isinstance(observed, model.Err):
+        return isinstance(result, model.Err) and result.code == observed.code
+    return isinstance(result, model.Ok) and result.value == observed.value
+
+
+def _host_run(runs: tuple[tuple[int, fine.Run], ...], session: str | None) -> int | None:
+    for rid, run in runs:
+        if run.sid == session and run.result is None and getattr(run.op, "host_mode", False):
+            return rid
     return None
+
+
+def _apply(frontier: frozenset[Config], event: Event) -> frozenset[Config]:
+    """The configurations consistent with everything up to and including ``event``."""
+    if isinstance(event, Invoke):
+        if isinstance(event.op, model.FailNextSave):
+            return frozenset((fine.fail_next_save(w), runs) for w, runs in frontier)
+        run = fine.begin(event.op)
+        return frozenset((w, (*runs, (event.call, run))) for w, runs in frontier)
+    out: set[Config] = set()
+    for world, runs in _closure(frontier):
+        if isinstance(event, Respond):
+            mine = dict(runs).get(event.call)
+            if mine is not None and _answered(mine.result, event.result):
+                out.add((world, tuple(r for r in runs if r[0] != event.call)))
+        elif isinstance(event, Observe):
+            # [settle] quiescent: a finished call's answer came before this store did
+            if (world.store == event.store and not any(r.result is not None for _, r in runs)
+                    and (event.parked is None or _placed(world, runs, event.parked))):
+                out.add((world, runs))
+        elif isinstance(event, Quiet):
+            if _quiet((world, runs)):
+                out.add((world, runs))
+        elif isinstance(event, Restart):
+            out.add((fine.restart(world), ()))
+        else:
+            rid = event.call if event.call is not None else _host_run(runs, event.session)
+            target = dict(runs).get(rid) if rid is not None else None
+            if (rid is not None and target is not None and target.result is None
+                    and target.fault is None):
+                marked = replace(target, fault=event.kind)
+                if not fine.doomed(world, rid, marked):
+                    out.add((world, tuple((i, marked if i == rid else r) for i, r in runs)))
+    return frozenset(out)
+
+
+# -- the cache of the last log -------------------------------------------------------------
+
+
+@dataclass
+class _Last:
+    capacity: int = -1
+    events: list[Event] | None = None
+    frontiers: list[frozenset[Config]] | None = None  # [k]: after events[:k]
+
+
+_last = _Last()
+
+
+def check(events: Sequence[Event], capacity: int) -> tuple[int, str] | None:
+    """``None`` if the run is linearizable, else the step where it stopped being, and why."""
+    start: frozenset[Config] = frozenset({(fine.init(capacity, True), ())})
+    frontiers = [start]
+    shared = 0
+    if _last.capacity == capacity and _last.events is not None and _last.frontiers is not None:
+        previous = _last.events
+        while (shared < len(events) and shared < len(previous)
+               and events[shared] == previous[shared]):
+            shared += 1
+        frontiers = _last.frontiers[:shared + 1]
+    for k in range(shared, len(events)):
+        nxt = _apply(frontiers[-1], events[k])
+        frontiers.append(nxt)
+        if not nxt:
+            _remember(capacity, events[:k + 1], frontiers)
+            return events[k].step, _explain(events, k, frontiers[-2])
+    _remember(capacity, events, frontiers)
+    return None
+
+
+def _remember(capacity: int, events: Sequence[Event], frontiers: list[frozenset[Config]]) -> None:
+    _last.capacity, _last.events, _last.frontiers = capacity, list(events), frontiers
+
+
+def reset_cache() -> None:
+    """Forget the last log (tests of the cache itself)."""
+    _last.capacity, _last.events, _last.frontiers = -1, None, None
+
+
+# -- saying why ------------------------------------------------------------------------------
+
+
+def _store_text(store: Iterable[tuple[str, model.Session]]) -> str:
+    rows = [f"{short(k)}@rev{v.revision}/{v.message_count}msg/t{v.updated_at}" for k, v in store]
+    return "{" + ", ".join(rows) + "}"
+
+
+def _result_text(result: model.Result | None) -> str:
+    """A result in a few words: ``ok s1 'echo: more' (2+3 tokens)``, ``SESSION_NOT_FOUND``."""
+    if isinstance(result, model.Err):
+        return result.code
+    if not isinstance(result, model.Ok):
+        return "no answer"
+    value = result.value
+    if isinstance(value, model.RunResult):
+        return (f"ok {short(value.session_id)} {value.text!r} "
+                f"({value.input_tokens}+{value.output_tokens} tokens)")
+    if isinstance(value, model.View):
+        return (f"ok {short(value.session_id)} {value.message_count} msgs t{value.updated_at}"
+                f"{' active' if value.is_active else ''}")
+    if isinstance(value, model.Session):
+        return f"ok rev{value.revision}/{value.message_count}msg/t{value.updated_at}"
+    if isinstance(value, tuple):
+        return "ok [" + ", ".join(
+            f"{short(r.session_id)}:{r.message_count}" for r in value
+        ) + "]"
+    return "ok" if value is None else f"ok {value!r:.60}"
+
+
+def _explain(events: Sequence[Event], k: int, before: frozenset[Config]) -> str:
+    event = events[k]
+    ops = {e.call: e.op for e in events[:k] if isinstance(e, Invoke)}
+    flight = sorted({rid for _, runs in before for rid, _ in runs})
+    shown = ", ".join(f"{model_text(ops.get(i))}" for i in flight) or "none"
+    reachable = _closure(before)
+    if isinstance(event, Respond):
+        got = sorted({_result_text(r.result) for _, runs in reachable for i, r in runs
+                      if i == event.call and r.result is not None})
+        what = (f"{model_text(ops.get(event.call))} answered {_result_text(event.result)} at "
+                f"step {event.step}; the model allows {', '.join(got[:4]) or 'no answer yet'}")
+    elif isinstance(event, Observe):
+        same = [runs for w, runs in reachable if w.store == event.store]
+        if same:
+            owed = sorted({f"{model_text(ops.get(i))} -> {_result_text(r.result)}"
+                           for runs in same for i, r in runs if r.result is not None})
+            what = (f"by step {event.step} the model has answered {' or '.join(owed[:3])}, "
+                    "and no such answer came")
+        else:
+            stores = sorted({_store_text(w.store) for w, _ in reachable})
+            what = (f"the store after step {event.step} is {_store_text(event.store)}; "
+                    f"the model allows {' or '.join(stores[:3])}")
+    elif isinstance(event, Quiet):
+        what = f"nothing could move after step {event.step}, but the model has work left"
+    elif isinstance(event, Fault):
+        what = f"a {event.kind} failed at step {event.step} where the model makes none"
+    else:
+        what = f"at step {event.step}"
+    return f"no interleaving of the calls explains it: {what} (calls in flight: {shown})"
+
+
+def model_text(op: model.Op | None) -> str:
+    return "?" if op is None else describe(op)
+
+
+__all__ = [
+    "Event",
+    "Fault",
+    "Invoke",
+    "Observe",
+    "Quiet",
+    "Respond",
+    "Restart",
+    "check",
+    "reset_cache",
+]

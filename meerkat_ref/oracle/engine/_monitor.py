@@ -31,11 +31,13 @@ TURN-BUSY       At most one turn of a session is in flight: two different
                 (wire); at most one agent turn runs, and at most one is
                 taken or queued by its task, per session (white-box).
 DURABILITY      When a plain (non-host) create or turn of a session answers
-                ok, the store holds the session, at a revision at least two
-                above what it held when the call was invoked (a turn adds a
-                message and a reply; wire) -- exactly at the turn's own
-                revision or newer (white-box).  Not checked for a session
-                whose archive was invoked or whose store call was made to fail.
+                ok, the store held the session at some step while the call
+                was in flight (its answer's step included), at a revision at
+                least two above what it held when the call was invoked (a
+                turn adds a message and a reply; wire) -- exactly at the
+                turn's own revision or newer (white-box).  An archive that
+                deletes the row afterwards does not excuse a save that never
+                landed.
 CHECKPOINT      A checkpoint call that returned while armed (no sweep in
                 flight, not disarmed, from its start to its end) left the
                 store at its revision or newer (white-box only: the wire does
@@ -53,14 +55,14 @@ LINEARIZABLE    (after the run, ``_linearize``) some real-time order of the
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..._model import model
-from ..._types import SessionId
 from ...registry import describe, operation
 from ..targets import AGENT_KINDS, Answer, Introspection, Point
+from ._labels import short
+from ._linearize import Event, Fault, Invoke, Observe, Quiet, Respond, Restart
 
 RULES: tuple[str, ...] = (
     "ARCHIVE-FINAL",
@@ -74,20 +76,6 @@ RULES: tuple[str, ...] = (
     "LINEARIZABLE",
 )
 """Every rule the monitor checks, each a clause id of ``spec/CONTRACT.md``."""
-
-
-@functools.lru_cache(maxsize=4096)
-def short(session: str | None) -> str:
-    """``s1`` for the id of session 1 (the label drawings and messages use).
-
-    Cached: every step of every run labels the same few ids.
-    """
-    if session is None:
-        return "-"
-    try:
-        return SessionId.parse(session).short()
-    except ValueError:
-        return session[:40]
 
 
 @dataclass(frozen=True)
@@ -112,6 +100,7 @@ class Call:
     message: str = ""  # for an error: its text
     value: object = None  # the model value it answered
     call_id: str = ""
+    index: int = -1  # its place in the history (events name calls by it)
 
     @property
     def name(self) -> str:
@@ -190,19 +179,47 @@ class Monitor:
     sweeping: bool = False  # a cancel_all or rearm is in flight, or disarmed
     swept_settles: set[int] = field(default_factory=set)
     live_now: frozenset[str] | None = None  # white-box: live sessions at the last step
+    placement: bool = False  # the target parks where service/_placement.py says (evidence)
+    _events: list[Event] = field(default_factory=list)
+    _calling: dict[str, Call] = field(default_factory=dict)  # client -> its call in flight
+    _observed: Observe | None = None  # the store seen at the last settle, not yet logged
     _floor: dict[int, int] = field(default_factory=dict)  # id(call) -> store revision at invoke
+    _peak: dict[int, dict[str, int]] = field(default_factory=dict)  # id(call) -> highest seen
     _seen_violations: set[tuple[str, str]] = field(default_factory=set)
 
-    def violate(self, rule: str, message: str) -> None:
+    @property
+    def events(self) -> list[Event]:
+        """The run as LINEARIZABLE checks it (``_linearize``): calls, answers, stores, faults.
+
+        A settle's store is logged after the answers that settle brought
+        (they were given before the adapter was quiescent: ``spec/ADAPTER.md``,
+        ``settle``), so a call the model has finished must be answered by then.
+        """
+        self._log(None)
+        return self._events
+
+    def _log(self, event: Event | None) -> None:
+        if self._observed is not None:
+            self._events.append(self._observed)
+            self._observed = None
+        if event is not None:
+            self._events.append(event)
+
+    def violate(self, rule: str, message: str, step: int | None = None) -> None:
         key = (rule, message)
         if key not in self._seen_violations:
             self._seen_violations.add(key)
-            self.violations.append(Violation(rule, self.step, message))
+            self.violations.append(Violation(rule, self.step if step is None else step, message))
 
     # -- calls ---------------------------------------------------------------------------
 
     def invoked(self, call: Call) -> None:
+        call.index = len(self.history)
         self.history.append(call)
+        if not isinstance(call.op, dict | model.ObserveStore):
+            # a raw wire command is answered at once with an input error [INPUT]
+            self._log(Invoke(self.step, call.index, call.op))  # type: ignore[arg-type]
+            self._calling[call.client] = call
         sid = call.session_id
         if sid is not None:
             self.seen.add(sid)
@@ -221,10 +238,16 @@ class Monitor:
         if name in ("create", "start_turn") and sid is not None:
             stored = self.store.get(sid)
             self._floor[id(call)] = -1 if stored is None else stored.revision
+        if name in ("create", "start_turn") and not call.host:
+            self._peak[id(call)] = {}
 
     def answered(self, call: Call, answer: Answer) -> None:
         if isinstance(answer.result, model.Crashed):
             return  # the process died under it: never answered
+        if not isinstance(call.op, dict | model.ObserveStore):
+            self._events.append(Respond(self.step, call.index, answer.result))
+            if self._calling.get(call.client) is call:
+                del self._calling[call.client]
         call.responded = self.step
         call.message = answer.message
         if isinstance(answer.result, model.Ok):
@@ -256,6 +279,32 @@ class Monitor:
 
     def restarted(self) -> None:
         self.known_live.clear()
+        self._calling.clear()
+        self._log(Restart(self.step))
+
+    def fault(self, kind: str, call: Call | None, session: str | None) -> None:
+        """A store call was made to fail: a client's call's, or a session's host loop's."""
+        if session is not None:
+            self.faulted.add(session)
+        index = None if call is None else call.index
+        self._log(Fault(self.step, kind, index, None if call is not None else session))
+
+    def quiet(self) -> None:
+        """The run ended with nothing able to move (every task blocked, every client done)."""
+        self._log(Quiet(self.step))
+
+    def _where(self, parked: Iterable[Point]) -> tuple[tuple[int | None, str | None, str], ...]:
+        """Each parked task as (its call, or the session whose task it is, the point's kind)."""
+        out = []
+        for p in parked:
+            task = p.task.split("#")[0]
+            if task.startswith("c:"):
+                call = self._calling.get(task[2:])
+                if call is not None:
+                    out.append((call.index, None, p.kind))
+            elif task.startswith("session ") and p.session is not None:
+                out.append((None, p.session, p.kind))
+        return tuple(sorted(out, key=repr))
 
     def check_visible(self, call: Call, shown: Iterable[str]) -> None:
         """A read/list/load_persisted invoked after an archive answered must not show it."""
@@ -278,9 +327,18 @@ class Monitor:
             )
 
     def _check_durable(self, call: Call, sid: str, revision: int | None) -> None:
-        if sid in self.archive_invoked or sid in self.faulted:
-            return
+        """[DURABILITY] saved before it answered: the store showed it at some step since.
+
+        Every store observation while the call was in flight counts (the one
+        of the settle that brought its answer included), so an archive that
+        deleted the row after the save does not hide the save -- and a
+        success answered for a save that never landed (the gate was
+        archived first) is caught, archive or not.
+        """
+        peak = self._peak.pop(id(call), {}).get(sid)
         stored = self.store.get(sid)
+        if peak is not None and (stored is None or stored.revision < peak):
+            stored = replace(stored or model.Session(0, 0), revision=peak)
         if revision is not None:
             need, what = revision, f"at revision {revision}"
         else:
@@ -311,6 +369,13 @@ class Monitor:
         """
         before = self.store
         self.store = dict(store)
+        for peaks in self._peak.values():
+            for sid, row in self.store.items():
+                if row.revision > peaks.get(sid, -1):
+                    peaks[sid] = row.revision
+        self._log(None)
+        self._observed = Observe(self.step, tuple(sorted(self.store.items())),
+                                 self._where(parked) if self.placement else None)
         self.seen.update(self.store)
         for sid in self.archived:
             if sid in self.store:

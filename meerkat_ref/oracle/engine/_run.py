@@ -35,7 +35,6 @@ from ..._model import model
 from ...registry import operation
 from ..targets import CLIENT_CALL, Answer, GateState, Introspection, Point, Target
 from ._linearize import check as check_history
-from ._linearize import check_lists
 from ._monitor import Call, Monitor, Violation, short
 from ._scenarios import ClientOp, Scenario
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
@@ -147,7 +146,8 @@ class _Runner:
         self.target = target
         self.scenario = scenario
         self.max_steps = max_steps
-        self.monitor = Monitor(capacity=scenario.capacity)
+        self.monitor = Monitor(capacity=scenario.capacity,
+                               placement="placement" in target.capabilities)
         self.calls: dict[str, Call] = {}  # call id -> call, in flight
         self.owners: dict[str, _Client] = {}
         self.clients = [_Client(name, ops) for name, ops in scenario.clients]
@@ -275,6 +275,8 @@ class _Runner:
                     monitor.violate(
                         "LIVENESS", f"deadlock: {', '.join(stuck)} blocked, no task can run"
                     )
+                else:
+                    monitor.quiet()
                 break
             if step >= self.max_steps:
                 monitor.violate("LIVENESS", f"no end after {self.max_steps} steps")
@@ -314,11 +316,15 @@ class _Runner:
                     raise ScheduleDiverged(str(exc)) from None
                 if choice.fault:
                     budget.faults -= 1
-                    if point.session is not None:
-                        monitor.faulted.add(point.session)
+                    monitor.fault(point.kind, self._call_of(choice.label), point.session)
             pending = (step, choice, point)
             step += 1
         await self.target.control(False)
+
+    def _call_of(self, label: str) -> Call | None:
+        """The call a client's task (``c:<client>``) is running; ``None`` for a session's task."""
+        task = label.split("#")[0]
+        return next((c for c in self.calls.values() if f"c:{c.client}" == task), None)
 
     def _record_step(self, index: int, choice: Choice, point: Point | None) -> None:
         snapshot = self.outcome.snapshots[-1]
@@ -376,6 +382,8 @@ class _Runner:
         stuck = [c.label for c in self.clients if c.call is not None and not c.call.host]
         if stuck:
             monitor.violate("LIVENESS", f"deadlock: {', '.join(stuck)} blocked, nothing answers")
+        else:
+            monitor.quiet()
         self.outcome.free = True
 
     async def _post_step(self, label: str, kind: str) -> None:
@@ -391,7 +399,7 @@ class _Runner:
         self.outcome.steps.append(Step(self.monitor.step, label, kind, None, store=view,
                                        after=snapshot))
 
-    async def post(self, checked: bool) -> None:
+    async def post(self) -> None:
         """Restart, read back every id met, look at the store; then check the history."""
         monitor = self.monitor
         steps = self.outcome.steps
@@ -416,12 +424,10 @@ class _Runner:
                 monitor.violate(
                     "ARCHIVE-FINAL", f"archived {short(sid)} is in the store after a restart"
                 )
-        if checked:
-            problem = check_lists(monitor.history) or check_history(
-                monitor.history, self.scenario.capacity, self.outcome.crashed_at
-            )
-            if problem is not None:
-                monitor.violate("LINEARIZABLE", problem)
+        problem = check_history(monitor.events, self.scenario.capacity)
+        if problem is not None:
+            monitor.violate("LINEARIZABLE", problem[1], step=problem[0])
+            monitor.violations.sort(key=lambda v: v.step)  # found at the end, cited where it is
         self.outcome.end_state = _fingerprint(monitor)
         if monitor.violations:  # the request lines are wanted for a counterexample only
             self.outcome.lines = self.target.transcript()
@@ -459,8 +465,7 @@ async def run_schedule(
         if runner.outcome.aborted:
             runner.outcome.lines = target.transcript()
             return runner.outcome
-    faulted = any(c.fault for c in runner.outcome.choices)
-    await runner.post(checked=not faulted)
+    await runner.post()
     exact = getattr(strategy, "exact", True)
     runner.outcome.exact = bool(exact)
     return runner.outcome

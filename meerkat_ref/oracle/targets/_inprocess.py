@@ -350,11 +350,13 @@ class InProcessTarget:
         threaded_store: bool = False,
         on_point: Callable[[Point], None] | None = None,
         on_answer: Callable[[str, Answer], None] | None = None,
+        placement: bool = True,
     ) -> None:
         if store not in ("memory", "sqlite"):
             raise ValueError(f"store must be 'memory' or 'sqlite', got {store!r}")
         self._make = make_service
         self._description = description
+        self._placement = placement  # parks as service/_placement.py says ([WIRE-PLACEMENT])
         self.store_kind = store
         self._store_dir = store_dir
         self._threaded = threaded_store
@@ -385,7 +387,8 @@ class InProcessTarget:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"points", "faults", "introspection"})
+        caps = {"points", "faults", "introspection"}
+        return frozenset(caps | {"placement"} if self._placement else caps)
 
     @property
     def points(self) -> ControlledPoints:
