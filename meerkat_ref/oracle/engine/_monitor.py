@@ -295,7 +295,7 @@ class Monitor:
 
     def _where(self, parked: Iterable[Point]) -> tuple[tuple[int | None, str | None, str], ...]:
         """Each parked task as (its call, or the session whose task it is, the point's kind)."""
-        out = []
+        out: list[tuple[int | None, str | None, str]] = []
         for p in parked:
             task = p.task.split("#")[0]
             if task.startswith("c:"):
