@@ -179,11 +179,12 @@ def test_every_mutant_has_a_scenario_here() -> None:
 def test_check_finds_each_mutant(mutant: str, scenario: str, rule: str) -> None:
     from stateful import mutants
 
-    report = explore(_mutant(getattr(mutants, mutant)), get_scenario(scenario), bound=None,
-                     stop_on_violation=True)
+    report = explore(_mutant(getattr(mutants, mutant)), get_scenario(scenario), bound=None)
     first = report.first()
     assert first is not None, f"check's {scenario} let {mutant} through"
-    assert rule in {v.rule for v in first.violations}
+    # The rule the mutant breaks is named in some run (LINEARIZABLE, which compares every
+    # run with the concurrent model, often names it first).
+    assert rule in {v.rule for run in report.violating for v in run.violations}
 
 
 @pytest.mark.parametrize(("mutant", "generated"), [
