@@ -8,9 +8,13 @@ and store included.  Each mutant below is a real service bug of a kind that
 used to walk through one of those excuses; ``check`` must find each, in the
 named scenario or the small generated one given, by the rule given.  (No
 test of one mutant closes a class: each stands for the class the removed
-excuse hid.)  The early place needs where the tasks wait as evidence
-(capability ``placement``): the create's task parked past its reservation
-while the stopping task's call has not been answered.
+excuse hid.)  What is still not compared has its edge too: error texts are
+not, so a busy answer under the wrong code is caught here; malformed wire
+commands are judged by ``conform``'s input cases
+(``tests/test_misreadings.py``, ``tests/test_wire_fields.py``).  The early
+place needs where the tasks wait as evidence (capability ``placement``):
+the create's task parked past its reservation while the stopping task's
+call has not been answered.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import trio
 from meerkat_ref import (
     EphemeralSessionService,
     PersistentSessionService,
+    RunResult,
     SchedulingPoints,
     Session,
     SessionId,
+    StartTurnRequest,
 )
-from meerkat_ref._errors import SessionNotRunning
+from meerkat_ref._errors import SessionBusy, SessionNotFound, SessionNotRunning
 from meerkat_ref._types import as_session_id
 from meerkat_ref.agent import EventInjector, SessionAgentBuilder
 from meerkat_ref.oracle.check import explore
@@ -131,6 +137,19 @@ class SweepWithoutLock(PersistentSessionService):
             gate.armed = False  # the mutation: a checkpoint holding the lock writes after
 
 
+# -- what is still not compared: error texts, so the code must carry the meaning ([ERRORS]) --
+
+
+class _BusyAsNotFound(EphemeralSessionService):
+    async def _start_turn(
+        self, session_id: SessionId, req: StartTurnRequest
+    ) -> tuple[RunResult, Session]:
+        try:
+            return await super()._start_turn(session_id, req)
+        except SessionBusy as exc:  # the mutation: the busy text, under another code
+            raise SessionNotFound(session_id) from exc
+
+
 # -- an injected message answered ok and never queued ([HOST-MESSAGE]) ------------------------
 
 
@@ -178,6 +197,8 @@ EDGES: list[tuple[str, Callable[[], type[PersistentSessionService]], Callable[[]
      lambda: get_scenario("stop-resume-vs-inject"), "LINEARIZABLE"),
     ("inject-drops", lambda: InjectDrops,
      lambda: get_scenario("stop-resume-vs-inject"), "LINEARIZABLE"),
+    ("busy-as-not-found", lambda: _with_inner(_BusyAsNotFound),
+     lambda: get_scenario("turns-at-once"), "LINEARIZABLE"),
 ]
 
 
