@@ -143,7 +143,7 @@ class _Archiving:
 STORE_CALLS = {
     "save": "store.save", "checkpoint": "store.save", "load": "store.load",
     "load-row": "store.load", "exists0": "store.exists", "exists": "store.exists",
-    "delete": "store.delete",
+    "delete": "store.delete", "list-store": "store.list",
 }
 """The store call each action makes, by ``pc`` (a fault names one of these kinds)."""
 
@@ -548,8 +548,12 @@ def _list(w: _Working, rid: int, run: Run) -> Run:
     return replace(run, pc="list-store", value=live)
 
 
-def _list_store(w: _Working, rid: int, run: Run) -> Run:
+def _list_store(w: _Working, rid: int, run: Run) -> object:
     # [LIST][LIST-PAGE] then the store: rows not live, merged in one order, then paged
+    if _wrong_fault(run, "store.list"):
+        return _DEAD
+    if _failed(run, "store.list"):
+        return _done(run, Err(STORE_ERROR))  # [STORE-FAILURE]
     assert isinstance(run.value, tuple)
     shown = {r.session_id for r in run.value}
     rows = list(run.value) + [_summary(i, s, False) for i, s in w.store.items()

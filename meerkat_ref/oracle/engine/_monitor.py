@@ -17,6 +17,10 @@ ARCHIVE-FINAL   After ``archive(id)`` answered ok: the store never holds the
                 every write as it lands), and no ``read``, ``list`` or
                 ``load_persisted`` invoked after that shows it, not even after
                 a restart.
+ARCHIVE         An archive holds the session's gate (or a tombstone) only
+                while it runs: a checkpointer gate exists for a live
+                session or during an archive of it, never after
+                (white-box: the service's gates).
 ARCHIVE-STOP    After ``archive(id)`` answered ok, its session does no more
                 work: no scheduling point of the session's own task
                 (``session s<hex>``) and no agent point (``agent.step``,
@@ -65,6 +69,7 @@ from ._labels import short
 from ._linearize import Event, Fault, Invoke, Observe, Quiet, Respond, Restart
 
 RULES: tuple[str, ...] = (
+    "ARCHIVE",
     "ARCHIVE-FINAL",
     "ARCHIVE-STOP",
     "CAPACITY",
@@ -182,6 +187,7 @@ class Monitor:
     placement: bool = False  # the target parks where service/_placement.py says (evidence)
     _events: list[Event] = field(default_factory=list)
     _calling: dict[str, Call] = field(default_factory=dict)  # client -> its call in flight
+    _archiving: dict[str, int] = field(default_factory=dict)  # session -> archives in flight
     _observed: Observe | None = None  # the store seen at the last settle, not yet logged
     _floor: dict[int, int] = field(default_factory=dict)  # id(call) -> store revision at invoke
     _peak: dict[int, dict[str, int]] = field(default_factory=dict)  # id(call) -> highest seen
@@ -226,6 +232,7 @@ class Monitor:
         name = call.name
         if name == "archive" and sid is not None:
             self.archive_invoked.add(sid)
+            self._archiving[sid] = self._archiving.get(sid, 0) + 1
         if name in ("cancel_all_checkpointers", "rearm_all_checkpointers"):
             self.sweeping = True
         if name == "cancel_all_checkpointers":
@@ -244,6 +251,12 @@ class Monitor:
     def answered(self, call: Call, answer: Answer) -> None:
         if isinstance(answer.result, model.Crashed):
             return  # the process died under it: never answered
+        if call.name == "archive" and call.session_id in self._archiving:
+            left = self._archiving[call.session_id] - 1
+            if left:
+                self._archiving[call.session_id] = left
+            else:
+                del self._archiving[call.session_id]
         if not isinstance(call.op, dict | model.ObserveStore):
             self._events.append(Respond(self.step, call.index, answer.result))
             if self._calling.get(call.client) is call:
@@ -280,6 +293,7 @@ class Monitor:
     def restarted(self) -> None:
         self.known_live.clear()
         self._calling.clear()
+        self._archiving.clear()
         self._log(Restart(self.step))
 
     def fault(self, kind: str, call: Call | None, session: str | None) -> None:
@@ -416,6 +430,11 @@ class Monitor:
 
     def _white_box(self, intro: Introspection) -> None:
         self.live_now = intro.live
+        for sid in sorted(set(intro.gates) - intro.live - set(self._archiving)):
+            self.violate(
+                "ARCHIVE",
+                f"{short(sid)} has a checkpointer gate but is not live and no archive of it runs",
+            )
         settles = intro.settles
         if self.sweeping or self.disarmed:
             self.swept_settles.add(settles)

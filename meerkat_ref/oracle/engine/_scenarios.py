@@ -181,6 +181,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         faults=1,
     ),
+    Scenario(
+        "reads-under-faults",
+        "a read, a page of list and an archive of stored-only sessions, any one store call failing",
+        setup=(R.Create("a"), R.Create("b"), R.Restart()),
+        clients=(
+            ("read", (_c(R.Read(S1)),)),
+            ("list", (_c(R.List(1, 1)),)),
+            ("archive", (_c(R.Archive(S2)),)),
+        ),
+        faults=1,
+    ),
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ..._errors import SessionStoreError
 from ..._types import SessionId
 from ._protocol import Point
 
@@ -46,7 +45,7 @@ class Parked:
     @property
     def point(self) -> Point:
         session = None if self.session_id is None else str(self.session_id)
-        return Point(self.label, self.kind, session)
+        return Point(self.label, self.kind, session, listing_faults=True)
 
 
 class NotParked(LookupError):
@@ -94,7 +93,9 @@ class ControlledPoints:
             if self.parked.get(parked.label) is parked:
                 del self.parked[parked.label]
         if parked.fault:
-            raise SessionStoreError(f"injected fault at {kind}", session_id=session_id)
+            # As a third-party store fails: with its own exception, which the service
+            # must answer as SESSION_STORE_ERROR [STORE-FAILURE].
+            raise OSError(f"injected store fault at {kind}")
 
     def ready(self) -> tuple[Point, ...]:
         return tuple(self.parked[k].point for k in sorted(self.parked))

@@ -47,11 +47,19 @@ class Point:
     task: str
     kind: str
     session: str | None = None
+    listing_faults: bool = field(default=False, compare=False)  # the target fails store.list too
 
     @property
     def faultable(self) -> bool:
-        """A store call that reads or writes one session can be made to fail."""
-        return self.kind.startswith("store.") and self.kind != "store.list"
+        """A store call the target can make fail (``release`` with ``fault``).
+
+        Over the adapter: a store call that reads or writes one session
+        (``spec/ADAPTER.md`` section 6).  In process the listing too
+        ([STORE-FAILURE]: a failed ``list`` answers ``SESSION_STORE_ERROR``).
+        """
+        if self.kind == "store.list":
+            return self.listing_faults
+        return self.kind.startswith("store.")
 
 
 @dataclass(frozen=True)
