@@ -2,7 +2,7 @@
 
 Options: ``--quick`` (a smoke run, under a minute; written to
 ``RESULTS-quick.md`` so it never overwrites a full run's record),
-``--only list,store,turns,exploration,soak,soak-faults``, ``--out PATH``, ``--workdir DIR``
+``--only list,store,turns,exploration,soak,soak-faults,port``, ``--out PATH``, ``--workdir DIR``
 (where the SQLite files go; the file system matters for fsync).
 
 Exit status: 0 when every check held (goals missed are reported, not fatal);
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from . import bench_explore, bench_list, bench_soak, bench_store, bench_turns
+from . import bench_explore, bench_list, bench_port, bench_soak, bench_store, bench_turns
 from ._common import Goal, Section, machine_line, markdown_table, render_section, say
 from ._common import git_revision as _git_revision
 
@@ -56,6 +56,10 @@ async def _soak_faults(quick: bool, workdir: Path) -> Section:
     return await bench_soak.run_faults(config, workdir)
 
 
+async def _port(quick: bool, workdir: Path) -> Section:
+    return await bench_port.run(quick, workdir)
+
+
 RUNNERS: dict[str, Runner] = {
     "list": _list,
     "store": _store,
@@ -63,6 +67,7 @@ RUNNERS: dict[str, Runner] = {
     "exploration": _exploration,
     "soak": _soak,
     "soak-faults": _soak_faults,
+    "port": _port,
 }
 
 

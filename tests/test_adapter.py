@@ -224,6 +224,32 @@ def fake(tmp_path: Path, body: str) -> str:
     return f"{PYTHON} {shlex.quote(str(script))}"
 
 
+def reference_with(tmp_path: Path, name: str, before: str) -> str:
+    """The reference adapter, running ``before`` (Python) ahead of each line it handles.
+
+    ``msg`` is the line read, ``seen`` every line so far (this one last);
+    ``os``, ``sys``, ``json`` and ``stdout_emit`` are at hand.
+    """
+    script = tmp_path / name
+    script.write_text(
+        "import json, os, sys, trio\n"
+        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
+        "from meerkat_ref.variants import Variant\n"
+        "async def main():\n"
+        "    seen = []\n"
+        "    async with Variant.parse('reference').target() as t:\n"
+        "        a = Server(t, stdout_emit, 'reference')\n"
+        "        async for line in stdin_lines():\n"
+        "            msg = json.loads(line)\n"
+        "            seen.append(msg)\n"
+        + "".join("            " + row + "\n" for row in before.strip().splitlines())
+        + "            if not await a.handle(line):\n"
+        "                break\n"
+        "trio.run(main)\n"
+    )
+    return f"{PYTHON} {shlex.quote(str(script))}"
+
+
 def run_conform(adapter: str, *extra: str) -> tuple[int, dict[str, Any]]:
     import contextlib
     import io
@@ -262,24 +288,13 @@ def test_broken_adapters_get_a_protocol_error_naming_the_line(
 
 
 def test_results_before_a_protocol_error_are_kept(tmp_path: Path) -> None:
-    script = tmp_path / "dies_later.py"
-    script.write_text(
-        "import os, sys, trio\n"
-        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
-        "from meerkat_ref.variants import Variant\n"
-        "async def main():\n"
-        "    async with Variant.parse('reference').target() as t:\n"
-        "        a = Server(t, stdout_emit, 'reference')\n"
-        "        n = 0\n"
-        "        async for line in stdin_lines():\n"
-        "            n += 1\n"
-        "            if n > 150:\n"
-        "                print('dying', file=sys.stderr, flush=True)\n"
-        "                os._exit(7)\n"
-        "            await a.handle(line)\n"
-        "trio.run(main)\n"
-    )
-    code, report = run_conform(f"{PYTHON} {shlex.quote(str(script))}")
+    adapter = reference_with(tmp_path, "dies_later.py", """
+n = len(seen)
+if n > 150:
+    print('dying', file=sys.stderr, flush=True)
+    os._exit(7)
+""")
+    code, report = run_conform(adapter)
     assert code == 1
     (message,) = report["protocol_errors"]
     assert "the adapter exited (status 7); its stderr ended with: dying" in message
@@ -370,3 +385,32 @@ def test_counterexample_ids_are_renumbered() -> None:
              '{"id":"20","cmd":"at_once","commands":[{"id":"18","cmd":"list"}]}']
     assert renumber(lines) == ['{"id":"1","cmd":"open","capacity":1}',
                                '{"id":"2","cmd":"at_once","commands":[{"id":"3","cmd":"list"}]}']
+
+
+def test_the_client_forgets_answered_requests_run_by_run(tmp_path: Path) -> None:
+    """What it keeps stays the size of one run (issue 20: a walk over every request ever
+    sent made each schedule of ``check --adapter`` slower than the last), and an answer
+    to a forgotten request is still caught as an answer given twice."""
+    import trio
+
+    from meerkat_ref.oracle.engine import explore, get_scenario
+    from meerkat_ref.oracle.targets import adapter_target
+
+    async def explore_some() -> tuple[int, int, int]:
+        async with adapter_target(shlex.split(REFERENCE)) as target:
+            report = await explore(target, get_scenario("turns-at-once"), max_schedules=12)
+            return report.schedules, target.requests, len(target.client.requests)
+
+    schedules, sent, kept = trio.run(explore_some)
+    assert schedules == 12
+    assert kept * 6 < sent, f"{kept} of {sent} requests kept after {schedules} schedules"
+
+    adapter = reference_with(tmp_path, "answers_twice.py", """
+opens = [m['id'] for m in seen if m.get('cmd') == 'open']
+if msg.get('cmd') == 'open' and len(opens) == 3:
+    stdout_emit({'id': opens[0], 'ok': None})
+""")
+    code, report = run_conform(adapter)
+    assert code == 1
+    (message,) = report["protocol_errors"]
+    assert "answers request 2 a second time" in message, message

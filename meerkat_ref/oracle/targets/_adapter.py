@@ -54,7 +54,7 @@ class AdapterTarget:
         self.client = client
         self.hello: dict[str, Json] = {}
         self._ops: dict[str, object] = {}  # call id -> the model op it stands for (or raw cmd)
-        self._reported: set[str] = set()
+        self._unreported: dict[str, None] = {}  # calls of this run whose answer is not yet given
         self._event_index = 0
         self._releases: list[str] = []  # release requests sent, not yet checked
         self._store: dict[str, model.Session] | None = None  # the last settle's store, if fresh
@@ -93,7 +93,7 @@ class AdapterTarget:
     async def open(self, capacity: int, persistent: bool) -> None:
         self.client.mark()
         self._ops.clear()
-        self._reported.clear()
+        self._unreported.clear()
         self._event_index = 0
         await self.client.call_ok({"cmd": "open", "capacity": capacity, "persistent": persistent})
 
@@ -104,6 +104,7 @@ class AdapterTarget:
             cmd = {**cmd, "task": task}
         rid = await self.client.send(cmd)
         self._ops[rid] = op
+        self._unreported[rid] = None
         return rid
 
     async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]:
@@ -115,9 +116,9 @@ class AdapterTarget:
         batch, rids = await self.client.send_at_once(cmds)
         await self.client.wait(batch)
         self.client.check_batch(batch)
-        self._reported.add(batch)
         for rid, op in zip(rids, ops, strict=True):
             self._ops[rid] = op
+            self._unreported[rid] = None
         return rids
 
     def _answer(self, rid: str, wire: WireAnswer) -> Answer:
@@ -135,15 +136,20 @@ class AdapterTarget:
             return Answer(model.Ok(Malformed(wire.value, str(exc))))
 
     def _arrived(self) -> list[tuple[str, Answer]]:
-        fresh = [
-            (request.arrived, rid, request.answer)
-            for rid, request in self.client.requests.items()
-            if rid in self._ops and rid not in self._reported and request.answer is not None
-        ]
+        """The answers to this run's calls that came since the last settle, in arrival order.
+
+        Only the run's unanswered calls are looked at, never every request
+        the client ever sent: that walk grew with each schedule explored and
+        was what slowed ``check --adapter`` down run after run (issue 20).
+        """
+        fresh = []
+        for rid in self._unreported:
+            wire = self.client.answer(rid)
+            if wire is not None:
+                fresh.append((self.client.arrived(rid), rid, wire))
         out = []
         for _, rid, wire in sorted(fresh, key=lambda f: f[0]):
-            assert wire is not None
-            self._reported.add(rid)
+            del self._unreported[rid]
             out.append((rid, self._answer(rid, wire)))
         return out
 
