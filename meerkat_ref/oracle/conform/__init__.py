@@ -40,7 +40,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,14 +176,22 @@ class _Conform:
             if len(runnable) < len(cases):
                 notes.append(f"{len(cases) - len(runnable)} case(s) not run: they need store "
                              "faults (fail_next_save, capability faults) [SAVE-FAILED]")
+                self.report.cannot_check(
+                    _clauses_of(c for c in cases if needs_faults(c)),
+                    "needs store faults (fail_next_save), and the adapter does not offer the "
+                    "faults capability")
             cases = runnable
         if "points" not in self.target.capabilities:
-            skipped = [c.name for c in cases if c.hooks]
+            skipped = [c for c in cases if c.hooks]
             cases = [c for c in cases if not c.hooks]
             if skipped:
                 notes.append(f"the adapter offers no scheduling hooks: {len(skipped)} hooks "
                              f"case{'s' if len(skipped) > 1 else ''} not run "
-                             f"({', '.join(skipped)})")
+                             f"({', '.join(c.name for c in skipped)})")
+                self.report.cannot_check(
+                    _clauses_of(skipped),
+                    "needs the scheduling hooks, and the adapter does not offer the points "
+                    "capability")
         phase.note = "; ".join(notes)
         try:
             for case in cases:
@@ -246,6 +254,8 @@ class _Conform:
                                         max_schedules=opts.max_schedules)
                 self.report.searches.append(dfs.to_json())
                 self.report.check(RULES, dfs.schedules)
+                if dfs.unchecked and dfs.unchecked not in phase.note:
+                    phase.note += f"; {scenario.name}: {dfs.unchecked}"
                 phase.cases += dfs.schedules
                 first = dfs.first()  # the shortest counterexample the search met
                 if first is not None:
@@ -277,6 +287,11 @@ class _Conform:
                                 FREE_HOW)
         finally:
             self.done(phase, started)
+
+
+def _clauses_of(cases: Iterable[Case]) -> list[str]:
+    """Every clause the steps of ``cases`` check."""
+    return [clause for case in cases for step in expected_steps(case) for clause in step.checks]
 
 
 def vector_scenario(case: dict[str, Json]) -> Scenario:
@@ -330,6 +345,7 @@ async def conform_target(target: Target, opts: Options, report: Report,
                 "no scheduling hooks: concurrent checks ran free-running only, so narrow "
                 "windows (like the seed's) may be missed"
             )
+    report.finish()
 
 
 def load_concurrent(path: Path) -> list[dict[str, Json]]:
@@ -370,6 +386,7 @@ def conform(argv: Sequence[str], opts: Options = Options(),
             report.protocol_error(report.phases[-1].name if report.phases else "hello", str(exc))
 
     trio.run(main)
+    report.finish()
     report.seconds = time.perf_counter() - started
     return report
 
