@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import adapter_with
 
 from meerkat_ref.cli import main
 from meerkat_ref.oracle.conform import Options, conform, load_concurrent, renumber
@@ -224,32 +225,6 @@ def fake(tmp_path: Path, body: str) -> str:
     return f"{PYTHON} {shlex.quote(str(script))}"
 
 
-def reference_with(tmp_path: Path, name: str, before: str) -> str:
-    """The reference adapter, running ``before`` (Python) ahead of each line it handles.
-
-    ``msg`` is the line read, ``seen`` every line so far (this one last);
-    ``os``, ``sys``, ``json`` and ``stdout_emit`` are at hand.
-    """
-    script = tmp_path / name
-    script.write_text(
-        "import json, os, sys, trio\n"
-        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
-        "from meerkat_ref.variants import Variant\n"
-        "async def main():\n"
-        "    seen = []\n"
-        "    async with Variant.parse('reference').target() as t:\n"
-        "        a = Server(t, stdout_emit, 'reference')\n"
-        "        async for line in stdin_lines():\n"
-        "            msg = json.loads(line)\n"
-        "            seen.append(msg)\n"
-        + "".join("            " + row + "\n" for row in before.strip().splitlines())
-        + "            if not await a.handle(line):\n"
-        "                break\n"
-        "trio.run(main)\n"
-    )
-    return f"{PYTHON} {shlex.quote(str(script))}"
-
-
 def run_conform(adapter: str, *extra: str) -> tuple[int, dict[str, Any]]:
     import contextlib
     import io
@@ -288,7 +263,7 @@ def test_broken_adapters_get_a_protocol_error_naming_the_line(
 
 
 def test_results_before_a_protocol_error_are_kept(tmp_path: Path) -> None:
-    adapter = reference_with(tmp_path, "dies_later.py", """
+    adapter = adapter_with(tmp_path, "dies_later.py", """
 n = len(seen)
 if n > 150:
     print('dying', file=sys.stderr, flush=True)
@@ -405,7 +380,7 @@ def test_the_client_forgets_answered_requests_run_by_run(tmp_path: Path) -> None
     assert schedules == 12
     assert kept * 6 < sent, f"{kept} of {sent} requests kept after {schedules} schedules"
 
-    adapter = reference_with(tmp_path, "answers_twice.py", """
+    adapter = adapter_with(tmp_path, "answers_twice.py", """
 opens = [m['id'] for m in seen if m.get('cmd') == 'open']
 if msg.get('cmd') == 'open' and len(opens) == 3:
     stdout_emit({'id': opens[0], 'ok': None})
@@ -414,3 +389,25 @@ if msg.get('cmd') == 'open' and len(opens) == 3:
     assert code == 1
     (message,) = report["protocol_errors"]
     assert "answers request 2 a second time" in message, message
+
+
+def test_a_port_without_faults_passes_conform_with_what_it_cannot_check_listed() -> None:
+    """Issue 20: a port whose hello offers only points is never asked for a fault; the
+    clauses only faults would reach, and those no conform run checks, are listed as not
+    checked, with the reason, not failed."""
+    from meerkat_ref.oracle.conform import NEEDS_FAULTS
+    from meerkat_ref.oracle.engine import NO_FAULTS
+
+    code, report = run_conform(f"{REFERENCE} --capabilities points", "--random-cases", "2",
+                               "--search-runs", "2", "--free-runs", "2", "--max-schedules", "30",
+                               "--scenario", "store-faults", "--scenario", "turns-at-once")
+    assert code == 0, report["protocol_errors"]
+    assert report["ok"] and not report["protocol_errors"]
+    assert report["skipped"]["SAVE-FAILED"] == NEEDS_FAULTS
+    assert report["skipped"]["EVENTS"].startswith("meerkat-ref conform never checks it: ")
+    assert "TURN" not in report["skipped"] and report["clauses"]["TURN"]["checks"] > 0
+    notes = {p["name"]: p["note"] for p in report["phases"]}
+    assert "need store faults" in notes["sequential vectors"]
+    assert f"store-faults: {NO_FAULTS}" in notes["concurrent search (hooks)"]
+    faulted = [r for r in report["searches"] if r["scenario"] == "store-faults"]
+    assert faulted and faulted[0]["unchecked"] == NO_FAULTS

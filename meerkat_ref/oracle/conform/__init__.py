@@ -71,11 +71,14 @@ from ._outputs import Drawn, draw_failures, junit_cases
 from ._report import Failure, Phase, Report, renumber
 
 __all__ = [
+    "NEEDS_FAULTS",
+    "NEEDS_POINTS",
     "Options",
     "ProtocolError",
     "Report",
     "Request",
     "add_arguments",
+    "capability_gaps",
     "conform",
     "conform_target",
     "load_concurrent",
@@ -176,10 +179,6 @@ class _Conform:
             if len(runnable) < len(cases):
                 notes.append(f"{len(cases) - len(runnable)} case(s) not run: they need store "
                              "faults (fail_next_save, capability faults) [SAVE-FAILED]")
-                self.report.cannot_check(
-                    _clauses_of(c for c in cases if needs_faults(c)),
-                    "needs store faults (fail_next_save), and the adapter does not offer the "
-                    "faults capability")
             cases = runnable
         if "points" not in self.target.capabilities:
             skipped = [c for c in cases if c.hooks]
@@ -188,10 +187,6 @@ class _Conform:
                 notes.append(f"the adapter offers no scheduling hooks: {len(skipped)} hooks "
                              f"case{'s' if len(skipped) > 1 else ''} not run "
                              f"({', '.join(c.name for c in skipped)})")
-                self.report.cannot_check(
-                    _clauses_of(skipped),
-                    "needs the scheduling hooks, and the adapter does not offer the points "
-                    "capability")
         phase.note = "; ".join(notes)
         try:
             for case in cases:
@@ -289,9 +284,47 @@ class _Conform:
             self.done(phase, started)
 
 
-def _clauses_of(cases: Iterable[Case]) -> list[str]:
+def _clauses_of(cases: Iterable[Case]) -> set[str]:
     """Every clause the steps of ``cases`` check."""
-    return [clause for case in cases for step in expected_steps(case) for clause in step.checks]
+    return {clause for case in cases for step in expected_steps(case) for clause in step.checks}
+
+
+NEEDS_FAULTS = "needs store faults (fail_next_save), and the adapter does not offer the faults " \
+    "capability"
+NEEDS_POINTS = "needs the scheduling hooks, and the adapter does not offer the points capability"
+
+
+def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
+    """Clauses that only checks needing a capability not ``offered`` reach, each with why.
+
+    Worked out from the plan, before anything runs: every sequential case
+    conform would run (the vectors, and the random sequences the options
+    ask for), those the adapter's capabilities leave out, and the rules
+    every concurrent run checks.  A clause here is never checked against
+    this adapter, however the run goes.
+    """
+    def needs(case: Case) -> str | None:
+        if needs_faults(case) and "faults" not in offered:
+            return NEEDS_FAULTS
+        if case.hooks and "points" not in offered:
+            return NEEDS_POINTS
+        return None
+
+    planned = [*example_cases(), *random_cases()]
+    if opts.random_cases > 0:
+        planned += random_cases(opts.seed, opts.random_cases, opts.random_steps,
+                                "conform-random", faults="faults" in offered)
+    runnable = _clauses_of(c for c in planned if needs(c) is None)
+    concurrent = opts.free_runs > 0 or ("points" in offered and (
+        opts.max_schedules > 0 or opts.search_runs > 0))
+    reached = runnable | (set(RULES) if concurrent else set())
+    gaps: dict[str, str] = {}
+    for case in planned:
+        why = needs(case)
+        if why is not None:
+            for clause in sorted(_clauses_of([case]) - reached):
+                gaps.setdefault(clause, why)
+    return gaps
 
 
 def vector_scenario(case: dict[str, Json]) -> Scenario:
@@ -303,6 +336,8 @@ async def conform_target(target: Target, opts: Options, report: Report,
                          concurrent: Sequence[dict[str, Json]]) -> None:
     """Every phase against ``target``; a ``ProtocolError`` stops it, keeping what was found."""
     run = _Conform(target, opts, report, concurrent)
+    for clause, why in capability_gaps(opts, target.capabilities).items():
+        report.cannot_check([clause], why)
     names = opts.scenarios or tuple(s.name for s in SCENARIOS)
     scenarios = [get_scenario(n) for n in names]
     hooks = "points" in target.capabilities

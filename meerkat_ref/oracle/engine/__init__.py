@@ -12,6 +12,7 @@ from ._linearize import check_lists
 from ._monitor import RULES, Call, Monitor, Violation, short
 from ._run import Node, RunOutcome, Snapshot, Step, run_schedule
 from ._scenarios import (
+    NO_FAULTS,
     SCENARIOS,
     ClientOp,
     Scenario,
@@ -35,6 +36,7 @@ from ._strategies import (
 )
 
 __all__ = [
+    "NO_FAULTS",
     "RULES",
     "SCENARIOS",
     "SEARCHES",
