@@ -43,6 +43,7 @@ import trio
 from .oracle.check import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
 from .oracle.engine import (
     SCENARIOS,
+    Choice,
     ReplayStrategy,
     RunOutcome,
     Scenario,
@@ -424,6 +425,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
     if args.store is not None:
+        if args.memory or args.adapter is not None:
+            other = "--memory" if args.memory else "--adapter"
+            raise UsageError(f"--store DIR makes SQLite files; {other} uses no SQLite store "
+                             "here, so the two cannot go together")
         _store_dir(args.store)
     _outputs(args)
     if variant.name == "seed-0.4.0" and not args.adapter:
@@ -473,18 +478,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         outcome = trio.run(_with_target, args, variant, run)
     except ScheduleDiverged as exc:
-        raise UsageError(f"SCHEDULE_DIVERGED: {exc}") from None
+        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the run no longer follows the recording "
+              f"{exc}", file=sys.stderr)
+        return 1
     except ProtocolError as exc:
         print(f"meerkat-ref replay: the adapter broke the protocol: {exc}", file=sys.stderr)
         return 1
     print(swimlane(outcome))
     rules = tuple(v.rule for v in outcome.violations)
-    same = outcome.choices[: len(schedule.choices)] == list(schedule.choices) and (
-        schedule.steps is None or schedule.steps == len(outcome.steps)
-    )
+    departed = _departure(list(schedule.choices), outcome.choices, schedule.steps,
+                          len(outcome.steps))
     print(
         f"\nreplayed {len(outcome.steps)} steps: "
-        + ("same schedule as recorded" if same else "DIFFERENT from the recording")
+        + ("same schedule as recorded" if departed is None else "DIFFERENT from the recording")
     )
     if set(rules) != set(schedule.violations):
         print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
@@ -496,7 +502,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
                             target=args.adapter or "in-process")
         path = write_html([ce], args.html)[0]
         print(f"HTML report written to {path}", file=sys.stderr)
+    if departed is not None:
+        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the replay departed from its recording "
+              f"{departed}", file=sys.stderr)
+        return 1
     return 1 if outcome.violations else 0
+
+
+def _departure(recorded: Sequence[Choice], ran: Sequence[Choice], recorded_steps: int | None,
+               steps: int) -> str | None:
+    """Where a replay left its recording, in words (None: it followed it to the end)."""
+    def shown(choices: Sequence[Choice], i: int) -> str:
+        if i >= len(choices):
+            return "the end of the run"
+        c = choices[i]
+        return "a crash" if c.crash else repr(c.label) + (" (its store call failed)"
+                                                          if c.fault else "")
+
+    for i in range(max(len(recorded), len(ran))):
+        if i >= len(recorded) or i >= len(ran) or recorded[i] != ran[i]:
+            return f"at step {i}: recorded {shown(recorded, i)}, ran {shown(ran, i)}"
+    if recorded_steps is not None and recorded_steps != steps:
+        return (f"after its last choice: the recording has {recorded_steps} steps in all, "
+                f"the replay {steps}")
+    return None
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
@@ -526,10 +555,12 @@ def cmd_tour(args: argparse.Namespace) -> int:
 def cmd_vectors(args: argparse.Namespace) -> int:
     from .specgen import vectors
 
+    if args.out is None:  # not given: see vectors.default_out
+        args.out = str(vectors.default_out(args.check))
+    elif args.check and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is not a directory of vector files")
     if not args.check:
         _outputs(args)
-    elif not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out!r} is not a directory of vector files")
     return vectors.run(args)
 
 

@@ -310,7 +310,8 @@ class _Runner:
             point = next((p for p in ready if p.task == choice.label), None)
             if point is None:
                 shown = ", ".join(p.task for p in ready)
-                raise ScheduleDiverged(f"no task {choice.label!r} is ready (ready: {shown})")
+                raise ScheduleDiverged(
+                    f"at step {step}: no task {choice.label!r} is ready (ready: {shown})")
             if point.kind == CLIENT_CALL:
                 client = next(c for c in self.clients if c.label == choice.label and c.idle())
                 op = client.current()
@@ -324,13 +325,13 @@ class _Runner:
                 self.first_point.pop(choice.label, None)
                 if choice.fault and budget.faults <= 0:
                     raise ScheduleDiverged(
-                        f"step {step} fails the store call of {choice.label!r}, but this run "
-                        "may inject no store fault (the target does not offer faults, or the "
-                        "scenario allows none)")
+                        f"at step {step}: the store call of {choice.label!r} is to fail, but "
+                        "this run may inject no store fault (the target does not offer "
+                        "faults, or the scenario allows none)")
                 try:
                     await self.target.release(choice.label, choice.fault)
                 except LookupError as exc:
-                    raise ScheduleDiverged(str(exc)) from None
+                    raise ScheduleDiverged(f"at step {step}: {exc}") from None
                 if choice.fault:
                     budget.faults -= 1
                     if point.session is not None:

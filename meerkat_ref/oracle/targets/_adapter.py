@@ -29,7 +29,7 @@ from ...registry._values import Json, decode_store
 from ._client import AdapterClient, ProtocolError
 from ._client import Answer as WireAnswer
 from ._protocol import Answer, Introspection, Point, Settled
-from ._wire import PROTOCOL
+from ._wire import PROTOCOL, dumps
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class AdapterTarget:
         self._event_index = 0
         self._releases: list[str] = []  # release requests sent, not yet checked
         self._store: dict[str, model.Session] | None = None  # the last settle's store, if fresh
+        self._hooks_off_by = "open"  # what last turned the hooks off ("" while they are on)
 
     async def _greet(self) -> None:
         hello = await self.client.call_ok({"cmd": "hello"})
@@ -95,6 +96,7 @@ class AdapterTarget:
         self._ops.clear()
         self._unreported.clear()
         self._event_index = 0
+        self._hooks_off_by = "open"
         await self.client.call_ok({"cmd": "open", "capacity": capacity, "persistent": persistent})
 
     async def call(self, op: object, task: str) -> str:
@@ -168,6 +170,8 @@ class AdapterTarget:
         ):
             raise ProtocolError(f'settle must answer {{"parked": [...]}}, got {value!r:.200}')
         self._check_releases()
+        if self._hooks_off_by and parked:
+            raise ProtocolError(self._parked_while_off(parked))
         self._store = None
         if isinstance(value, dict) and "store" in value:
             try:
@@ -182,12 +186,30 @@ class AdapterTarget:
             points=tuple(_point(e) for e in events),
         )
 
+    def _parked_while_off(self, parked: Sequence[dict[str, Json]]) -> str:
+        """Why a task parked while the hooks are off is a protocol error, naming what it holds.
+
+        ``open``, ``restart`` and ``control`` off turn the hooks off (spec/ADAPTER.md
+        section 6): nothing parks then, and a call parked anyway is never
+        answered, which the oracle would otherwise meet as a bare timeout.
+        """
+        first = _point(parked[0])
+        where = f"{first.kind}" + (f" of {first.session}" if first.session else "")
+        held = [self.client.line(rid) for rid in self._unreported
+                if f'"task":{dumps(first.task)}' in self.client.line(rid)]
+        what = f"; it holds {held[0]}, which can never be answered" if held else ""
+        return (f"the adapter keeps its hooks on after {self._hooks_off_by}: settle reports "
+                f"{first.task!r} parked at {where}{what} (spec/ADAPTER.md section 6: open and "
+                "restart turn the hooks off, and no task parks while they are off)")
+
     async def wait_any(self, calls: Sequence[str]) -> None:
         await self.client.wait_any(list(calls))
 
     async def control(self, on: bool) -> None:
         self._store = None
         await self.client.call_ok({"cmd": "control", "points": on})
+        self._hooks_off_by = "" if on else "control with points false"
+
 
     async def release(self, task: str, fault: bool = False) -> None:
         """Send the release without waiting: the next ``settle`` checks its answer.
@@ -219,6 +241,7 @@ class AdapterTarget:
 
     async def restart(self) -> None:
         self._store = None
+        self._hooks_off_by = "restart"
         await self.client.call_ok({"cmd": "restart"})
 
     async def observe_store(self) -> dict[str, model.Session]:
