@@ -20,7 +20,7 @@ The goal is a flat cost: the oracle's CPU per schedule at the 1,000th within
 meerkat_ref.adapter``) and, when ``node`` is on PATH, the JavaScript port of
 ``spec/porting/``.
 
-    python -m benchmarks.bench_port [--quick] [--schedules N]
+    python -m benchmarks.bench_port [--quick]
 """
 
 from __future__ import annotations

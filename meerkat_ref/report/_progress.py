@@ -265,6 +265,29 @@ class RichProgress(_Counting):
             self.running = False
 
 
+def duration(seconds: float) -> str:
+    """A span of time as a person says it: ``45 s``, ``3 min 20 s``, ``1 h 05 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def time_left(elapsed: float, done: float, total: float) -> str:
+    """``about 3 min 20 s left``, from the rate so far; empty before anything is done.
+
+    The estimate assumes the work left goes at the pace of the work done: a
+    guess (the units of work differ in cost), said as one ("about").
+    """
+    if done <= 0 or total <= done or elapsed <= 0:
+        return ""
+    return f"about {duration(elapsed / done * (total - done))} left"
+
+
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty() and os.environ.get("TERM") != "dumb"
