@@ -1,9 +1,14 @@
 """``python -m benchmarks``: run every benchmark, write the results as Markdown.
 
-Options: ``--quick`` (a smoke run, under a minute; written to
-``RESULTS-quick.md`` so it never overwrites a full run's record),
-``--only list,store,turns,exploration,soak,soak-faults``, ``--out PATH``, ``--workdir DIR``
+Options: ``--quick`` (a smoke run at small sizes, for the harness, not for
+figures; written to ``RESULTS-quick.md`` so it never overwrites a full run's record),
+``--only list,store,turns,exploration,soak,soak-faults,port``, ``--out PATH``, ``--workdir DIR``
 (where the SQLite files go; the file system matters for fsync).
+
+Progress goes to stderr: when each section starts and ends, and a line at
+least every ``HEARTBEAT`` seconds while one runs, each with an estimate of
+the time left, from each section's time in the last results file of the same
+kind (``Estimate``; a section never timed is said to be).
 
 Exit status: 0 when every check held (goals missed are reported, not fatal);
 1 when a hard check failed (a soak invariant, or the list cross-check).
@@ -14,15 +19,17 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
 
-from . import bench_explore, bench_list, bench_soak, bench_store, bench_turns
+from . import bench_explore, bench_list, bench_port, bench_soak, bench_store, bench_turns
 from ._common import Goal, Section, machine_line, markdown_table, render_section, say
 from ._common import git_revision as _git_revision
+from ._progress import HEARTBEAT, Estimate, heartbeat, recorded, timings_comment
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,6 +63,10 @@ async def _soak_faults(quick: bool, workdir: Path) -> Section:
     return await bench_soak.run_faults(config, workdir)
 
 
+async def _port(quick: bool, workdir: Path) -> Section:
+    return await bench_port.run(quick, workdir)
+
+
 RUNNERS: dict[str, Runner] = {
     "list": _list,
     "store": _store,
@@ -63,6 +74,7 @@ RUNNERS: dict[str, Runner] = {
     "exploration": _exploration,
     "soak": _soak,
     "soak-faults": _soak_faults,
+    "port": _port,
 }
 
 
@@ -82,13 +94,31 @@ def filesystem_of(path: Path) -> str:
     return f"{best[1]} on {best[2]}"
 
 
-async def run_sections(keys: list[str], quick: bool, workdir: Path) -> list[Section]:
+def recorded_seconds(path: Path) -> dict[str, float]:
+    """Each section's seconds in a results file written before (see ``_progress``)."""
+    return recorded(path, list(RUNNERS))
+
+
+async def run_sections(keys: list[str], quick: bool, workdir: Path,
+                       last: dict[str, float] | None = None) -> list[Section]:
+    estimate = Estimate(keys, last or {})
+    say(f"{len(keys)} section{'s' if len(keys) != 1 else ''} ({', '.join(keys)}): "
+        f"{estimate.total()}")
     sections: list[Section] = []
     for key in keys:
+        say(estimate.start(key))
+        stop = threading.Event()
+        beats = threading.Thread(target=heartbeat, args=(estimate, stop, HEARTBEAT),
+                                 daemon=True)
+        beats.start()
         start = time.perf_counter()
-        section = await RUNNERS[key](quick, workdir)
+        try:
+            section = await RUNNERS[key](quick, workdir)
+        finally:
+            stop.set()
+            beats.join()
         section.seconds = time.perf_counter() - start
-        say(f"{key}: {section.seconds:.1f} s")
+        say(estimate.finish(key, section.seconds))
         sections.append(section)
     return sections
 
@@ -135,6 +165,7 @@ def render(
         lines.append("")
     for section in sections:
         lines.append(render_section(section))
+    lines.append(timings_comment(sections))
     return "\n".join(lines)
 
 
@@ -142,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, < 60 s")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: small sizes, for the harness, not for figures "
+                        "(minutes on a loaded machine; progress says how many)")
     parser.add_argument(
         "--only",
         default=",".join(RUNNERS),
@@ -161,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="meerkat-bench-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
-        sections = trio.run(run_sections, keys, args.quick, workdir)
+        sections = trio.run(run_sections, keys, args.quick, workdir, recorded_seconds(out))
         text = render(
             sections,
             quick=args.quick,

@@ -18,9 +18,10 @@ prints only those two tables.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import trio
@@ -332,16 +333,25 @@ async def run(quick: bool, workdir: object) -> Section:
     return await trio.to_thread.run_sync(section, quick)
 
 
-def main(quick: bool) -> str:
-    return render_section(section(quick))
-
-
-if __name__ == "__main__":
-    import sys
-
-    if "--dpor" in sys.argv:
-        print(markdown(dpor_table(300 if "--quick" in sys.argv else 40_000)))
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_explore",
+        description="The exploration section of python -m benchmarks, printed as Markdown: "
+        "how fast each strategy finds each seed window against Trio's own scheduling, "
+        "throughput, DPOR against the plain DFS, and the sweep's ci scope.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small budgets (a smoke run)")
+    parser.add_argument("--dpor", action="store_true",
+                        help="only the DPOR-against-plain-DFS table and the sweep's ci scope")
+    args = parser.parse_args(argv)
+    if args.dpor:
+        print(markdown(dpor_table(300 if args.quick else 40_000)))
         print()
         print(markdown(sweep_table("ci")))
     else:
-        print(main("--quick" in sys.argv))
+        print(render_section(section(args.quick)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Serve the reference (or the seed variant) through the adapter protocol: JSON lines on stdio.
 
     python -m meerkat_ref.adapter [--variant reference|seed-0.4.0|seed-0.4.0:<window>]
-                                  [--store memory|sqlite]
+                                  [--store memory|sqlite] [--capabilities points,faults]
 
 The protocol is ``spec/ADAPTER.md``; the server is ``meerkat_ref.oracle.server``
 over the very ``InProcessTarget`` that ``meerkat-ref check`` explores.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import trio
 
-from .oracle.server import serve
+from .oracle.server import CAPABILITIES, serve, stdout_emit
 from .variants import Variant
 
 
@@ -34,14 +34,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--store", choices=("memory", "sqlite"), default="memory",
         help="the store behind the service (default memory; sqlite: a temporary file per open)",
     )
+    parser.add_argument(
+        "--capabilities", default=",".join(CAPABILITIES), metavar="LIST",
+        help="what hello offers, comma-separated, from: " + ", ".join(CAPABILITIES)
+        + " (default: all; an empty list offers none). A command needing one not offered "
+        "is answered UNSUPPORTED, as a port without it answers: the oracle's handling of "
+        "such ports is tested against the reference itself",
+    )
     args = parser.parse_args(argv)
+    capabilities = tuple(c.strip() for c in args.capabilities.split(",") if c.strip())
+    unknown = sorted(set(capabilities) - set(CAPABILITIES))
     try:
         variant = Variant.parse(args.variant)
+        if unknown:
+            raise ValueError(f"--capabilities: unknown {', '.join(unknown)}; known: "
+                             f"{', '.join(CAPABILITIES)}")
     except ValueError as exc:
         print(f"meerkat_ref.adapter: {exc}", file=sys.stderr)
         return 2
     try:
-        trio.run(serve, variant.target(store=args.store), variant.name)
+        trio.run(serve, variant.target(store=args.store), variant.name, stdout_emit,
+                 capabilities)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

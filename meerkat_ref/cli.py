@@ -40,11 +40,13 @@ from typing import NoReturn, TypeVar
 
 import trio
 
-from .oracle.check import explore_all, explore_in_processes
+from .oracle.check import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
 from .oracle.engine import (
     SCENARIOS,
+    Choice,
     ReplayStrategy,
     RunOutcome,
+    Scenario,
     ScheduleDiverged,
     ScheduleError,
     SearchReport,
@@ -60,6 +62,7 @@ from .oracle.targets import ProtocolError, Target, adapter_target
 from .report import (
     Case,
     Counterexample,
+    Failure,
     OutputError,
     aligned_table,
     junit_xml,
@@ -91,13 +94,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _table(reports: Sequence[SearchReport]) -> str:
+def _searched(r: SearchReport, cut: str | None) -> str:
+    """The search column: how far a scenario's search went."""
+    how = r.strategy.split("(")[0]
+    if r.unchecked == NO_POINTS:
+        return f"{how} skipped"
+    if r.exhausted:
+        return f"{how} exhausted"
+    if r.scenario == cut:
+        return f"{how} (cut: protocol error)"
+    if r.violating and r.violations == 1:
+        return f"{how} stopped"  # at its first counterexample (check's default)
+    return f"{how} (cut)"
+
+
+def _table(reports: Sequence[SearchReport], cut: str | None = None) -> str:
     head = ("scenario", "search", "bound", "schedules", "pruned", "states", "violations",
             "seconds")
     rows = [head] + [
         (
             r.scenario,
-            r.strategy.split("(")[0] + (" exhausted" if r.exhausted else " (cut)"),
+            _searched(r, cut),
             "none" if r.bound is None else str(r.bound),
             str(r.schedules),
             str(r.pruned),
@@ -183,63 +200,137 @@ def _cores() -> int:
 
 
 def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
+    """Explore each scenario; show each one's first counterexample as soon as it is found.
+
+    By default a scenario's search stops at its first counterexample
+    (``--keep-going`` explores on, counting every violation and keeping the
+    shortest).  Each counterexample is printed and its schedule written the
+    moment it is found, not when every scenario is done.  A protocol error
+    (over ``--adapter``) keeps what was found before it: the table, the
+    counterexamples and the ``--json``/``--junit-xml``/``--html`` outputs, then
+    the error on stderr, and exit 1.
+    """
     names = args.scenario or [s.name for s in SCENARIOS]
     scenarios = [get_scenario(n) for n in names]
     store_kind = "adapter" if args.adapter else ("memory" if args.memory else "sqlite")
     progress = make_progress(sys.stderr, args.json)
+    stop = not args.keep_going
+    shown: dict[str, Counterexample] = {}  # scenario -> the counterexample shown for it
+
+    def written(name: str, outcome: RunOutcome) -> Counterexample:
+        path = _save_schedule(outcome, store_kind, args.out, name)
+        return Counterexample(name, outcome, _replay_command(path, args.adapter),
+                              about=get_scenario(name).about, store=store_kind,
+                              target=args.adapter or "in-process", schedule=path)
+
+    def first_found(report: SearchReport, outcome: RunOutcome) -> None:
+        if report.scenario in shown:
+            return
+        ce = shown[report.scenario] = written(report.scenario, outcome)
+        progress.counterexample(sorted({v.rule for v in outcome.violations}), ce.schedule)
+        if not args.json:
+            _show_counterexample(ce)
 
     async def run(target: Target) -> list[SearchReport]:
         return await explore_all(
             target, scenarios, bound=args.bound, search=args.search,
-            store=store_kind,
+            store=store_kind, stop_on_violation=stop,
             started=lambda s: progress.start(s.name),
             progress=lambda r: progress.update(r.schedules, r.states, r.violations),
             finished=lambda r: progress.finish(r.schedules, r.states, r.violations),
+            found=first_found,
         )
 
     jobs = _jobs(args, len(scenarios))
+    error: ProtocolError | None = None
     with progress:
         if jobs > 1:
             def finished(r: SearchReport) -> None:
                 progress.ended(r.scenario, r.schedules, r.states, r.violations, r.seconds)
+                first = r.first()
+                if first is not None:
+                    first_found(r, first)
 
             make = functools.partial(variant.target, store=store_kind, store_dir=args.store)
             reports = explore_in_processes(make, scenarios, jobs=jobs, bound=args.bound,
-                                           search=args.search, finished=finished)
+                                           search=args.search, stop_on_violation=stop,
+                                           finished=finished)
         else:
-            reports = trio.run(_with_target, args, variant, run)
+            try:
+                reports = trio.run(_with_target, args, variant, run)
+            except ExplorationCut as cut:
+                reports, error = cut.reports, cut.error
     what = reports[0].variant if reports else variant.name
+    cut_at = reports[-1].scenario if error is not None and reports else None
     found: list[Counterexample] = []
-    schedules: dict[str, str] = {}
     for r in reports:
         first = r.first()
-        if first is not None:
-            path = _save_schedule(first, store_kind, args.out, r.scenario)
-            schedules[r.scenario] = path
-            found.append(Counterexample(
-                r.scenario, first, _replay_command(path, args.adapter),
-                about=get_scenario(r.scenario).about,
-                store="adapter" if args.adapter else store_kind,
-                target=args.adapter or "in-process",
-            ))
+        if first is None:
+            continue
+        ce = shown.get(r.scenario)
+        if ce is None or ce.outcome is not first:  # --keep-going met a shorter one: keep that
+            ce = written(r.scenario, first)
+            if not args.json:
+                print(f"\n(the shortest of {r.violations} counterexamples of {r.scenario}:)")
+                _show_counterexample(ce)
+        found.append(ce)
+    schedules = {ce.name: ce.schedule for ce in found}
     if args.json:
         results = [{**r.to_json(), "schedule": schedules.get(r.scenario)} for r in reports]
-        print(json.dumps({"variant": what, "results": results}, indent=1))
+        print(json.dumps({"variant": what, "results": results,
+                          "protocol_error": None if error is None else str(error)}, indent=1))
     else:
-        print(_table(reports))
+        if found:
+            print()  # below the counterexamples printed as they were found
+        print(_table(reports, cut_at))
         total = sum(r.schedules for r in reports)
         bad = sum(r.violations for r in reports)
         print(f"\n{what}: {total} schedules, {bad} violations ({store_kind} store)")
-        for ce in found:
-            _show_counterexample(ce.outcome, schedules[ce.name], ce.replay)
-    by_name = {ce.name: ce for ce in found}
-    cases = [
-        Case(r.scenario, f"meerkat-ref.check.{what}", r.seconds,
-             by_name[r.scenario].failure() if r.scenario in by_name else None)
-        for r in reports
-    ]
-    _write_results(args, f"meerkat-ref check {what}", cases, found)
+        for line in _check_notes(reports, stop, len(scenarios)):
+            print(line)
+    _write_results(args, f"meerkat-ref check {what}",
+                   _check_cases(reports, scenarios, found, what, cut_at, error), found)
+    if error is not None:
+        print(f"meerkat-ref check: the adapter broke the protocol in scenario {cut_at}: "
+              f"{error}", file=sys.stderr)
+        return 1
     return 1 if any(r.violations for r in reports) else 0
+
+
+def _check_notes(reports: Sequence[SearchReport], stop: bool, wanted: int) -> list[str]:
+    """What the table does not say: searches stopped early, checks a target could not make."""
+    notes = []
+    if stop and any(r.violations and not r.exhausted for r in reports):
+        notes.append("stopped: a scenario's search ends at its first counterexample "
+                     "(--keep-going explores it all)")
+    for r in reports:
+        if r.unchecked:
+            notes.append(f"{r.scenario}: {r.unchecked}")
+    if len(reports) < wanted:
+        notes.append(f"{wanted - len(reports)} scenario(s) not run: the adapter broke the "
+                     "protocol first")
+    return notes
+
+
+def _check_cases(reports: Sequence[SearchReport], scenarios: Sequence[Scenario],
+                 found: Sequence[Counterexample], what: str, cut_at: str | None,
+                 error: ProtocolError | None) -> list[Case]:
+    """JUnit: a case per scenario; one a protocol error cut or kept from running says so."""
+    by_name = {ce.name: ce for ce in found}
+    classname = f"meerkat-ref.check.{what}"
+    cases = []
+    for r in reports:
+        failure = by_name[r.scenario].failure() if r.scenario in by_name else None
+        if failure is None and r.scenario == cut_at and error is not None:
+            failure = Failure(f"protocol error: {error}", f"the adapter broke the protocol "
+                              f"while this scenario was explored: {error}", "protocol")
+        skipped = r.unchecked if r.unchecked == NO_POINTS else None
+        cases.append(Case(r.scenario, classname, r.seconds, failure, skipped))
+    ran = {r.scenario for r in reports}
+    cases += [Case(s.name, classname, 0.0, None,
+                   f"not run: the adapter broke the protocol in scenario {cut_at}")
+              for s in scenarios if s.name not in ran]
+    return cases
 
 
 def _save_schedule(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
@@ -252,13 +343,14 @@ def _save_schedule(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
     return path
 
 
-def _show_counterexample(outcome: RunOutcome, path: str, replay: str) -> None:
+def _show_counterexample(ce: Counterexample) -> None:
+    outcome = ce.outcome
     print(f"\n=== {outcome.variant} / {outcome.scenario}: {len(outcome.steps)} steps ===")
     print(swimlane(outcome))
     print("\n```mermaid")
     print(mermaid(outcome))
     print("```")
-    print(f"schedule written to {path}; replay with: {replay}")
+    print(f"schedule written to {ce.schedule}; replay with: {ce.replay}", flush=True)
 
 
 def _check_seed(args: argparse.Namespace) -> int:
@@ -282,10 +374,11 @@ def _check_seed(args: argparse.Namespace) -> int:
                 continue
             path = _save_schedule(outcome, store_kind, args.out, stem)
             ce = Counterexample(stem, outcome, _replay_command(path, None),
-                                about=get_scenario(outcome.scenario).about, store=store_kind)
+                                about=get_scenario(outcome.scenario).about, store=store_kind,
+                                schedule=path)
             found.append(ce)
             if not args.json:
-                _show_counterexample(outcome, path, ce.replay)
+                _show_counterexample(ce)
     if args.json:
         print(json.dumps([
             {
@@ -332,6 +425,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
     if args.store is not None:
+        if args.memory or args.adapter is not None:
+            other = "--memory" if args.memory else "--adapter"
+            raise UsageError(f"--store DIR makes SQLite files; {other} uses no SQLite store "
+                             "here, so the two cannot go together")
         _store_dir(args.store)
     _outputs(args)
     if variant.name == "seed-0.4.0" and not args.adapter:
@@ -381,18 +478,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         outcome = trio.run(_with_target, args, variant, run)
     except ScheduleDiverged as exc:
-        raise UsageError(f"SCHEDULE_DIVERGED: {exc}") from None
+        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the run no longer follows the recording "
+              f"{exc}", file=sys.stderr)
+        return 1
     except ProtocolError as exc:
         print(f"meerkat-ref replay: the adapter broke the protocol: {exc}", file=sys.stderr)
         return 1
     print(swimlane(outcome))
     rules = tuple(v.rule for v in outcome.violations)
-    same = outcome.choices[: len(schedule.choices)] == list(schedule.choices) and (
-        schedule.steps is None or schedule.steps == len(outcome.steps)
-    )
+    departed = _departure(list(schedule.choices), outcome.choices, schedule.steps,
+                          len(outcome.steps))
     print(
         f"\nreplayed {len(outcome.steps)} steps: "
-        + ("same schedule as recorded" if same else "DIFFERENT from the recording")
+        + ("same schedule as recorded" if departed is None else "DIFFERENT from the recording")
     )
     if set(rules) != set(schedule.violations):
         print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
@@ -404,7 +502,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
                             target=args.adapter or "in-process")
         path = write_html([ce], args.html)[0]
         print(f"HTML report written to {path}", file=sys.stderr)
+    if departed is not None:
+        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the replay departed from its recording "
+              f"{departed}", file=sys.stderr)
+        return 1
     return 1 if outcome.violations else 0
+
+
+def _departure(recorded: Sequence[Choice], ran: Sequence[Choice], recorded_steps: int | None,
+               steps: int) -> str | None:
+    """Where a replay left its recording, in words (None: it followed it to the end)."""
+    def shown(choices: Sequence[Choice], i: int) -> str:
+        if i >= len(choices):
+            return "the end of the run"
+        c = choices[i]
+        return "a crash" if c.crash else repr(c.label) + (" (its store call failed)"
+                                                          if c.fault else "")
+
+    for i in range(max(len(recorded), len(ran))):
+        if i >= len(recorded) or i >= len(ran) or recorded[i] != ran[i]:
+            return f"at step {i}: recorded {shown(recorded, i)}, ran {shown(ran, i)}"
+    if recorded_steps is not None and recorded_steps != steps:
+        return (f"after its last choice: the recording has {recorded_steps} steps in all, "
+                f"the replay {steps}")
+    return None
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
@@ -434,10 +555,12 @@ def cmd_tour(args: argparse.Namespace) -> int:
 def cmd_vectors(args: argparse.Namespace) -> int:
     from .specgen import vectors
 
+    if args.out is None:  # not given: see vectors.default_out
+        args.out = str(vectors.default_out(args.check))
+    elif args.check and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is not a directory of vector files")
     if not args.check:
         _outputs(args)
-    elif not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out!r} is not a directory of vector files")
     return vectors.run(args)
 
 
@@ -508,6 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--out", default="counterexamples", help="where schedules of counterexamples go"
     )
+    check.add_argument(
+        "--keep-going", action="store_true",
+        help="after a scenario's first counterexample (printed and written at once), explore "
+        "the rest of it: every violation counted, the shortest kept (default: stop there)")
     check.add_argument("--html", default=None, metavar="DIR",
                        help="also write an HTML report of each counterexample into DIR "
                        "(self-contained files, and index.html when there are several)")

@@ -15,7 +15,16 @@ Items (added to whatever else the run collects, under ``meerkat``):
 - ``meerkat::clause[ID]``, one per clause id: passes when every check of
   that clause in a whole ``conform`` run (the same phases and options as
   ``meerkat-ref conform``) passed; fails with the shortest counterexample
-  and how to replay it; skipped when no run checked the clause.
+  and how to replay it.
+
+What cannot be checked is skipped, with the reason, never failed: a vector
+that needs a capability the adapter's ``hello`` did not offer (store faults,
+scheduling hooks); a clause that no conform run checks
+(``spec/traceability.json``'s ``not_by_conform``) or that only a capability
+the adapter lacks would reach; a clause the run did not reach because its
+phases were turned off.  A clause the run did not reach because the adapter
+broke the protocol fails, naming the error: a complete run would have
+checked it.
 
 Independence (for ``-k`` and ``pytest-xdist``): every item opens a fresh
 service, so no item depends on another having run or on their order.  A
@@ -45,10 +54,24 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from .oracle.conform import Report, Request, add_arguments, conform_target, parse_request
+from .oracle.conform import (
+    NEEDS_FAULTS,
+    NEEDS_POINTS,
+    Report,
+    Request,
+    add_arguments,
+    conform_target,
+    parse_request,
+)
 from .oracle.conform._outputs import junit_cases
-from .oracle.engine._cases import Case, example_cases, expected_steps, random_cases
-from .oracle.engine._clauses import clause_ids
+from .oracle.engine._cases import (
+    Case,
+    example_cases,
+    expected_steps,
+    needs_faults,
+    random_cases,
+)
+from .oracle.engine._clauses import PROTOCOL, clause_ids
 from .oracle.engine._sequential import REPLAY_HOW, run_case
 from .oracle.targets import AdapterTarget, ProtocolError, adapter_target
 
@@ -208,8 +231,17 @@ class _State:
                 self.run(whole)
             except ProtocolError as exc:
                 report.protocol_error("start", str(exc))
+            report.finish()
             self._report = report
         return self._report
+
+    def capabilities(self) -> frozenset[str]:
+        """What the adapter's ``hello`` offered."""
+
+        async def offered(target: AdapterTarget) -> frozenset[str]:
+            return target.capabilities
+
+        return self.run(offered)
 
     def close(self) -> None:
         if self._adapter is not None:
@@ -266,6 +298,11 @@ class VectorItem(_Item):
     def runtest(self) -> None:
         case = self.case
         try:
+            offered = self.state().capabilities()
+            if needs_faults(case) and "faults" not in offered:
+                pytest.skip(f"vector {case.name} {NEEDS_FAULTS}")
+            if case.hooks and "points" not in offered:
+                pytest.skip(f"vector {case.name} {NEEDS_POINTS}")
             found = self.state().run(lambda t: run_case(t, case, expected_steps(case)))
         except ProtocolError as exc:
             raise MeerkatFailure(f"PROTOCOL ERROR in vector {case.name}: {exc}") from None
@@ -292,11 +329,16 @@ class ClauseItem(_Item):
             case = next(c for c in junit_cases(report) if c.name == self.clause)
             assert case.failure is not None
             raise MeerkatFailure(case.failure.text)
-        if not report.checks[self.clause] and report.protocol:
+        if report.checks[self.clause] or self.clause == PROTOCOL:
+            return  # PROTOCOL: the whole run kept to the protocol
+        never = report.never.get(self.clause)
+        if never is not None:  # not even a complete run checks it here: nothing failed
+            pytest.skip(f"{self.clause}: {never}")
+        if report.protocol:
             raise MeerkatFailure(f"the conform run stopped before checking {self.clause}: "
                                  f"PROTOCOL ERROR {report.protocol[0]}")
-        if not report.checks[self.clause]:
-            pytest.skip(f"no run of meerkat-ref conform checked {self.clause}")
+        pytest.skip(f"{self.clause}: " + (report.skipped.get(self.clause)
+                                         or "no run of meerkat-ref conform checked it"))
 
 
 @pytest.hookimpl(tryfirst=True)

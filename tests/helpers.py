@@ -7,6 +7,9 @@
   ``archive`` to completion in between and force one exact interleaving.
 - ``spawn``: run a call in a nursery and keep its result or ``Exception``.
 - ``violations``: every way an archived session can still be seen.
+- ``adapter_with``: the reference's adapter (or a variant's) as a command that
+  runs a few lines of Python ahead of each line it handles: an adapter that
+  misbehaves at a chosen moment.
 """
 
 from __future__ import annotations
@@ -377,3 +380,33 @@ def crashed_run() -> RunOutcome:
             return await run_schedule(target, get_scenario("crash-restart"), strategy)
 
     return trio.run(main)
+
+
+def adapter_with(tmp_path: Path, name: str, before: str, variant: str = "reference") -> str:
+    """The adapter of ``variant``, running ``before`` (Python) ahead of each line it handles.
+
+    ``msg`` is the line read, ``seen`` every line so far (this one last);
+    ``os``, ``sys``, ``json`` and ``stdout_emit`` are at hand.  Returns the
+    command line that starts it.
+    """
+    import shlex
+    import sys
+
+    script = tmp_path / name
+    script.write_text(
+        "import json, os, sys, trio\n"
+        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
+        "from meerkat_ref.variants import Variant\n"
+        "async def main():\n"
+        "    seen = []\n"
+        f"    async with Variant.parse({variant!r}).target() as t:\n"
+        f"        a = Server(t, stdout_emit, {variant!r})\n"
+        "        async for line in stdin_lines():\n"
+        "            msg = json.loads(line)\n"
+        "            seen.append(msg)\n"
+        + "".join("            " + row + "\n" for row in before.strip().splitlines())
+        + "            if not await a.handle(line):\n"
+        "                break\n"
+        "trio.run(main)\n"
+    )
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import adapter_with
 
 from meerkat_ref.cli import main
 from meerkat_ref.oracle.conform import Options, conform, load_concurrent, renumber
@@ -262,24 +263,13 @@ def test_broken_adapters_get_a_protocol_error_naming_the_line(
 
 
 def test_results_before_a_protocol_error_are_kept(tmp_path: Path) -> None:
-    script = tmp_path / "dies_later.py"
-    script.write_text(
-        "import os, sys, trio\n"
-        "from meerkat_ref.oracle.server import Server, stdin_lines, stdout_emit\n"
-        "from meerkat_ref.variants import Variant\n"
-        "async def main():\n"
-        "    async with Variant.parse('reference').target() as t:\n"
-        "        a = Server(t, stdout_emit, 'reference')\n"
-        "        n = 0\n"
-        "        async for line in stdin_lines():\n"
-        "            n += 1\n"
-        "            if n > 150:\n"
-        "                print('dying', file=sys.stderr, flush=True)\n"
-        "                os._exit(7)\n"
-        "            await a.handle(line)\n"
-        "trio.run(main)\n"
-    )
-    code, report = run_conform(f"{PYTHON} {shlex.quote(str(script))}")
+    adapter = adapter_with(tmp_path, "dies_later.py", """
+n = len(seen)
+if n > 150:
+    print('dying', file=sys.stderr, flush=True)
+    os._exit(7)
+""")
+    code, report = run_conform(adapter)
     assert code == 1
     (message,) = report["protocol_errors"]
     assert "the adapter exited (status 7); its stderr ended with: dying" in message
@@ -370,3 +360,54 @@ def test_counterexample_ids_are_renumbered() -> None:
              '{"id":"20","cmd":"at_once","commands":[{"id":"18","cmd":"list"}]}']
     assert renumber(lines) == ['{"id":"1","cmd":"open","capacity":1}',
                                '{"id":"2","cmd":"at_once","commands":[{"id":"3","cmd":"list"}]}']
+
+
+def test_the_client_forgets_answered_requests_run_by_run(tmp_path: Path) -> None:
+    """What it keeps stays the size of one run (issue 20: a walk over every request ever
+    sent made each schedule of ``check --adapter`` slower than the last), and an answer
+    to a forgotten request is still caught as an answer given twice."""
+    import trio
+
+    from meerkat_ref.oracle.engine import explore, get_scenario
+    from meerkat_ref.oracle.targets import adapter_target
+
+    async def explore_some() -> tuple[int, int, int]:
+        async with adapter_target(shlex.split(REFERENCE)) as target:
+            report = await explore(target, get_scenario("turns-at-once"), max_schedules=12)
+            return report.schedules, target.requests, len(target.client.requests)
+
+    schedules, sent, kept = trio.run(explore_some)
+    assert schedules == 12
+    assert kept * 6 < sent, f"{kept} of {sent} requests kept after {schedules} schedules"
+
+    adapter = adapter_with(tmp_path, "answers_twice.py", """
+opens = [m['id'] for m in seen if m.get('cmd') == 'open']
+if msg.get('cmd') == 'open' and len(opens) == 3:
+    stdout_emit({'id': opens[0], 'ok': None})
+""")
+    code, report = run_conform(adapter)
+    assert code == 1
+    (message,) = report["protocol_errors"]
+    assert "answers request 2 a second time" in message, message
+
+
+def test_a_port_without_faults_passes_conform_with_what_it_cannot_check_listed() -> None:
+    """Issue 20: a port whose hello offers only points is never asked for a fault; the
+    clauses only faults would reach, and those no conform run checks, are listed as not
+    checked, with the reason, not failed."""
+    from meerkat_ref.oracle.conform import NEEDS_FAULTS
+    from meerkat_ref.oracle.engine import NO_FAULTS
+
+    code, report = run_conform(f"{REFERENCE} --capabilities points", "--random-cases", "2",
+                               "--search-runs", "2", "--free-runs", "2", "--max-schedules", "30",
+                               "--scenario", "store-faults", "--scenario", "turns-at-once")
+    assert code == 0, report["protocol_errors"]
+    assert report["ok"] and not report["protocol_errors"]
+    assert report["skipped"]["SAVE-FAILED"] == NEEDS_FAULTS
+    assert report["skipped"]["EVENTS"].startswith("meerkat-ref conform never checks it: ")
+    assert "TURN" not in report["skipped"] and report["clauses"]["TURN"]["checks"] > 0
+    notes = {p["name"]: p["note"] for p in report["phases"]}
+    assert "need store faults" in notes["sequential vectors"]
+    assert f"store-faults: {NO_FAULTS}" in notes["concurrent search (hooks)"]
+    faulted = [r for r in report["searches"] if r["scenario"] == "store-faults"]
+    assert faulted and faulted[0]["unchecked"] == NO_FAULTS

@@ -2,9 +2,11 @@
 
 Each port in ``tests/ports/`` is the reference with one rule broken in a way
 only an interleaving shows, served over the real adapter protocol: a port
-whose ``archive`` answers before its session task has stopped, and one that
-lets two turns of a session run at once.  The rules that catch them are
-checked from the wire (scheduling-point events), the same rules the
+whose ``archive`` answers before its session task has stopped, one that
+lets two turns of a session run at once, and one whose busy check and act
+are two steps, so that a second turn queues behind the first (issue 20:
+``check --adapter`` let it through while conform's vectors caught it).
+The rules that catch them are checked from the wire (scheduling-point events), the same rules the
 in-process explorer applies, so a port written in any language is held to
 them.  Each failure comes with a counterexample that replays: the engine,
 given its scenario and choices, breaks the same rule again on a fresh
@@ -36,6 +38,7 @@ def argv(port: str) -> list[str]:
     [
         ("late_archive.py", "host-checkpoint-vs-archive", "ARCHIVE-STOP"),
         ("overlapping_turns.py", "turns-at-once", "TURN-BUSY"),
+        ("busy_check_then_act.py", "turns-at-once", "TURN-BUSY"),
     ],
 )
 def test_concurrent_search_names_the_broken_rule_with_a_replayable_counterexample(
@@ -68,3 +71,26 @@ def test_the_reference_passes_the_same_searches() -> None:
                          Options(random_cases=0, free_runs=0, search_runs=8,
                                  scenarios=(scenario,), shrink_budget=0))
         assert report.ok, report.text()
+
+
+@pytest.mark.parametrize(
+    ("port", "scenario", "rule"),
+    [
+        ("late_archive.py", "host-checkpoint-vs-archive", "ARCHIVE-STOP"),
+        ("overlapping_turns.py", "turns-at-once", "TURN-BUSY"),
+        ("busy_check_then_act.py", "turns-at-once", "TURN-BUSY"),
+    ],
+)
+def test_check_adapter_sees_what_conform_sees(port: str, scenario: str, rule: str) -> None:
+    """One engine, two doors: ``check --adapter``'s search finds each bad port's rule too."""
+    from meerkat_ref.oracle.check import explore_all
+    from meerkat_ref.oracle.engine import get_scenario
+
+    async def search() -> set[str]:
+        async with adapter_target(argv(port)) as target:
+            (report,) = await explore_all(target, [get_scenario(scenario)],
+                                          stop_on_violation=True)
+        first = report.first()
+        return set() if first is None else {v.rule for v in first.violations}
+
+    assert rule in trio.run(search)

@@ -52,6 +52,8 @@ CASES: list[tuple[str, list[str], int]] = [
     ("check-store-file", ["check", "--store", "{afile}"], 2),
     ("check-store-under-file", ["check", "--store", "{under}"], 2),
     ("check-store-empty", ["check", "--store", ""], 2),
+    ("check-store-with-memory", ["check", "--memory", "--store", "{adir}"], 2),
+    ("check-keep-going-value", ["check", "--keep-going=yes"], 2),
     ("check-out-file", ["check", "--out", "{afile}"], 2),
     ("check-out-under-file", ["check", "--out", "{under}"], 2),
     ("check-out-empty", ["check", "--out", ""], 2),
@@ -82,7 +84,7 @@ CASES: list[tuple[str, list[str], int]] = [
     ("replay-unknown-scenario", ["replay", "{unknown_scenario}"], 2),
     ("replay-unknown-variant", ["replay", "{unknown_variant}"], 2),
     ("replay-bad-choice", ["replay", "{bad_choice}"], 2),
-    ("replay-diverges", ["replay", "{diverges}"], 2),
+    ("replay-diverges", ["replay", "{diverges}"], 1),  # a finding, not bad usage
     ("replay-adapter-empty", ["replay", "{schedule}", "--adapter", ""], 2),
     ("replay-html-under-file", ["replay", "{schedule}", "--html", "{under}"], 2),
     ("replay-timeout-word", ["replay", "{schedule}", "--timeout", "x"], 2),

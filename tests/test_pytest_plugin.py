@@ -120,3 +120,22 @@ def test_an_adapter_that_dies_fails_items_and_skips_none(tmp_path: Path) -> None
     assert summary(run) == {"failed": 3, "deselected": ITEMS - 3}
     assert "PROTOCOL ERROR in vector archive-live: the adapter exited (status 3)" in run.stdout
     assert "the conform run stopped before checking TURN: PROTOCOL ERROR" in run.stdout
+
+
+def test_a_port_without_faults_passes_with_what_it_cannot_check_skipped(tmp_path: Path) -> None:
+    """Issue 20: only points offered, nothing fails; what needs faults, and what no conform
+    run checks at all, is skipped with the reason."""
+    adapter = f"{REFERENCE} --capabilities points"
+    run = pytest_run(tmp_path, "--meerkat-adapter", adapter, *QUICK)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    counts = summary(run)
+    assert counts.get("failed", 0) == 0
+    out = run.stdout
+    faults = "the adapter does not offer the faults capability"
+    skipped = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert any("vector failed-save needs store faults" in line and faults in line
+               for line in skipped), skipped
+    assert any("SAVE-FAILED: needs store faults" in line and faults in line for line in skipped)
+    assert any("EVENTS: meerkat-ref conform never checks it" in line for line in skipped)
+    assert "PASSED meerkat::clause[ARCHIVE-FINAL]" in out
+    assert "PASSED meerkat::clause[PROTOCOL]" in out

@@ -262,6 +262,56 @@ def test_the_report_fetches_nothing(page: Page, example_page: Path) -> None:
     assert asked == [example_page.as_uri()], "one request: the file itself"
 
 
+def _in_view(page: Page, locator: Locator) -> bool:
+    """Whether the element is wholly inside the window (not scrolled away, not cut off)."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None
+    return (box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
+            and box["x"] >= 0 and box["x"] + box["width"] <= size["width"])
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)], ids=["1280x800", "1920x1080"])
+def test_the_first_screen_shows_the_top_and_the_whole_table(
+    browser: Browser, size: tuple[int, int]
+) -> None:
+    """Issue 20: the page opened scrolled to its first step, title, verdict, "Reproduce" and
+    column headings out of sight, and the violation column cut off at 1400 wide."""
+    width, height = size
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  device_scale_factor=1, color_scheme="light")
+    page = context.new_page()
+    try:
+        for address in ("", "#step-15"):
+            page.goto(WINDOW_1_PAGE.as_uri() + address)
+            at_step(page, 15 if address else 0)
+            assert page.evaluate("window.scrollY") == 0
+            assert page.evaluate("location.hash") == address, "opening changes no address"
+            for part in (page.get_by_test_id("title"), page.get_by_test_id("verdict"),
+                         page.get_by_test_id("replay"), page.locator("#lane thead th").first,
+                         page.locator("#lane thead th").last, current(page)):
+                assert _in_view(page, part), part
+            expect(page.locator("#lane thead th").last).to_have_text("violation")
+            overflow = page.evaluate(
+                "(() => { const p = document.querySelector('.lane-pane');"
+                " return p.scrollWidth - p.clientWidth; })()")
+            assert overflow <= 0, f"the table is {overflow}px wider than its pane"
+            assert _in_view(page, page.locator(f"#lane tr[data-step='{15 if address else 0}']"))
+        # Walking to the end scrolls the swimlane, never the header or the panel away.
+        page.keyboard.press("End")
+        at_step(page, 17)
+        assert page.evaluate("window.scrollY") == 0
+        heading = page.locator("#lane thead th").first
+        for part in (page.get_by_test_id("title"), heading, current(page),
+                     page.locator("#lane tr[data-step='17']")):
+            assert _in_view(page, part), part
+        thead = heading.bounding_box()
+        row = page.locator("#lane tr[data-step='17']").bounding_box()
+        assert thead is not None and row is not None and row["y"] >= thead["y"] + thead["height"]
+    finally:
+        context.close()
+
+
 def _fonts_used(page: Page) -> set[str]:
     cdp = page.context.new_cdp_session(page)
     cdp.send("DOM.enable")

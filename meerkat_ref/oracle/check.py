@@ -13,6 +13,7 @@ are the same however many there are.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
@@ -28,12 +29,33 @@ from .engine import (
 )
 from .engine import explore as _explore
 from .engine import find_counterexample as _find
-from .targets import InProcessTarget, Target
+from .targets import InProcessTarget, ProtocolError, Target
 
 T = TypeVar("T")
 
 DEFAULT = -1
 """``bound=DEFAULT``: each scenario's own (``Scenario.bound``; ``None`` for the named ones)."""
+
+
+NO_POINTS = (
+    "not explored: the target does not offer the points capability (scheduling hooks), "
+    "through which every schedule is chosen; meerkat-ref conform runs such a port "
+    "free-running"
+)
+"""Why ``check`` explores nothing on a port without hooks."""
+
+
+class ExplorationCut(Exception):
+    """A protocol error stopped ``explore_all``: the reports so far come with it.
+
+    ``reports`` holds every scenario explored before, and the one the error
+    cut (its counts so far, ``exhausted`` false); ``error`` is what stopped it.
+    """
+
+    def __init__(self, reports: list[SearchReport], error: ProtocolError) -> None:
+        super().__init__(str(error))
+        self.reports = reports
+        self.error = error
 
 
 async def explore_all(
@@ -44,22 +66,81 @@ async def explore_all(
     search: str = "dpor",
     store: str = "memory",
     max_schedules: int | None = None,
+    stop_on_violation: bool = False,
     started: Callable[[Scenario], None] | None = None,
     progress: Callable[[SearchReport], None] | None = None,
     finished: Callable[[SearchReport], None] | None = None,
+    found: Callable[[SearchReport, RunOutcome], None] | None = None,
 ) -> list[SearchReport]:
-    """Every behaviour of each scenario (within a bound, if one), on ``target``."""
-    reports = []
+    """Every behaviour of each scenario (within a bound, if one), on ``target``.
+
+    ``stop_on_violation``: a scenario's search ends at its first violating
+    run.  ``found`` is told of each violating run as soon as it is recorded.
+    A target without scheduling points explores nothing: each report says so
+    (``unchecked``).  A ``ProtocolError`` raises ``ExplorationCut``, which
+    keeps the reports so far.
+    """
+    reports: list[SearchReport] = []
     for scenario in scenarios:
         if started is not None:
             started(scenario)
         chosen = scenario.bound if bound == DEFAULT else bound
-        report = await _explore(target, scenario, bound=chosen, search=search, store=store,
-                                max_schedules=max_schedules, progress=progress)
+        if "points" not in target.capabilities:
+            report = SearchReport(scenario.name, target.description, search, store, chosen,
+                                  exhausted=False, unchecked=NO_POINTS)
+        else:
+            try:
+                report = await _explore_one(target, scenario, chosen, search, store,
+                                            max_schedules, stop_on_violation, progress, found)
+            except _Cut as cut:
+                raise ExplorationCut([*reports, cut.report], cut.error) from cut.error
         if finished is not None:
             finished(report)
         reports.append(report)
     return reports
+
+
+class _Cut(Exception):
+    def __init__(self, report: SearchReport, error: ProtocolError) -> None:
+        super().__init__(str(error))
+        self.report, self.error = report, error
+
+
+async def _explore_one(
+    target: Target, scenario: Scenario, bound: int | None, search: str, store: str,
+    max_schedules: int | None, stop_on_violation: bool,
+    progress: Callable[[SearchReport], None] | None,
+    found: Callable[[SearchReport, RunOutcome], None] | None,
+) -> SearchReport:
+    """One scenario's search; a ``ProtocolError`` raises ``_Cut`` with the report so far."""
+    live: list[SearchReport] = []  # the search's own report, once a callback has shown it
+    began = time.perf_counter()
+
+    def seen(report: SearchReport) -> None:
+        if not live:
+            live.append(report)
+
+    def shown(report: SearchReport) -> None:
+        seen(report)
+        if progress is not None:
+            progress(report)
+
+    def told(report: SearchReport, outcome: RunOutcome) -> None:
+        seen(report)
+        if found is not None:
+            found(report, outcome)
+
+    try:
+        return await _explore(target, scenario, bound=bound, search=search, store=store,
+                              max_schedules=max_schedules, stop_on_violation=stop_on_violation,
+                              progress=shown, found=told)
+    except ProtocolError as exc:
+        cut = live[0] if live else SearchReport(scenario.name, target.description, search,
+                                                store, bound)
+        cut.exhausted = False
+        cut.states = len(cut.end_states)
+        cut.seconds = time.perf_counter() - began
+        raise _Cut(cut, exc) from exc
 
 
 def in_process(target: InProcessTarget, fn: Callable[[InProcessTarget], Awaitable[T]]) -> T:
@@ -83,8 +164,9 @@ def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = 
 
 
 def _explore_fresh(make_target: Callable[[], InProcessTarget], scenario: Scenario,
-                   bound: int | None, search: str) -> SearchReport:
-    return explore(make_target(), scenario, bound=bound, search=search)
+                   bound: int | None, search: str, stop_on_violation: bool) -> SearchReport:
+    return explore(make_target(), scenario, bound=bound, search=search,
+                   stop_on_violation=stop_on_violation)
 
 
 def explore_in_processes(
@@ -94,6 +176,7 @@ def explore_in_processes(
     jobs: int,
     bound: int | None = DEFAULT,
     search: str = "dpor",
+    stop_on_violation: bool = False,
     finished: Callable[[SearchReport], None] | None = None,
 ) -> list[SearchReport]:
     """``explore`` of each scenario on a fresh target, ``jobs`` processes at a time.
@@ -108,7 +191,8 @@ def explore_in_processes(
     reports: list[SearchReport | None] = [None] * len(scenarios)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search): i
+        futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search,
+                               stop_on_violation): i
                    for i, scenario in enumerate(scenarios)}
         for future in as_completed(futures):
             report = future.result()
@@ -131,5 +215,5 @@ def find_counterexample(target: InProcessTarget, scenario: Scenario, *, max_boun
         t, scenario, max_bound=max_bound, store=t.store_kind, max_schedules=max_schedules))
 
 
-__all__ = ["DEFAULT", "explore", "explore_all", "explore_in_processes", "find_counterexample",
-           "in_process", "run_once"]
+__all__ = ["DEFAULT", "NO_POINTS", "ExplorationCut", "explore", "explore_all",
+           "explore_in_processes", "find_counterexample", "in_process", "run_once"]

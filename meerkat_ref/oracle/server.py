@@ -42,9 +42,6 @@ from .targets import show as _show
 
 Emit = Callable[[dict[str, Json]], None]
 
-_ANNOUNCED = frozenset({"points", "faults", "placement"})
-"""What a hello may announce (``introspection`` is the in-process target's alone)."""
-
 _OWN_FIELDS: dict[str, tuple[str, ...]] = {
     **CONTROL_FIELDS, "restart": ("task",), "observe_store": ("task",),
     "fail_next_save": ("task",),
@@ -97,16 +94,32 @@ def _answer_json(rid: str | None, answer: Answer) -> dict[str, Json]:
     return {"id": rid, "ok": encode(result.value)}
 
 
+CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement")
+"""What the reference adapter can offer (``spec/ADAPTER.md`` sections 6 and 11)."""
+
+
 class Server:
     """The protocol, transport-free: feed it lines with ``handle``; it calls ``emit``.
 
     ``handle`` must always be called from the same task, inside ``async with target``.
+    ``capabilities``: what ``hello`` offers (a subset of ``CAPABILITIES``); a
+    command that needs one not offered is answered ``UNSUPPORTED``, as a port
+    without it would answer, so the oracle's side of a port with fewer
+    capabilities can be tested against the reference itself.
     """
 
-    def __init__(self, target: InProcessTarget, emit: Emit, variant: str) -> None:
+    def __init__(self, target: InProcessTarget, emit: Emit, variant: str,
+                 capabilities: tuple[str, ...] = CAPABILITIES) -> None:
+        unknown = set(capabilities) - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"unknown capabilit{'ies' if len(unknown) > 1 else 'y'}: "
+                             f"{', '.join(sorted(unknown))}; known: {', '.join(CAPABILITIES)}")
         self.target = target
         self.emit = emit
         self.variant = variant
+        # placement only where the target parks as the reference's table says (not the seed)
+        self.capabilities = tuple(c for c in CAPABILITIES if c in capabilities and (
+            c != "placement" or c in target.capabilities))
         self._open = False
         self._lines = 0
         self._in_flight: set[str] = set()
@@ -166,7 +179,7 @@ class Server:
                 "version": _version(),
                 "contract": "meerkat-session 0.4.0",
                 "variant": self.variant,
-                "capabilities": sorted(self.target.capabilities & _ANNOUNCED),
+                "capabilities": list(self.capabilities),
                 "store": self.target.store_kind,
             }})
         elif cmd == "open":
@@ -189,12 +202,16 @@ class Server:
             self.emit({"id": rid, "ok": answer})
         elif cmd == "control":
             self._need_open(rid, cmd)
-            await self.target.control(field(msg, "points", "bool"))
+            on = field(msg, "points", "bool")
+            self._need("points", rid, cmd)
+            await self.target.control(on)
             self.emit({"id": rid, "ok": None})
         elif cmd == "release":
             self._need_open(rid, cmd)
             label = field(msg, "task", "str")
             fault = field(msg, "fault", "bool", False)
+            if fault:
+                self._need("faults", rid, 'release with "fault": true')
             try:
                 await self.target.release(label, fault)
             except LookupError as exc:
@@ -211,6 +228,11 @@ class Server:
             self.emit({"id": rid, "ok": None})
             return False
         return True
+
+    def _need(self, capability: str, rid: str, what: str) -> None:
+        if capability not in self.capabilities:
+            raise WireError("UNSUPPORTED", f"request {_named(rid)}: {what} needs the "
+                            f"{capability} capability, which this adapter does not offer")
 
     def _need_open(self, rid: str, cmd: str) -> None:
         if not self._open:
@@ -236,6 +258,7 @@ class Server:
         elif cmd == "observe_store":
             self.emit({"id": rid, "ok": encode(await self.target.observe_store())})
         elif cmd == "fail_next_save":
+            self._need("faults", rid, cmd)
             self.target.fail_next_save()
             self.emit({"id": rid, "ok": None})
         else:
@@ -323,10 +346,11 @@ def stdout_emit(msg: dict[str, Json]) -> None:
     sys.stdout.flush()
 
 
-async def serve(target: InProcessTarget, variant: str, emit: Emit = stdout_emit) -> None:
+async def serve(target: InProcessTarget, variant: str, emit: Emit = stdout_emit,
+                capabilities: tuple[str, ...] = CAPABILITIES) -> None:
     """Serve ``target`` on stdin/stdout until ``bye`` or end of input."""
     async with target:
-        server = Server(target, emit, variant)
+        server = Server(target, emit, variant, capabilities)
         async for line in stdin_lines():
             if not line.strip():
                 continue
@@ -334,5 +358,6 @@ async def serve(target: InProcessTarget, variant: str, emit: Emit = stdout_emit)
                 break
 
 
-__all__ = ["Emit", "Server", "TooLong", "serve", "split_lines", "stdin_lines", "stdout_emit"]
+__all__ = ["CAPABILITIES", "Emit", "Server", "TooLong", "serve", "split_lines", "stdin_lines",
+           "stdout_emit"]
 

@@ -35,11 +35,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import trio
 
 from .._model import model
-from ..report import Case, Failure, OutputError, junit_xml, output_problem, write_text
+from ..report import (
+    Case,
+    Failure,
+    OutputError,
+    duration,
+    junit_xml,
+    output_problem,
+    time_left,
+    write_text,
+)
 from .engine import ClientOp, Scenario, explore_dpor
 from .targets import InProcessTarget
 
@@ -557,16 +567,21 @@ def junit_cases(results: Sequence[SweepResult], scope: Scope) -> list[Case]:
     return cases
 
 
-def _progress() -> Callable[[int, int, Row], None]:
-    last = [0.0]
+def _progress(clock: Callable[[], float] = time.monotonic,
+              out: TextIO | None = None) -> Callable[[int, int, Row], None]:
+    """A line at most every 5 s (and at each violation, and at the end), with the time left."""
+    began = clock()
+    last = [began]
 
     def show(done: int, total: int, row: Row) -> None:
-        now = time.monotonic()
+        now = clock()
         if row.rules or done == total or now - last[0] > 5:
             last[0] = now
             mark = f"  VIOLATION {','.join(row.rules)}" if row.rules else ""
-            print(f"  [{done}/{total}] {row.name}: {row.schedules} schedules{mark}",
-                  file=sys.stderr, flush=True)
+            left = time_left(now - began, done, total)
+            print(f"  [{done}/{total}] {row.name}: {row.schedules} schedules{mark}"
+                  + (f"; {duration(now - began)} so far, {left}" if left else ""),
+                  file=out or sys.stderr, flush=True)
 
     return show
 

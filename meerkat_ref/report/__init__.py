@@ -13,7 +13,7 @@ from ._from_run import trace_of
 from ._html import render_gallery, render_html, report_name, write_gallery, write_report
 from ._junit import Case, Failure, junit_xml, trace_failure
 from ._outputs import OutputError, output_problem, write_text
-from ._progress import make_progress
+from ._progress import duration, make_progress, time_left
 from ._table import aligned_table
 from ._trace import FORMAT, Trace, TraceError, parse_trace, problems
 
@@ -26,6 +26,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "aligned_table",
+    "duration",
     "junit_xml",
     "make_progress",
     "output_problem",
@@ -34,6 +35,7 @@ __all__ = [
     "render_gallery",
     "render_html",
     "report_name",
+    "time_left",
     "trace_failure",
     "trace_of",
     "write_gallery",

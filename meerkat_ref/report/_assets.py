@@ -51,7 +51,8 @@ main { display: grid; grid-template-columns: minmax(0, 1fr) 20rem; gap: 1rem;
 table { border-collapse: collapse; }
 #lane { width: 100%; font-family: var(--mono); font-size: 11.5px; }
 #lane th, #lane td { border-bottom: 1px solid var(--line); padding: .15rem .35rem;
-                     text-align: left; vertical-align: top; white-space: nowrap; }
+                     text-align: left; vertical-align: top; overflow-wrap: break-word; }
+#lane th[scope=row], #lane .badge, #lane .point { white-space: nowrap; }
 #lane thead th { position: sticky; top: 0; background: var(--panel); z-index: 1; }
 #lane td + td, #lane th + td { border-left: 1px solid var(--line); }
 #lane tbody tr { cursor: pointer; }
@@ -62,7 +63,7 @@ table { border-collapse: collapse; }
 #lane tr.violation.current { background: var(--bad); }
 #lane tr.synthetic td, #lane tr.synthetic th { color: var(--muted); font-style: italic; }
 .call-in, .call-out { font-size: 11px; }
-#lane td .badge.rule { display: table; margin: 1px 0; }
+#lane td .badge.rule { display: block; width: max-content; margin: 1px 0; }
 .call-in { color: var(--muted); }
 .note { font-size: 11px; font-style: italic; color: var(--back); }
 .call-out { color: var(--ok); }
@@ -96,6 +97,19 @@ footer { margin-top: 1rem; color: var(--muted); font-size: 12.5px; }
 kbd { font-family: var(--mono); border: 1px solid var(--line); border-bottom-width: 2px;
       border-radius: 3px; padding: 0 .25rem; font-size: 11.5px; }
 @media (max-width: 900px) { main { grid-template-columns: 1fr; } aside { position: static; } }
+@media (min-width: 901px) {
+  /* The header stays put; the swimlane and the panel scroll, each in its own pane. */
+  body { height: 100vh; display: flex; flex-direction: column; overflow: hidden;
+         padding-bottom: .5rem; }
+  header, footer { flex: none; }
+  main { flex: 1 1 auto; min-height: 0; grid-template-rows: minmax(0, 1fr);
+         align-items: stretch; }
+  .lane-pane { min-height: 0; overflow: auto; }
+  .lane-wrap { overflow: visible; }  /* the pane scrolls: the column headings stick to it */
+  aside { position: static; max-height: none; min-height: 0; }
+  footer { margin-top: .5rem; }
+  footer p { margin: 0; }
+}
 """
 )
 
@@ -113,7 +127,7 @@ SCRIPT = Markup(
     function (s) { states[s.getAttribute("data-step")] = s; });
   var status = document.getElementById("current-step");
   var pos = -1;
-  function select(i, scroll) {
+  function select(i, scroll, quiet) {
     if (i < 0 || i >= rows.length) { return; }
     if (pos >= 0) {
       rows[pos].classList.remove("current");
@@ -128,8 +142,26 @@ SCRIPT = Markup(
     states[step].hidden = false;
     status.setAttribute("data-step", step);
     status.textContent = "Step " + step + " (" + (i + 1) + " of " + rows.length + ")";
-    if (scroll) { row.scrollIntoView({block: "nearest"}); }
+    if (scroll) { reveal(row); }
+    if (quiet) { return; }  /* opening the page: its address stays as it was */
     try { history.replaceState(null, "", "#step-" + step); } catch (e) { /* file: URL quirks */ }
+  }
+  var pane = document.querySelector(".lane-pane");
+  var head = document.querySelector("#lane thead");
+  function paned() {  /* wide window: the swimlane scrolls in its own pane, the page not */
+    return !!pane && getComputedStyle(pane).overflowY !== "visible";
+  }
+  function reveal(row) {
+    if (!paned()) { row.scrollIntoView({block: "nearest"}); return; }
+    /* Scroll the pane only, keeping the row clear of the sticky column headings. */
+    var box = row.getBoundingClientRect(), view = pane.getBoundingClientRect();
+    var top = view.top + (head ? head.getBoundingClientRect().height : 0);
+    if (box.top < top) {
+      pane.scrollTop -= top - box.top;
+    } else if (box.bottom > view.bottom) {
+      pane.scrollTop += box.bottom - view.bottom;
+    }
+    window.scrollTo(0, 0);
   }
   function fromHash() {
     var m = /^#step-(-?[0-9]+)$/.exec(location.hash);
@@ -173,7 +205,8 @@ SCRIPT = Markup(
     if (j >= 0) { select(j, true); }
   });
   var start = fromHash();
-  select(start >= 0 ? start : 0, start >= 0);
+  select(start >= 0 ? start : 0, start >= 0, true);
+  window.scrollTo(0, 0);  /* the title, the verdict and how to reproduce come first */
 })();
 """
 )

@@ -31,6 +31,7 @@ class Counterexample:
     about: str = ""
     store: str = "memory"
     target: str = "in-process"  # or the adapter's command line
+    schedule: str = ""  # the schedule file written for it, if one was
 
     def trace(self) -> dict[str, Any]:
         return trace_of(self.outcome, store=self.store, about=self.about, replay=self.replay,

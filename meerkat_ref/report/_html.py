@@ -18,6 +18,15 @@ v next violation; a click selects a row; ``#step-N`` in the URL selects
 step N.  The current step is in ``#current-step`` (``data-testid
 ="current-step"``, its ``data-step`` the index).
 
+Where things stay (issue 20): the page opens at its top, title, verdict
+and "Reproduce" line in view, whatever step is selected; on a window wide
+enough for the side panel the header stays put, the swimlane and the panel
+scroll each in its own pane, the column headings stay at the top of the
+swimlane's, and the table's cells wrap so that it fits the pane's width
+(checked in Chromium at 1280x800 and wider: ``tests/test_report_html.py``).
+``#step-N`` names the row of step N (the panel's sections are ``state-N``),
+so the address never scrolls the page away from its header.
+
 Every string from the trace goes through ``_markup.el``, which escapes it.
 The output depends on the trace only (no time, no paths): same trace, same
 bytes.
@@ -216,7 +225,7 @@ def _row(
     ]
     return el(
         "tr",
-        {"id": f"row-{step.index}", "data-step": step.index, "class": " ".join(classes) or None},
+        {"id": f"step-{step.index}", "data-step": step.index, "class": " ".join(classes) or None},
         el("th", {"scope": "row"}, step.index),
         task_cells,
         *extra,
@@ -365,7 +374,7 @@ def _state(step: TraceStep, trace: Trace, archived: Mapping[str, int]) -> Markup
         ]
     return el(
         "section",
-        {"class": "state", "id": f"step-{step.index}", "data-step": step.index, "hidden": True},
+        {"class": "state", "id": f"state-{step.index}", "data-step": step.index, "hidden": True},
         el("h2", None, f"After step {step.index}"),
         el("p", {"class": "mono"}, f"{step.task}: {step.where()}", *flags),
         *violations,
@@ -508,7 +517,8 @@ def render_html(trace: Mapping[str, object]) -> str:
         el(
             "main",
             None,
-            el("div", None, _swimlane(parsed, archived, show_gates), _violations(parsed)),
+            el("div", {"class": "lane-pane"}, _swimlane(parsed, archived, show_gates),
+               _violations(parsed)),
             _panel(parsed, archived),
         ),
         el("footer", None, el("p", None, _KEYS)),

@@ -8,7 +8,8 @@ The dialect is the Jenkins xUnit plugin's ``junit-10.xsd`` (the Ant format),
 the one most CI systems accept: a ``<testsuites>`` root holding one
 ``<testsuite name tests failures errors skipped time>``, holding
 ``<testcase name classname time>`` elements, a failing one holding
-``<failure message type>`` whose text is the whole story.  Times are seconds
+``<failure message type>`` whose text is the whole story, one that could not
+be checked holding ``<skipped message>`` with the reason.  Times are seconds
 with three decimals (the schema's ``SUREFIRE_TIME``).  No timestamp or host
 name unless given, so the same results give the same bytes.  Characters
 XML 1.0 cannot carry (most control characters, which a port's messages may
@@ -39,12 +40,13 @@ class Failure:
 
 @dataclass(frozen=True)
 class Case:
-    """One scenario or clause: ``failure`` is None when it passed."""
+    """One scenario or clause: ``failure`` is None when it passed; ``skipped``: why not run."""
 
     name: str
     classname: str
     seconds: float
     failure: Failure | None = None
+    skipped: str | None = None
 
 
 def _clean(text: str) -> str:
@@ -66,10 +68,12 @@ def junit_xml(
 ) -> str:
     """One ``<testsuite>`` of ``cases`` inside ``<testsuites>``, as an XML document (text)."""
     failures = sum(1 for c in cases if c.failure is not None)
+    skipped = sum(1 for c in cases if c.failure is None and c.skipped is not None)
     total = _seconds(sum(c.seconds for c in cases))
     counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0"}
     root = ET.Element("testsuites", {"name": _clean(suite_name), **counts, "time": total})
-    suite_attrs = {"name": _clean(suite_name), **counts, "skipped": "0", "time": total}
+    suite_attrs = {"name": _clean(suite_name), **counts, "skipped": str(skipped),
+                   "time": total}
     if timestamp is not None:
         suite_attrs["timestamp"] = _clean(timestamp)
     if hostname is not None:
@@ -92,6 +96,8 @@ def junit_xml(
                 {"message": _clean(case.failure.message), "type": _clean(case.failure.type)},
             )
             failure.text = _clean(case.failure.text)
+        elif case.skipped is not None:
+            ET.SubElement(node, "skipped", {"message": _clean(case.skipped)})
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'

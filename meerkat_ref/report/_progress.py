@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self, TextIO
 
@@ -55,6 +55,9 @@ class Progress(Protocol):
     def ended(self, scenario: str, schedules: int, states: int | None, violations: int,
               seconds: float) -> None:
         """A scenario explored elsewhere (another process) is done: its start and finish."""
+
+    def counterexample(self, rules: Sequence[str], schedule: str) -> None:
+        """The current scenario's first counterexample was found and written to ``schedule``."""
 
     def close(self) -> None:
         """No more scenarios (stops a live display)."""
@@ -96,6 +99,11 @@ class _Counting:
         self.start(scenario)
         self.started = self.clock() - seconds  # it ran elsewhere, for this long
         self.finish(schedules, states, violations)
+
+    def found_text(self, rules: Sequence[str], schedule: str) -> str:
+        elapsed = max(0.0, self.clock() - self.started)
+        return (f"{self.scenario}: counterexample ({', '.join(rules)}) after {elapsed:.1f}s, "
+                f"schedule written to {schedule}")
 
     def counts_text(self, schedules: int, states: int | None, violations: int) -> str:
         f = self.fields(schedules, states, violations)
@@ -158,6 +166,9 @@ class LineProgress(_Throttled):
     def finish(self, schedules: int, states: int | None, violations: int) -> None:
         self.line(f"{self.scenario}: done, {self.counts_text(schedules, states, violations)}")
 
+    def counterexample(self, rules: Sequence[str], schedule: str) -> None:
+        self.line(self.found_text(rules, schedule))
+
 
 class JsonProgress(_Throttled):
     """JSON lines: ``start``, throttled ``progress``, ``finish`` with the true totals."""
@@ -175,6 +186,11 @@ class JsonProgress(_Throttled):
 
     def finish(self, schedules: int, states: int | None, violations: int) -> None:
         self._event("finish", self.fields(schedules, states, violations))
+
+    def counterexample(self, rules: Sequence[str], schedule: str) -> None:
+        self._event("counterexample", {"scenario": self.scenario, "rules": list(rules),
+                                       "schedule": schedule,
+                                       "elapsed": round(self.clock() - self.started, 3)})
 
 
 class RichProgress(_Counting):
@@ -239,10 +255,37 @@ class RichProgress(_Counting):
         if self.task is not None:
             self.live.stop_task(self.task)
 
+    def counterexample(self, rules: Sequence[str], schedule: str) -> None:
+        if self.running:
+            self.live.console.print(self.escape(self.found_text(rules, schedule)))
+
     def close(self) -> None:
         if self.running:
             self.live.stop()
             self.running = False
+
+
+def duration(seconds: float) -> str:
+    """A span of time as a person says it: ``45 s``, ``3 min 20 s``, ``1 h 05 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def time_left(elapsed: float, done: float, total: float) -> str:
+    """``about 3 min 20 s left``, from the rate so far; empty before anything is done.
+
+    The estimate assumes the work left goes at the pace of the work done: a
+    guess (the units of work differ in cost), said as one ("about").
+    """
+    if done <= 0 or total <= done or elapsed <= 0:
+        return ""
+    return f"about {duration(elapsed / done * (total - done))} left"
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -231,12 +231,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
+def default_out(check: bool) -> Path:
+    """Where the vectors are without ``--out``: ``spec/vectors`` here, or, to ``--check``
+    outside a clone, the installed copy (the oracle's own)."""
+    here = Path("spec/vectors")
+    if check and not here.is_dir():
+        from .._spec import spec_dir
+
+        return spec_dir() / "vectors"
+    return here
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
-        default="spec/vectors",
+        default=None,
         metavar="DIR",
-        help="where the vector files go (default: spec/vectors)",
+        help="where the vector files go (default: spec/vectors; with --check and no "
+        "spec/vectors here, the installed vectors)",
     )
     parser.add_argument(
         "--check",
@@ -246,7 +258,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = Path(args.out) if args.out is not None else default_out(args.check)
     files = generate()
     if args.check:
         problems = differences(out, files)

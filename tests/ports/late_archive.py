@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
+from _port import serve_persistent
 
 from meerkat_ref import EphemeralSessionService, PersistentSessionService, SchedulingPoints
 from meerkat_ref.agent import SessionAgentBuilder
-from meerkat_ref.oracle.server import serve
-from meerkat_ref.oracle.targets import InProcessTarget
 from meerkat_ref.service._ephemeral import _Handle
-from meerkat_ref.store import SessionStore
 
 GRACE = 2  # service points (gate, store) a session task still passes after archive returned
 
@@ -64,12 +62,5 @@ class LateArchive(PersistentSessionService):
         return LateStop(builder, max_sessions, points=points)
 
 
-def make(builder: SessionAgentBuilder, capacity: int, store: SessionStore | None,
-         points: SchedulingPoints) -> EphemeralSessionService | LateArchive:
-    if store is None:
-        return EphemeralSessionService(builder, capacity, points=points)  # not the point here
-    return LateArchive(builder, capacity, store, points=LatePoints(points))
-
-
 if __name__ == "__main__":
-    trio.run(serve, InProcessTarget(make, description="late-archive"), "late-archive")
+    serve_persistent(LateArchive, "late-archive", LatePoints)

@@ -10,20 +10,9 @@ conform's concurrent phase must name TURN-BUSY.
 
 from __future__ import annotations
 
-import trio
+from _port import serve_persistent
 
-from meerkat_ref import (
-    EphemeralSessionService,
-    PersistentSessionService,
-    RunResult,
-    SchedulingPoints,
-    SessionId,
-    StartTurnRequest,
-)
-from meerkat_ref.agent import SessionAgentBuilder
-from meerkat_ref.oracle.server import serve
-from meerkat_ref.oracle.targets import InProcessTarget
-from meerkat_ref.store import SessionStore
+from meerkat_ref import PersistentSessionService, RunResult, SessionId, StartTurnRequest
 
 
 class OverlappingTurns(PersistentSessionService):
@@ -36,12 +25,5 @@ class OverlappingTurns(PersistentSessionService):
         return result
 
 
-def make(builder: SessionAgentBuilder, capacity: int, store: SessionStore | None,
-         points: SchedulingPoints) -> EphemeralSessionService | OverlappingTurns:
-    if store is None:
-        return EphemeralSessionService(builder, capacity, points=points)  # not the point here
-    return OverlappingTurns(builder, capacity, store, points=points)
-
-
 if __name__ == "__main__":
-    trio.run(serve, InProcessTarget(make, description="overlapping-turns"), "overlapping-turns")
+    serve_persistent(OverlappingTurns, "overlapping-turns")

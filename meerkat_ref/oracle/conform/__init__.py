@@ -40,7 +40,7 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +71,14 @@ from ._outputs import Drawn, draw_failures, junit_cases
 from ._report import Failure, Phase, Report, renumber
 
 __all__ = [
+    "NEEDS_FAULTS",
+    "NEEDS_POINTS",
     "Options",
     "ProtocolError",
     "Report",
     "Request",
     "add_arguments",
+    "capability_gaps",
     "conform",
     "conform_target",
     "load_concurrent",
@@ -178,12 +181,12 @@ class _Conform:
                              "faults (fail_next_save, capability faults) [SAVE-FAILED]")
             cases = runnable
         if "points" not in self.target.capabilities:
-            skipped = [c.name for c in cases if c.hooks]
+            skipped = [c for c in cases if c.hooks]
             cases = [c for c in cases if not c.hooks]
             if skipped:
                 notes.append(f"the adapter offers no scheduling hooks: {len(skipped)} hooks "
                              f"case{'s' if len(skipped) > 1 else ''} not run "
-                             f"({', '.join(skipped)})")
+                             f"({', '.join(c.name for c in skipped)})")
         phase.note = "; ".join(notes)
         try:
             for case in cases:
@@ -246,6 +249,8 @@ class _Conform:
                                         max_schedules=opts.max_schedules)
                 self.report.searches.append(dfs.to_json())
                 self.report.check(RULES, dfs.schedules)
+                if dfs.unchecked and dfs.unchecked not in phase.note:
+                    phase.note += f"; {scenario.name}: {dfs.unchecked}"
                 phase.cases += dfs.schedules
                 first = dfs.first()  # the shortest counterexample the search met
                 if first is not None:
@@ -279,6 +284,49 @@ class _Conform:
             self.done(phase, started)
 
 
+def _clauses_of(cases: Iterable[Case]) -> set[str]:
+    """Every clause the steps of ``cases`` check."""
+    return {clause for case in cases for step in expected_steps(case) for clause in step.checks}
+
+
+NEEDS_FAULTS = "needs store faults (fail_next_save), and the adapter does not offer the faults " \
+    "capability"
+NEEDS_POINTS = "needs the scheduling hooks, and the adapter does not offer the points capability"
+
+
+def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
+    """Clauses that only checks needing a capability not ``offered`` reach, each with why.
+
+    Worked out from the plan, before anything runs: every sequential case
+    conform would run (the vectors, and the random sequences the options
+    ask for), those the adapter's capabilities leave out, and the rules
+    every concurrent run checks.  A clause here is never checked against
+    this adapter, however the run goes.
+    """
+    def needs(case: Case) -> str | None:
+        if needs_faults(case) and "faults" not in offered:
+            return NEEDS_FAULTS
+        if case.hooks and "points" not in offered:
+            return NEEDS_POINTS
+        return None
+
+    planned = [*example_cases(), *random_cases()]
+    if opts.random_cases > 0:
+        planned += random_cases(opts.seed, opts.random_cases, opts.random_steps,
+                                "conform-random", faults="faults" in offered)
+    runnable = _clauses_of(c for c in planned if needs(c) is None)
+    concurrent = opts.free_runs > 0 or ("points" in offered and (
+        opts.max_schedules > 0 or opts.search_runs > 0))
+    reached = runnable | (set(RULES) if concurrent else set())
+    gaps: dict[str, str] = {}
+    for case in planned:
+        why = needs(case)
+        if why is not None:
+            for clause in sorted(_clauses_of([case]) - reached):
+                gaps.setdefault(clause, why)
+    return gaps
+
+
 def vector_scenario(case: dict[str, Json]) -> Scenario:
     """A concurrent vector's scenario, rebuilt from its spec."""
     return scenario_from_spec(case["spec"], str(case["scenario"]))
@@ -288,6 +336,8 @@ async def conform_target(target: Target, opts: Options, report: Report,
                          concurrent: Sequence[dict[str, Json]]) -> None:
     """Every phase against ``target``; a ``ProtocolError`` stops it, keeping what was found."""
     run = _Conform(target, opts, report, concurrent)
+    for clause, why in capability_gaps(opts, target.capabilities).items():
+        report.cannot_check([clause], why)
     names = opts.scenarios or tuple(s.name for s in SCENARIOS)
     scenarios = [get_scenario(n) for n in names]
     hooks = "points" in target.capabilities
@@ -330,6 +380,7 @@ async def conform_target(target: Target, opts: Options, report: Report,
                 "no scheduling hooks: concurrent checks ran free-running only, so narrow "
                 "windows (like the seed's) may be missed"
             )
+    report.finish()
 
 
 def load_concurrent(path: Path) -> list[dict[str, Json]]:
@@ -370,6 +421,7 @@ def conform(argv: Sequence[str], opts: Options = Options(),
             report.protocol_error(report.phases[-1].name if report.phases else "hello", str(exc))
 
     trio.run(main)
+    report.finish()
     report.seconds = time.perf_counter() - started
     return report
 

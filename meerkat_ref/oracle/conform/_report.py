@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ...registry._values import Json
 from ...report._table import aligned_table
-from ..engine._clauses import clause_ids, rule_quote
+from ..engine._clauses import PROTOCOL, clause_ids, not_by_conform, rule_quote
 from ..targets import dumps
 
 
@@ -76,6 +76,9 @@ class Report:
     protocol: list[str] = field(default_factory=list)
     searches: list[dict[str, Json]] = field(default_factory=list)  # per scenario, as check
     seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)  # clause -> why no check of it ran
+    never: dict[str, str] = field(default_factory=dict)  # of those, the ones no run could check
+    _cannot: dict[str, str] = field(default_factory=dict, repr=False)  # capability reasons
 
     @property
     def ok(self) -> bool:
@@ -103,6 +106,36 @@ class Report:
         if best is None or _rank(failure) < _rank(best):
             in_phase[failure.clause] = failure
 
+    def cannot_check(self, clauses: Iterable[str], reason: str) -> None:
+        """Checks of ``clauses`` left out because the adapter lacks a capability (``reason``)."""
+        for clause in clauses:
+            self._cannot.setdefault(clause, reason)
+
+    def finish(self) -> None:
+        """Say, for every clause no check of which ran, why (``skipped``).
+
+        A clause the adapter's capabilities kept out, or one that no
+        ``conform`` run checks (``spec/traceability.json``), is *never*
+        checked against this adapter (``never``).  Any other unchecked clause
+        was not reached by this run: its phases were turned off, or a
+        protocol error stopped the run.
+        """
+        self.skipped.clear()
+        self.never.clear()
+        exempt = not_by_conform()
+        for clause in clause_ids():
+            if clause == PROTOCOL or self.checks[clause] or self.failed[clause]:
+                continue
+            if clause in self._cannot:
+                self.never[clause] = self._cannot[clause]
+            elif clause in exempt:
+                self.never[clause] = f"meerkat-ref conform never checks it: {exempt[clause]}"
+            elif self.protocol:
+                self.skipped[clause] = "not reached: the run stopped at a protocol error"
+            else:
+                self.skipped[clause] = "not reached: the phases that check it did not run"
+        self.skipped.update(self.never)
+
     def protocol_error(self, phase: str, message: str) -> None:
         self.protocol.append(f"{phase}: {message}")
         self.failed["PROTOCOL"] += 1
@@ -118,6 +151,7 @@ class Report:
                 c: {"checks": self.checks[c], "failed": self.failed[c]}
                 for c in _order(self.checks.keys() | self.failed.keys())
             },
+            "skipped": {c: self.skipped[c] for c in _order(self.skipped.keys())},
             "failures": [self.minimal[c].to_json() for c in _order(self.minimal.keys())],
             "by_phase": {
                 phase: {
@@ -179,6 +213,12 @@ class Report:
             for c in clauses
         ]
         out += _table(rows)
+        if self.skipped:
+            out += ["", f"not checked ({len(self.skipped)} clause"
+                    f"{'s' if len(self.skipped) != 1 else ''}, skipped):"]
+            rows = [(c, self.skipped[c]) for c in _order(self.skipped.keys())]
+            width = max(len(c) for c, _ in rows)
+            out += [f"  {c:<{width}}  {reason}" for c, reason in rows]
         for message in self.protocol:
             out += ["", f"PROTOCOL ERROR {message}"]
         for clause in _order(self.minimal.keys()):
@@ -197,7 +237,9 @@ class Report:
             out += ["    " + line for line in f.lines]
         verdict = "PASS" if self.ok else "FAIL"
         failing = ", ".join(_order(self.failed.keys()))
-        out += ["", f"{verdict}" + (f": {failing}" if failing else "") + f" ({self.seconds:.1f}s)"]
+        skipped = f"; {len(self.skipped)} clauses not checked" if self.skipped else ""
+        out += ["", f"{verdict}" + (f": {failing}" if failing else "")
+                + f" ({self.seconds:.1f}s{skipped})"]
         return "\n".join(out)
 
 

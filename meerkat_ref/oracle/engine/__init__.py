@@ -11,6 +11,7 @@ from ._linearize import check as check_linearizable
 from ._monitor import RULES, Call, Monitor, Violation, short
 from ._run import Node, RunOutcome, Snapshot, Step, run_schedule
 from ._scenarios import (
+    NO_FAULTS,
     SCENARIOS,
     ClientOp,
     Scenario,
@@ -34,6 +35,7 @@ from ._strategies import (
 )
 
 __all__ = [
+    "NO_FAULTS",
     "RULES",
     "SCENARIOS",
     "SEARCHES",

@@ -15,6 +15,7 @@ clause's rules, from the very text a port author reads, in a failure report.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,6 +250,20 @@ def clause_ids() -> tuple[str, ...]:
     return (*(c.id for c in contract_clauses()), *(r.id for r in wire_rules()), PROTOCOL)
 
 
+@cache
+def not_by_conform() -> dict[str, str]:
+    """Clauses no ``conform`` run checks, each with the reason (``spec/traceability.json``).
+
+    The installed spec's, as the oracle runs with it; ``specgen.docs`` checks
+    the checkout's copy (every clause is checked by conform or listed here).
+    """
+    data = json.loads(spec_text("traceability.json"))
+    reasons = data.get("not_by_conform", {}) if isinstance(data, dict) else {}
+    if not isinstance(reasons, dict):
+        raise ValueError("spec/traceability.json: 'not_by_conform' must map ids to reasons")
+    return {str(k): str(v) for k, v in reasons.items()}
+
+
 QUOTE_LIMIT = 600
 """At most this many characters of a rule are quoted in a report."""
 
@@ -300,6 +315,7 @@ __all__ = [
     "WireRule",
     "clause_ids",
     "contract_clauses",
+    "not_by_conform",
     "parse_clauses",
     "parse_wire_rules",
     "rule_quote",

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..targets import Footprint, Point, Target
-from ._run import run_schedule
+from ._run import RunOutcome, run_schedule
 from ._scenarios import Scenario
 from ._search import SearchReport, explore_dfs
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged
@@ -234,11 +234,16 @@ async def explore_dpor(
     max_schedules: int | None = None,
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
+    found: Callable[[SearchReport, RunOutcome], None] | None = None,
 ) -> SearchReport:
-    """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc."""
+    """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc.
+
+    ``found``: as for ``explore_dfs``, told of each violating run as it is recorded.
+    """
     if scenario.faults > 1 or scenario.crashes > 1:
         raise ValueError("DPOR explores at most one store fault and one crash per schedule")
-    report = SearchReport(scenario.name, target.description, "dpor", store, None)
+    report = SearchReport(scenario.name, target.description, "dpor", store, None, found=found)
+    scenario, report.unchecked = scenario.within(target.capabilities)
     started = time.perf_counter()
     states = report.end_states
     reached: set[tuple[str, int]] = set()
@@ -288,16 +293,18 @@ async def explore(
     max_schedules: int | None = None,
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
+    found: Callable[[SearchReport, RunOutcome], None] | None = None,
 ) -> SearchReport:
     """Explore ``scenario``: DPOR with no bound; a preemption bound or ``dfs``: the DFS."""
     if search not in SEARCHES:
         raise ValueError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
     if bound is None and search == "dpor":
         return await explore_dpor(target, scenario, store=store, max_schedules=max_schedules,
-                                  stop_on_violation=stop_on_violation, progress=progress)
+                                  stop_on_violation=stop_on_violation, progress=progress,
+                                  found=found)
     return await explore_dfs(target, scenario, bound=bound, store=store,
                              max_schedules=max_schedules, stop_on_violation=stop_on_violation,
-                             progress=progress, reduce=search == "dpor")
+                             progress=progress, reduce=search == "dpor", found=found)
 
 
 __all__ = ["CRASH", "SEARCHES", "DporRun", "explore", "explore_dpor"]

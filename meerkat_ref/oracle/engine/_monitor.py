@@ -32,8 +32,15 @@ CAPACITY        Sessions known live (their create answered ok, not archived,
                 tasks alive never exceed it (white-box).
 TURN-BUSY       At most one turn of a session is in flight: two different
                 tasks never wait at agent points of one session at once
-                (wire); at most one agent turn runs, and at most one is
-                taken or queued by its task, per session (white-box).
+                (wire); of ``start_turn`` calls of one session started at
+                once -- each invoked while the other still waited at the
+                first scheduling point it reached when it was invoked, or sent
+                in one ``at_once`` -- at most one is admitted (wire: the
+                model's ``TurnsAtOnce``; admission is decided before a call's
+                first point, so a second turn that queues behind the first
+                is caught although the two never run at once); at most one
+                agent turn runs, and at most one is taken or queued by its
+                task, per session (white-box).
 DURABILITY      When a plain (non-host) create or turn of a session answers
                 ok, the store held the session at some step while the call
                 was in flight (its answer's step included), at a revision at
@@ -189,6 +196,7 @@ class Monitor:
     _calling: dict[str, Call] = field(default_factory=dict)  # client -> its call in flight
     _archiving: dict[str, int] = field(default_factory=dict)  # session -> archives in flight
     _observed: Observe | None = None  # the store seen at the last settle, not yet logged
+    together: list[tuple[Call, Call]] = field(default_factory=list)  # turns started at once
     _floor: dict[int, int] = field(default_factory=dict)  # id(call) -> store revision at invoke
     _peak: dict[int, dict[str, int]] = field(default_factory=dict)  # id(call) -> highest seen
     _seen_violations: set[tuple[str, str]] = field(default_factory=set)
@@ -289,6 +297,43 @@ class Monitor:
             session = call.value.session_id if isinstance(call.value, model.RunResult) else sid
             if session is not None:
                 self._check_durable(call, session, answer.revision)
+        if name == "start_turn" and self.together:
+            self.check_together()
+
+    def started_together(self, call: Call, others: Iterable[Call]) -> None:
+        """``call`` was started while none of ``others`` had run past its first point.
+
+        The engine says so for a call invoked while each of ``others`` waits
+        at the first scheduling point it reached (never released since), and
+        for the calls of one ``at_once``.  Two such ``start_turn`` calls of one
+        session are the model's ``TurnsAtOnce``: at most one is admitted.
+        """
+        if call.name != "start_turn" or call.session_id is None:
+            return
+        for other in others:
+            if other is not call and other.name == "start_turn" and (
+                    other.session_id == call.session_id):
+                self.together.append((other, call))
+
+    def check_together(self, *, final: bool = False) -> None:
+        """TURN-BUSY for turns started at once: not two of them admitted.
+
+        Admitted: answered ok; at the end of a run (``final``), also a
+        host-mode turn still unanswered (its loop serves).
+        """
+        def admitted(call: Call) -> bool:
+            return call.result == "ok" or (final and call.host and call.responded is None)
+
+        for first, second in self.together:
+            if admitted(first) and admitted(second):
+                self.violate(
+                    "TURN-BUSY",
+                    f"two turns of {first.session} started at once were both admitted: "
+                    f"{first.client}'s start_turn (invoked at step {first.invoked}) and "
+                    f"{second.client}'s (step {second.invoked}), each invoked before the "
+                    "other passed its first scheduling point; one must get SESSION_BUSY "
+                    "(calls do not queue)",
+                )
 
     def restarted(self) -> None:
         self.known_live.clear()

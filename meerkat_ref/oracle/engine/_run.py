@@ -156,6 +156,9 @@ class _Runner:
             self.monitor.history,
         )
         self._last_view: StoreView = ()
+        # Calls parked at the first point they reached when invoked, never released since,
+        # by task label: a call invoked now is started at once with each (TURN-BUSY).
+        self.first_point: dict[str, Call] = {}
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -253,12 +256,18 @@ class _Runner:
         step = 0
         pending: tuple[int, Choice, Point | None] | None = None  # the step just taken
         observe = getattr(strategy, "observe", None)  # a reducing search wants footprints
+        invoked: tuple[str, Call] | None = None  # the call the last step sent, by its task
         while True:
             in_flight = self.plain_in_flight()
             settled = await self.target.settle()
             monitor.step = max(step - 1, 0)  # what this settle shows, the last step did
             intro = await self.look(settled.parked, settled.points, in_flight)
             self.absorb(settled.answers)
+            if invoked is not None:
+                label, call = invoked
+                if call.responded is None and any(p.task == label for p in settled.parked):
+                    self.first_point[label] = call
+                invoked = None
             if pending is not None:
                 self._record_step(*pending)
                 if observe is not None:
@@ -303,17 +312,28 @@ class _Runner:
             point = next((p for p in ready if p.task == choice.label), None)
             if point is None:
                 shown = ", ".join(p.task for p in ready)
-                raise ScheduleDiverged(f"no task {choice.label!r} is ready (ready: {shown})")
+                raise ScheduleDiverged(
+                    f"at step {step}: no task {choice.label!r} is ready (ready: {shown})")
             if point.kind == CLIENT_CALL:
                 client = next(c for c in self.clients if c.label == choice.label and c.idle())
                 op = client.current()
                 assert op is not None
-                await self.invoke(client.name, op.op, step, client)
+                cid = await self.invoke(client.name, op.op, step, client)
+                call = self.calls[cid]
+                monitor.started_together(call, [c for c in self.first_point.values()
+                                                if c.responded is None])
+                invoked = (client.label, call)
             else:
+                self.first_point.pop(choice.label, None)
+                if choice.fault and budget.faults <= 0:
+                    raise ScheduleDiverged(
+                        f"at step {step}: the store call of {choice.label!r} is to fail, but "
+                        "this run may inject no store fault (the target does not offer "
+                        "faults, or the scenario allows none)")
                 try:
                     await self.target.release(choice.label, choice.fault)
                 except LookupError as exc:
-                    raise ScheduleDiverged(str(exc)) from None
+                    raise ScheduleDiverged(f"at step {step}: {exc}") from None
                 if choice.fault:
                     budget.faults -= 1
                     monitor.fault(point.kind, self._call_of(choice.label), point.session)
@@ -363,6 +383,8 @@ class _Runner:
             c.call = call
             self.calls[cid] = call
             self.owners[cid] = c
+        for i, call in enumerate(calls):  # one at_once: all started at once
+            monitor.started_together(call, calls[:i])
         while True:
             plain = [cid for cid, call in self.calls.items() if not call.host]
             if plain:
@@ -402,6 +424,8 @@ class _Runner:
     async def post(self) -> None:
         """Restart, read back every id met, look at the store; then check the history."""
         monitor = self.monitor
+        if self.outcome.crashed_at is None:
+            monitor.check_together(final=True)  # host loops still serving count as admitted
         steps = self.outcome.steps
         monitor.step = max(monitor.step, steps[-1].index if steps else 0) + 1
         monitor.history.append(Call("process", model.Restart(), monitor.step, monitor.step, "ok"))
@@ -455,7 +479,11 @@ async def run_schedule(
     *,
     max_steps: int = 400,
 ) -> RunOutcome:
-    """Run ``scenario`` once on ``target``: controlled by ``strategy``, or free if ``None``."""
+    """Run ``scenario`` once on ``target``: controlled by ``strategy``, or free if ``None``.
+
+    Store faults are injected only where the target offers them (``Scenario.within``).
+    """
+    scenario, _ = scenario.within(target.capabilities)
     runner = _Runner(target, scenario, max_steps)
     await runner.setup()
     if strategy is None:

@@ -21,7 +21,7 @@ and checks every field); nothing in a spec is executed or used as a path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..._model import model
@@ -57,6 +57,18 @@ class Scenario:
     def max_sessions(self) -> int:
         return self.capacity
 
+    def within(self, capabilities: frozenset[str]) -> tuple[Scenario, str]:
+        """The scenario as a target offering ``capabilities`` can run it, and what it leaves out.
+
+        A target that does not offer ``faults`` (``spec/ADAPTER.md`` section
+        11) is never asked to fail a store call: the scenario runs without
+        injected faults, and the reason says what was not checked.  The
+        oracle asks a port only for what its ``hello`` offered.
+        """
+        if self.faults and "faults" not in capabilities:
+            return replace(self, faults=0), NO_FAULTS
+        return self, ""
+
     def to_spec(self) -> dict[str, Json]:
         """The scenario as JSON data (``scenario_from_spec`` rebuilds it)."""
         out: dict[str, Json] = {
@@ -74,6 +86,13 @@ class Scenario:
         if self.crashes:
             out["crashes"] = self.crashes
         return out
+
+
+NO_FAULTS = (
+    "no store faults injected: the target does not offer the faults capability, so what a "
+    "failed store call leaves behind ([SAVE-FAILED], [ARCHIVE-ATOMIC]) was not checked here"
+)
+"""Why a scenario with faults ran without them (``Scenario.within``)."""
 
 
 def _c(op: Op, attempts: int = 1) -> ClientOp:
@@ -317,6 +336,7 @@ def draw_spec(data: Any) -> dict[str, Json]:
 
 
 __all__ = [
+    "NO_FAULTS",
     "SCENARIOS",
     "ClientOp",
     "Scenario",

@@ -121,6 +121,9 @@ class SearchReport:
     seconds: float = 0.0
     exhausted: bool = True  # every schedule within the bound was run (not cut short)
     end_states: set[str] = field(default_factory=set, repr=False)  # their fingerprints
+    unchecked: str = ""  # what the target's capabilities kept out of the search, and why
+    found: Callable[[SearchReport, RunOutcome], None] | None = field(
+        default=None, repr=False, compare=False)  # told of each violating run as it is recorded
 
     @property
     def violations(self) -> int:
@@ -135,6 +138,8 @@ class SearchReport:
             self.end_states.add(outcome.end_state)
         if outcome.violations:
             self.violating.append(outcome)
+            if self.found is not None:
+                self.found(self, outcome)
             if stop_on_violation:
                 self.exhausted = False
                 return True
@@ -158,6 +163,7 @@ class SearchReport:
             "exhausted": self.exhausted,
             "bound": self.bound,
             "seconds": round(self.seconds, 3),
+            "unchecked": self.unchecked or None,
         }
 
 
@@ -171,11 +177,17 @@ async def explore_dfs(
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
     reduce: bool = True,
+    found: Callable[[SearchReport, RunOutcome], None] | None = None,
 ) -> SearchReport:
-    """Run every schedule of ``scenario`` on ``target`` within ``bound``; see the module doc."""
+    """Run every schedule of ``scenario`` on ``target`` within ``bound``; see the module doc.
+
+    ``found`` is told of each violating run as soon as it is recorded (with
+    the report so far), so a caller can show a counterexample at once.
+    """
     shown = "none" if bound is None else str(bound)
     name = f"dfs(p<={shown})" if reduce else f"plain-dfs(p<={shown})"
-    report = SearchReport(scenario.name, target.description, name, store, bound)
+    report = SearchReport(scenario.name, target.description, name, store, bound, found=found)
+    scenario, report.unchecked = scenario.within(target.capabilities)
     started = time.perf_counter()
     states = report.end_states
     stack: list[tuple[list[Choice], frozenset[StepDesc]]] = [([], frozenset())]

@@ -29,7 +29,7 @@ from ...registry._values import Json, decode_store
 from ._client import AdapterClient, ProtocolError
 from ._client import Answer as WireAnswer
 from ._protocol import Answer, Introspection, Point, Settled
-from ._wire import PROTOCOL
+from ._wire import PROTOCOL, dumps
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ class AdapterTarget:
         self.client = client
         self.hello: dict[str, Json] = {}
         self._ops: dict[str, object] = {}  # call id -> the model op it stands for (or raw cmd)
-        self._reported: set[str] = set()
+        self._unreported: dict[str, None] = {}  # calls of this run whose answer is not yet given
         self._event_index = 0
         self._releases: list[str] = []  # release requests sent, not yet checked
         self._store: dict[str, model.Session] | None = None  # the last settle's store, if fresh
+        self._hooks_off_by = "open"  # what last turned the hooks off ("" while they are on)
 
     async def _greet(self) -> None:
         hello = await self.client.call_ok({"cmd": "hello"})
@@ -93,8 +94,9 @@ class AdapterTarget:
     async def open(self, capacity: int, persistent: bool) -> None:
         self.client.mark()
         self._ops.clear()
-        self._reported.clear()
+        self._unreported.clear()
         self._event_index = 0
+        self._hooks_off_by = "open"
         await self.client.call_ok({"cmd": "open", "capacity": capacity, "persistent": persistent})
 
     async def call(self, op: object, task: str) -> str:
@@ -104,6 +106,7 @@ class AdapterTarget:
             cmd = {**cmd, "task": task}
         rid = await self.client.send(cmd)
         self._ops[rid] = op
+        self._unreported[rid] = None
         return rid
 
     async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]:
@@ -115,9 +118,9 @@ class AdapterTarget:
         batch, rids = await self.client.send_at_once(cmds)
         await self.client.wait(batch)
         self.client.check_batch(batch)
-        self._reported.add(batch)
         for rid, op in zip(rids, ops, strict=True):
             self._ops[rid] = op
+            self._unreported[rid] = None
         return rids
 
     def _answer(self, rid: str, wire: WireAnswer) -> Answer:
@@ -135,15 +138,20 @@ class AdapterTarget:
             return Answer(model.Ok(Malformed(wire.value, str(exc))))
 
     def _arrived(self) -> list[tuple[str, Answer]]:
-        fresh = [
-            (request.arrived, rid, request.answer)
-            for rid, request in self.client.requests.items()
-            if rid in self._ops and rid not in self._reported and request.answer is not None
-        ]
+        """The answers to this run's calls that came since the last settle, in arrival order.
+
+        Only the run's unanswered calls are looked at, never every request
+        the client ever sent: that walk grew with each schedule explored and
+        was what slowed ``check --adapter`` down run after run (issue 20).
+        """
+        fresh = []
+        for rid in self._unreported:
+            wire = self.client.answer(rid)
+            if wire is not None:
+                fresh.append((self.client.arrived(rid), rid, wire))
         out = []
         for _, rid, wire in sorted(fresh, key=lambda f: f[0]):
-            assert wire is not None
-            self._reported.add(rid)
+            del self._unreported[rid]
             out.append((rid, self._answer(rid, wire)))
         return out
 
@@ -162,6 +170,8 @@ class AdapterTarget:
         ):
             raise ProtocolError(f'settle must answer {{"parked": [...]}}, got {value!r:.200}')
         self._check_releases()
+        if self._hooks_off_by and parked:
+            raise ProtocolError(self._parked_while_off(parked))
         self._store = None
         if isinstance(value, dict) and "store" in value:
             try:
@@ -176,12 +186,30 @@ class AdapterTarget:
             points=tuple(_point(e) for e in events),
         )
 
+    def _parked_while_off(self, parked: Sequence[dict[str, Json]]) -> str:
+        """Why a task parked while the hooks are off is a protocol error, naming what it holds.
+
+        ``open``, ``restart`` and ``control`` off turn the hooks off (spec/ADAPTER.md
+        section 6): nothing parks then, and a call parked anyway is never
+        answered, which the oracle would otherwise meet as a bare timeout.
+        """
+        first = _point(parked[0])
+        where = f"{first.kind}" + (f" of {first.session}" if first.session else "")
+        held = [self.client.line(rid) for rid in self._unreported
+                if f'"task":{dumps(first.task)}' in self.client.line(rid)]
+        what = f"; it holds {held[0]}, which can never be answered" if held else ""
+        return (f"the adapter keeps its hooks on after {self._hooks_off_by}: settle reports "
+                f"{first.task!r} parked at {where}{what} (spec/ADAPTER.md section 6: open and "
+                "restart turn the hooks off, and no task parks while they are off)")
+
     async def wait_any(self, calls: Sequence[str]) -> None:
         await self.client.wait_any(list(calls))
 
     async def control(self, on: bool) -> None:
         self._store = None
         await self.client.call_ok({"cmd": "control", "points": on})
+        self._hooks_off_by = "" if on else "control with points false"
+
 
     async def release(self, task: str, fault: bool = False) -> None:
         """Send the release without waiting: the next ``settle`` checks its answer.
@@ -213,6 +241,7 @@ class AdapterTarget:
 
     async def restart(self) -> None:
         self._store = None
+        self._hooks_off_by = "restart"
         await self.client.call_ok({"cmd": "restart"})
 
     async def observe_store(self) -> dict[str, model.Session]:

@@ -195,6 +195,9 @@ class AdapterClient:
                 f"{error.get('message')}"
             )
             return
+        if isinstance(rid, str) and rid not in self.requests and self._retired(rid):
+            self._fail(f"{where} answers request {rid} a second time: {show(line)}")
+            return
         if not isinstance(rid, str) or rid not in self.requests:
             self._fail(f"{where} answers no request we sent (id {rid!r}): {show(line)}")
             return
@@ -232,12 +235,24 @@ class AdapterClient:
         request.arrived = self.arrivals
         self._wake()
 
+    def _retired(self, rid: str) -> bool:
+        """An id we sent and forgot once answered (``mark``): ours are 1, 2, 3, ... in order."""
+        return rid.isdigit() and rid == str(int(rid)) and 0 < int(rid) <= self._next_id
+
     # -- writing and waiting ------------------------------------------------------------------
 
     def mark(self) -> None:
-        """Start a new transcript (the lines of one case or run)."""
+        """Start a new transcript (the lines of one case or run), and forget answered requests.
+
+        Why forget: an explorer sends tens of thousands of requests over one
+        adapter; kept, they made every lookup that walks them cost more with
+        each schedule explored (issue 20).  A request still unanswered is kept
+        until its answer comes (an ``open`` answers the old run's calls
+        ``crashed``); an answer to a forgotten one is an answer given twice.
+        """
         self.transcript = []
         self.events = []
+        self.requests = {rid: r for rid, r in self.requests.items() if r.answer is None}
 
     async def send(self, cmd: dict[str, Json], *, flush: bool = True) -> str:
         """Send one command with a fresh request id; returns the id.
