@@ -331,7 +331,7 @@ def draw_spec(data: Any) -> dict[str, Json]:
     from hypothesis import strategies as st
 
     n = st.integers(1, 2)
-    words = st.sampled_from(["a", "b c"])
+    words = st.sampled_from(["a", "b c", "/fail"])
     op = st.one_of(
         st.builds(model.Create, words),
         st.builds(lambda p: model.Create(p, host_mode=True), words),
