@@ -7,7 +7,9 @@ the target (the reference in process, or a port over the adapter with
 in-process target in its own ``trio.run``, for the command line and tests;
 ``explore_in_processes`` spreads scenarios over a pool of processes (``check
 --jobs``), each scenario still explored whole by one of them, so the results
-are the same however many there are.
+are the same however many there are.  ``audit`` (``check --audit``) checks
+DPOR's independence relation as it goes (``engine/_audit.py``); what it
+finds is each report's ``oracle_errors``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ async def explore_all(
     started: Callable[[Scenario], None] | None = None,
     progress: Callable[[SearchReport], None] | None = None,
     finished: Callable[[SearchReport], None] | None = None,
+    audit: int | None = None,
 ) -> list[SearchReport]:
     """Every behaviour of each scenario (within a bound, if one), on ``target``."""
     reports = []
@@ -55,7 +58,7 @@ async def explore_all(
             started(scenario)
         chosen = scenario.bound if bound == DEFAULT else bound
         report = await _explore(target, scenario, bound=chosen, search=search, store=store,
-                                max_schedules=max_schedules, progress=progress)
+                                max_schedules=max_schedules, progress=progress, audit=audit)
         if finished is not None:
             finished(report)
         reports.append(report)
@@ -74,17 +77,17 @@ def in_process(target: InProcessTarget, fn: Callable[[InProcessTarget], Awaitabl
 
 def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = DEFAULT,
             search: str = "dpor", max_schedules: int | None = None,
-            stop_on_violation: bool = False) -> SearchReport:
+            stop_on_violation: bool = False, audit: int | None = None) -> SearchReport:
     """One scenario explored on an in-process target, synchronously (see ``explore_all``)."""
     chosen = scenario.bound if bound == DEFAULT else bound
     return in_process(target, lambda t: _explore(
         t, scenario, bound=chosen, search=search, store=t.store_kind,
-        max_schedules=max_schedules, stop_on_violation=stop_on_violation))
+        max_schedules=max_schedules, stop_on_violation=stop_on_violation, audit=audit))
 
 
 def _explore_fresh(make_target: Callable[[], InProcessTarget], scenario: Scenario,
-                   bound: int | None, search: str) -> SearchReport:
-    return explore(make_target(), scenario, bound=bound, search=search)
+                   bound: int | None, search: str, audit: int | None = None) -> SearchReport:
+    return explore(make_target(), scenario, bound=bound, search=search, audit=audit)
 
 
 def explore_in_processes(
@@ -95,6 +98,7 @@ def explore_in_processes(
     bound: int | None = DEFAULT,
     search: str = "dpor",
     finished: Callable[[SearchReport], None] | None = None,
+    audit: int | None = None,
 ) -> list[SearchReport]:
     """``explore`` of each scenario on a fresh target, ``jobs`` processes at a time.
 
@@ -108,7 +112,7 @@ def explore_in_processes(
     reports: list[SearchReport | None] = [None] * len(scenarios)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search): i
+        futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search, audit): i
                    for i, scenario in enumerate(scenarios)}
         for future in as_completed(futures):
             report = future.result()

@@ -62,7 +62,7 @@ from ..oracle.engine._clauses import (
 )
 from ..oracle.targets import InProcessTarget
 from ..service._persistent import PersistentSessionService
-from ..service._placement import KINDS, SEQUENCES
+from ..service._placement import CALL_FOOTPRINTS, KINDS, POINT_FOOTPRINTS, RESOURCES, SEQUENCES
 from ..store._base import SessionStore
 from ..testing import EarlyArchiveNoTombstone, EarlyArchiveStopFirst, Window
 from .vectors import window_counterexample
@@ -457,9 +457,21 @@ def find_early_race(
 
 
 def render_points() -> str:
-    """The table of where the reference puts its scheduling points (``service/_placement``)."""
-    lines = ["| kind | what it precedes |", "| --- | --- |"]
-    lines += [f"| `{kind}` | {what} |" for kind, what in KINDS]
+    """The table of where the reference puts its scheduling points (``service/_placement``),
+    with what each step may touch (its declared footprints)."""
+
+    def touches(role: str, kind: str) -> str:
+        found = POINT_FOOTPRINTS.get((role, kind))
+        return "—" if found is None else found.text()
+
+    lines = ["| kind | what it precedes | a step released here touches (caller) | (session) |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| `{kind}` | {what} | {touches('caller', kind)} | {touches('session', kind)} |"
+              for kind, what in KINDS]
+    lines += ["", "| call | from its start to its first point, touches |", "| --- | --- |"]
+    lines += [f"| `{call}` | {t.text()} |" for call, t in CALL_FOOTPRINTS.items()]
+    lines += ["", "| resource | what it is |", "| --- | --- |"]
+    lines += [f"| `{name}` | {what} |" for name, what in RESOURCES]
     lines += ["", "| call | situation | points, in order |", "| --- | --- | --- |"]
     for row in SEQUENCES:
         shown = "<br>".join(
