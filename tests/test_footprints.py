@@ -16,7 +16,8 @@ skip real behaviour without a word.  So:
 - a declaration that leaves something out is an *oracle error*: caught at the
   target's seams as it happens (a store write not declared), or by the audit,
   which runs both orders of steps called independent and compares the state;
-- CI audits every named scenario (a sample of pairs: ``AUDIT_RATE``).
+- CI audits every named scenario, every pair (``--audit all``), in the test that
+  explores them all (``tests/test_explore.py``).
 """
 
 from __future__ import annotations
@@ -39,13 +40,12 @@ from test_dpor import CHECK_FINDS
 from meerkat_ref import PersistentSessionService
 from meerkat_ref._seams import Footprints, Touches
 from meerkat_ref.oracle.check import explore, in_process
-from meerkat_ref.oracle.engine import AUDIT_RATE, SCENARIOS, get_scenario
+from meerkat_ref.oracle.engine import get_scenario
 from meerkat_ref.oracle.engine._dpor import DporRun
 from meerkat_ref.oracle.engine._run import run_schedule
 from meerkat_ref.oracle.sweep import SCOPES, explore_scenarios, scenarios
 from meerkat_ref.oracle.targets import Footprint, InProcessTarget
 from meerkat_ref.service import _placement
-from meerkat_ref.variants import Variant
 
 SERVICE = Path(_placement.__file__).parent
 MUTANTS = Path(__file__).parent / "stateful" / "mutants.py"
@@ -256,15 +256,6 @@ def test_the_audit_of_the_reference_finds_nothing_and_says_what_it_ran() -> None
     report = explore(_target(PersistentSessionService), get_scenario("create-vs-archive"),
                      audit=1)
     assert report.audited > 0 and not report.oracle_errors
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
-def test_ci_audits_every_named_scenario(scenario: Any) -> None:
-    """What CI runs: every named scenario explored whole, 1 pair in ``AUDIT_RATE`` audited."""
-    report = explore(Variant.parse("reference").target(store="memory"), scenario,
-                     audit=AUDIT_RATE)
-    assert report.exhausted and report.violations == 0
-    assert not report.oracle_errors, report.oracle_errors[0].message
 
 
 def test_the_declaration_covers_every_point_kind_the_reference_passes() -> None:

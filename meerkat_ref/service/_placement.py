@@ -18,11 +18,12 @@ Footprints (``FOOTPRINTS``, declared by both services as ``footprints``):
 what the code after each point may touch, in the contract's resources
 (``RESOURCES``), never the service's private names.  The explorer's
 partial-order reduction (DPOR) lets two steps commute only when neither
-declares writing what the other declares touching, so a declaration that
-leaves something out makes it skip real interleavings: it is checked
-(``meerkat-ref check --audit`` runs both orders of steps it calls
-independent and compares the whole state; in process, every store call,
-clock tick and id taken is compared with the declaration as it happens).
+writes what the other touches, so a declaration that leaves something out
+makes it skip real interleavings: it is checked (``meerkat-ref check
+--audit`` runs both orders of steps it calls independent and compares the
+whole state; in process, every store call, clock tick and id taken is seen
+at the target's own seams and compared with the declaration as it
+happens, and for those three the footprint is what was seen).
 A point kind, a role or a call declared nowhere makes its step conflict
 with every other.  Adding a point means declaring what follows it here.
 

@@ -10,7 +10,12 @@ a ``Footprints``; the reference's table is ``service/_placement.py``), in the
 contract's resources (``row:<id>``, ``live:<id>``, ``gate:<id>``, ``clock``,
 ...), never read from its private names: a step released at a point takes
 the declaration of that point's (role, kind), a call just started takes its
-operation's.  To it the target adds the oracle's own resources:
+operation's.  Three resources live behind seams the target itself provides
+(``SEAM_GROUPS``: the store's rows, the clock, the id factory), so every
+access to them is seen as it happens; for those the footprint names what
+happened (exact: a turn's last step, which ticks nothing, does not conflict
+with another session's tick), and the declaration is checked against it.
+To it all the target adds the oracle's own resources:
 
 - ``task``: every service task that ran (a Trio instrument).  A step that
   wakes a task, and that task's next step, so always conflict: this is how
@@ -51,6 +56,11 @@ from ._protocol import Footprint, Resource
 
 SESSION_GROUPS = frozenset({"row", "live", "turn", "agent", "inbox", "gate"})
 """Resource groups kept per session: touching one item reads that session's ``inflight``."""
+
+SEAM_GROUPS = frozenset({"row", "clock", "ids"})
+"""Resources that live behind seams the target owns (the store, the clock, the id factory):
+every access to them is seen as it happens, so a footprint names exactly those that happened
+(and a declaration that leaves one out is an error, ``problems``)."""
 
 
 def service_task(name: str) -> bool:
@@ -181,10 +191,14 @@ class Recorder:
                 self.problems.append(f"{self.step}: the target's seams saw {shown}, which its "
                                      "declaration does not name")
                 return None
-            reads = self.reads | self.declared_reads
-            reads |= {("inflight", item) for group, item in declared
+            # The seams' own resources as they were touched (exact), the rest as declared.
+            reads = {r for r in self.declared_reads if r[0] not in SEAM_GROUPS}
+            writes = {r for r in self.declared_writes if r[0] not in SEAM_GROUPS}
+            reads |= self.seen_reads | self.reads
+            writes |= self.seen_writes | self.writes
+            reads |= {("inflight", item) for group, item in reads | writes
                       if group in SESSION_GROUPS and item != "*"}
-            return Footprint(frozenset(reads), frozenset(self.writes | self.declared_writes))
+            return Footprint(frozenset(reads), frozenset(writes))
         finally:
             self._clear()
 
