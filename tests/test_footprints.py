@@ -46,6 +46,7 @@ from meerkat_ref.oracle.engine._run import run_schedule
 from meerkat_ref.oracle.sweep import SCOPES, explore_scenarios, scenarios
 from meerkat_ref.oracle.targets import Footprint, InProcessTarget
 from meerkat_ref.service import _placement
+from meerkat_ref.variants import Variant
 
 SERVICE = Path(_placement.__file__).parent
 MUTANTS = Path(__file__).parent / "stateful" / "mutants.py"
@@ -270,3 +271,76 @@ def test_the_declaration_covers_every_point_kind_the_reference_passes() -> None:
     for touches in [*declared.points.values(), *declared.calls.values()]:
         for name in (*touches.reads, *touches.writes):
             assert name.split(":")[0] in groups, name
+
+
+# -- the command line and the white-box evidence -------------------------------------------
+
+
+def test_check_audit_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from meerkat_ref.cli import main
+
+    code = main(["check", "--memory", "--jobs", "1", "--scenario", "turn-save-vs-archive",
+                 "--audit", "all", "--json"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert re.search(r"audit: [1-9]\d* pairs of steps called independent run both ways; "
+                     r"0 oracle error", err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--audit", "none"], ["check", "--audit", "0"],
+    ["check", "--audit", "--bound", "1"], ["check", "--audit", "all", "--search", "dfs"],
+    ["check", "--audit", "--variant", "seed-0.4.0"], ["sweep", "--audit", "-3"],
+])
+def test_a_bad_audit_is_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str],
+                                      ) -> None:
+    from meerkat_ref.cli import main
+
+    assert main(argv) == 2
+    assert "--audit" in capsys.readouterr().err
+
+
+def test_an_oracle_error_makes_check_exit_3(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import meerkat_ref.variants as variants
+    from meerkat_ref.cli import main
+
+    liar = _lying("caller", "store.save")
+    monkeypatch.setattr(variants, "_reference", lambda b, c, s, p: liar(b, c, s, points=p))
+    assert main(["check", "--memory", "--jobs", "1", "--scenario", "turns-at-once"]) == 3
+    assert "ORACLE ERROR (undeclared) in turns-at-once: " in capsys.readouterr().err
+
+
+def test_sweep_audit_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from meerkat_ref.cli import main
+
+    every = scenarios(SCOPES["ci"])
+    index = next(i for i, s in enumerate(every) if s.name == "idle/1s/create+turn")
+    assert main(["sweep", "--scope", "ci", "--shard", f"{index}/{len(every)}",
+                 "--audit", "all"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"audit: [1-9]\d* pairs of steps called independent run both ways; "
+                     r"0 scenario\(s\) with an oracle error", out)
+
+
+def test_turns_admitted_come_from_the_service_s_statistics() -> None:
+    """The TURN-BUSY evidence the target shows is the service's own ``statistics()``."""
+    from meerkat_ref._model import model as m
+
+    async def main() -> tuple[dict[str, int], dict[str, int]]:
+        async with Variant.parse("reference").target() as target:
+            await target.open(2, True)
+            await target.call(m.Create("a"), "c:setup")
+            await target.settle()
+            await target.control(True)
+            await target.call(m.StartTurn(1, "x"), "c:me")
+            await target.settle()  # parked at cmd.send: admitted, not yet sent
+            before = target.introspect()
+            await target.release("c:me")
+            await target.settle()  # the session's task took it up
+            after = target.introspect()
+            assert before is not None and after is not None
+            return dict(before.admitted), dict(after.admitted)
+
+    before, after = trio.run(main)
+    assert before == {} and after == {m.sid(1): 1}

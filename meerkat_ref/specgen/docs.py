@@ -460,21 +460,21 @@ def render_points() -> str:
     """The table of where the reference puts its scheduling points (``service/_placement``),
     with what each step may touch (its declared footprints)."""
 
-    def shown(t: Touches) -> str:
+    def named(t: Touches) -> str:
         parts = [f"{verb} " + " ".join(f"`{n}`" for n in names)
                  for verb, names in (("reads", t.reads), ("writes", t.writes)) if names]
         return "; ".join(parts) or "nothing"
 
     def touches(role: str, kind: str) -> str:
         found = POINT_FOOTPRINTS.get((role, kind))
-        return "—" if found is None else shown(found)
+        return "—" if found is None else named(found)
 
     lines = ["| kind | what it precedes | a step released here touches (caller) | (session) |",
              "| --- | --- | --- | --- |"]
     lines += [f"| `{kind}` | {what} | {touches('caller', kind)} | {touches('session', kind)} |"
               for kind, what in KINDS]
     lines += ["", "| call | from its start to its first point, touches |", "| --- | --- |"]
-    lines += [f"| `{call}` | {shown(t)} |" for call, t in CALL_FOOTPRINTS.items()]
+    lines += [f"| `{call}` | {named(t)} |" for call, t in CALL_FOOTPRINTS.items()]
     lines += ["", "| resource | what it is |", "| --- | --- |"]
     lines += [f"| `{name}` | {what} |" for name, what in RESOURCES]
     lines += ["", "| call | situation | points, in order |", "| --- | --- | --- |"]
