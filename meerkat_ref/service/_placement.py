@@ -27,6 +27,18 @@ happens, and for those three the footprint is what was seen).
 A point kind, a role or a call declared nowhere makes its step conflict
 with every other.  Adding a point means declaring what follows it here.
 
+Why a table beside the points, keyed by (role, kind), rather than an
+argument of ``points.point(kind, session_id, ...)`` at each call site: the
+table is one list, normative for ports and generated into
+``spec/ADAPTER.md`` like the points themselves (a port declares with the
+same names); the points are passed by parts below the service (the
+agent's steps, the store's ``PointedStore``) that know nothing of the
+service's resources, while what follows a point is mostly the service's
+own code; and the seam keeps the signature production code and ports
+already implement.  The price: a declaration covers every path that can
+follow its kind (a ``store.exists`` may be archive's last store call, so it
+declares releasing the gate), coarser than one per call site.
+
 Why a declaration covers a whole *step* (the released task and every task
 it wakes or cancels) rather than each task its own code after its own last
 point: a task woken out of a wait -- a session's task taking a turn from
