@@ -64,7 +64,7 @@ class OracleError:
     kind: str
     scenario: str
     message: str
-    schedule: tuple[Choice, ...] = ()  # the prefix and the two steps, in the run's order
+    schedule: tuple[Choice, ...] = ()  # the prefix, then the two steps in their first order
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind, "scenario": self.scenario,
@@ -220,9 +220,11 @@ class Auditor:
             self.pairs += 1
             self.seconds += time.perf_counter() - started
         schedule = (*prefix, a, b)
-        if isinstance(first, str):  # the run's own order could not be replayed
+        if isinstance(first, str):  # the later step moved back over steps it is independent of
             return OracleError("not-enabled", self.scenario.name,
-                               f"{where}: the run itself did not replay: {first}", schedule)
+                               f"{where}: the later step, called independent of every step "
+                               f"between them, cannot run right after the first: {first}",
+                               schedule)
         if isinstance(second, str):
             return OracleError("not-enabled", self.scenario.name,
                                f"{where}: called independent, but the second cannot run first: "
