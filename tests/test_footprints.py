@@ -287,19 +287,6 @@ def test_check_audit_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> 
                      r"0 oracle error", err)
 
 
-@pytest.mark.parametrize("argv", [
-    ["check", "--audit", "none"], ["check", "--audit", "0"],
-    ["check", "--audit", "--bound", "1"], ["check", "--audit", "all", "--search", "dfs"],
-    ["check", "--audit", "--variant", "seed-0.4.0"], ["sweep", "--audit", "-3"],
-])
-def test_a_bad_audit_is_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str],
-                                      ) -> None:
-    from meerkat_ref.cli import main
-
-    assert main(argv) == 2
-    assert "--audit" in capsys.readouterr().err
-
-
 def test_an_oracle_error_makes_check_exit_3(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     import meerkat_ref.variants as variants
