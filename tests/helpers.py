@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Generic, Literal, TypeVar, cast
 
+import pytest
 import trio
 import trio.testing
 
@@ -359,3 +361,14 @@ def error_of(outcome: Outcome[T]) -> SessionError:
 def live_part(svc: AnyService) -> EphemeralSessionService:
     """The ephemeral service holding the live sessions (the service itself, or its inner)."""
     return svc.inner if isinstance(svc, PersistentSessionService) else svc
+
+
+def skip_outside_ci(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI, whose ``.ci/run`` installs what is missing.
+
+    CI machines set ``CI``: there a skip would hide that what the test checks was
+    never checked, so it is a failure instead.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (in CI: .ci/run installs it)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)

@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "positive")
         reviewed = Reviewed.load()
         started = time.perf_counter()
-        mutants = shard(generate(args.module), args.shard)
+        cache = Path(args.ledger).with_suffix(".mutants.json")
+        mutants = shard(generate(args.module, cache=cache), args.shard)
     except (ValueError, OSError) as exc:
         print(f"benchmarks.mutation: {exc}", file=sys.stderr)
         return 2

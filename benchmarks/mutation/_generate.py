@@ -7,13 +7,14 @@ line or its work database: each mutant is applied to a *string*, and the
 judges serve that string instead of the module (``_serve``), so no file of
 the working tree is ever written.
 
-One position is left out: the annotations of function signatures and of
-local variables in a module with ``from __future__ import annotations``.
-Those are never evaluated (nothing here calls ``get_type_hints`` on a
-function), so ``int | None`` turned into ``int + None`` there is equivalent by
-construction; cosmic-ray offers 11 operators for every ``|`` and the service
-alone has 40 such ``|``.  Class-level annotations stay: dataclasses and
-msgspec structs read them (``store/_codec.py`` decodes by them).
+One kind of position is left out: the annotations of function signatures
+in a module with ``from __future__ import annotations`` (every target module
+but the packages' ``__init__``).  They are never evaluated (nothing here calls
+``get_type_hints`` on a function), so ``int | None`` turned into ``int + None``
+there is equivalent by construction; cosmic-ray offers 11 operators for each
+such ``|`` and the service alone has 40.  (cosmic-ray does not mutate the
+annotations of variables and class fields at all; a union evaluated at run
+time, such as a module-level alias, is mutated as any expression.)
 
 A mutant's id must survive unrelated edits, so it is not cosmic-ray's
 occurrence number (which shifts with every new ``if`` above it): it is the
@@ -24,9 +25,11 @@ hash in one module gets ``-2``, and so on, in source order.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +56,7 @@ class Mutant:
 
     @property
     def module(self) -> str:
-        """The dotted module name (``meerkat_ref/store/_lane.py`` -> ``meerkat_ref.store._lane``)."""
+        """The dotted module name: ``meerkat_ref/store/_lane.py``, ``meerkat_ref.store._lane``."""
         return self.path.removesuffix(".py").replace("/", ".")
 
     @property
@@ -121,9 +124,7 @@ def _annotations(tree: Any) -> set[int]:
 
     found: set[int] = set()
     for node in ast_nodes(tree):
-        if node.type == "param" and node.annotation is not None:
-            found.add(id(node.annotation))
-        elif node.type == "funcdef" and node.annotation is not None:
+        if node.type in ("param", "funcdef") and node.annotation is not None:
             found.add(id(node.annotation))
         elif node.type == "annassign" and _inside_function(node):
             found.add(id(node.children[1]))
@@ -203,7 +204,7 @@ def mutants_of(path: str, root: Path = ROOT) -> list[Mutant]:
         digest = hashlib.sha256(
             "\0".join((path, short, before, after, definition, context)).encode()
         ).hexdigest()[:10]
-        key = f"{path.split('/', 1)[1]}:{short}:{digest}"
+        key = f"{path.removeprefix('meerkat_ref/')}:{short}:{digest}"
         seen[key] = seen.get(key, 0) + 1
         mutant_id = key if seen[key] == 1 else f"{key}-{seen[key]}"
         out.append(Mutant(mutant_id, path, short, occurrence, line, before, after, definition))
@@ -236,9 +237,47 @@ def modules(patterns: Sequence[str] | None, root: Path = ROOT) -> list[str]:
     return sorted(chosen)
 
 
-def generate(patterns: Sequence[str] | None, root: Path = ROOT) -> list[Mutant]:
-    """Every mutant of the chosen modules, in a fixed order (module, line, operator)."""
-    return [m for path in modules(patterns, root) for m in mutants_of(path, root)]
+GENERATOR = 1
+"""Bumped whenever what ``mutants_of`` makes of a module changes (the cache's key)."""
+
+
+def generate(patterns: Sequence[str] | None, root: Path = ROOT,
+             cache: Path | None = None) -> list[Mutant]:
+    """Every mutant of the chosen modules, in a fixed order (module, line, operator).
+
+    Generating applies each mutant once (cosmic-ray parses the module again for
+    each: minutes for the store); ``cache`` keeps each module's mutants by the
+    hash of its text, the generator and cosmic-ray's version.
+    """
+    stored: dict[str, object] = {}
+    key = _cache_key()
+    if cache is not None and cache.exists():
+        with contextlib.suppress(ValueError, OSError):
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("key") == key:
+                stored = data.get("modules", {})
+    out: list[Mutant] = []
+    changed = False
+    for path in modules(patterns, root):
+        digest = hashlib.sha256((root / path).read_bytes()).hexdigest()
+        entry = stored.get(path)
+        if isinstance(entry, dict) and entry.get("sha") == digest:
+            out += [Mutant(**m) for m in entry["mutants"]]
+            continue
+        made = mutants_of(path, root)
+        stored[path] = {"sha": digest, "mutants": [m.to_json() for m in made]}
+        changed = True
+        out += made
+    if cache is not None and changed:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "modules": stored}), encoding="utf-8")
+    return out
+
+
+def _cache_key() -> str:
+    from importlib.metadata import version
+
+    return f"generator {GENERATOR}, cosmic-ray {version('cosmic-ray')}"
 
 
 def shard(mutants: Sequence[Mutant], spec: str | None) -> list[Mutant]:
