@@ -65,6 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+BEGIN = "<!-- the table below is written by python -m benchmarks.mutation --out; "
+END = "<!-- end of the generated table -->"
+
+
+def _splice(path: Path, table: str, command: str) -> str:
+    """``path``'s text with its generated part replaced by ``table`` (notes around it kept)."""
+    part = f"{BEGIN}do not edit it by hand -->\n\n`{command}`:\n\n{table}\n{END}\n"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = old.find(BEGIN), old.find(END)
+    if start < 0 or end < start:
+        return part + old
+    return old[:start] + part + old[end + len(END) + 1:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Heavy imports only now, so --help answers at once and without cosmic-ray.
@@ -114,8 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     if args.out is not None:
         out = Path(args.out)
-        out.write_text(json.dumps(table.to_json(), indent=1) + "\n" if out.suffix == ".json"
-                       else markdown(table, reviewed), encoding="utf-8")
+        if out.suffix == ".json":
+            out.write_text(json.dumps(table.to_json(), indent=1) + "\n", encoding="utf-8")
+        else:
+            out.write_text(_splice(out, markdown(table, reviewed), " ".join(
+                ["python -m benchmarks.mutation", *(argv if argv is not None else sys.argv[1:])]
+            )), encoding="utf-8")
     unreviewed = [m for m, _ in table.survivors if m.id not in reviewed.survivor]
     return 1 if unreviewed or table.misjudged else 0
 
