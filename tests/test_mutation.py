@@ -168,6 +168,21 @@ def test_the_table_counts_and_lists_survivors() -> None:
     assert d.id in markdown(table, reviewed) and "(not yet reviewed)" in markdown(table, reviewed)
 
 
+def test_the_store_contract_judge_runs_the_mutant(tmp_path: Path) -> None:
+    """The store contract suite judges the mutant, not the original module.
+
+    pytest's assertion rewriter, first on ``sys.meta_path``, once imported the
+    original store ahead of the mutant's hook, and every store mutant passed.
+    This one narrows ``updated_after`` by one tick, which the contract's filter
+    test sees (``check`` does not: the service never filters by time).
+    """
+    (mutant,) = [m for m in mutants_of("meerkat_ref/store/_memory.py")
+                 if m.after == "end = self._index.bisect_left((~filter.updated_after,))"]
+    verdict = judge(mutant, timeout=TIMEOUT, judges=["contract"], workdir=tmp_path)
+    assert (verdict.status, verdict.judge, verdict.rules) == (
+        "killed", "contract", ["STORE-CONTRACT"]), verdict
+
+
 def test_help_answers_without_running_anything() -> None:
     out = subprocess.run([sys.executable, "-m", "benchmarks.mutation", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60, check=True)

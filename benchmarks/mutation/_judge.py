@@ -131,9 +131,13 @@ def _explore(store: str, which: str) -> None:
 def _contract() -> None:
     import pytest
 
+    # --assert=plain: pytest's assertion rewriter sits first on sys.meta_path and
+    # rewrites every module of a distribution with a pytest plugin (ours has one),
+    # so it would import the original module ahead of the mutant's hook.
     code = pytest.main([
         str(ROOT / "tests" / "test_store_contract.py"), "-x", "-q", "-p", "no:cacheprovider",
-        "-p", "no:randomly", "--rootdir", str(ROOT), "-k", " or ".join(STORE_CONTRACT),
+        "-p", "no:randomly", "--assert=plain", "--rootdir", str(ROOT),
+        "-k", " or ".join(STORE_CONTRACT),
     ])
     if code == 0:
         _verdict(False)

@@ -131,7 +131,7 @@ def _run_judge(judge: str, store: str, env: dict[str, str], timeout: float
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything it left behind
-    for line in reversed(out.splitlines()):
+    for line in reversed(out.splitlines() if proc.returncode == 0 else []):
         if line.startswith("{"):
             with contextlib.suppress(ValueError):
                 data = json.loads(line)

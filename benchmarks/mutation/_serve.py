@@ -20,6 +20,7 @@ Nothing of ``meerkat_ref`` may be imported before ``install`` runs.
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import importlib.abc
 import importlib.machinery
@@ -61,7 +62,19 @@ def install() -> str | None:
     if module in sys.modules:
         raise RuntimeError(f"{module} was imported before the mutant could be served")
     sys.meta_path.insert(0, _MutantFinder(module, Path(file)))
+    atexit.register(_served, module, Path(file))
     return module
+
+
+def _served(module: str, file: Path) -> None:
+    """At exit: if the module was imported, it must have been the mutant (else no verdict)."""
+    loaded = sys.modules.get(module)
+    where = getattr(loaded, "__file__", None)
+    if loaded is not None and where is not None and Path(where) != file:
+        # Another finder got there first (pytest's assertion rewriter did, once):
+        # a judge that passed the original must not pass for the mutant.
+        print(f"_serve: {module} came from {where}, not the mutant", file=sys.stderr, flush=True)
+        os._exit(3)
 
 
 def main(argv: Sequence[str]) -> None:
