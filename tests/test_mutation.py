@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ sits beside tests/ and is not insta
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.mutation._generate import Mutant, generate, mutants_of, shard  # noqa: E402
-from benchmarks.mutation._run import Ledger, Verdict, judge  # noqa: E402
+from benchmarks.mutation._run import Ledger, Verdict, judge, source_hash  # noqa: E402
 from benchmarks.mutation._table import Reviewed, build, markdown  # noqa: E402
 
 SLICE = ("meerkat_ref/service/_gate.py", "meerkat_ref/service/_persistent.py")
@@ -150,6 +150,8 @@ def test_the_ledger_resumes_and_judges_a_changed_mutant_again(tmp_path: Path) ->
     known = again.known("a", "h1")
     assert known is not None and known.judge == "conform" and known.rules == ["CREATE"]
     assert again.known("b", "other text") is None
+    # A verdict of only some judges is not one of all of them.
+    assert source_hash("text", ["check"]) != source_hash("text")
 
 
 def test_the_table_counts_and_lists_survivors() -> None:

@@ -83,8 +83,10 @@ class Verdict:
                        str(data.get("source_hash", "")))
 
 
-def source_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def source_hash(text: str, judges: Sequence[str] | None = None) -> str:
+    """What a verdict was reached on: the mutant's text, and the judges if not the usual."""
+    key = text if judges is None else f"{text}\0judges: {','.join(judges)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class Ledger:
@@ -145,7 +147,7 @@ def judge(mutant: Mutant, *, timeout: float, judges: Sequence[str] | None = None
           workdir: Path) -> Verdict:
     """Judge one mutant: its package's judges in order, stopping at the first kill."""
     text = mutant.source()
-    digest = source_hash(text)
+    digest = source_hash(text, judges)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         file = Path(tmp) / Path(mutant.path).name
@@ -181,7 +183,7 @@ def judge_all(mutants: Sequence[Mutant], ledger: Ledger, *, jobs: int, timeout: 
     out: dict[str, Verdict] = {}
     todo: list[Mutant] = []
     for m in mutants:
-        known = ledger.known(m.id, source_hash(m.source()))
+        known = ledger.known(m.id, source_hash(m.source(), judges))
         if known is not None:
             out[m.id] = known
         else:
