@@ -168,6 +168,9 @@ def test_the_table_counts_and_lists_survivors() -> None:
     table = build(mutants, {**verdicts, d.id: Verdict(d.id, "survived")}, reviewed)
     assert [m.id for m, _ in table.survivors] == [d.id]
     assert d.id in markdown(table, reviewed) and "(not yet reviewed)" in markdown(table, reviewed)
+    gone = "service/_gate.py:AddNot:0000000000"
+    table = build(mutants, verdicts, Reviewed(equivalent={c.id: "why", gone: "stale"}))
+    assert table.stale == [gone] and gone in markdown(table, reviewed)
 
 
 def test_the_store_contract_judge_runs_the_mutant(tmp_path: Path) -> None:

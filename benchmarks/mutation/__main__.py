@@ -15,8 +15,9 @@ killed, killed by an error or a timeout, equivalent (reviewed, in
 Every verdict is appended to the ledger (``--ledger``) as it comes, so a run
 that was stopped continues where it ended; ``--report-only`` judges nothing
 and writes the table from the ledger.  Exit status: 0 when no mutant
-survived unreviewed (every survivor is listed as a known survivor, and no
-mutant listed as equivalent was killed), 1 otherwise, 2 on bad usage.
+survived unreviewed (every survivor is listed as a known survivor), no
+mutant listed as equivalent was killed, and every reviewed id of the chosen
+modules names one of their mutants; 1 otherwise, 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ["python -m benchmarks.mutation", *(argv if argv is not None else sys.argv[1:])]
             )), encoding="utf-8")
     unreviewed = [m for m, _ in table.survivors if m.id not in reviewed.survivor]
-    return 1 if unreviewed or table.misjudged else 0
+    return 1 if unreviewed or table.misjudged or table.stale else 0
 
 
 if __name__ == "__main__":

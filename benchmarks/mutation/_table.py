@@ -89,6 +89,7 @@ class Table:
     totals: list[Row]
     survivors: list[tuple[Mutant, Verdict]]
     misjudged: list[tuple[Mutant, Verdict]]  # listed equivalent, yet killed
+    stale: list[str] = field(default_factory=list)  # reviewed ids of these modules, not made
 
     def to_json(self) -> dict[str, object]:
         def row(r: Row) -> dict[str, object]:
@@ -104,6 +105,7 @@ class Table:
             "survivors": [{"id": m.id, "where": f"{m.path}:{m.line}", "before": m.before,
                            "after": m.after} for m, _ in self.survivors],
             "listed_equivalent_but_killed": [m.id for m, _ in self.misjudged],
+            "reviewed_but_not_a_mutant": self.stale,
         }
 
 
@@ -135,7 +137,11 @@ def build(mutants: Sequence[Mutant], verdicts: Mapping[str, Verdict],
     for row in rows.values():
         package = row.module.rsplit("/", 1)[0] + "/"
         totals.setdefault(package, Row(f"**{package}**", "")).add(row)
-    return Table(list(rows.values()), list(totals.values()), survivors, misjudged)
+    made = {m.id for m in mutants}
+    prefixes = tuple({m.path.removeprefix("meerkat_ref/") + ":" for m in mutants})
+    stale = sorted(i for i in (*reviewed.equivalent, *reviewed.survivor)
+                   if i.startswith(prefixes) and i not in made)
+    return Table(list(rows.values()), list(totals.values()), survivors, misjudged, stale)
 
 
 def _md(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -150,6 +156,10 @@ def markdown(table: Table, reviewed: Reviewed) -> str:
     if table.misjudged:
         lines.append("**Listed as equivalent, yet killed** (the list is wrong; remove them):")
         lines += [f"- `{m.id}` by {v.judge}" for m, v in table.misjudged]
+        lines.append("")
+    if table.stale:
+        lines.append("**Reviewed, but no mutant of the current code** (stale; remove them):")
+        lines += [f"- `{i}`" for i in table.stale]
         lines.append("")
     if table.survivors:
         lines.append(f"Survivors ({len(table.survivors)}):")
