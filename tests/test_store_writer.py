@@ -9,12 +9,15 @@
   a delete is acknowledged nothing submitted before it lands afterwards;
 - a cancelled save either never ran (``Cancelled``) or ran and says so;
 - closing drains what was submitted and refuses what comes later;
-- a process killed with SIGKILL mid-batch loses no acknowledged write and
-  brings back nothing deleted.
+- a process killed with SIGKILL mid-batch loses no acknowledged write,
+  brings back nothing deleted, and keeps nothing of the batch it cut.
 
-No sleeps: the writer thread is held inside a batch by a ``threading.Event``
-(``HeldWriter``) and the test waits for it with ``trio.to_thread`` or
-``wait_all_tasks_blocked``.
+No sleeps, and no race left to luck: the writer thread is held at the start
+of each batch (``HeldWriter``) and an inline batch's leader at each of its
+passes (``HeldBatch``) until the test lets them go, and the test waits for
+them with ``trio.to_thread`` or ``wait_all_tasks_blocked`` (``HeldWriter.settle``
+waits for both: every task blocked and the thread held or idle).  The
+killed process is killed where it says it stands, inside a transaction.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ from meerkat_ref.store._lane import Job, Lane
 from meerkat_ref.store._sqlite import Durability
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ sits beside tests/ and is not installed
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.soak_kill import _Lines  # noqa: E402
 
 
 def sid(n: int) -> SessionId:
@@ -608,16 +615,49 @@ def test_a_store_outlives_a_trio_run(tmp_path: Path) -> None:
 
 # --- a real process, killed mid-batch -------------------------------------------------
 
+# Twenty writers save fresh ids (and delete every third one at once, each writer
+# out of step with the next, so that batches mix saves and deletes); each
+# acknowledgement is a line written with one ``os.write`` (a pipe takes it whole
+# or not at all).  The writer lane's batches run through a cursor that, at the
+# thirtieth transaction of more than one statement, writes "mid-batch" and what the
+# batch holds, then stops before its COMMIT for good: the parent kills the
+# process there, with the batch's statements run and not committed.
 _CHILD = textwrap.dedent(
     """
+    import os
     import sys
+    import threading
     from types import MappingProxyType
     import trio
     from meerkat_ref._types import Session, SessionId, UserMessage
     from meerkat_ref.store import SqliteStore
 
+    def say(line):
+        os.write(1, (line + "\\n").encode())
+
+    class StopBeforeCommit:
+        commits = 0
+
+        def __init__(self, cursor, jobs):
+            self.cursor, self.jobs = cursor, jobs
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                StopBeforeCommit.commits += 1
+                if StopBeforeCommit.commits == 30:
+                    say("mid-batch " + " ".join(
+                        ("delete:" if job.row is None else "save:") + job.id_text
+                        for job in self.jobs))
+                    threading.Event().wait()  # until killed
+            return self.cursor.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.cursor, name)
+
     async def main(path, durability):
         store = SqliteStore(path, durability=durability)
+        run_batch = store._writer._run_batch
+        store._writer._run_batch = lambda cur, jobs: run_batch(StopBeforeCommit(cur, jobs), jobs)
         async def writer(w):
             for i in range(10_000):
                 n = w * 1_000_000 + i
@@ -626,10 +666,10 @@ _CHILD = textwrap.dedent(
                                   messages=(UserMessage("x" * 200),),
                                   metadata=MappingProxyType({}), revision=1)
                 await store.save(session)
-                print("saved", n, flush=True)
-                if i % 3 == 0:  # archive every third one right away
+                say(f"saved {s}")
+                if (i + w) % 3 == 0:  # archive every third one at once (batches mix both)
                     await store.delete(s)
-                    print("deleted", n, flush=True)
+                    say(f"deleted {s}")
         async with trio.open_nursery() as nursery:
             for w in range(20):
                 nursery.start_soon(writer, w)
@@ -641,43 +681,62 @@ _CHILD = textwrap.dedent(
 
 @pytest.mark.parametrize("durability", ["normal", "full"])
 def test_sigkill_mid_batch_loses_no_acknowledged_write(tmp_path: Path, durability: str) -> None:
+    """[STORE-COMMIT] across a crash: what was acknowledged is there, the cut batch is not.
+
+    The kill lands where the child says it stands (inside a transaction, its
+    statements run, its COMMIT not), not after some time; only whole lines
+    count as acknowledgements (``_Lines``), so the test is about the file,
+    never about where the pipe was cut.
+    """
     path = tmp_path / "killed.db"
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(path), durability],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         cwd=ROOT,
     )
-    assert child.stdout is not None
-    saved: set[int] = set()
-    deleted: set[int] = set()
+    saved: set[SessionId] = set()
+    deleted: set[SessionId] = set()
+    cut: dict[str, set[SessionId]] = {"save": set(), "delete": set()}
+    lines = _Lines(child, timeout=120)  # only a guard against a hang: the child never waits
     try:
-        for line in child.stdout:
-            kind, number = line.split()
-            (saved if kind == "saved" else deleted).add(int(number))
-            if len(saved) >= 600:  # well into concurrent batches
+        for line in lines:
+            kind, *rest = line.split()
+            if kind == "mid-batch":
                 child.send_signal(signal.SIGKILL)
+                for job in rest:
+                    what, id_text = job.split(":")
+                    cut[what].add(SessionId.parse(id_text))
                 break
+            (saved if kind == "saved" else deleted).add(SessionId.parse(rest[0]))
+        child.wait()
+        for line in lines:  # acknowledged before the kill, still in the pipe
+            kind, id_text = line.split()
+            (saved if kind == "saved" else deleted).add(SessionId.parse(id_text))
     finally:
+        lines.close()
         if child.poll() is None:
             child.kill()
-        rest, errors = child.communicate()
-    for line in rest.splitlines():  # acknowledged before the kill, still in the pipe
-        kind, number = line.split()
-        (saved if kind == "saved" else deleted).add(int(number))
-    assert child.returncode == -signal.SIGKILL, errors
-    assert len(saved) >= 600
+        _, errors = child.communicate()
+    assert child.returncode == -signal.SIGKILL, errors.decode()
+    assert len(cut["save"]) + len(cut["delete"]) > 1, "the kill must land inside a batch"
+    assert not cut["save"] & saved and not cut["delete"] & deleted, "cut, yet acknowledged"
+    assert cut["delete"] <= saved  # a delete follows its save's acknowledgement
+    assert saved and deleted
 
     async def check() -> None:
         async with SqliteStore(path) as store:  # the dead owner's lock is gone
             present = {m.id for m in await store.list()}
             assert await store.check() == []
-            for n in saved - deleted:
-                assert SessionId.from_int(n) in present, f"acknowledged save {n} lost"
-            for n in deleted:
-                assert SessionId.from_int(n) not in present, f"deleted {n} came back"
-                assert await store.load(SessionId.from_int(n)) is None
+        # The batch cut by the kill left nothing: none of its saves, none of its deletes.
+        for s in cut["save"]:
+            assert s not in present, f"save {s} of the uncommitted batch landed"
+        for s in cut["delete"]:
+            assert s in present, f"delete {s} of the uncommitted batch landed"
+        for s in saved - deleted:
+            assert s in present, f"acknowledged save {s} lost"
+        for s in deleted:
+            assert s not in present, f"deleted {s} came back"
 
     trio.run(check)
 
