@@ -840,7 +840,10 @@ class _Canceller:
         if cancel == "before":  # before its task first runs: before it reaches the lane
             save.where = "before"
             save.scope.cancel()
-        if to_thread:  # at "normal", as a save that finds the thread busy would go
+        if to_thread:
+            # At "normal" the thread gets writes only while it is busy (with a checkpoint
+            # of the writer's, say): this one is sent there by turning inline batches off
+            # for its submission; the saves after it find the thread busy, and queue.
             assert self.lane._idle() and not self.lane._gathering
             self.lane._inline_batches = False
             await trio.testing.wait_all_tasks_blocked()  # it is queued for the thread
