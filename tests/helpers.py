@@ -44,6 +44,16 @@ from meerkat_ref.testing import SeedPersistentSessionService, Window, counter_id
 
 T = TypeVar("T")
 
+ADAPTER_TIMEOUT = 120.0
+"""How long a test lets a port's adapter process take to answer any one line, in seconds.
+
+A guard against a hang, never what a test measures: the CLI's default (10 s)
+suits a user's machine, but the reference adapter's first answer (its
+imports) took over 5 s on a CI machine at load 12, and a run that timed out
+there would be a red CI for nothing.  Only a test of the timeout itself sets
+a shorter one.
+"""
+
 AnyStore = MemoryStore | SqliteStore
 AnyService = EphemeralSessionService | PersistentSessionService
 ServiceKind = Literal["ephemeral", "persistent-memory", "persistent-sqlite"]

@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import ADAPTER_TIMEOUT
 from test_report_junit import junit10_problems
 
 from meerkat_ref.cli import main
@@ -145,7 +146,7 @@ def test_conform_draws_a_ports_failure_and_its_schedule_replays_on_the_port(
     html, xml = tmp_path / "html", tmp_path / "conform.xml"
     argv = ["conform", "--adapter", SEED, "--random-cases", "0", "--search-runs", "0",
             "--free-runs", "0", "--max-schedules", "0", "--vectors", str(ROOT / "spec" / "vectors"),
-            "--html", str(html), "--junit-xml", str(xml)]
+            "--html", str(html), "--junit-xml", str(xml), "--timeout", str(ADAPTER_TIMEOUT)]
     assert main(argv) == 1
     capsys.readouterr()
     document = xml.read_text()
@@ -161,7 +162,7 @@ def test_conform_draws_a_ports_failure_and_its_schedule_replays_on_the_port(
     assert schedule.parent == html and schedule.is_file()
     page = schedule.with_suffix(".html").read_text()
     assert "not visible for this target" in page and "ARCHIVE-FINAL" in page
-    assert main(command[1:]) == 1
+    assert main([*command[1:], "--timeout", str(ADAPTER_TIMEOUT)]) == 1
     out = capsys.readouterr().out
     assert "same schedule as recorded" in out and "VIOLATION ARCHIVE-FINAL" in out
 
