@@ -348,6 +348,7 @@ class InProcessTarget:
         self._process_scope: trio.CancelScope | None = None
         self._process_done = trio.Event()
         self._in_flight: dict[str, str] = {}  # call id -> its task label
+        self._callers: dict[str, trio.CancelScope] = {}  # a call's task label -> its scope
         self._call_sessions: dict[str, str] = {}  # call id -> the session it names ("*": any)
         self._answers: list[tuple[str, Answer]] = []
         self._answered = trio.Event()
@@ -363,7 +364,7 @@ class InProcessTarget:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        caps = {"points", "faults", "introspection"}
+        caps = {"points", "faults", "introspection", "cancel"}
         return frozenset(caps | {"placement"} if self._placement else caps)
 
     @property
@@ -523,17 +524,23 @@ class InProcessTarget:
             return decoded
         return op
 
-    async def _run(self, cid: str, op: object) -> None:
+    async def _run(self, cid: str, op: object, task: str) -> None:
         entry = operation(op)
-        try:
-            raw, value = await entry.perform(self._svc, op)
-        except Exception as exc:
-            answer = _answer_of(exc) or Answer(
-                model.Err("INTERNAL"), f"{type(exc).__name__}: {exc}"
-            )
-        else:
-            revision = self._watch.turn_revision.pop(id(raw), None)
-            answer = Answer(model.Ok(value), revision=revision)
+        answer = Answer(model.Crashed())  # cancelled where it waited: no answer [CALLER-CANCEL]
+        with trio.CancelScope() as scope:
+            self._callers[task] = scope
+            try:
+                raw, value = await entry.perform(self._svc, op)
+            except Exception as exc:
+                answer = _answer_of(exc) or Answer(
+                    model.Err("INTERNAL"), f"{type(exc).__name__}: {exc}"
+                )
+            else:
+                revision = self._watch.turn_revision.pop(id(raw), None)
+                answer = Answer(model.Ok(value), revision=revision)
+            finally:
+                if self._callers.get(task) is scope:
+                    del self._callers[task]
         if cid in self._in_flight:
             self._arrive(cid, answer)
 
@@ -583,7 +590,7 @@ class InProcessTarget:
         recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
         recorder.writes.add(("task", task))
         recorder.writes.add(("inflight", self._call_sessions[cid]))
-        self._calls.start_soon(self._run, cid, decoded, name=task)
+        self._calls.start_soon(self._run, cid, decoded, task, name=task)
         return decoded
 
     async def call(self, op: object, task: str) -> str:
@@ -671,6 +678,26 @@ class InProcessTarget:
             self.points.release(task, fault)
         except NotParked as exc:
             raise LookupError(str(exc)) from None
+
+    async def cancel(self, task: str) -> None:
+        """Capability ``cancel``: the caller of a parked client task is cancelled where it waits.
+
+        As a caller's timeout would [CALLER-CANCEL]: the call's task gets
+        ``Cancelled`` at its point and unwinds; the call never answers.  What
+        the unwinding touches no point declares, so the step touches everything.
+        """
+        self._log({"cmd": "cancel", "task": task})
+        parked = self.points.parked.get(task)
+        scope = self._callers.get(task.split("#")[0])
+        if parked is None or scope is None:
+            raise LookupError(f"no client task {task!r} is parked")
+        recorder = self._watch.recorder
+        recorder.writes.add(("task", task.split("#")[0]))
+        if self.points.enabled:
+            recorder.released(task, parked.kind, parked.point.session)
+            recorder.unknown.append(f"{task} cancelled at {parked.kind}: its unwinding is "
+                                    "declared nowhere")
+        scope.cancel()
 
     def fail_next_save(self) -> None:
         """Capability ``faults``: the store refuses its next save [SAVE-FAILED].
