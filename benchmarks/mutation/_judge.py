@@ -23,6 +23,7 @@ Judges (cheapest first, the order ``_run.JUDGES`` tries them):
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import sys
@@ -148,7 +149,13 @@ def _contract() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    judge, store = argv
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.mutation._serve benchmarks.mutation._judge",
+        description="One judge of one mutant; prints one JSON line with the verdict.")
+    parser.add_argument("judge", choices=("conform", "check", "sweep", "contract"))
+    parser.add_argument("store", help="the store kind the judge runs over")
+    args = parser.parse_args(argv)
+    judge, store = args.judge, args.store
     if judge == "conform":
         _conform(store)
     elif judge in ("check", "sweep"):
