@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m meerkat_ref.testing",
         description="Check a session store against the store contract (spec/CONTRACT.md "
         "section 6).")
-    parser.add_argument("--store", required=True, metavar="KIND[:DIR]",
+    parser.add_argument("--store", default=None, metavar="KIND[:DIR]",
                         help="memory, sqlite, an entry point's name, or package.module:NAME; "
                         "DIR: where each check makes its directories")
     parser.add_argument("--check", action="append", metavar="NAME",
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{c.name:<36} [{', '.join(c.clauses)}]{needs}\n{'':<36} {c.about}")
         return 0
     try:
+        if args.store is None:
+            raise InvalidArgument("--store KIND[:DIR] is required (or --list)")
         option = parse_store(args.store)
         kind = option.resolve()
         if option.path is not None and not os.path.isdir(option.path):

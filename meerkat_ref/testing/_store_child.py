@@ -12,6 +12,7 @@ has returned: what the parent may count as acknowledged.  ``hold`` prints
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,16 +52,19 @@ async def _hold(kind: StoreKind, directory: Path) -> None:
         await trio.sleep_forever()
 
 
-def main(argv: Sequence[str]) -> int:
-    if len(argv) != 3 or argv[0] not in ("crash", "hold"):
-        print("usage: python -m meerkat_ref.testing._store_child crash|hold KIND DIR",
-              file=sys.stderr)
-        return 2
-    mode, spec, directory = argv
-    kind = store_kind(spec)
-    trio.run(_crash if mode == "crash" else _hold, kind, Path(directory))
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m meerkat_ref.testing._store_child",
+        description="The child process of the store contract's crash and owner checks.")
+    parser.add_argument("mode", choices=("crash", "hold"),
+                        help="crash: save and delete until killed; hold: open, say so, wait")
+    parser.add_argument("kind", help="a store kind's name or module path")
+    parser.add_argument("directory", help="the store's directory")
+    args = parser.parse_args(argv)
+    kind = store_kind(args.kind)
+    trio.run(_crash if args.mode == "crash" else _hold, kind, Path(args.directory))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
