@@ -38,6 +38,8 @@ from .sessions import (
     AGENT_ERROR,
     BUSY,
     COMPACT,
+    FAIL_BUILD,
+    FAIL_TURN,
     NOT_FOUND,
     NOT_RUNNING,
     PERSISTENCE_DISABLED,
@@ -319,6 +321,9 @@ def _reserve(w: _Working, rid: int, run: Run) -> Run:
     # [IDS] the id is taken with the place, its creation tick comes later
     if w.reserved >= w.s.capacity:
         return _done(run, Err(AGENT_ERROR))
+    assert isinstance(run.op, Create)
+    if run.op.prompt == FAIL_BUILD:
+        return _done(run, Err(AGENT_ERROR))  # [CREATE] refused at once: its place given back
     w.reserved += 1
     id = sid(w.next_id)
     w.next_id += 1
@@ -393,9 +398,13 @@ def _host(run: Run) -> bool:
 
 
 def _user(w: _Working, rid: int, run: Run) -> Run:
-    # [TURN] the user message: one tick, one change
-    if _cancelled(w, run):
+    # [TURN] the prompt's user message: one tick, one change (a prompt "/fail" fails here)
+    if _cancelled(w, run) or run.value == FAIL_TURN:
         return _stop_turn(w, run)
+    return _push_user(w, run)
+
+
+def _push_user(w: _Working, run: Run) -> Run:
     assert run.sid is not None
     s = w.tasks[run.sid].session
     w.change(run.sid, updated_at=w.tick(), message_count=s.message_count + 1,
@@ -486,7 +495,7 @@ def _serve(w: _Working, rid: int, run: Run) -> Run:
         w.change(run.sid, updated_at=w.tick(),
                  revision=w.tasks[run.sid].session.revision + 1)
         return replace(run, pc="checkpoint")
-    return _user(w, rid, run)
+    return _push_user(w, run)
 
 
 # -- calls that answer at once ---------------------------------------------------------------

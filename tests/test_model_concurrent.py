@@ -122,7 +122,12 @@ def reachable(depth: int, slots: int, persistent: bool) -> list[model.State]:
 
 CALLS = [o for o in alphabet(2)
          if not isinstance(o, model.TurnsAtOnce | model.CreatesAtOnce | model.Restart
-                           | model.ObserveStore)]
+                           | model.ObserveStore)] + [
+    # the scripted agent's failures ([CREATE], [TURN]), beyond the BFS's alphabet
+    model.Create(model.FAIL_BUILD), model.Create(model.FAIL_TURN),
+    model.Create(model.FAIL_TURN, host_mode=True), model.StartTurn(1, model.FAIL_TURN),
+    model.StartTurn(2, model.FAIL_TURN, host_mode=True),
+]
 
 
 def agree(state: model.State, op: model.Op) -> str | None:

@@ -40,6 +40,10 @@ from ._protocol import EventSink, SessionCheckpointer
 
 COMPACT_COMMAND = "/compact"
 COMPACTED_TEXT = "[compacted]"
+FAIL_BUILD_PROMPT = "/fail-build"
+"""A create with this prompt is refused by the builder before it takes an id [CREATE]."""
+FAIL_TURN_PROMPT = "/fail"
+"""A turn (or host loop) with this prompt fails as it starts, appending nothing [TURN]."""
 
 
 def scripted_usage(prompt: str) -> Usage:
@@ -116,6 +120,10 @@ class ScriptedAgent:
 
     async def run_turn(self, prompt: str, emit: EventSink) -> RunResult:
         await self._step()
+        if prompt == FAIL_TURN_PROMPT:
+            # An agent's own failure, as a bug would raise it: the service must answer
+            # AGENT_ERROR and keep the session (clause TURN).
+            raise RuntimeError("the scripted agent fails this prompt")
         emit(AgentEvent(EventKind.RUN_STARTED, self._session.id, prompt))
         result = await self._exchange(prompt, emit)
         emit(AgentEvent(EventKind.RUN_COMPLETED, self._session.id, result.text, result.usage))
@@ -187,6 +195,10 @@ class ScriptedAgentBuilder:
         self._fail_build = fail_build
 
     async def build_agent(self, req: CreateSessionRequest) -> ScriptedAgent:
+        if req.prompt == FAIL_BUILD_PROMPT:
+            # Before an id or a tick: the service must answer AGENT_ERROR and give the
+            # create's place back (clause CREATE).
+            raise RuntimeError("the scripted builder refuses this prompt")
         session_id = self._id_factory()
         await self.points.point("agent.step", session_id)
         if self._fail_build is not None and self._fail_build(req):

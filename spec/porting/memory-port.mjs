@@ -152,6 +152,9 @@ class Service {
     if (this.reserved >= this.capacity) { // [CAPACITY] check and reserve in one step: no id, no tick
       throw new SessionError('AGENT_ERROR', `Max sessions reached (${this.handles.size}/${this.capacity})`);
     }
+    if (req.prompt === '/fail-build') { // [CREATE] the scripted builder refuses it: no id, no tick
+      throw new SessionError('AGENT_ERROR', 'Agent error: build failed: the scripted builder refuses this prompt');
+    }
     this.reserved++;
     let h;
     try {
@@ -237,9 +240,10 @@ class Service {
           h.running = false; h.turn = null; // cleared before the caller's save [TURN-BUSY]
           h.pending.delete(cmd.reply); cmd.reply.resolve({ result, snap: h.s });
         } catch (e) {
-          if (!(e instanceof Cancelled) || h.scope.cancelled) throw e;
+          const failed = e instanceof SessionError && e.code === 'AGENT_ERROR';
+          if (!(e instanceof Cancelled || failed) || h.scope.cancelled) throw e;
           h.running = false; h.turn = null; // [INTERRUPT] stays live; what was appended stays
-          h.pending.delete(cmd.reply); cmd.reply.reject(runCancelled());
+          h.pending.delete(cmd.reply); cmd.reply.reject(failed ? e : runCancelled());
         }
       }
     } catch (e) {
@@ -254,6 +258,10 @@ class Service {
 
   // [TURN] a prompt; [HOST] then checkpoint and serve messages until cancelled
   async turn(task, h, scope, { prompt, host }) {
+    if (prompt === '/fail') { // [TURN] the scripted agent fails as the turn starts: nothing appended
+      await point(task, scope, 'agent.step', h.id);
+      throw new SessionError('AGENT_ERROR', 'Agent error: the scripted agent fails this prompt');
+    }
     const [input, output] = await this.exchange(task, h, scope, prompt);
     if (host) {
       await this.checkpoint(task, h, scope);

@@ -298,7 +298,7 @@ def example_cases() -> tuple[Case, ...]:
 
 # -- random sequences -----------------------------------------------------------------------
 
-PROMPTS = ("a", "b c", "d e f", "", "/compact")  # a turn never compacts
+PROMPTS = ("a", "b c", "d e f", "", "/compact", "/fail", "/fail-build")  # a turn never compacts
 TEXTS = ("x", "/compact", "y z", "")
 PAGES = (None, 0, 1, 2)
 _KINDS = (

@@ -201,6 +201,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         faults=1,
     ),
     Scenario(
+        "interrupt-then-turn",
+        "a turn, and an interrupt of it followed by another turn: one admission at a time",
+        setup=(R.Create("a"),),
+        clients=(
+            ("turn", (_c(R.StartTurn(S1, "x")),)),
+            ("interrupt", (_c(R.Interrupt(S1)), _c(R.StartTurn(S1, "y")))),
+        ),
+    ),
+    Scenario(
+        "turn-archive-rearm",
+        "three calls on the gates: a turn's save, an archive and a rearm of every checkpointer",
+        setup=(R.Create("a"),),
+        clients=(
+            ("turn", (_c(R.StartTurn(S1, "more")),)),
+            ("archive", (_c(R.Archive(S1)),)),
+            ("rearm", (_c(R.RearmAllCheckpointers()),)),
+        ),
+    ),
+    Scenario(
         "reads-under-faults",
         "a read, a page of list and an archive of stored-only sessions, any one store call failing",
         setup=(R.Create("a"), R.Create("b"), R.Restart()),
@@ -312,7 +331,7 @@ def draw_spec(data: Any) -> dict[str, Json]:
     from hypothesis import strategies as st
 
     n = st.integers(1, 2)
-    words = st.sampled_from(["a", "b c"])
+    words = st.sampled_from(["a", "b c", "/fail"])
     op = st.one_of(
         st.builds(model.Create, words),
         st.builds(lambda p: model.Create(p, host_mode=True), words),

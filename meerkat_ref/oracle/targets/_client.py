@@ -285,6 +285,11 @@ class AdapterClient:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             await self._settle_exit()
             shown = data.decode("utf-8", "replace").splitlines()[-1]
+            status = self._proc.returncode
+            if status is not None:  # the same words whether the pipe or the read saw it first
+                raise ProtocolError(
+                    f"the adapter exited (status {status}) when sent {shown}{self._stderr()}"
+                ) from None
             raise ProtocolError(
                 f"the adapter stopped reading (it exited?) when sent {shown}{self._stderr()}"
             ) from None
@@ -310,8 +315,16 @@ class AdapterClient:
             raise ProtocolError(f"{self.line(rid)} must be answered ok at once; got {got}")
 
     async def _settle_exit(self) -> None:
-        with trio.move_on_after(1.0):
-            while not self._exited:
+        """After a write found the pipe closed: wait for the process to end (within the timeout).
+
+        A process that closed its input is ending; waiting for it (not for a
+        fixed moment) gives the same report however busy the machine is.
+        """
+        assert self._proc is not None
+        with trio.move_on_after(self.timeout):
+            await self._proc.wait()
+        with trio.move_on_after(min(self.timeout, 1.0)):
+            while not self._exited:  # and for its last lines (stderr tail) to be read
                 await self._changed.wait()
 
     def answer(self, rid: str) -> Answer | None:
