@@ -10,6 +10,9 @@ whatever a store does; a new check needs one too (the last test).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import trio
 from toy_stores import BUGS, CORRECT, GROUP, kind_with
@@ -88,3 +91,19 @@ def test_a_store_without_a_capability_is_skipped_saying_why() -> None:
     owner, exists = report.results
     assert owner.outcome == "skipped" and "'owner'" in owner.detail
     assert exists.outcome == "passed"
+
+
+async def test_the_child_processes_start_through_the_launcher(tmp_path: Path) -> None:
+    """A mutation tool serving its mutant through a wrapper makes the children run it too."""
+    wrapper = tmp_path / "wrap.py"
+    marker = tmp_path / "ran"
+    wrapper.write_text(
+        "import runpy, sys\n"
+        f"open({str(marker)!r}, 'a').write(sys.argv[1] + '\\n')\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
+    report = await check_session_store(
+        "sqlite", checks=["crash-loses-no-acknowledged-write", "owner-across-processes"],
+        launcher=[sys.executable, str(wrapper)])
+    assert report.ok and len(report.passed) == 2
+    assert marker.read_text().splitlines() == ["meerkat_ref.testing._store_child"] * 2

@@ -127,13 +127,32 @@ def test_check_runs_on_the_store_it_is_given(
     assert deprecations == ([] if said is None else [said.replace("{dir}", str(tmp_path))])
 
 
-def test_sweep_takes_store_and_the_old_sqlite_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sweep", "--scope", "ci", "--shard", "0/108", "--store", "sqlite",
-                 "--json"]) == 0
-    assert "deprecated" not in capsys.readouterr().err
-    assert main(["sweep", "--scope", "ci", "--shard", "0/108", "--sqlite", "--json"]) == 0
-    assert "meerkat-ref sweep: --sqlite is deprecated: use --store sqlite" in (
-        capsys.readouterr().err)
+def test_sweep_takes_store_and_the_old_sqlite_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``sweep`` is given to explore on (its exploring is ``test_sweep.py``'s)."""
+    from meerkat_ref.oracle import sweep
+
+    given: list[tuple[str, str | None]] = []
+
+    def run(args: argparse.Namespace, targets: sweep.Targets) -> int:
+        for _, make in targets:
+            target = make()
+            given.append((target.store_kind, target._store_dir))
+        return 0
+
+    monkeypatch.setattr(sweep, "run", run)
+    for argv, want, said in (
+        ([], ("memory", None), False),
+        (["--store", f"sqlite:{tmp_path}"], ("sqlite", str(tmp_path)), False),
+        (["--store", "toy_stores:CORRECT"], ("toy", None), False),
+        (["--sqlite"], ("sqlite", None), True),
+    ):
+        given.clear()
+        assert main(["sweep", "--scope", "ci", *argv]) == 0
+        assert given == [want]
+        err = capsys.readouterr().err
+        assert ("meerkat-ref sweep: --sqlite is deprecated: use --store sqlite" in err) == said
 
 
 def test_tour_on_a_kind_in_a_directory_and_on_the_old_file(

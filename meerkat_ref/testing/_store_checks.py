@@ -105,6 +105,7 @@ class _Context:
     directory: Path
     seed: int
     examples: int
+    launcher: tuple[str, ...] = ()  # what runs a module in a child: default this Python's -m
     _places: int = 0
 
     def place(self) -> Path:
@@ -860,8 +861,8 @@ class _Child:
         err = ctx.directory / f"child-{mode}.stderr"
         with err.open("wb") as sink:
             process = await trio.lowlevel.open_process(
-                [sys.executable, "-m", "meerkat_ref.testing._store_child", mode, spec,
-                 str(place)],
+                [*(ctx.launcher or (sys.executable, "-m")), "meerkat_ref.testing._store_child",
+                 mode, spec, str(place)],
                 stdout=subprocess.PIPE, stderr=sink, env=_child_env())
         return cls(process, err)
 

@@ -43,7 +43,7 @@ import functools
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -197,14 +197,14 @@ def _failure_of(exc: BaseException) -> _CheckFailed | StoreCheckSkipped | None:
 
 
 async def _run_one(check: StoreCheck, kind: StoreKind, base: Path, seed: int, examples: int,
-                   timeout: float) -> CheckResult:
+                   timeout: float, launcher: tuple[str, ...]) -> CheckResult:
     missing = sorted(check.needs - kind.supports)
     if missing:
         return CheckResult(check, "skipped", "the store does not declare " + "; ".join(
             f"{m!r} ({CAPABILITIES[m]})" for m in missing))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"{check.name}-", dir=base) as directory:
-        ctx = _Context(kind, Path(directory), seed, examples)
+        ctx = _Context(kind, Path(directory), seed, examples, launcher)
         try:
             with trio.fail_after(timeout):
                 await check.run(ctx)
@@ -230,6 +230,7 @@ async def check_session_store(
     examples: int = 30,
     timeout: float = 120.0,
     raise_on_failure: bool = True,
+    launcher: Sequence[str] = (),
 ) -> StoreReport:
     """Run the store contract's checks (``spec/CONTRACT.md`` 6, [STORE-*]) against a store.
 
@@ -248,15 +249,21 @@ async def check_session_store(
     ``directory`` is where each check's fresh directory is made (default: the
     system's temporary directory); ``seed`` and ``examples`` drive the random
     histories and cancellations; ``timeout`` (seconds, per check) turns a
-    hang into a failure.  Returns the ``StoreReport``; raises
-    ``StoreContractError`` (an ``AssertionError``, the report as its message,
-    the first failure's exception as its cause) when a check failed, unless
-    ``raise_on_failure`` is false.
+    hang into a failure; ``launcher`` is the command that runs a module in
+    the child processes (default ``python -m`` of this interpreter; a
+    mutation tool that serves its mutant through a wrapper module passes
+    that wrapper, so the child runs the mutant too).
+
+    Returns the ``StoreReport``; raises ``StoreContractError`` (an
+    ``AssertionError``, the report as its message, the first failure's
+    exception as its cause) when a check failed, unless ``raise_on_failure``
+    is false.
     """
     kind = _as_kind(factory, supports)
     chosen = _chosen(checks)
     base = Path(directory) if directory is not None else Path(tempfile.gettempdir())
-    results = [await _run_one(c, kind, base, seed, examples, timeout) for c in chosen]
+    results = [await _run_one(c, kind, base, seed, examples, timeout, tuple(launcher))
+               for c in chosen]
     report = StoreReport(kind.name, tuple(results))
     if raise_on_failure and not report.ok:
         error = StoreContractError(report)
