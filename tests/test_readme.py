@@ -39,3 +39,19 @@ def test_the_store_contract_example_prints_what_the_readme_shows(tmp_path: Path)
                          capture_output=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout == found.group(2)
+
+
+def test_the_store_contract_section_counts_what_there_is() -> None:
+    sys.path.insert(0, str(README.parent / "tests"))
+    from toy_stores import BUGS
+
+    from meerkat_ref.store import BUILTIN_KINDS
+    from meerkat_ref.testing import STORE_CHECKS
+
+    text = README.read_text(encoding="utf-8")
+    section = " ".join(text[text.index("### Checking your own store"):].split())
+    memory = BUILTIN_KINDS["memory"].supports
+    skipped = sum(1 for c in STORE_CHECKS if not c.needs <= memory)
+    assert f"runs each of the {len(STORE_CHECKS)} checks" in section
+    assert f"memory skips the {skipped} checks" in section
+    assert f"({len(BUGS)} bugs;" in section
