@@ -1,4 +1,4 @@
-"""The seams the service is reached through: clock and scheduling points.
+"""The seams the service is reached through: clock, scheduling points, declared footprints.
 
 The service never imports the explorer.  Instead every place where an
 interleaving matters calls ``await points.point(kind, session_id)`` on an
@@ -10,11 +10,19 @@ The point kinds the reference uses, what each precedes, and the exact
 sequence each call passes are listed once, in ``service/_placement.py``
 (normative for ports: ``spec/ADAPTER.md`` section 6 is generated from it,
 and a test runs every row against the reference).
+
+What the code after each point may touch is *declared* there too, in the
+contract's resources (``Touches``, ``Footprints``): the explorer's
+partial-order reduction reorders two steps only if their declarations say
+they commute, so the declaration lives beside the points, in the service's
+vocabulary, never inferred from its private names.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
@@ -74,3 +82,55 @@ class TrioPoints:
 
 
 DEFAULT_POINTS: SchedulingPoints = TrioPoints()
+
+
+# -- declared footprints ------------------------------------------------------------------
+
+SESSION = "<id>"
+"""In a declared resource, the session the point (or the call) names."""
+
+
+@dataclass(frozen=True)
+class Touches:
+    """What a step may read and write, as resource names (``row:<id>``, ``clock``, ...).
+
+    A resource is ``group`` or ``group:item``; the item ``<id>`` stands for
+    the session the point names (every session, ``*``, when it names none),
+    and ``*`` for every item of the group.  Writing includes reading.  The
+    groups are listed, with what each stands for, in ``service/_placement.py``
+    (``RESOURCES``).
+    """
+
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(reads: str = "", writes: str = "") -> Touches:
+        """``Touches.of("row:<id>", "gate:<id> clock")``: space-separated names."""
+        return Touches(tuple(reads.split()), tuple(writes.split()))
+
+    def text(self) -> str:
+        """``reads row:<id>; writes gate:<id>`` (``nothing`` if neither)."""
+        parts = []
+        if self.reads:
+            parts.append("reads " + " ".join(self.reads))
+        if self.writes:
+            parts.append("writes " + " ".join(self.writes))
+        return "; ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class Footprints:
+    """A service's declaration of what each step of it may touch.
+
+    A step is everything that runs after the oracle releases one task: that
+    task until it reaches its next point, blocks or ends, and every task it
+    wakes or cancels, each until it does the same.  ``points``: for a task
+    released at a point, keyed by (role, kind), role ``caller`` (a call's own
+    task) or ``session`` (a session's own task).  ``calls``: for a call just
+    started, keyed by the operation's name: what it runs before its first
+    point.  A step nothing here declares touches everything.
+    """
+
+    points: Mapping[tuple[str, str], Touches] = field(default_factory=dict)
+    calls: Mapping[str, Touches] = field(default_factory=dict)

@@ -2,14 +2,14 @@
 
     meerkat-ref check [--adapter CMD | --variant V] [--bound N] [--scenario NAME]...
                       [--store KIND[:DIR]] [--json] [--out DIR] [--html DIR]
-                      [--junit-xml FILE]
+                      [--junit-xml FILE] [--audit [N|all]]
     meerkat-ref replay FILE [--adapter CMD] [--html DIR]
     meerkat-ref scenarios
     meerkat-ref tour [--store KIND[:DIR]]
     meerkat-ref vectors [--out DIR] [--check]
     meerkat-ref conform --adapter CMD [...]
     meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
-                      [--store KIND[:DIR]]
+                      [--store KIND[:DIR]] [--audit [N|all]]
 
 ``--store KIND[:DIR]`` means one thing everywhere (``store.parse_store``):
 the kind of store the service runs on (``memory``, ``sqlite``, a kind a
@@ -24,7 +24,9 @@ the reference in this process or, with ``--adapter``, on a port through its
 adapter, and exits 1 on any violation.  With ``--variant seed-0.4.0`` it
 opens each of the seed's windows alone, finds a counterexample through each,
 prints it as a swimlane and a Mermaid diagram and writes its schedule for
-``replay``.  Exit codes: 0 clean, 1 violations, 2 bad usage or input.
+``replay``.  Exit codes: 0 clean, 1 violations, 2 bad usage or input, 3 an
+error of the oracle itself (a footprint declaration the audit or the
+target's seams caught leaving something out: ``--audit``).
 
 Where output goes (issue 13): results on stdout; progress on stderr, in the
 form that fits it (``report.make_progress``: a live display on a terminal,
@@ -52,6 +54,7 @@ import trio
 from ._types import InvalidArgument
 from .oracle.check import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
 from .oracle.engine import (
+    AUDIT_RATE,
     SCENARIOS,
     Choice,
     ReplayStrategy,
@@ -60,6 +63,7 @@ from .oracle.engine import (
     ScheduleDiverged,
     ScheduleError,
     SearchReport,
+    audit_rate,
     dump,
     get_scenario,
     load,
@@ -91,7 +95,8 @@ DESCRIPTION = (
     "The reference implementation of Meerkat's session service, and the oracle that judges "
     "other implementations of it."
 )
-EPILOG = "Exit codes: 0 clean, 1 violations or failures found, 2 bad usage or input."
+EPILOG = ("Exit codes: 0 clean, 1 violations or failures found, 2 bad usage or input, 3 an "
+          "error of the oracle itself (check/sweep: a footprint that does not hold).")
 
 
 STORE_HELP = ("the store: memory, sqlite, a kind a package registers (entry point group "
@@ -254,6 +259,7 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
             progress=lambda r: progress.update(r.schedules, r.states, r.violations),
             finished=lambda r: progress.finish(r.schedules, r.states, r.violations),
             found=first_found,
+            audit=args.audit,
         )
 
     jobs = _jobs(args, len(scenarios))
@@ -270,7 +276,8 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
                                      store_dir=args.store_option.path)
             reports = explore_in_processes(make, scenarios, jobs=jobs, bound=args.bound,
                                            search=args.search, stop_on_violation=stop,
-                                           finished=finished)
+                                           finished=finished,
+                                           audit=args.audit)
         else:
             try:
                 reports = trio.run(_with_target, args, variant, run)
@@ -310,7 +317,8 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
         print(f"meerkat-ref check: the adapter broke the protocol in scenario {cut_at}: "
               f"{error}", file=sys.stderr)
         return 1
-    return 1 if any(r.violations for r in reports) else 0
+    return (_show_oracle_errors(reports, args.audit)
+            or (1 if any(r.violations for r in reports) else 0))
 
 
 def _check_notes(reports: Sequence[SearchReport], stop: bool, wanted: int) -> list[str]:
@@ -446,6 +454,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.store_option.path is not None:
         _store_dir(args.store_option.path)
     _outputs(args)
+    args.audit = _audit_rate(args, variant.name == "seed-0.4.0" and not args.adapter)
     for line in deprecated:
         print(f"meerkat-ref check: {line}", file=sys.stderr)
     if variant.name == "seed-0.4.0" and not args.adapter:
@@ -488,6 +497,30 @@ def _check_store(args: argparse.Namespace) -> tuple[StoreOption, list[str]]:
         deprecated.append(f"--store DIR is deprecated: use --store sqlite:{text}")
         return StoreOption("sqlite", text), deprecated
     return _store_option(text), deprecated
+
+
+def _audit_rate(args: argparse.Namespace, seed: bool) -> int | None:
+    """``--audit [N|all]``: 1 pair in N run both ways (``engine/_audit.py``); DPOR only."""
+    try:
+        rate = audit_rate(args.audit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if rate is not None and (args.bound is not None or args.search != "dpor" or seed):
+        raise UsageError("--audit checks DPOR's footprints: use it without --bound, "
+                         "--search dfs or --variant seed-0.4.0")
+    return rate
+
+
+def _show_oracle_errors(reports: Sequence[SearchReport], audit: int | None) -> int:
+    """Print each oracle error (stderr); exit code 3 if there is one."""
+    errors = [e for r in reports for e in r.oracle_errors]
+    for e in errors:
+        print(f"ORACLE ERROR ({e.kind}) in {e.scenario}: {e.message}", file=sys.stderr)
+    audited = sum(r.audited for r in reports)
+    if audit is not None or errors:  # a port gives no footprints: nothing to audit
+        print(f"audit: {audited} pairs of steps called independent run both ways; "
+              f"{len(errors)} oracle error(s)", file=sys.stderr)
+    return 3 if errors else 0
 
 
 def _store_dir(path: str) -> None:
@@ -679,6 +712,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--search", default="dpor", choices=("dpor", "dfs"),
                        help="dpor (default) or dfs: plain depth-first, every schedule")
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    check.add_argument("--audit", nargs="?", const="default", default=None, metavar="N|all",
+                       help="check DPOR's independence relation as it runs: run 1 in N (default "
+                       f"{AUDIT_RATE}; all: every one) of the pairs of steps it calls "
+                       "independent both ways and compare the whole state; exit 3 on a "
+                       "difference")
     check.add_argument("--jobs", type=int, default=None, metavar="N",
                        help="explore scenarios in N processes at once, each scenario whole in "
                        "one (default: one per core; the results do not depend on it)")

@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Generic, Literal, TypeVar, cast
 
+import pytest
 import trio
 import trio.testing
 
@@ -404,3 +406,14 @@ def adapter_with(tmp_path: Path, name: str, before: str, variant: str = "referen
         "trio.run(main)\n"
     )
     return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+
+
+def skip_outside_ci(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI, whose ``.ci/run`` installs what is missing.
+
+    CI machines set ``CI``: there a skip would hide that what the test checks was
+    never checked, so it is a failure instead.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (in CI: .ci/run installs it)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)

@@ -106,12 +106,12 @@ def test_footprints_conflict_on_a_write_meeting_an_access() -> None:
     assert _fp(writes=[row1]).conflicts(_fp(writes=[row1]))
     assert not _fp(writes=[row1]).conflicts(_fp(writes=[row2]))
     assert _fp([("row", "*")]).conflicts(_fp(writes=[row2]))  # a listing reads every row
-    assert _fp(writes=[("session:1", "*")]).conflicts(_fp([("session:1", "turn_running")]))
+    assert _fp(writes=[("live", "*")]).conflicts(_fp([("live", "s1")]))  # a whole group
     assert not _fp([("row", "*")]).conflicts(_fp([row2]))
 
 
 def test_steps_report_what_they_touched() -> None:
-    """A store call names its row; every create takes an id and ticks the clock."""
+    """A store call names its row; a create takes an id and ticks the clock; archive, the gate."""
     from meerkat_ref.oracle.engine._dpor import DporRun
     from meerkat_ref.oracle.engine._run import run_schedule
 
@@ -126,7 +126,7 @@ def test_steps_report_what_they_touched() -> None:
     touched = set().union(*(p.reads | p.writes for p in prints if p is not None))
     assert ("ids", "") in touched and ("clock", "") in touched
     assert any(group == "row" for group, _ in touched)
-    assert any(group.startswith("gate:") for group, _ in touched)
+    assert any(group == "gate" for group, _ in touched)
 
 
 # -- what DPOR must still find ----------------------------------------------------------------

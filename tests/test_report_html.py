@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import skip_outside_ci
 from playwright.sync_api import (
     Browser,
     Dialog,
@@ -41,19 +42,8 @@ from meerkat_ref.testing import Window
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def _skip_outside_ci(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, whose ``.ci/run`` installs what is missing.
-
-    CI machines set ``CI``: there a skip would hide that the report was never
-    looked at, so it is a failure instead.
-    """
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (in CI: .ci/run installs it)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-
 if not CHROMIUM.exists():
-    _skip_outside_ci(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
+    skip_outside_ci(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "trace-example.json"
@@ -346,7 +336,7 @@ def test_the_report_looks_as_it_did(page: Page, tmp_path: Path) -> None:
         SCREENSHOT.write_bytes(picture)
     fonts = _fonts_used(page)
     if not fonts <= REFERENCE_FONTS:
-        _skip_outside_ci(
+        skip_outside_ci(
             f"drawn with {sorted(fonts)}, the reference with {sorted(REFERENCE_FONTS)}"
         )
     now = Image.open(io.BytesIO(picture)).convert("RGB")

@@ -7,7 +7,9 @@ the target (the reference in process, or a port over the adapter with
 in-process target in its own ``trio.run``, for the command line and tests;
 ``explore_in_processes`` spreads scenarios over a pool of processes (``check
 --jobs``), each scenario still explored whole by one of them, so the results
-are the same however many there are.
+are the same however many there are.  ``audit`` (``check --audit``) checks
+DPOR's independence relation as it goes (``engine/_audit.py``); what it
+finds is each report's ``oracle_errors``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ async def explore_all(
     progress: Callable[[SearchReport], None] | None = None,
     finished: Callable[[SearchReport], None] | None = None,
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
+    audit: int | None = None,
 ) -> list[SearchReport]:
     """Every behaviour of each scenario (within a bound, if one), on ``target``.
 
@@ -91,7 +94,8 @@ async def explore_all(
         else:
             try:
                 report = await _explore_one(target, scenario, chosen, search, store,
-                                            max_schedules, stop_on_violation, progress, found)
+                                            max_schedules, stop_on_violation, progress, found,
+                                            audit)
             except _Cut as cut:
                 raise ExplorationCut([*reports, cut.report], cut.error) from cut.error
         if finished is not None:
@@ -111,6 +115,7 @@ async def _explore_one(
     max_schedules: int | None, stop_on_violation: bool,
     progress: Callable[[SearchReport], None] | None,
     found: Callable[[SearchReport, RunOutcome], None] | None,
+    audit: int | None = None,
 ) -> SearchReport:
     """One scenario's search; a ``ProtocolError`` raises ``_Cut`` with the report so far."""
     live: list[SearchReport] = []  # the search's own report, once a callback has shown it
@@ -133,7 +138,7 @@ async def _explore_one(
     try:
         return await _explore(target, scenario, bound=bound, search=search, store=store,
                               max_schedules=max_schedules, stop_on_violation=stop_on_violation,
-                              progress=shown, found=told)
+                              progress=shown, found=told, audit=audit)
     except ProtocolError as exc:
         cut = live[0] if live else SearchReport(scenario.name, target.description, search,
                                                 store, bound)
@@ -155,18 +160,19 @@ def in_process(target: InProcessTarget, fn: Callable[[InProcessTarget], Awaitabl
 
 def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = DEFAULT,
             search: str = "dpor", max_schedules: int | None = None,
-            stop_on_violation: bool = False) -> SearchReport:
+            stop_on_violation: bool = False, audit: int | None = None) -> SearchReport:
     """One scenario explored on an in-process target, synchronously (see ``explore_all``)."""
     chosen = scenario.bound if bound == DEFAULT else bound
     return in_process(target, lambda t: _explore(
         t, scenario, bound=chosen, search=search, store=t.store_kind,
-        max_schedules=max_schedules, stop_on_violation=stop_on_violation))
+        max_schedules=max_schedules, stop_on_violation=stop_on_violation, audit=audit))
 
 
 def _explore_fresh(make_target: Callable[[], InProcessTarget], scenario: Scenario,
-                   bound: int | None, search: str, stop_on_violation: bool) -> SearchReport:
+                   bound: int | None, search: str, stop_on_violation: bool,
+                   audit: int | None = None) -> SearchReport:
     return explore(make_target(), scenario, bound=bound, search=search,
-                   stop_on_violation=stop_on_violation)
+                   stop_on_violation=stop_on_violation, audit=audit)
 
 
 def explore_in_processes(
@@ -178,6 +184,7 @@ def explore_in_processes(
     search: str = "dpor",
     stop_on_violation: bool = False,
     finished: Callable[[SearchReport], None] | None = None,
+    audit: int | None = None,
 ) -> list[SearchReport]:
     """``explore`` of each scenario on a fresh target, ``jobs`` processes at a time.
 
@@ -192,7 +199,7 @@ def explore_in_processes(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search,
-                               stop_on_violation): i
+                               stop_on_violation, audit): i
                    for i, scenario in enumerate(scenarios)}
         for future in as_completed(futures):
             report = future.result()

@@ -16,6 +16,10 @@ Scopes are data (``SCOPES``; ``Scope``): ``ci`` (small, for every CI run),
 generated in a fixed order, so ``--shard i/n`` (every n-th scenario from
 the i-th) and any split over workers give the same totals.
 
+``audit`` (``sweep --audit``) checks DPOR's independence relation as it
+goes (``engine/_audit.py``): a pair of steps called independent that does
+not commute is an oracle error (``Row.oracle_errors``; exit 3).
+
 Parallel, with no distribution layer of our own: scenarios go to a
 ``concurrent.futures`` executor, local processes by default (``jobs``), or
 a Dask cluster's executor (``distributed``, the ``dask`` extra) when a
@@ -50,7 +54,7 @@ from ..report import (
     time_left,
     write_text,
 )
-from .engine import ClientOp, Scenario, explore_dpor
+from .engine import AUDIT_RATE, ClientOp, Scenario, audit_rate, explore_dpor
 from .targets import InProcessTarget
 
 R = model
@@ -257,6 +261,8 @@ class Row:
     seconds: float
     exhausted: bool
     first: str = ""  # the first violation's message, if any
+    audited: int = 0  # pairs of steps called independent, run both ways (``audit``)
+    oracle_errors: tuple[str, ...] = ()  # what the audit (or the target's seams) caught
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -264,6 +270,8 @@ class Row:
             "pruned": self.pruned, "states": self.states, "rules": list(self.rules),
             "seconds": round(self.seconds, 3), "exhausted": self.exhausted,
             **({"first": self.first} if self.first else {}),
+            **({"audited": self.audited} if self.audited else {}),
+            **({"oracle_errors": list(self.oracle_errors)} if self.oracle_errors else {}),
         }
 
 
@@ -272,15 +280,15 @@ MakeTarget = Callable[[], InProcessTarget]
 
 
 def run_chunk(make_target: MakeTarget, scope: Scope, indices: Sequence[int],
-              max_schedules: int | None = None) -> list[Row]:
+              max_schedules: int | None = None, audit: int | None = None) -> list[Row]:
     """Explore the scope's scenarios at ``indices`` on one target (the unit of parallel work)."""
     every = scenarios(scope)
     chosen = [(i, every[i]) for i in indices]
-    return explore_scenarios(make_target, chosen, max_schedules=max_schedules)
+    return explore_scenarios(make_target, chosen, max_schedules=max_schedules, audit=audit)
 
 
 def explore_scenarios(make_target: MakeTarget, chosen: Iterable[tuple[int, Scenario]],
-                      max_schedules: int | None = None) -> list[Row]:
+                      max_schedules: int | None = None, audit: int | None = None) -> list[Row]:
     """Explore each (index, scenario) with DPOR on one fresh in-process target."""
 
     async def main() -> list[Row]:
@@ -288,7 +296,7 @@ def explore_scenarios(make_target: MakeTarget, chosen: Iterable[tuple[int, Scena
         async with make_target() as target:
             for index, scenario in chosen:
                 report = await explore_dpor(target, scenario, store=target.store_kind,
-                                            max_schedules=max_schedules)
+                                            max_schedules=max_schedules, audit=audit)
                 first = report.first()
                 rows.append(Row(
                     index, scenario.name, report.schedules, report.pruned, report.states,
@@ -296,6 +304,8 @@ def explore_scenarios(make_target: MakeTarget, chosen: Iterable[tuple[int, Scena
                     report.seconds, report.exhausted,
                     "" if first is None else f"{first.violations[0].rule}: "
                     f"{first.violations[0].message}",
+                    report.audited,
+                    tuple(f"{e.kind}: {e.message}" for e in report.oracle_errors),
                 ))
         return rows
 
@@ -342,6 +352,11 @@ class SweepResult:
     def exhausted(self) -> bool:
         return all(r.exhausted for r in self.rows)
 
+    @property
+    def oracle_errors(self) -> list[Row]:
+        """Scenarios where the oracle caught itself (a footprint that does not hold)."""
+        return [r for r in self.rows if r.oracle_errors]
+
     def to_json(self) -> dict[str, object]:
         return {
             "format": "meerkat-ref/sweep@1",
@@ -361,6 +376,8 @@ class SweepResult:
                 round(self.schedules / self.seconds, 1) if self.seconds else None
             ),
             "violating": [r.to_json() for r in self.violating],
+            "audited": sum(r.audited for r in self.rows),
+            "oracle_errors": [r.to_json() for r in self.oracle_errors],
         }
 
 
@@ -381,6 +398,7 @@ def sweep(
     executor: Executor | None = None,
     max_schedules: int | None = None,
     progress: Callable[[int, int, Row], None] | None = None,
+    audit: int | None = None,
 ) -> SweepResult:
     """Explore every scenario of ``scope`` (or a shard of it); see the module docstring.
 
@@ -394,7 +412,7 @@ def sweep(
     started = time.perf_counter()
     if executor is None and jobs <= 1:
         for index, scenario in chosen:
-            (row,) = explore_scenarios(make_target, [(index, scenario)], max_schedules)
+            (row,) = explore_scenarios(make_target, [(index, scenario)], max_schedules, audit)
             result.rows.append(row)
             if progress is not None:
                 progress(len(result.rows), len(chosen), row)
@@ -402,7 +420,7 @@ def sweep(
         own = executor is None
         pool = executor if executor is not None else ProcessPoolExecutor(max_workers=jobs)
         try:
-            futures = [pool.submit(run_chunk, make_target, scope, chunk, max_schedules)
+            futures = [pool.submit(run_chunk, make_target, scope, chunk, max_schedules, audit)
                        for chunk in _chunks([i for i, _ in chosen], jobs)]
             for future in futures:
                 for row in future.result():
@@ -473,6 +491,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sqlite", action="store_true", help="deprecated: --store sqlite")
     parser.add_argument("--max-schedules", type=int, default=None, metavar="N",
                         help="cut each scenario after N schedules (then not exhausted)")
+    parser.add_argument("--audit", nargs="?", const="default", default=None, metavar="N|all",
+                        help="check DPOR's independence relation as it runs: run 1 in N "
+                        f"(default {AUDIT_RATE}; all: every one) of the pairs of steps it calls "
+                        "independent both ways and compare the whole state; exit 3 on a "
+                        "difference")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--junit-xml", default=None, metavar="FILE",
                         help="write the results as JUnit XML for CI: one test case per generated "
@@ -487,9 +510,11 @@ Targets = Sequence[tuple[str, MakeTarget]]
 
 
 def run(args: argparse.Namespace, targets: Targets) -> int:
-    """``meerkat-ref sweep``: exit 0 clean, 1 on a violation (or a window exposed), 2 usage."""
+    """``meerkat-ref sweep``: exit 0 clean, 1 on a violation (or a window exposed), 2 usage,
+    3 an oracle error (``--audit``)."""
     scope = SCOPES[args.scope]
     try:
+        audit = audit_rate(args.audit)
         chosen = shard(scenarios(scope), args.shard)
         if args.jobs < 1:
             raise ValueError("--jobs must be at least 1")
@@ -522,7 +547,7 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
             results.append(sweep(
                 make_target, scope, variant=label, shard_spec=args.shard, jobs=args.jobs,
                 executor=executor, max_schedules=args.max_schedules,
-                progress=None if args.json else _progress(),
+                progress=None if args.json else _progress(), audit=audit,
             ))
     finally:
         if close is not None:
@@ -541,6 +566,8 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
             print(f"meerkat-ref: {exc}", file=sys.stderr)
             return 2
         print(f"JUnit XML written to {path}", file=sys.stderr)
+    if any(r.oracle_errors for r in results):
+        return 3
     return 1 if any(r.violating for r in results) else 0
 
 
@@ -599,6 +626,13 @@ def _summary(result: SweepResult) -> None:
     print(f"claim: {result.scope.describe()}.")
     for row in result.violating:
         print(f"  {row.name}: {','.join(row.rules)} -- {row.first[:160]}")
+    audited = sum(r.audited for r in result.rows)
+    if audited or result.oracle_errors:
+        print(f"audit: {audited} pairs of steps called independent run both ways; "
+              f"{len(result.oracle_errors)} scenario(s) with an oracle error")
+    for row in result.oracle_errors:
+        for text in row.oracle_errors:
+            print(f"  ORACLE ERROR in {row.name}: {text}")
 
 
 __all__ += ["add_arguments", "run"]

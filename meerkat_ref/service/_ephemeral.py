@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 import trio
 
@@ -42,7 +42,7 @@ from .._errors import (
     capacity_error,
 )
 from .._groups import unwrap_single
-from .._seams import DEFAULT_POINTS, SchedulingPoints
+from .._seams import DEFAULT_POINTS, Footprints, SchedulingPoints
 from .._types import (
     CreateSessionRequest,
     InitialTurnPolicy,
@@ -62,6 +62,7 @@ from .._types import (
 )
 from ..agent._events import AgentEvent, EventBroadcast, EventKind, EventStream
 from ..agent._protocol import EventInjector, SessionAgent, SessionAgentBuilder
+from ._placement import EPHEMERAL_FOOTPRINTS
 from ._statistics import ServiceStatistics
 
 OnRegister = Callable[[SessionId], bool]
@@ -127,6 +128,7 @@ class _Handle:
     task_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
     current: _Turn | None = None
+    queued_turns: int = 0  # turns sent to the task and not yet taken up (for statistics)
 
     @property
     def session_id(self) -> SessionId:
@@ -158,6 +160,9 @@ def paginate(items: list[SessionSummary], query: SessionQuery) -> list[SessionSu
 
 class EphemeralSessionService:
     """Live sessions in memory; see the module docstring for the contract."""
+
+    footprints: ClassVar[Footprints] = EPHEMERAL_FOOTPRINTS
+    """What each step may touch (``service/_placement.py``): the explorer's reduction reads it."""
 
     def __init__(
         self,
@@ -323,6 +328,7 @@ class EphemeralSessionService:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             handle.turn_running = False
             raise SessionNotFound(handle.session_id) from None
+        handle.queued_turns += 1
         return await reply.wait()  # may switch: the turn runs
 
     async def _session_task(self, handle: _Handle) -> None:
@@ -332,6 +338,7 @@ class EphemeralSessionService:
                 async for command in handle.inbox:
                     if isinstance(command, _Shutdown):
                         break
+                    handle.queued_turns -= 1
                     handle.current = command
                     outcome = await self._run_turn(handle, command)
                     handle.current = None
@@ -380,6 +387,7 @@ class EphemeralSessionService:
                 break
             if isinstance(pending, _Turn):
                 pending.reply.set(cancelled)
+        handle.queued_turns = 0
         handle.inbox.close()
         handle.turn_running = False
         handle.events.close()
@@ -527,9 +535,14 @@ class EphemeralSessionService:
 
     def statistics(self) -> ServiceStatistics:
         """A consistent snapshot of the service (see ``ServiceStatistics``)."""
+        admitted = {
+            sid: n for sid, h in self._sessions.items()
+            if (n := h.queued_turns + (h.current is not None))
+        }
         return ServiceStatistics(
             live=frozenset(self._sessions),
             running_tasks=frozenset(self._tasks),
             reserved=self._reserved,
             max_sessions=self.max_sessions,
+            admitted=admitted,
         )

@@ -26,12 +26,12 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 import trio
 
 from .._errors import CANCELLED_TEXT, AgentError, SessionError, SessionNotFound, SessionStoreError
-from .._seams import DEFAULT_POINTS, SchedulingPoints
+from .._seams import DEFAULT_POINTS, Footprints, SchedulingPoints
 from .._types import (
     BuildOptions,
     CreateSessionRequest,
@@ -55,6 +55,7 @@ from ..agent._protocol import EventInjector, SessionAgentBuilder
 from ..store._base import PointedStore, SessionStore
 from ._ephemeral import EphemeralSessionService, paginate
 from ._gate import CheckpointerGate, StoreCheckpointer
+from ._placement import FOOTPRINTS
 from ._statistics import GateStatistics, ServiceStatistics
 
 STORE_METHODS = ("save", "load", "list", "delete", "exists")
@@ -89,6 +90,13 @@ def _summary_of(meta: SessionMeta) -> SessionSummary:
 
 class PersistentSessionService:
     """Live sessions backed by a store; see the module docstring for the contract."""
+
+    footprints: ClassVar[Footprints] = FOOTPRINTS
+    """What each step may touch (``service/_placement.py``): the explorer's reduction reads it.
+
+    A variant that changes what follows a point declares it here (the audit,
+    ``meerkat-ref check --audit``, shows a declaration that leaves something out).
+    """
 
     def __init__(
         self,

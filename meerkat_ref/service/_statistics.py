@@ -30,7 +30,9 @@ class ServiceStatistics:
     whose task has not ended (archived ones included, until they stop).
     ``reserved``: capacity held (sessions being built plus live tasks), of
     ``max_sessions``.  ``gates``: the persistent service's checkpointer gates
-    (empty for the ephemeral one).
+    (empty for the ephemeral one).  ``admitted``: per live session with any,
+    the turns its task has taken up or has queued (more than one at once
+    breaks clause TURN-BUSY).
     """
 
     live: frozenset[SessionId]
@@ -38,6 +40,7 @@ class ServiceStatistics:
     reserved: int
     max_sessions: int
     gates: Mapping[SessionId, GateStatistics] = field(default_factory=dict)
+    admitted: Mapping[SessionId, int] = field(default_factory=dict)
 
 
 __all__ = ["GateStatistics", "ServiceStatistics"]

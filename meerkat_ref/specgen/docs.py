@@ -46,7 +46,7 @@ from pathlib import Path
 
 import trio
 
-from .._seams import SchedulingPoints
+from .._seams import SchedulingPoints, Touches
 from ..agent._protocol import SessionAgentBuilder
 from ..oracle.engine import RULES, SCENARIOS, RunOutcome, Scenario, find_counterexample, preemptions
 from ..oracle.engine import mermaid as draw_mermaid
@@ -62,7 +62,7 @@ from ..oracle.engine._clauses import (
 )
 from ..oracle.targets import InProcessTarget
 from ..service._persistent import PersistentSessionService
-from ..service._placement import KINDS, SEQUENCES
+from ..service._placement import CALL_FOOTPRINTS, KINDS, POINT_FOOTPRINTS, RESOURCES, SEQUENCES
 from ..store._base import SessionStore
 from ..testing import EarlyArchiveNoTombstone, EarlyArchiveStopFirst, Window
 from .vectors import window_counterexample
@@ -459,9 +459,26 @@ def find_early_race(
 
 
 def render_points() -> str:
-    """The table of where the reference puts its scheduling points (``service/_placement``)."""
-    lines = ["| kind | what it precedes |", "| --- | --- |"]
-    lines += [f"| `{kind}` | {what} |" for kind, what in KINDS]
+    """The table of where the reference puts its scheduling points (``service/_placement``),
+    with what each step may touch (its declared footprints)."""
+
+    def named(t: Touches) -> str:
+        parts = [f"{verb} " + " ".join(f"`{n}`" for n in names)
+                 for verb, names in (("reads", t.reads), ("writes", t.writes)) if names]
+        return "; ".join(parts) or "nothing"
+
+    def touches(role: str, kind: str) -> str:
+        found = POINT_FOOTPRINTS.get((role, kind))
+        return "—" if found is None else named(found)
+
+    lines = ["| kind | what it precedes | a step released here touches (caller) | (session) |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| `{kind}` | {what} | {touches('caller', kind)} | {touches('session', kind)} |"
+              for kind, what in KINDS]
+    lines += ["", "| call | from its start to its first point, touches |", "| --- | --- |"]
+    lines += [f"| `{call}` | {named(t)} |" for call, t in CALL_FOOTPRINTS.items()]
+    lines += ["", "| resource | what it is |", "| --- | --- |"]
+    lines += [f"| `{name}` | {what} |" for name, what in RESOURCES]
     lines += ["", "| call | situation | points, in order |", "| --- | --- | --- |"]
     for row in SEQUENCES:
         shown = "<br>".join(

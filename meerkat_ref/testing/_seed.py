@@ -25,16 +25,18 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Iterable
+from typing import ClassVar
 
 import trio
 
 from .._errors import SessionStoreError
-from .._seams import DEFAULT_POINTS, SchedulingPoints
+from .._seams import DEFAULT_POINTS, Footprints, SchedulingPoints
 from .._types import Session, SessionId
 from ..agent._protocol import SessionAgentBuilder
 from ..service._ephemeral import EphemeralSessionService, _Handle, _Shutdown
 from ..service._gate import CheckpointerGate
 from ..service._persistent import PersistentSessionService
+from ..service._placement import SEED_FOOTPRINTS
 from ..store._base import SessionStore
 
 
@@ -78,6 +80,8 @@ class _QueueingEphemeral(EphemeralSessionService):
 
 class SeedPersistentSessionService(PersistentSessionService):
     """``PersistentSessionService`` with the chosen windows of the seed reopened."""
+
+    footprints: ClassVar[Footprints] = SEED_FOOTPRINTS  # window 1 reads at cmd.send
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ It reaches what it drives only through the ``Target`` protocol
 over two targets.
 """
 
+from ._audit import AUDIT_RATE, OracleError, audit_rate
 from ._dpor import SEARCHES, explore, explore_dpor
 from ._draw import mermaid, swimlane
 from ._linearize import check as check_linearizable
@@ -35,6 +36,7 @@ from ._strategies import (
 )
 
 __all__ = [
+    "AUDIT_RATE",
     "NO_FAULTS",
     "RULES",
     "SCENARIOS",
@@ -47,6 +49,7 @@ __all__ = [
     "HypothesisStrategy",
     "Monitor",
     "Node",
+    "OracleError",
     "PCTStrategy",
     "RandomStrategy",
     "ReplayStrategy",
@@ -61,6 +64,7 @@ __all__ = [
     "Step",
     "Strategy",
     "Violation",
+    "audit_rate",
     "check_linearizable",
     "dependent",
     "draw_spec",

@@ -12,10 +12,16 @@ Steps and processes.  A process is a task label (``c:<client>``: the
 client's next call and the call's own task; ``session s<n>``: a session's
 task).  A step is what runs between two settles after one release (the
 released task and every task it woke).  Two steps *conflict* when their
-footprints (``targets.Footprint``: what each read and wrote) meet, or when
-they belong to one process.  A target that gives no footprint (a port over
-the adapter) makes every step conflict with every other: still exact, no
-reduction.  Happens-before is the transitive closure of "earlier and
+footprints (``targets.Footprint``: what each may read and write, as the
+service declares it, ``service/_placement.py``) meet, or when they belong
+to one process.  A target that gives no footprint (a port over the
+adapter), or a step no declaration covers, conflicts with every other:
+still exact, less reduction.  The reduction is only as sound as the
+declarations: ``audit`` (``check --audit``, ``_audit``) runs both orders of
+a sample of the pairs it calls independent and compares the whole state,
+and the in-process target compares each step's store calls, clock ticks
+and ids with its declaration as it runs; a mismatch is an oracle error
+(``SearchReport.oracle_errors``).  Happens-before is the transitive closure of "earlier and
 conflicting"; a task's step that was enabled by another step (woken, or a
 client freed by an answer) conflicts with it because the waker ran that
 task (footprint group ``task``).
@@ -44,6 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..targets import Footprint, Point, Target
+from ._audit import Auditor, OracleError
 from ._run import RunOutcome, run_schedule
 from ._scenarios import Scenario
 from ._search import SearchReport, explore_dfs
@@ -226,6 +233,14 @@ def _next_branch(tree: list[_Node]) -> int | None:
     return None
 
 
+def _footprint_problems(target: Target, scenario: Scenario, report: SearchReport) -> None:
+    """Steps the target's seams caught touching what their declaration does not name."""
+    problems = getattr(target, "footprint_problems", None)
+    if callable(problems):
+        for text in problems():
+            report.oracle_error(OracleError("undeclared", scenario.name, text))
+
+
 async def explore_dpor(
     target: Target,
     scenario: Scenario,
@@ -235,15 +250,21 @@ async def explore_dpor(
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
+    audit: int | None = None,
 ) -> SearchReport:
     """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc.
 
     ``found``: as for ``explore_dfs``, told of each violating run as it is recorded.
+    ``audit``: run 1 in ``audit`` of the pairs of adjacent steps called
+    independent both ways and compare the states (``_audit``); what it finds,
+    and the steps the target's seams caught touching what was not declared,
+    are ``report.oracle_errors``.
     """
     if scenario.faults > 1 or scenario.crashes > 1:
         raise ValueError("DPOR explores at most one store fault and one crash per schedule")
     report = SearchReport(scenario.name, target.description, "dpor", store, None, found=found)
     scenario, report.unchecked = scenario.within(target.capabilities)
+    auditor = None if audit is None else Auditor(target, scenario, audit)
     started = time.perf_counter()
     states = report.end_states
     reached: set[tuple[str, int]] = set()
@@ -260,9 +281,15 @@ async def explore_dpor(
                 break
             run = DporRun(tree, branch, plan, reached)
             outcome = await run_schedule(target, scenario, run)
+            _footprint_problems(target, scenario, report)
             if report.record(outcome, stop_on_violation=stop_on_violation):
                 plans.clear()
                 break
+            if auditor is not None:
+                steps = [(node.taken, node.footprint) for node in tree]
+                for error in await auditor.after(outcome, steps):
+                    report.oracle_error(error)
+                _footprint_problems(target, scenario, report)
             done_normally = not outcome.aborted and not run.crashed
             _races(tree, branch, done_normally and scenario.crashes > 0)
             _disabled(tree, branch, run.final_ready)
@@ -276,6 +303,8 @@ async def explore_dpor(
             tried |= reached
     report.states = len(states)
     report.seconds = time.perf_counter() - started
+    if auditor is not None:
+        report.audited, report.audit_seconds = auditor.pairs, auditor.seconds
     return report
 
 
@@ -294,14 +323,22 @@ async def explore(
     stop_on_violation: bool = False,
     progress: Callable[[SearchReport], None] | None = None,
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
+    audit: int | None = None,
 ) -> SearchReport:
-    """Explore ``scenario``: DPOR with no bound; a preemption bound or ``dfs``: the DFS."""
+    """Explore ``scenario``: DPOR with no bound; a preemption bound or ``dfs``: the DFS.
+
+    ``audit`` (DPOR only: the DFS relies on no footprint) checks the
+    independence relation as DPOR runs (``_audit``).
+    """
     if search not in SEARCHES:
         raise ValueError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
     if bound is None and search == "dpor":
         return await explore_dpor(target, scenario, store=store, max_schedules=max_schedules,
                                   stop_on_violation=stop_on_violation, progress=progress,
-                                  found=found)
+                                  found=found, audit=audit)
+    if audit is not None:
+        raise ValueError("the audit checks DPOR's footprints: it needs DPOR (no --bound, "
+                         "no --search dfs)")
     return await explore_dfs(target, scenario, bound=bound, store=store,
                              max_schedules=max_schedules, stop_on_violation=stop_on_violation,
                              progress=progress, reduce=search == "dpor", found=found)

@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..targets import Point, Target
+from ._audit import OracleError
 from ._run import Node, RunOutcome, run_schedule
 from ._scenarios import Scenario
 from ._strategies import Aborted, Budget, Choice
@@ -124,6 +125,14 @@ class SearchReport:
     unchecked: str = ""  # what the target's capabilities kept out of the search, and why
     found: Callable[[SearchReport, RunOutcome], None] | None = field(
         default=None, repr=False, compare=False)  # told of each violating run as it is recorded
+    oracle_errors: list[OracleError] = field(default_factory=list)  # the oracle's own (audit)
+    audited: int = 0  # pairs of steps called independent that the audit ran both ways
+    audit_seconds: float = 0.0  # of ``seconds``, spent auditing
+
+    def oracle_error(self, error: OracleError) -> None:
+        """Keep an oracle error (once: many runs meet the same step)."""
+        if all(e.message != error.message for e in self.oracle_errors):
+            self.oracle_errors.append(error)
 
     @property
     def violations(self) -> int:
@@ -164,6 +173,8 @@ class SearchReport:
             "bound": self.bound,
             "seconds": round(self.seconds, 3),
             "unchecked": self.unchecked or None,
+            "audited": self.audited,
+            "oracle_errors": [e.to_json() for e in self.oracle_errors],
         }
 
 

@@ -1,89 +1,173 @@
-"""Footprints: what each step of a service in this process touched, for partial-order reduction.
+"""Footprints: what each step of a service in this process may touch, for partial-order reduction.
 
 The explorer may skip reordering two steps only if they *commute*: neither
-writes anything the other reads or writes.  A step here is everything that
-ran between two settles (the released task, and every task it woke), so the
-recorder is switched on only while the target waits for quiescence; the
-engine's own looking (statistics, the store shadow) is never recorded.
+writes anything the other reads or writes.  A step is everything that runs
+after the oracle releases one task (or starts one call): that task until it
+parks, blocks or ends, and every task it wakes, each until it does the same.
 
-What is recorded, without changing a line of the service (everything goes
-through seams the target already owns, or wraps objects after the service
-built them):
+What a step touches is **declared by the service** (``service.footprints``,
+a ``Footprints``; the reference's table is ``service/_placement.py``), in the
+contract's resources (``row:<id>``, ``live:<id>``, ``gate:<id>``, ``clock``,
+...), never read from its private names: a step released at a point takes
+the declaration of that point's (role, kind), a call just started takes its
+operation's.  Three resources live behind seams the target itself provides
+(``SEAM_GROUPS``: the store's rows, the clock, the id factory), so every
+access to them is seen as it happens; for those the footprint names what
+happened (exact: a turn's last step, which ticks nothing, does not conflict
+with another session's tick), and the declaration is checked against it.
+To it all the target adds the oracle's own resources:
 
 - ``task``: every service task that ran (a Trio instrument).  A step that
   wakes a task, and that task's next step, so always conflict: this is how
   "enables" enters the happens-before order.
-- ``row``: store calls, per session (the recording store); a listing reads
-  every row.
+- ``resp``: a call answered writes its task's; a new call reads ``*``, so
+  real-time order between calls is kept.
 - ``inflight``: what the oracle's rules know of calls in flight.  A call's
   invocation and its answer write it for the session the call names (every
   session, for a create or a checkpointer sweep), as does a failed store
-  call; every step that touches a session's row or objects reads it.  The
-  rules excuse some effects while a call is in flight (a checkpoint skipped
-  while an archive of its session was invoked), so these steps must keep
+  call; every step whose declaration names one session's resources reads
+  it.  The rules excuse some effects while a call is in flight (a checkpoint
+  skipped while an archive of its session was invoked), so such steps keep
   their order with the invocation, or a reordering could hide a violation.
-- ``clock``, ``ids``: every tick of the shared logical clock and every id
-  taken.  Ticks do not commute: timestamps are part of the end state (the
-  store keeps ``updated_at``; ``list`` orders by it), so two steps that both
-  read the clock are dependent even on two different sessions.
-- the service's objects: the two services' attributes (``svc``, ``inner``),
-  their maps (per key; iterating reads every key), and each object a map
-  holds (a gate, a live handle) and each agent, per attribute.  Reading an
-  attribute that holds a mutable object (a lock, a channel, a cancel scope)
-  counts as writing it, since the reader may change it.  What a session's
-  own task touches inside its handle through locals (its inbox, its scopes)
-  is covered by writing the whole handle (``session:<id>``, ``*``) whenever
-  that task runs.
 
-The claim is conservative, not exact: a missed access would make the
-reduction unsound, an extra one only costs schedules.  The tracking covers
-attributes present when an object is first seen plus any set later; state
-kept outside these objects (a module global, say) is not seen, so a service
-factory whose objects this does not recognise gets no reduction at all
-(``tracked`` stays False and every step conflicts with every other).
+Fail safe: a step touches *everything* (its footprint is ``None``) when the
+service declares nothing (a factory the target does not know), when its
+point's (role, kind) or its call is declared nowhere, or when a task of the
+service other than a call's or a session's ran in it (code no declaration
+is about).  And the seams the target owns see some accesses as they happen
+(each store call's row, each clock tick, each id taken): one the declaration
+does not name is an error of the declaration, so that step too touches
+everything, and the problem is kept for the engine to report
+(``problems``).  Everything else a declaration leaves out, only the audit
+(``meerkat-ref check --audit``: both orders of steps called independent,
+the whole state compared) can show.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
-from collections.abc import Callable, Iterator
-from typing import Any
+import weakref
+from collections.abc import Iterable, Iterator
 
 import trio
 
-from ..._types import SessionId
+from ..._seams import SESSION, Footprints, Touches
 from ._protocol import Footprint, Resource
+
+SESSION_GROUPS = frozenset({"row", "live", "turn", "agent", "inbox", "gate"})
+"""Resource groups kept per session: touching one item reads that session's ``inflight``."""
+
+SEAM_GROUPS = frozenset({"row", "clock", "ids"})
+"""Resources that live behind seams the target owns (the store, the clock, the id factory):
+every access to them is seen as it happens, so a footprint names exactly those that happened
+(and a declaration that leaves one out is an error, ``problems``)."""
+
+
+def service_task(name: str) -> bool:
+    """Whether a Trio task is one of the service's (a call's or a session's)."""
+    return name.startswith(("c:", "session ", "req "))
+
+
+def role(label: str) -> str | None:
+    """``session`` for a session's own task, ``caller`` for a call's, else ``None``."""
+    name = label.split("#")[0]
+    if name.startswith("session "):
+        return "session"
+    return "caller" if service_task(name) else None
+
+
+def resolve(touches: Touches, session: str | None) -> tuple[set[Resource], set[Resource]]:
+    """The resources a declaration names for a point on ``session`` (reads, writes)."""
+    item = "*" if session is None else session
+
+    def parse(name: str) -> Resource:
+        group, _, rest = name.partition(":")
+        return group, item if rest == SESSION else rest
+
+    return {parse(n) for n in touches.reads}, {parse(n) for n in touches.writes}
+
+
+def covered(resource: Resource, declared: Iterable[Resource]) -> bool:
+    """Whether ``resource`` is one of ``declared``, or in a group declared whole (``*``)."""
+    group, _ = resource
+    return any(d == resource or d == (group, "*") for d in declared)
 
 
 class Recorder:
-    """Accesses since the last ``take``; recording only while ``on``."""
+    """One step's footprint: declared at its release, completed as it runs, taken after."""
 
     def __init__(self) -> None:
         self.on = False
-        self.tracked = False  # the service's objects are being watched
-        self.reads: set[Resource] = set()
+        self.declaration: Footprints | None = None  # the running service's (None: unknown)
+        self.process: trio.lowlevel.Task | None = None  # the task a service lives in
+        self.lineage: weakref.WeakSet[trio.lowlevel.Task] = weakref.WeakSet()
+        self.problems: list[str] = []  # declarations the seams caught leaving something out
+        self._clear()
+
+    def _clear(self) -> None:
+        self.step: str | None = None  # what was released (None: no step of a schedule)
+        self.unknown: list[str] = []  # why this step must touch everything
+        self.declared_reads: set[Resource] = set()
+        self.declared_writes: set[Resource] = set()
+        self.seen_reads: set[Resource] = set()  # what the target's own seams saw
+        self.seen_writes: set[Resource] = set()
+        self.reads: set[Resource] = set()  # the oracle's own resources
         self.writes: set[Resource] = set()
-        self.task_sessions: dict[str, str] = {}  # session task name -> session id
+
+    # -- what was released -----------------------------------------------------------------
+
+    def _declare(self, what: str, touches: Touches | None, session: str | None) -> None:
+        self.step = what if self.step is None else f"{self.step}, {what}"
+        if self.declaration is None:
+            self.unknown.append("the service declares no footprints")
+        elif touches is None:
+            self.unknown.append(f"{what}: declared nowhere")
+        else:
+            reads, writes = resolve(touches, session)
+            self.declared_reads |= reads
+            self.declared_writes |= writes
+
+    def released(self, label: str, kind: str, session: str | None) -> None:
+        """A task parked at a point of ``kind`` (on ``session``) is released."""
+        who = role(label)
+        points = self.declaration.points if self.declaration is not None else {}
+        touches = None if who is None else points.get((who, kind))
+        self._declare(f"{label} at {kind}", touches, session)
+
+    def started(self, label: str, operation: str | None, session: str | None) -> None:
+        """A call of ``operation`` starts in task ``label`` (``None``: not a service call)."""
+        calls = self.declaration.calls if self.declaration is not None else {}
+        touches = None if operation is None else calls.get(operation)
+        self._declare(f"{label} calls {operation or 'the target'}", touches, session)
+
+    # -- what ran -----------------------------------------------------------------------------
 
     def read(self, group: str, item: str) -> None:
+        """A seam saw a read (a store call's row, the clock looked at)."""
         if self.on:
-            self.reads.add((group, item))
+            self.seen_reads.add((group, item))
 
     def write(self, group: str, item: str) -> None:
+        """A seam saw a write (a row saved or deleted, a clock tick, an id taken)."""
         if self.on:
-            self.writes.add((group, item))
+            self.seen_writes.add((group, item))
 
-    def ran(self, name: str) -> None:
-        """A service task ran: its own resource, and (a session task) its whole handle."""
-        if not self.on:
-            return
-        self.writes.add(("task", name))
-        sid = self.task_sessions.get(name)
-        if sid is not None:  # its handle, whichever map holds it
-            self.writes.add((f"session:{sid}", "*"))
-            self.writes.add((f"task:{sid}", "*"))
+    def ran(self, task: trio.lowlevel.Task) -> None:
+        """A task took a step while recording: its own resource, or (a stray one) everything."""
+        if not self.on or task not in self.lineage:
+            return  # the oracle's own tasks, Trio's, a threaded store's
+        if service_task(task.name):
+            self.writes.add(("task", task.name))
+        elif self.step is not None:
+            self.unknown.append(f"task {task.name!r} of the service ran (no declaration is "
+                                "about it)")
+
+    def spawned(self, task: trio.lowlevel.Task) -> None:
+        """Tasks started by the service's process, or by one of its tasks, are the service's."""
+        nursery = task.parent_nursery
+        parent = nursery.parent_task if nursery is not None else None
+        if parent is not None and (parent is self.process or parent in self.lineage):
+            self.lineage.add(task)
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[None]:
@@ -94,238 +178,43 @@ class Recorder:
             self.on = False
 
     def take(self) -> Footprint | None:
-        """What was touched since the last take (``None``: untracked, touches everything)."""
-        # A step that touches a session's row, gate, handle or agent is one the
-        # oracle's rules judge against the calls in flight for that session
-        # ("archive invoked", "a turn in flight"): it must keep its order with
-        # their invocations and answers (``inflight``, written by those).
-        touched = {_session_of(group, item) for group, item in (*self.reads, *self.writes)}
-        touched.discard(None)
-        self.reads.update(("inflight", sid) for sid in touched if sid is not None)
-        reads, writes = frozenset(self.reads), frozenset(self.writes)
-        self.reads.clear()
-        self.writes.clear()
-        if not self.tracked:
-            return None
-        return Footprint(reads, writes)
-
-
-_SESSION_GROUPS = ("gate:", "session:", "task:", "agent:")
-
-
-def _session_of(group: str, item: str) -> str | None:
-    if group == "row":
-        return None if item == "*" else item
-    if group.startswith(_SESSION_GROUPS):
-        return group.split(":", 1)[1]
-    return None
-
-
-def service_task(name: str) -> bool:
-    """Whether a Trio task is one of the service's (a call's or a session's)."""
-    return name.startswith(("c:", "session ", "req "))
+        """This step's footprint (``None``: touches everything); ready for the next step."""
+        try:
+            if self.step is None or self.unknown:
+                return None
+            declared = self.declared_reads | self.declared_writes
+            missing = sorted(r for r in self.seen_writes if not covered(r, self.declared_writes))
+            missing += sorted(r for r in self.seen_reads - self.seen_writes
+                              if not covered(r, declared))
+            if missing:
+                shown = ", ".join(f"{g}:{i}" if i else g for g, i in missing)
+                self.problems.append(f"{self.step}: the target's seams saw {shown}, which its "
+                                     "declaration does not name")
+                return None
+            # The seams' own resources as they were touched (exact), the rest as declared.
+            reads = {r for r in self.declared_reads if r[0] not in SEAM_GROUPS}
+            writes = {r for r in self.declared_writes if r[0] not in SEAM_GROUPS}
+            reads |= self.seen_reads | self.reads
+            writes |= self.seen_writes | self.writes
+            reads |= {("inflight", item) for group, item in reads | writes
+                      if group in SESSION_GROUPS and item != "*"}
+            return Footprint(frozenset(reads), frozenset(writes))
+        finally:
+            self._clear()
 
 
 class TaskInstrument(trio.abc.Instrument):
-    """Records every service task that takes a step while recording."""
+    """Keeps the service's task tree, and records every service task that takes a step."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.recorder.spawned(task)
+
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if self.recorder.on and service_task(task.name):
-            self.recorder.ran(task.name)
+        if self.recorder.on:
+            self.recorder.ran(task)
 
 
-# -- watching objects -----------------------------------------------------------------------
-
-_PLAIN = (type(None), bool, int, float, str, bytes, tuple, frozenset, enum.Enum, SessionId)
-_TRACKED = "__footprint_group__"
-
-
-def _plain(value: Any, infra: Callable[[Any], bool]) -> bool:
-    """A value whose reading cannot lead to a change: immutable, watched itself, or ours."""
-    if isinstance(value, _PLAIN) or infra(value):
-        return True
-    if _TRACKED in getattr(value, "__dict__", {}) or isinstance(value, TrackedDict):
-        return True
-    params = getattr(type(value), "__dataclass_params__", None)
-    return bool(dataclasses.is_dataclass(value) and params is not None and params.frozen)
-
-
-class TrackedDict(dict[Any, Any]):
-    """A service's map, recording each key touched (iteration reads them all).
-
-    An object stored in it (a gate, a live handle) is watched from then on,
-    under the group ``<kind>:<key>``.
-    """
-
-    def __init__(self, items: dict[Any, Any], group: str, kind: str, watcher: Watcher) -> None:
-        super().__init__(items)
-        self._group = group
-        self._kind = kind
-        self._watcher = watcher
-        for key, value in items.items():
-            watcher.watch(value, f"{kind}:{key}")
-
-    def _r(self, key: Any) -> None:
-        self._watcher.recorder.read(self._group, str(key))
-
-    def _w(self, key: Any) -> None:
-        self._watcher.recorder.write(self._group, str(key))
-
-    def _all(self) -> None:
-        self._watcher.recorder.read(self._group, "*")
-
-    def __getitem__(self, key: Any) -> Any:
-        self._r(key)
-        return super().__getitem__(key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self._r(key)
-        return super().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        self._r(key)
-        return super().__contains__(key)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._w(key)
-        self._watcher.watch(value, f"{self._kind}:{key}")
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        self._w(key)
-        super().__delitem__(key)
-
-    def pop(self, key: Any, *default: Any) -> Any:
-        self._w(key)
-        return super().pop(key, *default)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._w(key)
-        return super().setdefault(key, default)
-
-    def popitem(self) -> tuple[Any, Any]:
-        self._watcher.recorder.write(self._group, "*")
-        return super().popitem()
-
-    def clear(self) -> None:
-        self._watcher.recorder.write(self._group, "*")
-        super().clear()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._watcher.recorder.write(self._group, "*")
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def __iter__(self) -> Iterator[Any]:
-        self._all()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._all()
-        return super().__len__()
-
-    def keys(self) -> Any:
-        self._all()
-        return super().keys()
-
-    def values(self) -> Any:
-        self._all()
-        return super().values()
-
-    def items(self) -> Any:
-        self._all()
-        return super().items()
-
-    def copy(self) -> dict[Any, Any]:
-        self._all()
-        return dict(super().items())
-
-
-_CLASSES: dict[tuple[type, frozenset[str]], type] = {}
-
-
-def _attribute(name: str) -> property:
-    def get(self: Any) -> Any:
-        d = self.__dict__
-        value = d[name] if name in d else getattr(type(self).__mro__[1], name)
-        watcher: Watcher = d["__footprint_watcher__"]
-        if not watcher.recorder.on:
-            return value
-        if _plain(value, watcher.infra):
-            watcher.recorder.read(d[_TRACKED], name)
-        else:
-            watcher.recorder.write(d[_TRACKED], name)
-        return value
-
-    def set_(self: Any, value: Any) -> None:
-        d = self.__dict__
-        d["__footprint_watcher__"].recorder.write(d[_TRACKED], name)
-        d[name] = value
-
-    return property(get, set_)
-
-
-def _watched_class(cls: type, names: frozenset[str]) -> type:
-    key = (cls, names)
-    found = _CLASSES.get(key)
-    if found is None:
-
-        def __setattr__(self: Any, name: str, value: Any) -> None:
-            d = self.__dict__
-            if name not in names and _TRACKED in d:
-                d["__footprint_watcher__"].recorder.write(d[_TRACKED], name)
-            object.__setattr__(self, name, value)
-
-        body: dict[str, Any] = {n: _attribute(n) for n in names}
-        body["__setattr__"] = __setattr__
-        found = type(cls.__name__, (cls,), body)
-        _CLASSES[key] = found
-    return found
-
-
-def _data_names(obj: Any) -> frozenset[str]:
-    """Instance attributes, and plain class-level defaults a subclass may shadow."""
-    names = set(vars(obj))
-    for klass in type(obj).__mro__[:-1]:
-        for name, value in vars(klass).items():
-            if not name.startswith("__") and isinstance(value, _PLAIN) and not isinstance(
-                value, type
-            ):
-                names.add(name)
-    return frozenset(n for n in names if not n.startswith("__"))
-
-
-class Watcher:
-    """Turns a service's objects into watched ones (see the module docstring)."""
-
-    def __init__(self, recorder: Recorder, infra: Callable[[Any], bool]) -> None:
-        self.recorder = recorder
-        self.infra = infra
-
-    def watch(self, obj: Any, group: str) -> None:
-        """Watch ``obj``'s attributes under ``group`` (once; plain values are left alone)."""
-        d = getattr(obj, "__dict__", None)
-        if d is None or _TRACKED in d or _plain(obj, self.infra) or isinstance(obj, type):
-            return
-        plain_setattr = type(obj).__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
-        if not plain_setattr or hasattr(type(obj), "__slots__"):
-            return  # not safe to swap its class: its owner's steps still name it
-        names = _data_names(obj)
-        for name in list(d):
-            value = d[name]
-            if type(value) is dict:
-                d[name] = TrackedDict(value, f"{group}.{name}", name.lstrip("_").rstrip("s"),
-                                      self)
-        d["__footprint_watcher__"] = self
-        d[_TRACKED] = group
-        obj.__class__ = _watched_class(type(obj), names)
-
-
-def session_key(value: Any) -> str:
-    return str(value)
-
-
-__all__ = ["Recorder", "TaskInstrument", "TrackedDict", "Watcher", "service_task"]
+__all__ = ["Recorder", "TaskInstrument", "covered", "resolve", "role", "service_task"]

@@ -13,10 +13,14 @@ starts a fresh store, a ``LogicalClock`` whose first tick is 1 and ids
 ``sid(1)``, ``sid(2)``, ...; ``restart`` keeps store, clock and id counter.
 
 Beyond the protocol it can show what a port cannot (``introspect``): which
-session tasks are still running, turns running per session, every gate, the
-store writes that landed (and whether a session's own task made them), and
-each checkpoint that returned.  The monitor uses them as white-box evidence
-on top of the rules it checks from the wire.
+session tasks are still running, turns running and admitted per session,
+every gate, the store writes that landed (and whether a session's own task
+made them), and each checkpoint that returned.  The monitor uses them as
+white-box evidence on top of the rules it checks from the wire.  All of it
+comes from the service's public ``statistics()`` and from the seams the
+target owns (the store, the clock, the agent builder, the checkpointer it
+wraps), never from the service's private names; so does each step's
+footprint (``_footprints``: declared by the service, checked at the seams).
 
 Every call it starts runs in its own task named by the call's ``task``
 label.  Nothing here schedules anything itself: tasks run only between
@@ -40,7 +44,7 @@ import trio.testing
 
 from ..._errors import SessionError, SessionStoreError
 from ..._model import model
-from ..._seams import LogicalClock, SchedulingPoints
+from ..._seams import Footprints, LogicalClock, SchedulingPoints
 from ..._types import (
     CreateSessionRequest,
     InvalidArgument,
@@ -55,12 +59,10 @@ from ...agent._scripted import ScriptedAgentBuilder, counter_ids
 from ...registry import WireError, from_wire, operation, to_wire
 from ...registry import _values as values
 from ...registry._values import Json
-from ...service._ephemeral import EphemeralSessionService
-from ...service._persistent import PersistentSessionService
 from ...service._statistics import ServiceStatistics
-from ...store._base import PointedStore, SessionStore
+from ...store._base import SessionStore
 from ...store._kinds import StoreKind, store_kind
-from ._footprints import Recorder, TaskInstrument, Watcher
+from ._footprints import Recorder, TaskInstrument
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
 from ._wire import dumps
@@ -245,7 +247,8 @@ class _Builder:
     def __init__(self, watch: _Watch, on_point: Callable[[Point], None] | None) -> None:
         self.points = ControlledPoints(on_point)
         self.watch = watch
-        self.watcher: Watcher | None = None  # set while the service's objects are watched
+        self.agents: dict[str, SessionAgent] = {}  # built in the current process, by id
+        self.ids_taken = 0
         self._ids = counter_ids()
         self.clock = _RecordingClock(watch)
         self.inner = ScriptedAgentBuilder(
@@ -255,6 +258,7 @@ class _Builder:
     def _next_id(self) -> SessionId:
         self.watch.recorder.write("ids", "")
         self.points.pair_ids()
+        self.ids_taken += 1
         return self._ids()
 
     async def build_agent(self, req: CreateSessionRequest) -> SessionAgent:
@@ -264,36 +268,8 @@ class _Builder:
             watched = _WatchedCheckpointer(req.build.checkpointer, self.watch)
             req = replace(req, build=replace(req.build, checkpointer=watched))
         agent = await self.inner.build_agent(req)
-        sid = agent.session_id
-        self.watch.recorder.task_sessions[f"session {sid.short()}"] = str(sid)
-        if self.watcher is not None:
-            self.watcher.watch(agent, f"agent:{sid}")
+        self.agents[str(agent.session_id)] = agent
         return _WatchedAgent(agent, self.watch)
-
-
-def _admitted(svc: Any) -> dict[str, int]:
-    """Turns each live session's task has taken or has queued (white-box: its inbox)."""
-    inner = getattr(svc, "inner", svc)
-    out = {}
-    for sid, handle in dict.items(getattr(inner, "_sessions", {})):
-        queued = getattr(getattr(getattr(handle, "inbox", None), "_state", None), "data", ())
-        n = sum(1 for c in queued if type(c).__name__ == "_Turn")
-        n += type(getattr(handle, "current", None)).__name__ == "_Turn"
-        if n:
-            out[str(sid)] = n
-    return out
-
-
-def _infrastructure(value: object) -> bool:
-    """The oracle's own objects and Trio's plumbing: not service state (see ``_footprints``)."""
-    return isinstance(value, _INFRASTRUCTURE)
-
-
-_INFRASTRUCTURE = (
-    _RecordingStore, _WatchedCheckpointer, _WatchedAgent, _RecordingClock, _PointsProxy,
-    _Builder, ControlledPoints, PointedStore, ScriptedAgentBuilder, trio.Nursery,
-    contextlib.AsyncExitStack,
-)
 
 
 _SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -446,12 +422,16 @@ class InProcessTarget:
         try:
             raw = await self._open_store(world)
             self._store = None if raw is None else _RecordingStore(raw, world, self._watch)
+            recorder = self._watch.recorder
+            recorder.process = trio.lowlevel.current_task()
+            world.builder.agents.clear()
             with trio.CancelScope() as scope:
                 service = self._make(world.builder, world.capacity, self._store,
                                      world.builder.points)
+                declared = getattr(service, "footprints", None)
+                recorder.declaration = declared if isinstance(declared, Footprints) else None
                 async with service as svc, trio.open_nursery() as calls:
                     self._svc, self._calls = svc, calls
-                    self._watch_service(svc, world.builder)
                     task_status.started(scope)
                     await trio.sleep_forever()
         finally:
@@ -459,20 +439,6 @@ class InProcessTarget:
             if self._kind.reopens:
                 await self._close_store(world)
             done.set()
-
-    def _watch_service(self, svc: Any, builder: _Builder) -> None:
-        """Watch the service's own objects for footprints (a known shape only)."""
-        recorder = self._watch.recorder
-        recorder.tracked = isinstance(svc, PersistentSessionService | EphemeralSessionService)
-        builder.watcher = None
-        if not recorder.tracked:
-            return
-        watcher = Watcher(recorder, _infrastructure)
-        inner = getattr(svc, "inner", None)
-        if isinstance(inner, EphemeralSessionService):
-            watcher.watch(inner, "inner")
-        watcher.watch(svc, "svc")
-        builder.watcher = watcher
 
     async def _start(self) -> None:
         if self._host is None:
@@ -526,7 +492,6 @@ class InProcessTarget:
         self._log({"cmd": "open", "capacity": capacity, "persistent": persistent})
         recorder = self._watch.recorder
         self._watch = _Watch(recorder=recorder)
-        recorder.task_sessions.clear()
         recorder.take()
         self._answers = []
         self._world = _World(
@@ -591,21 +556,32 @@ class InProcessTarget:
 
         A raw command with a bad field is answered at once and not started.
         """
+        started = self._started(cid, op, task)
+        if self._world is not None and self._world.builder.points.enabled:
+            # A step: the call's declared start, or (answered by the target itself,
+            # outside the service) declared nowhere, so it touches everything.
+            entry = None if started is None else operation(started)
+            n = None if entry is None else entry.session(started)
+            self._watch.recorder.started(task, None if entry is None else entry.name,
+                                         None if n is None else model.sid(n))
+
+    def _started(self, cid: str, op: object, task: str) -> object | None:
+        """Start ``op`` (its decoded form); ``None`` if it was answered at once instead."""
         if self._calls is None:
             self._arrive(cid, Answer(model.Err("NOT_OPEN"), "a call before open"))
-            return
+            return None
         if isinstance(op, model.ObserveStore) or (isinstance(op, dict)
                                                    and op.get("cmd") == "observe_store"):
             world = self._world
             store = {} if world is None or not world.persistent else dict(sorted(
                 world.shadow.items()))
             self._arrive(cid, Answer(model.Ok(store)))
-            return
+            return None
         if isinstance(op, model.FailNextSave) or (isinstance(op, dict)
                                                   and op.get("cmd") == "fail_next_save"):
             self.fail_next_save()
             self._arrive(cid, Answer(model.Ok(None)))
-            return
+            return None
         try:
             decoded = self._decode(op)
         except Exception as exc:
@@ -613,15 +589,16 @@ class InProcessTarget:
             if answer is None:
                 raise
             self._arrive(cid, answer)
-            return
+            return None
         self._in_flight[cid] = task
         recorder = self._watch.recorder
-        recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
-        recorder.writes.add(("task", task))
         n = operation(decoded).session(decoded)
         self._call_sessions[cid] = "*" if n is None else model.sid(n)
+        recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
+        recorder.writes.add(("task", task))
         recorder.writes.add(("inflight", self._call_sessions[cid]))
         self._calls.start_soon(self._run, cid, decoded, name=task)
+        return decoded
 
     async def call(self, op: object, task: str) -> str:
         cmd = op if isinstance(op, dict) else to_wire(op)
@@ -699,6 +676,8 @@ class InProcessTarget:
         recorder = self._watch.recorder
         recorder.writes.add(("task", task.split("#")[0]))
         parked = self.points.parked.get(task)
+        if parked is not None and self.points.enabled:
+            recorder.released(task, parked.kind, parked.point.session)
         if fault and parked is not None:  # the rules excuse a session whose store call failed
             sid = parked.point.session
             recorder.writes.add(("inflight", "*" if sid is None else sid))
@@ -744,11 +723,49 @@ class InProcessTarget:
             checkpoints=tuple(watch.checkpoints),
             writes=tuple(watch.writes),
             settles=watch.settles,
-            admitted=_admitted(self._svc),
+            admitted={text(s): n for s, n in stats.admitted.items()},
         )
         watch.checkpoints.clear()
         watch.writes.clear()
         return out
+
+    def footprint_problems(self) -> list[str]:
+        """Steps whose declared footprint left out what the seams saw, since the last call.
+
+        Each is an error of the service's declaration (its step was treated
+        as touching everything, so the exploration stayed sound); the engine
+        reports them as oracle errors.
+        """
+        recorder = self._watch.recorder
+        out, recorder.problems = recorder.problems, []
+        return out
+
+    def state(self) -> dict[str, object]:
+        """Everything the service and its seams hold right now, as plain data (for the audit).
+
+        From the service's public ``statistics()`` (live sessions, running
+        tasks, capacity held, gates with their locks, turns admitted), the
+        agents the target built (each one's whole session), the turns
+        running, the clock's next tick, the ids taken and the store's pending
+        refusals.  The store's rows and the answers are the engine's to add.
+        """
+        world = self._world
+        if self._svc is None or world is None:
+            return {}
+        stats: ServiceStatistics = self._svc.statistics()
+        builder = world.builder
+        return {
+            "live": sorted(map(str, stats.live)),
+            "running_tasks": sorted(map(str, stats.running_tasks)),
+            "reserved": stats.reserved,
+            "gates": sorted((str(s), repr(g)) for s, g in stats.gates.items()),
+            "admitted": sorted((str(s), n) for s, n in stats.admitted.items()),
+            "running_turns": sorted((k, v) for k, v in self._watch.running_turns.items() if v),
+            "agents": sorted((sid, repr(a.session())) for sid, a in builder.agents.items()),
+            "clock": builder.clock.inner.peek(),
+            "ids": builder.ids_taken,
+            "refusals": world.refusals,
+        }
 
     @property
     def service(self) -> Any:

@@ -120,19 +120,24 @@ Resource = tuple[str, str]
 
 @dataclass(frozen=True)
 class Footprint:
-    """What the service touched since the last settle: the resources it read and wrote.
+    """What one step may touch: the resources it reads and writes.
 
-    Only a target in this process can tell (``Settled.footprint`` is ``None``
-    from a port).  Groups: ``task`` (a task ran: item its name), ``row`` (a
-    store row: item the session id; a listing reads ``*``), ``clock`` and
-    ``ids`` (the logical clock and the id counter, shared by every session),
+    A step is what runs after the engine releases one task or sends one
+    call (that task, and every task it wakes).  What the service's code may
+    touch is *declared by the service*, per point kind and per call
+    (``service/_placement.py``, in the contract's resources: ``row:<id>``,
+    ``live:<id>``, ``turn:<id>``, ``agent:<id>``, ``inbox:<id>``,
+    ``gate:<id>``, ``capacity``, ``clock``, ``ids``; item ``*``: every
+    session), never inferred from its private names.  The in-process target
+    adds the oracle's own groups: ``task`` (a task ran: item its name),
     ``resp`` (a call answered: item its task; a new call reads ``*``, so
-    real-time order between calls is kept), and the service's own objects:
-    ``svc``/``inner`` (the services' attributes), ``svc._gates``,
-    ``inner._sessions``, ... (a map: item the key), ``gate:<id>``,
-    ``session:<id>`` (a live handle), ``agent:<id>`` (one session's objects:
-    item the attribute).  Reading a mutable object's reference counts as writing it.
-    Two steps *conflict* when one writes what the other reads or writes.
+    real-time order between calls is kept) and ``inflight`` (the calls in
+    flight the rules judge by).  Two steps *conflict* when one writes what the
+    other reads or writes.
+
+    ``Settled.footprint`` is ``None`` -- the step touches everything -- from
+    a port, and in process wherever the declaration is silent or caught
+    short (``_footprints``); ``check --audit`` checks the rest.
     """
 
     reads: frozenset[Resource] = frozenset()

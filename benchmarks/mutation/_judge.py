@@ -1,0 +1,145 @@
+"""``python -m benchmarks.mutation._serve benchmarks.mutation._judge JUDGE STORE``: one judge.
+
+Run inside ``_serve`` (so the mutant is what ``meerkat_ref`` imports), it
+judges with the oracle's own Python API, stopping at the first violation, and
+prints one JSON line: ``{"killed": bool, "rules": [...], "where": "..."}``.
+A crash of this process (the mutant fails to import, or makes the oracle
+raise) prints no such line; the runner records it as killed by an error.
+
+Judges (cheapest first, the order ``_run.JUDGES`` tries them):
+
+``conform``  ``conform`` over the reference adapter, started through
+             ``_serve`` so the adapter process runs the mutant too; default
+             options but no free-running runs (their verdict is luck), stopped
+             at the first failing clause.
+``check``    every named scenario explored in full (DPOR), as ``meerkat-ref
+             check`` does, stopped at the first violating run.
+``sweep``    every scenario of ``sweep --scope ci``, each explored in full,
+             stopped at the first violating scenario.
+``contract`` the store contract suite (``meerkat_ref.testing.STORE_CHECKS``,
+             what any store must pass, the checks third-party stores run
+             with ``check_session_store``) on each of our store kinds, in
+             this process (its crash and owner checks' children through
+             ``_serve``), stopped at the first failing check; its rules are
+             that check's clauses.  No pytest: its assertion rewriter once
+             imported the original store ahead of the mutant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _verdict(killed: bool, rules: Sequence[str] = (), where: str = "") -> None:
+    print(json.dumps({"killed": killed, "rules": sorted(set(rules)), "where": where}),
+          flush=True)
+
+
+def _conform(store: str) -> None:
+    import trio
+
+    from meerkat_ref.oracle.conform import Options, Report, conform_target, load_concurrent
+    from meerkat_ref.oracle.conform._report import Failure
+    from meerkat_ref.oracle.targets import ProtocolError, adapter_target
+
+    class Stop(Exception):
+        pass
+
+    class FirstFailure(Report):
+        def fail(self, failure: Failure) -> None:
+            super().fail(failure)
+            raise Stop
+
+    from meerkat_ref._spec import spec_dir
+
+    argv = [sys.executable, "-m", "benchmarks.mutation._serve", "meerkat_ref.adapter",
+            "--store", store]
+    report = FirstFailure(adapter=" ".join(argv))
+    concurrent = load_concurrent(spec_dir() / "vectors" / "concurrent.json")
+    # No free-running runs: whether one of them hits a window is the machine's luck,
+    # and a verdict must not be (everything else conform does is seeded or exhaustive).
+    opts = Options(free_runs=0)
+
+    async def main() -> None:
+        try:
+            async with adapter_target(argv, opts.timeout) as target:
+                await conform_target(target, opts, report, concurrent)
+        except ProtocolError as exc:
+            report.protocol_error("hello", str(exc))
+
+    with contextlib.suppress(Stop):
+        trio.run(main)
+    if report.protocol:
+        _verdict(True, ["PROTOCOL"], report.protocol[0][:300])
+        return
+    failures = list(report.minimal.values())
+    _verdict(bool(failures), [f.clause for f in failures],
+             "; ".join(f"{f.phase}: {f.case}" for f in failures)[:300])
+
+
+def _explore(store: str, which: str) -> None:
+    import trio
+
+    from meerkat_ref.oracle.engine import SCENARIOS, explore
+    from meerkat_ref.oracle.sweep import SCOPES, _quiet_checkpoints, scenarios
+    from meerkat_ref.variants import Variant
+
+    chosen = SCENARIOS if which == "check" else scenarios(SCOPES["ci"])
+
+    async def main() -> tuple[list[str], str]:
+        async with Variant("reference").target(store=store) as target:
+            for scenario in chosen:
+                report = await explore(target, scenario, bound=scenario.bound, store=store,
+                                       stop_on_violation=True)
+                first = report.first()
+                if first is not None:
+                    v = first.violations[0]
+                    return ([x.rule for x in first.violations],
+                            f"{scenario.name}: {v.rule}: {v.message}"[:300])
+        return [], ""
+
+    with _quiet_checkpoints():
+        rules, where = trio.run(main)
+    _verdict(bool(rules), rules, where)
+
+
+def _contract() -> None:
+    import functools
+
+    import trio
+
+    from meerkat_ref.store import BUILTIN_KINDS
+    from meerkat_ref.testing import STORE_CHECKS, check_session_store
+
+    # The checks that start a child process start it through _serve too, so the
+    # child imports the mutant (the variable naming it is inherited).
+    launcher = (sys.executable, "-m", "benchmarks.mutation._serve")
+    for kind in BUILTIN_KINDS:
+        for check in STORE_CHECKS:
+            report = trio.run(functools.partial(
+                check_session_store, kind, checks=[check], raise_on_failure=False,
+                launcher=launcher))
+            for failed in report.failed:
+                _verdict(True, failed.check.clauses,
+                         f"{kind}: {failed.check.name}: {failed.detail}"[:300])
+                return
+    _verdict(False)
+
+
+def main(argv: Sequence[str]) -> None:
+    judge, store = argv
+    if judge == "conform":
+        _conform(store)
+    elif judge in ("check", "sweep"):
+        _explore(store, judge)
+    elif judge == "contract":
+        _contract()
+    else:
+        raise SystemExit(f"unknown judge {judge!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,249 @@
+"""The audit: DPOR's independence relation, checked while it explores (``--audit``).
+
+DPOR runs one order of two steps it calls *independent* (different
+processes, footprints that do not conflict) and never the other: if the
+footprints are wrong, the other order's behaviour is lost without a word.
+The audit runs both.  For a sample of such pairs met in the runs DPOR makes
+-- two steps adjacent in the run, or made adjacent by moving the later one
+back over steps it is independent of (an order DPOR calls equivalent) --
+it replays the run's prefix on a fresh run, takes the two steps in the
+run's order and, on another fresh run, in the swapped order, stops right
+after them, and compares the *whole* observable state the two reach:
+
+- the store's rows, with their payloads (revision, message count, tokens,
+  timestamps, the last reply);
+- every client's calls so far, in its own order, with each answer (result,
+  value, message);
+- the tasks parked and at which kinds (and the clients ready to call);
+- from a target in this process (``InProcessTarget.state``): the live
+  sessions and the running session tasks, capacity held, every gate (armed,
+  archived, last saved revision, its lock), the turns admitted and running,
+  each agent's whole session, the clock's next tick, the ids taken and the
+  store's pending refusals.
+
+Equal states are what "commute" means (the runs go on identically from
+them).  A pair whose states differ, or whose second step could not run
+first (it was not enabled: something made it ready that no footprint
+says), is an *oracle* error: the declaration of one of the two steps is
+wrong.  It is reported with the two steps, their footprints and the
+difference (``OracleError``), and ``check``/``sweep`` exit 3.
+
+Sampling is deterministic: a pair, named by the run's choices up to and
+including it, is audited when the CRC-32 of that name is divisible by the
+rate (``--audit``: 1 pair in ``AUDIT_RATE``; ``--audit all``: every one;
+``--audit N``: 1 in N).  Each distinct pair is audited once per scenario,
+whichever runs meet it, so the same command audits the same pairs.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..targets import Footprint, Point, Target
+from ._run import RunOutcome, run_schedule
+from ._scenarios import Scenario
+from ._strategies import Aborted, Budget, Choice
+
+AUDIT_RATE = 8
+"""``--audit`` with no number: one independent pair in this many is run both ways."""
+
+
+@dataclass(frozen=True)
+class OracleError:
+    """The oracle caught itself: a footprint declaration that is wrong.
+
+    ``kind``: ``not-commuting`` (two steps called independent reach different
+    states in their two orders), ``not-enabled`` (the second of them could
+    not run first), ``undeclared`` (a step touched, at a seam the target
+    owns, something its declaration does not name).
+    """
+
+    kind: str
+    scenario: str
+    message: str
+    schedule: tuple[Choice, ...] = ()  # the prefix, then the two steps in their first order
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "scenario": self.scenario,
+                                  "message": self.message}
+        if self.schedule:
+            out["schedule"] = [c.to_json() for c in self.schedule]
+        return out
+
+
+def audit_rate(text: str | None) -> int | None:
+    """``--audit``'s value: ``None`` (off), ``all`` (1), a positive number, or default."""
+    if text is None:
+        return None
+    if text in ("", "default"):
+        return AUDIT_RATE
+    if text == "all":
+        return 1
+    try:
+        rate = int(text)
+    except ValueError:
+        raise ValueError(f"--audit takes 'all' or a positive number, got {text!r}") from None
+    if rate < 1:
+        raise ValueError(f"--audit takes 'all' or a positive number, got {text!r}")
+    return rate
+
+
+def sampled(name: str, rate: int) -> bool:
+    """Whether the pair named ``name`` is in the sample (deterministic: a CRC, not a draw)."""
+    return rate <= 1 or zlib.crc32(name.encode()) % rate == 0
+
+
+class _NotEnabled(Exception):
+    pass
+
+
+class _Probe:
+    """Follow ``choices`` exactly, then stop the run right there, keeping what was ready."""
+
+    def __init__(self, choices: Sequence[Choice]) -> None:
+        self.choices = list(choices)
+        self.ready: tuple[tuple[str, str, str | None], ...] | None = None
+
+    def choose(self, step: int, ready: Sequence[Point], budget: Budget) -> Choice:
+        if step < len(self.choices):
+            choice = self.choices[step]
+            if not choice.crash and not any(p.task == choice.label for p in ready):
+                shown = ", ".join(p.task for p in ready) or "nothing"
+                raise _NotEnabled(f"{choice.label!r} was not ready at step {step} "
+                                  f"(ready: {shown})")
+            return choice
+        self.ready = tuple((p.task, p.kind, p.session) for p in ready)
+        raise Aborted("the audit's probe reached its point")
+
+
+def _answers(outcome: RunOutcome) -> list[tuple[str, list[tuple[object, ...]]]]:
+    by_client: dict[str, list[tuple[object, ...]]] = {}
+    for call in outcome.history:
+        by_client.setdefault(call.client, []).append(
+            (call.text(), call.result, call.message, repr(call.value)))
+    return sorted(by_client.items())
+
+
+async def state_after(target: Target, scenario: Scenario,
+                      choices: Sequence[Choice]) -> dict[str, object] | str:
+    """The whole observable state after ``choices`` (a text: why it could not be reached)."""
+    probe = _Probe(choices)
+    try:
+        outcome = await run_schedule(target, scenario, probe, read_back=False)
+    except _NotEnabled as exc:
+        return str(exc)
+    if probe.ready is None:
+        if len(outcome.choices) < len(choices):
+            return f"the run ended after {len(outcome.choices)} of {len(choices)} steps"
+        probe.ready = ()  # the pair was the run's last two steps: nothing is left to run
+    store = await target.observe_store()
+    state: dict[str, object] = {
+        "store": sorted((k, repr(v)) for k, v in store.items()),
+        "answers": _answers(outcome),
+        "parked": sorted(probe.ready),
+    }
+    inside = getattr(target, "state", None)
+    if callable(inside):
+        state.update(inside())
+    return state
+
+
+def _difference(a: dict[str, object], b: dict[str, object]) -> str:
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            lines.append(f"{key}: {str(a.get(key))[:400]} | swapped: {str(b.get(key))[:400]}")
+    return "; ".join(lines)
+
+
+def _shown(fp: Footprint | None) -> str:
+    if fp is None:
+        return "everything"
+
+    def names(rs: frozenset[tuple[str, str]]) -> str:
+        return " ".join(sorted(f"{g}:{i}" if i else g for g, i in rs)) or "-"
+
+    return f"reads {names(fp.reads)}; writes {names(fp.writes)}"
+
+
+@dataclass
+class Auditor:
+    """Audits the independent adjacent pairs of each run DPOR makes (see the module doc)."""
+
+    target: Target
+    scenario: Scenario
+    rate: int
+    seen: set[str] = field(default_factory=set)
+    pairs: int = 0  # pairs run both ways
+    seconds: float = 0.0
+
+    async def after(self, outcome: RunOutcome, steps: Sequence[tuple[str, Footprint | None]],
+                    ) -> list[OracleError]:
+        """Audit the sampled pairs of one run; ``steps``: (label, footprint) per step.
+
+        The pairs are adjacent in the run, or in an order DPOR calls
+        equivalent to it: step ``j`` moved back over the steps before it that
+        it is independent of, up to the first it is not.  So every two steps
+        whose order DPOR never tries are candidates, not only neighbours.
+        """
+        errors: list[OracleError] = []
+        choices = outcome.choices
+        names = [repr(c.to_json()) for c in choices]
+        n = min(len(choices), len(steps))
+        for j in range(1, n):
+            lb, fb = steps[j]
+            if choices[j].crash or fb is None:
+                continue
+            for i in range(j - 1, -1, -1):
+                la, fa = steps[i]
+                if la == lb or choices[i].crash or fa is None or fa.conflicts(fb):
+                    break  # step j cannot move before this one, nor further back
+                name = f"{self.scenario.name}|" + ",".join(names[:i + 1]) + "|" + names[j]
+                if name in self.seen or not sampled(name, self.rate):
+                    continue
+                self.seen.add(name)
+                where = (f"steps {i} and {j}: {_step(outcome, i)} ({_shown(fa)}) and "
+                         f"{_step(outcome, j)} ({_shown(fb)})")
+                error = await self._pair(list(choices[:i]), choices[i], choices[j], where)
+                if error is not None:
+                    errors.append(error)
+        return errors
+
+    async def _pair(self, prefix: list[Choice], a: Choice, b: Choice,
+                    where: str) -> OracleError | None:
+        started = time.perf_counter()
+        try:
+            first = await state_after(self.target, self.scenario, [*prefix, a, b])
+            second = await state_after(self.target, self.scenario, [*prefix, b, a])
+        finally:
+            self.pairs += 1
+            self.seconds += time.perf_counter() - started
+        schedule = (*prefix, a, b)
+        if isinstance(first, str):  # the later step moved back over steps it is independent of
+            return OracleError("not-enabled", self.scenario.name,
+                               f"{where}: the later step, called independent of every step "
+                               f"between them, cannot run right after the first: {first}",
+                               schedule)
+        if isinstance(second, str):
+            return OracleError("not-enabled", self.scenario.name,
+                               f"{where}: called independent, but the second cannot run first: "
+                               f"{second}", schedule)
+        if first != second:
+            return OracleError("not-commuting", self.scenario.name,
+                               f"{where}: called independent, but the two orders differ: "
+                               f"{_difference(first, second)}", schedule)
+        return None
+
+
+def _step(outcome: RunOutcome, index: int) -> str:
+    """``c:archive at store.exists s1``: who ran, released from where."""
+    choice = outcome.choices[index]
+    step = outcome.steps[index] if index < len(outcome.steps) else None
+    at = "" if step is None else f" at {step.kind}" + (f" {step.session}" if step.session else "")
+    return f"{choice.label}{at}{' (its store call failed)' if choice.fault else ''}"
+
+
+__all__ = ["AUDIT_RATE", "Auditor", "OracleError", "audit_rate", "sampled", "state_after"]
