@@ -6,7 +6,9 @@
 ``KIND`` is a store kind's name or module path (``store_kind``).  ``crash``
 runs 8 writers that save fresh sessions (``crash_session(n)``) and delete
 every third right after, printing ``saved N`` / ``deleted N`` once each call
-has returned: what the parent may count as acknowledged.  ``hold`` prints
+has returned (what the parent may count as acknowledged) and ``deleting N``
+before a delete is made (a delete made but not acknowledged may go either
+way).  ``hold`` prints
 ``ready`` once the store is open and then waits to be killed.
 """
 
@@ -38,6 +40,7 @@ async def _crash(kind: StoreKind, directory: Path) -> None:
                 await store.save(crash_session(n))
                 _say(f"saved {n}")
                 if i % 3 == 0:
+                    _say(f"deleting {n}")  # a delete cut by the kill may or may not land
                     await store.delete(SessionId.from_int(n))
                     _say(f"deleted {n}")
 
