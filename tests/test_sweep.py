@@ -102,10 +102,10 @@ def test_cli_sweep_prints_its_scope_and_totals(capsys: pytest.CaptureFixture[str
 
 
 def test_cli_check_explores_in_full_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--memory", "--json", "--scenario", "turn-save-vs-archive"]) == 0
+    assert main(["check", "--store", "memory", "--json", "--scenario", "turn-save-vs-archive"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["results"]
     assert result["strategy"] == "dpor" and result["bound"] is None and result["exhausted"]
-    assert main(["check", "--memory", "--json", "--bound", "0", "--scenario",
+    assert main(["check", "--store", "memory", "--json", "--bound", "0", "--scenario",
                  "turn-save-vs-archive"]) == 0
     (bounded,) = json.loads(capsys.readouterr().out)["results"]
     assert bounded["bound"] == 0 and bounded["schedules"] < 985

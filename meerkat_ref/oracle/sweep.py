@@ -484,8 +484,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on a Dask cluster (tcp://host:8786); needs the dask extra")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="only every N-th scenario from the I-th (0-based), for CI matrices")
-    parser.add_argument("--sqlite", action="store_true",
-                        help="explore on SQLite files instead of the memory store")
+    parser.add_argument("--store", default=None, metavar="KIND[:DIR]",
+                        help="the store the reference runs on: memory (default), sqlite, a "
+                        "kind a package registers, or package.module:NAME; DIR: where each "
+                        "run's store is made")
+    parser.add_argument("--sqlite", action="store_true", help="deprecated: --store sqlite")
     parser.add_argument("--max-schedules", type=int, default=None, metavar="N",
                         help="cut each scenario after N schedules (then not exhausted)")
     parser.add_argument("--audit", nargs="?", const="default", default=None, metavar="N|all",

@@ -36,6 +36,7 @@ import os
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
@@ -60,8 +61,7 @@ from ...registry import _values as values
 from ...registry._values import Json
 from ...service._statistics import ServiceStatistics
 from ...store._base import SessionStore
-from ...store._memory import MemoryStore
-from ...store._sqlite import SqliteStore
+from ...store._kinds import StoreKind, store_kind
 from ._footprints import Recorder, TaskInstrument
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
@@ -311,6 +311,7 @@ class _World:
     builder: _Builder
     directory: tempfile.TemporaryDirectory[str] | None = None
     refusals: int = 0  # saves the store refuses next (``fail_next_save``)
+    opened: contextlib.AbstractAsyncContextManager[SessionStore] | None = None  # ``raw``'s
 
 
 class InProcessTarget:
@@ -321,19 +322,18 @@ class InProcessTarget:
         make_service: ServiceFactory,
         *,
         description: str = "reference (in process)",
-        store: str = "memory",
+        store: str | StoreKind = "memory",
         store_dir: str | None = None,
         threaded_store: bool = False,
         on_point: Callable[[Point], None] | None = None,
         on_answer: Callable[[str, Answer], None] | None = None,
         placement: bool = True,
     ) -> None:
-        if store not in ("memory", "sqlite"):
-            raise ValueError(f"store must be 'memory' or 'sqlite', got {store!r}")
+        self._kind = store_kind(store)  # InvalidArgument (a ValueError) for an unknown kind
         self._make = make_service
         self._description = description
         self._placement = placement  # parks as service/_placement.py says ([WIRE-PLACEMENT])
-        self.store_kind = store
+        self.store_kind = self._kind.name
         self._store_dir = store_dir
         self._threaded = threaded_store
         self.on_point = on_point  # called as a task parks (the adapter server announces it)
@@ -389,17 +389,30 @@ class InProcessTarget:
     # -- lifetime ------------------------------------------------------------------------
 
     async def _open_store(self, world: _World) -> SessionStore | None:
+        """The store of this incarnation, made by its kind ([RESTART]: the same data).
+
+        A kind that reopens (SQLite) is opened again over the world's
+        directory at each start; one that does not (memory) keeps its one
+        store open across restarts, as a database server outlives the
+        service's process.
+        """
         if not world.persistent:
             return None
-        if self.store_kind == "memory":
-            if world.raw is None:
-                world.raw = MemoryStore()
+        if world.raw is not None and not self._kind.reopens:
             return world.raw
         if world.directory is None:
             world.directory = tempfile.TemporaryDirectory(dir=self._store_dir or _SCRATCH)
-        path = os.path.join(world.directory.name, "sessions.sqlite")
-        world.raw = SqliteStore(path, threaded=self._threaded)
+        place = Path(world.directory.name)
+        world.opened = self._kind.open(place) if self._threaded else self._kind.explorer_open(place)
+        world.raw = await world.opened.__aenter__()
         return world.raw
+
+    @staticmethod
+    async def _close_store(world: _World) -> None:
+        opened, world.opened = world.opened, None
+        if opened is not None:
+            with trio.CancelScope(shield=True):
+                await opened.__aexit__(None, None, None)
 
     async def _process(self, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
         """One incarnation of the service: it lives until its scope is cancelled (a crash)."""
@@ -424,9 +437,8 @@ class InProcessTarget:
                     await trio.sleep_forever()
         finally:
             self._svc = self._calls = None
-            if isinstance(world.raw, SqliteStore):
-                with trio.CancelScope(shield=True):
-                    await world.raw.aclose()
+            if self._kind.reopens:
+                await self._close_store(world)
             done.set()
 
     async def _start(self) -> None:
@@ -496,8 +508,10 @@ class InProcessTarget:
     async def close(self) -> None:
         """End the current service (if any) and forget its store."""
         await self._stop()
-        if self._world is not None and self._world.directory is not None:
-            self._world.directory.cleanup()
+        if self._world is not None:
+            await self._close_store(self._world)
+            if self._world.directory is not None:
+                self._world.directory.cleanup()
         self._world = None
 
     # -- calls ----------------------------------------------------------------------------
