@@ -9,7 +9,8 @@
     meerkat-ref vectors [--out DIR] [--check]
     meerkat-ref conform --adapter CMD [...]
     meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
-                      [--audit [N|all]]
+                      [--audit [N|all]] [--ledger FILE | --no-ledger] [--fresh]
+                      [--max-scenarios N]
 
 ``check`` runs the engine's exhaustive search over every named scenario, on
 the reference in this process or, with ``--adapter``, on a port through its
@@ -620,7 +621,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         variants = [Variant.parse(f"seed-0.4.0:{w.value}") for w in Window]
     else:
         variants = [variant]
-    return sweep.run(args, [(v.name, partial(v.target, store=store)) for v in variants])
+    return sweep.run(args, [(v.name, partial(v.target, store=store)) for v in variants],
+                     store=store)
 
 
 def build_parser() -> argparse.ArgumentParser:
