@@ -11,8 +11,13 @@ test names its ledger, or writes none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
@@ -26,6 +31,7 @@ from meerkat_ref.oracle import sweep as sweep_module
 from meerkat_ref.oracle.sweep import (
     EXIT_STOPPED,
     LEDGERS_ENV,
+    SCOPES,
     Row,
     Scope,
     SweepResult,
@@ -307,3 +313,70 @@ def test_jobs_2_writes_the_ledger_a_single_worker_does(tmp_path: Path, whole: Sw
     rows = [Row.from_json(line) for line in _lines(tmp_path / "pooled.jsonl")[1:]]
     assert _content(rows) == _content(whole.rows) == _content(pooled.rows)
     assert len(rows) == len(scenarios(SLICE))
+
+
+# A child that runs the command and prints each row's index as it lands (after its append):
+# the test kills it on an event it has seen, never after a delay.
+_CHILD = """
+import sys
+from meerkat_ref.oracle import sweep
+
+def one_line_a_row():
+    def show(done, total, row):
+        print(row.index, flush=True)
+    return show
+
+sweep._progress = one_line_a_row
+from meerkat_ref.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (Linux's /proc; empty where it does not say)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's reaping is left
+
+
+def test_a_sweep_killed_outright_resumes_and_leaves_no_worker(tmp_path: Path) -> None:
+    """``SIGKILL`` while two workers run: the same command goes on, to an uninterrupted
+    run's totals; the orphaned workers end on their own (``_end_with_parent``)."""
+    path = tmp_path / "ci.jsonl"
+    argv = ["sweep", "--scope", "ci", "--shard", "11/12", "--jobs", "2", "--ledger", str(path)]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, *argv], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert child.stdout is not None
+        first = child.stdout.readline()  # a row is in the ledger
+        assert first.strip().isdigit(), "the child ended before its first row"
+        workers = _children(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert workers or not Path("/proc/self/task").is_dir(), "Linux names the pool's workers"
+    kept = [line["index"] for line in _lines(path)[1:]] if path.read_bytes().count(b"\n") else []
+    assert kept, "the row the child announced is in the ledger"
+
+    with _open(path, SCOPES["ci"], shard_spec="11/12") as ledger:
+        resumed = sweep(MAKE, SCOPES["ci"], shard_spec="11/12", ledger=ledger)
+    whole = sweep(MAKE, SCOPES["ci"], shard_spec="11/12")
+    assert resumed.complete and resumed.resumed == len(kept)
+    assert _content(resumed.rows) == _content(whole.rows)
+    assert sorted(line["index"] for line in _lines(path)[1:]) == [r.index for r in whole.rows]
+
+    deadline = time.monotonic() + 60  # the watchdog looks once a second; generous for CI
+    while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _running(w)], "orphaned workers still running"

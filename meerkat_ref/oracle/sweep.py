@@ -21,10 +21,18 @@ goes (``engine/_audit.py``): a pair of steps called independent that does
 not commute is an oracle error (``Row.oracle_errors``; exit 3).
 
 Parallel, with no distribution layer of our own: scenarios go to a
-``concurrent.futures`` executor, local processes by default (``jobs``), or
-a Dask cluster's executor (``distributed``, the ``dask`` extra) when a
-scheduler address is given.  Each worker opens one in-process target and
-runs its scenarios one after another.
+``concurrent.futures`` executor, local processes by default (``jobs``,
+spawned, not forked, as for ``check``: nothing of the parent, its ledger's
+lock included, is inherited), or a Dask cluster's executor
+(``distributed``, the ``dask`` extra) when a scheduler address is given.
+Each worker opens one in-process target and runs its chunk of scenarios one
+after another.
+
+A ledger (``open_ledger``; ``report.Ledger``) makes a sweep that is stopped
+resumable: every scenario's row is appended as its worker hands it back, and
+the same command, run again, explores only the scenarios not in it.  Its
+header says what the rows are valid for (``ledger_header``); a ledger of
+another run is refused, never mixed.
 """
 
 from __future__ import annotations
@@ -36,9 +44,11 @@ import hashlib
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -587,6 +597,25 @@ def _chunks(indices: Sequence[int], parts: int) -> Iterator[list[int]]:
         yield list(indices[start:start + size])
 
 
+def _end_with_parent() -> None:
+    """In a pool's worker: exit when the sweep that started it is gone.
+
+    Why: a sweep killed outright (``SIGKILL``, the machine's OOM killer)
+    cannot stop its pool, and a worker waiting for its next chunk waits
+    forever (the queue's other end is held by its siblings), spending a
+    core on a scenario no one will read.  A daemon thread notices the
+    parent change (the orphan is adopted) within a second.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def sweep(
     make_target: MakeTarget,
     scope: Scope,
@@ -641,7 +670,9 @@ def sweep(
             finished(explore_scenarios(make_target, [(index, scenario)], max_schedules, audit))
     elif pending:
         own = executor is None
-        pool = executor if executor is not None else ProcessPoolExecutor(max_workers=jobs)
+        pool = executor if executor is not None else ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with_parent)
         futures = []
         try:
             code = code_fingerprint()
