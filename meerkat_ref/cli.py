@@ -10,6 +10,7 @@
     meerkat-ref conform --adapter CMD [...]
     meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
                       [--store KIND[:DIR]] [--audit [N|all]]
+                      [--ledger FILE | --no-ledger] [--fresh] [--max-scenarios N]
 
 ``--store KIND[:DIR]`` means one thing everywhere (``store.parse_store``):
 the kind of store the service runs on (``memory``, ``sqlite``, a kind a
@@ -684,7 +685,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         variants = [variant]
     return sweep.run(args, [(v.name, partial(v.target, store=option.kind, store_dir=option.path))
-                            for v in variants])
+                            for v in variants], store=option.kind)
 
 
 def build_parser() -> argparse.ArgumentParser:

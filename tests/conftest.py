@@ -40,6 +40,11 @@ settings.register_profile("ci", _BASE, max_examples=150, print_blob=True, derand
 settings.register_profile("deep", _BASE, max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("MEERKAT_PROFILE", "dev"))
 
+# ``meerkat-ref sweep`` keeps a ledger by default, in the current directory, and resumes
+# from it (``oracle/sweep.py``: ``LEDGERS_ENV``).  Empty here: a test that runs the
+# command writes none and resumes from none unless it names one (``--ledger``).
+os.environ["MEERKAT_SWEEP_LEDGERS"] = ""
+
 
 # Shared fixtures: a store of each kind of the registry (memory, SQLite in tmp_path),
 # opened and closed by its kind, as every command opens one.
