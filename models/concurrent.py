@@ -145,13 +145,6 @@ class _Archiving:
     in_store: bool = False
 
 
-STORE_CALLS = {
-    "save": "store.save", "checkpoint": "store.save", "load": "store.load",
-    "load-row": "store.load", "exists0": "store.exists", "exists": "store.exists",
-    "delete": "store.delete", "list-store": "store.list",
-}
-"""The store call each action makes, by ``pc`` (a fault names one of these kinds)."""
-
 _DEAD = object()  # an action a fault was aimed at, which would not call the store: impossible
 
 
