@@ -161,3 +161,21 @@ def test_named_scenarios_dpor_runs_one_schedule_per_trace(name: str) -> None:
     assert plain.exhausted and dpor.exhausted
     assert dpor.end_states == plain.end_states
     assert dpor.schedules == traces <= plain.schedules
+
+
+def test_the_benchmark_table_flags_a_missed_end_state() -> None:
+    """``benchmarks.bench_dpor_classics``: its exit status rests on ``Measured.sound``."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:  # benchmarks/ sits beside tests/ and is not installed
+        sys.path.insert(0, root)
+    from benchmarks.bench_dpor_classics import classics_table, measure
+
+    good = measure(readers(3), 1_000)
+    gap = measure(filesystem(2, blocks=2, waits=False), 1_000)
+    assert good.sound and (good.traces, good.dpor_runs, good.same_states) == (8, 8, "yes")
+    assert not gap.sound and gap.same_states == "NO"
+    table = classics_table([good, gap])
+    assert "| readers | 3 | 8 | 8 | 0 | 8 | 24 | yes | 8 = 2^N" in table
