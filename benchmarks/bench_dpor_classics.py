@@ -138,8 +138,13 @@ def classics_table(measured: Sequence[Measured]) -> str:
 def scenarios_table(cap: int) -> tuple[str, bool]:
     """Traces over the plain DFS's every schedule beside DPOR's schedules, per named scenario."""
     from meerkat_ref.oracle.check import in_process
-    from meerkat_ref.oracle.engine import SCENARIOS, Scenario, SearchReport, explore_dpor
-    from meerkat_ref.oracle.engine._traces import scenario_traces
+    from meerkat_ref.oracle.engine import (
+        SCENARIOS,
+        Scenario,
+        SearchReport,
+        explore_dpor,
+        scenario_traces,
+    )
     from meerkat_ref.oracle.targets import InProcessTarget
     from meerkat_ref.variants import Variant
 

@@ -24,8 +24,13 @@ from typing import Any
 import pytest
 
 from meerkat_ref.oracle.check import in_process
-from meerkat_ref.oracle.engine import explore_dpor, get_scenario
-from meerkat_ref.oracle.engine._traces import count_traces, foata, scenario_traces
+from meerkat_ref.oracle.engine import (
+    count_traces,
+    explore_dpor,
+    foata,
+    get_scenario,
+    scenario_traces,
+)
 from meerkat_ref.oracle.engine.classics import (
     FS_BLOCKS,
     FS_INODES,

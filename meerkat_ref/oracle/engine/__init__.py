@@ -34,6 +34,7 @@ from ._strategies import (
     ScheduleDiverged,
     Strategy,
 )
+from ._traces import count_traces, foata, scenario_traces
 
 __all__ = [
     "AUDIT_RATE",
@@ -66,6 +67,7 @@ __all__ = [
     "Violation",
     "audit_rate",
     "check_linearizable",
+    "count_traces",
     "dependent",
     "draw_spec",
     "dump",
@@ -73,12 +75,14 @@ __all__ = [
     "explore_dfs",
     "explore_dpor",
     "find_counterexample",
+    "foata",
     "get_scenario",
     "load",
     "mermaid",
     "preemptions",
     "run_schedule",
     "scenario_from_spec",
+    "scenario_traces",
     "short",
     "swimlane",
 ]
