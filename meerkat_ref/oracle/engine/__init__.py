@@ -34,7 +34,7 @@ from ._strategies import (
     ScheduleDiverged,
     Strategy,
 )
-from ._traces import count_traces, foata, scenario_traces
+from ._traces import FoataForm, count_traces, foata, outcome_steps, scenario_traces
 
 __all__ = [
     "AUDIT_RATE",
@@ -47,6 +47,7 @@ __all__ = [
     "Call",
     "Choice",
     "ClientOp",
+    "FoataForm",
     "HypothesisStrategy",
     "Monitor",
     "Node",
@@ -79,6 +80,7 @@ __all__ = [
     "get_scenario",
     "load",
     "mermaid",
+    "outcome_steps",
     "preemptions",
     "run_schedule",
     "scenario_from_spec",

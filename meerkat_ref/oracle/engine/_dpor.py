@@ -299,10 +299,12 @@ async def explore_dpor(
     progress: Callable[[SearchReport], None] | None = None,
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
     audit: int | None = None,
+    seen: Callable[[RunOutcome], None] | None = None,
 ) -> SearchReport:
     """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc.
 
-    ``found``: as for ``explore_dfs``, told of each violating run as it is recorded.
+    ``found``: as for ``explore_dfs``, told of each violating run as it is recorded;
+    ``seen``: told of every run (``benchmarks.bench_dpor_classics`` counts its traces).
     ``audit``: run 1 in ``audit`` of the pairs of adjacent steps called
     independent both ways and compare the states (``_audit``); what it finds,
     and the steps the target's seams caught touching what was not declared,
@@ -328,6 +330,8 @@ async def explore_dpor(
                 plans.clear()
                 break
             outcome = await run_schedule(target, scenario, run)
+            if seen is not None:
+                seen(outcome)
             _footprint_problems(target, scenario, report)
             if report.record(outcome, stop_on_violation=stop_on_violation):
                 plans.clear()
