@@ -40,7 +40,12 @@ The claim: for each scenario and each plan, every Mazurkiewicz trace (every
 schedule up to reordering steps that commute) is run at least once, so every
 reachable end state and every violation a run can show is reached.  The
 test suite checks it against the plain DFS on every scenario small enough
-for the latter.
+for the latter, and on the DPOR literature's benchmark programs (``classics``,
+run by the same ``DporTree``), beside their Mazurkiewicz traces (``_traces``).
+Its limit, shown there: a process is known to be disabled only when it was
+ready and a step took that away (``_disabled``); a process that reaches a
+lock another took long before, in a model where that acquire is simply not
+enabled, is not seen (a Trio task blocks inside a step of its own instead).
 """
 
 from __future__ import annotations
