@@ -34,6 +34,7 @@ from ._strategies import (
     ScheduleDiverged,
     Strategy,
 )
+from ._trace_of import trace_of
 from ._traces import FoataForm, count_traces, foata, outcome_steps, scenario_traces
 
 __all__ = [
@@ -87,4 +88,5 @@ __all__ = [
     "scenario_traces",
     "short",
     "swimlane",
+    "trace_of",
 ]
