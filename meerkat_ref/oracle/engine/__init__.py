@@ -35,6 +35,7 @@ from ._strategies import (
     Strategy,
 )
 from ._trace_of import trace_of
+from ._traces import FoataForm, count_traces, foata, outcome_steps, scenario_traces
 
 __all__ = [
     "AUDIT_RATE",
@@ -47,6 +48,7 @@ __all__ = [
     "Call",
     "Choice",
     "ClientOp",
+    "FoataForm",
     "HypothesisStrategy",
     "Monitor",
     "Node",
@@ -67,6 +69,7 @@ __all__ = [
     "Violation",
     "audit_rate",
     "check_linearizable",
+    "count_traces",
     "dependent",
     "draw_spec",
     "dump",
@@ -74,12 +77,15 @@ __all__ = [
     "explore_dfs",
     "explore_dpor",
     "find_counterexample",
+    "foata",
     "get_scenario",
     "load",
     "mermaid",
+    "outcome_steps",
     "preemptions",
     "run_schedule",
     "scenario_from_spec",
+    "scenario_traces",
     "short",
     "swimlane",
     "trace_of",

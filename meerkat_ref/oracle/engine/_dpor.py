@@ -40,7 +40,12 @@ The claim: for each scenario and each plan, every Mazurkiewicz trace (every
 schedule up to reordering steps that commute) is run at least once, so every
 reachable end state and every violation a run can show is reached.  The
 test suite checks it against the plain DFS on every scenario small enough
-for the latter.
+for the latter, and on the DPOR literature's benchmark programs (``classics``,
+run by the same ``DporTree``), beside their Mazurkiewicz traces (``_traces``).
+Its limit, shown there: a process is known to be disabled only when it was
+ready and a step took that away (``_disabled``); a process that reaches a
+lock another took long before, in a model where that acquire is simply not
+enabled, is not seen (a Trio task blocks inside a step of its own instead).
 """
 
 from __future__ import annotations
@@ -241,6 +246,46 @@ def _next_branch(tree: list[_Node]) -> int | None:
     return None
 
 
+class DporTree:
+    """The search tree of one plan, and the runs that grow it: the engine's whole DPOR loop.
+
+    ``next_run`` gives the strategy of the next run (``None``: every race is
+    reversed, the plan is done); the caller runs it to its end on whatever it
+    drives, then hands it back to ``finish``, which finds the run's races and
+    picks the next branch.  ``explore_dpor`` drives targets with it; a program
+    whose steps are plain data (``classics``: the DPOR literature's
+    benchmarks) drives the same tree without a target, so the same algorithm
+    can be checked against counts no one here wrote.
+    """
+
+    def __init__(self, plan: Plan = None,
+                 reached: set[tuple[str, str, int]] | None = None) -> None:
+        self.nodes: list[_Node] = []
+        self.plan = plan
+        self.reached: set[tuple[str, str, int]] = set() if reached is None else reached
+        self._branch: int | None = 0
+
+    def next_run(self) -> DporRun | None:
+        if self._branch is None:
+            return None
+        return DporRun(self.nodes, self._branch, self.plan, self.reached)
+
+    def steps(self) -> list[tuple[str, Footprint | None]]:
+        """The current run's steps: (process, footprint), in order."""
+        return [(node.taken, node.footprint) for node in self.nodes]
+
+    def finish(self, run: DporRun, *, crash_at_end: bool = False) -> None:
+        """The run is over: schedule the reversal of its races; choose where the next branches.
+
+        ``crash_at_end``: the run ended normally and a crash was allowed (it
+        counts as crashing at its very end; see the module doc).
+        """
+        assert self._branch is not None and run.branch == self._branch
+        _races(self.nodes, self._branch, crash_at_end)
+        _disabled(self.nodes, self._branch, run.final_ready)
+        self._branch = _next_branch(self.nodes)
+
+
 def _footprint_problems(target: Target, scenario: Scenario, report: SearchReport) -> None:
     """Steps the target's seams caught touching what their declaration does not name."""
     problems = getattr(target, "footprint_problems", None)
@@ -259,10 +304,12 @@ async def explore_dpor(
     progress: Callable[[SearchReport], None] | None = None,
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
     audit: int | None = None,
+    seen: Callable[[RunOutcome], None] | None = None,
 ) -> SearchReport:
     """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc.
 
-    ``found``: as for ``explore_dfs``, told of each violating run as it is recorded.
+    ``found``: as for ``explore_dfs``, told of each violating run as it is recorded;
+    ``seen``: told of every run (``benchmarks.bench_dpor_classics`` counts its traces).
     ``audit``: run 1 in ``audit`` of the pairs of adjacent steps called
     independent both ways and compare the states (``_audit``); what it finds,
     and the steps the target's seams caught touching what was not declared,
@@ -281,28 +328,25 @@ async def explore_dpor(
     tried: set[tuple[str, str, int]] = set()
     while plans:
         plan = plans.pop(0)
-        tree: list[_Node] = []
-        branch: int | None = 0
-        while branch is not None:
+        tree = DporTree(plan, reached)
+        while (run := tree.next_run()) is not None:
             if max_schedules is not None and report.schedules >= max_schedules:
                 report.exhausted = False
                 plans.clear()
                 break
-            run = DporRun(tree, branch, plan, reached)
             outcome = await run_schedule(target, scenario, run)
+            if seen is not None:
+                seen(outcome)
             _footprint_problems(target, scenario, report)
             if report.record(outcome, stop_on_violation=stop_on_violation):
                 plans.clear()
                 break
             if auditor is not None:
-                steps = [(node.taken, node.footprint) for node in tree]
-                for error in await auditor.after(outcome, steps):
+                for error in await auditor.after(outcome, tree.steps()):
                     report.oracle_error(error)
                 _footprint_problems(target, scenario, report)
             done_normally = not outcome.aborted and not run.crashed
-            _races(tree, branch, done_normally and scenario.crashes > 0)
-            _disabled(tree, branch, run.final_ready)
-            branch = _next_branch(tree)
+            tree.finish(run, crash_at_end=done_normally and scenario.crashes > 0)
             if progress is not None and (report.schedules + report.pruned) % 50 == 0:
                 report.states = len(states)
                 report.seconds = time.perf_counter() - started
@@ -356,4 +400,4 @@ async def explore(
                              progress=progress, reduce=search == "dpor", found=found)
 
 
-__all__ = ["CRASH", "SEARCHES", "DporRun", "explore", "explore_dpor"]
+__all__ = ["CRASH", "SEARCHES", "DporRun", "DporTree", "explore", "explore_dpor"]

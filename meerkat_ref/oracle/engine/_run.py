@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from ..._model import model
 from ...registry import operation
-from ..targets import CLIENT_CALL, Answer, GateState, Introspection, Point, Target
+from ..targets import CLIENT_CALL, Answer, Footprint, GateState, Introspection, Point, Target
 from ._linearize import check as check_history
 from ._monitor import Call, Monitor, Violation, short
 from ._scenarios import ClientOp, Scenario
@@ -101,6 +101,9 @@ class RunOutcome:
     lines: list[str] = field(default_factory=list)  # a run that broke a rule: lines to replay it
     exact: bool = True  # a replay followed its schedule exactly
     free: bool = False  # the target interleaved as it would (no strategy)
+    # What each step (one per choice but a crash) touched, as the target declared it (controlled
+    # runs; ``None`` where undeclared): what ``_traces`` needs to tell two schedules' traces apart.
+    footprints: list[Footprint | None] = field(default_factory=list, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -270,6 +273,7 @@ class _Runner:
                 invoked = None
             if pending is not None:
                 self._record_step(*pending)
+                outcome.footprints.append(settled.footprint)
                 if observe is not None:
                     observe(settled.footprint)
             ready = list(settled.parked) + [

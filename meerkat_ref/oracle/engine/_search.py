@@ -189,11 +189,13 @@ async def explore_dfs(
     progress: Callable[[SearchReport], None] | None = None,
     reduce: bool = True,
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
+    seen: Callable[[RunOutcome], None] | None = None,
 ) -> SearchReport:
     """Run every schedule of ``scenario`` on ``target`` within ``bound``; see the module doc.
 
     ``found`` is told of each violating run as soon as it is recorded (with
     the report so far), so a caller can show a counterexample at once.
+    ``seen`` is told of every run (``_traces`` counts the plain DFS's traces with it).
     """
     shown = "none" if bound is None else str(bound)
     name = f"dfs(p<={shown})" if reduce else f"plain-dfs(p<={shown})"
@@ -209,6 +211,8 @@ async def explore_dfs(
         prefix, sleep = stack.pop()
         guide = GuidedStrategy(prefix, sleep, reduce)
         outcome = await run_schedule(target, scenario, guide)
+        if seen is not None:
+            seen(outcome)
         if report.record(outcome, stop_on_violation=stop_on_violation):
             break
         _branch(outcome, guide, len(prefix), scenario, bound, stack, report)
