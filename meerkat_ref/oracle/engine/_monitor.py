@@ -40,7 +40,11 @@ TURN-BUSY       At most one turn of a session is in flight: two different
                 first point, so a second turn that queues behind the first
                 is caught although the two never run at once); at most one
                 agent turn runs, and at most one is taken or queued by its
-                task, per session (white-box).
+                task, per session (white-box); that count of turns taken or
+                queued is itself checked against the agents (white-box): never
+                below one where given, never below the agent turns running
+                in a live session, and at the end equal to them (a count the
+                rule reads must not be able to hide a second turn).
 DURABILITY      When a plain (non-host) create or turn of a session answers
                 ok, the store held the session at some step while the call
                 was in flight (its answer's step included), at a revision at
@@ -535,6 +539,26 @@ class Monitor:
         for sid, n in sorted(intro.admitted.items()):
             if n > 1:
                 self.violate("TURN-BUSY", f"{n} turns admitted at once in {short(sid)}")
+        self._check_admitted(intro, at_end=False)
+
+    def _check_admitted(self, intro: Introspection, *, at_end: bool) -> None:
+        """The count of turns taken or queued (``admitted``) agrees with the agents.
+
+        TURN-BUSY's white-box half reads that count, so a count that is off
+        would hide a second turn: it lists only sessions with some (at least
+        one each), a live session whose agent runs a turn has it counted,
+        and when nothing can move every count is the agent turns running
+        (a host loop's), since a turn queued then would never be taken.
+        """
+        for sid, n in sorted(intro.admitted.items()):
+            running = intro.running_turns.get(sid, 0)
+            if n < 1 or (at_end and n != running):
+                self.violate("TURN-BUSY", f"the service counts {n} turns taken or queued "
+                             f"in {short(sid)}, with {running} agent turns running")
+        for sid, running in sorted(intro.running_turns.items()):
+            if sid in intro.live and intro.admitted.get(sid, 0) < running:
+                self.violate("TURN-BUSY", f"{running} agent turns run in {short(sid)}, but "
+                             f"the service counts {intro.admitted.get(sid, 0)} taken or queued")
 
     def ended(self, intro: Introspection | None) -> None:
         """At the end of a run (nothing can move): every archived session's task has ended."""
@@ -543,6 +567,7 @@ class Monitor:
         for sid in self.archived:
             if sid in intro.running_tasks:
                 self.violate("ARCHIVE-STOP", f"archived {short(sid)}'s task never ends")
+        self._check_admitted(intro, at_end=True)
 
 
 __all__ = ["RULES", "Call", "Monitor", "Violation", "short"]
