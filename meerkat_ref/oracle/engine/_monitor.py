@@ -58,6 +58,12 @@ CHECKPOINT-GATE While disarmed (``cancel_all_checkpointers`` answered, and
                 revision of a session the sweep disarmed changes only under a
                 plain create or turn of that session in flight (wire); no
                 write by a session's own task lands for it (white-box).
+EVENTS          (white-box only, so not in ``RULES``: a port's streams are
+                checked by ``conform``'s sequential vectors) each session's
+                event stream, read at every step, is one the contract allows
+                for the calls that ran (``_event_streams``): each turn's
+                events in order and complete, RUN_CANCELLED only for an
+                interrupt, the stream ended exactly when the task did.
 LIVENESS        When nothing can run, no client waits on a call other than a
                 host-mode turn; a run ends within ``max_steps``.
 LINEARIZABLE    (after the run, ``_linearize``) some real-time order of the
@@ -72,6 +78,7 @@ from dataclasses import dataclass, field, replace
 from ..._model import model
 from ...registry import describe, operation
 from ..targets import AGENT_KINDS, Answer, Introspection, Point
+from ._event_streams import stream_problem
 from ._labels import short
 from ._linearize import Event, Fault, Invoke, Observe, Quiet, Respond, Restart
 
@@ -526,6 +533,20 @@ class Monitor:
         for sid, n in sorted(intro.admitted.items()):
             if n > 1:
                 self.violate("TURN-BUSY", f"{n} turns admitted at once in {short(sid)}")
+        self._check_events(intro)
+
+    def _check_events(self, intro: Introspection) -> None:
+        """EVENTS: every session's stream so far is one its calls allow (``_event_streams``)."""
+        for sid, news in sorted(intro.events.items()):
+            calls = [c for c in self.history if c.session_id == sid or (
+                isinstance(c.value, model.RunResult) and c.value.session_id == sid)]
+            cancels = sum(c.name == "interrupt" and c.result in (None, "ok") for c in calls)
+            turns = sum(isinstance(c.value, model.RunResult) and c.value.turns > 0
+                        and not c.host for c in calls)
+            problem = stream_problem(news, cancels=cancels, turns=turns,
+                                     running=sid in intro.running_tasks)
+            if problem is not None:
+                self.violate("EVENTS", f"the event stream of {short(sid)}: {problem}")
 
     def ended(self, intro: Introspection | None) -> None:
         """At the end of a run (nothing can move): every archived session's task has ended."""
