@@ -17,10 +17,10 @@ from pathlib import Path
 
 from meerkat_ref import (
     AssistantMessage,
-    MemoryStore,
     Message,
     Session,
     SessionId,
+    SessionStore,
     SystemMessage,
     Usage,
     UserMessage,
@@ -134,7 +134,7 @@ def remove_db(path: Path) -> None:
             os.remove(f"{path}{suffix}")
 
 
-async def fill_memory(store: MemoryStore, sessions: Iterable[Session]) -> int:
+async def fill_memory(store: SessionStore, sessions: Iterable[Session]) -> int:
     """Save every session through the store's own ``save`` (fast enough in memory)."""
     count = 0
     for session in sessions:

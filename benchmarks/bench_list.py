@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +38,6 @@ import trio
 from meerkat_ref import (
     CreateSessionRequest,
     InitialTurnPolicy,
-    MemoryStore,
     PersistentSessionService,
     Session,
     SessionFilter,
@@ -46,7 +46,7 @@ from meerkat_ref import (
     SqliteStore,
 )
 from meerkat_ref.agent import ScriptedAgentBuilder
-from meerkat_ref.store import SessionStore
+from meerkat_ref.store import BUILTIN_KINDS, SessionStore
 
 from ._common import (
     Latency,
@@ -60,15 +60,15 @@ from ._common import (
     profile_async,
     say,
 )
-from ._data import bulk_insert, fill_memory, remove_db, stored_sessions
+from ._data import bulk_insert, fill_memory, stored_sessions
 
 LIVE = 20
 """Live sessions in the service while listing: they are merged into every page."""
 
 PAGE = SessionQuery(limit=50)
 GOAL = at_most(1.5)
-STORE_KINDS = ("memory", "sqlite")
-KIND_NAMES = {"memory": "MemoryStore", "sqlite": "SqliteStore"}
+STORE_KINDS = tuple(BUILTIN_KINDS)  # the registry's: memory, sqlite
+KIND_NAMES = {"memory": "MemoryStore", "sqlite": "SqliteStore"}  # how the tables name them
 
 ListFn = Callable[[PersistentSessionService, SessionQuery], Awaitable[list[SessionSummary]]]
 
@@ -174,20 +174,19 @@ async def _open_service(
     sessions: list[Session],
     workdir: Path,
 ) -> PersistentSessionService:
-    """A service over a store holding ``sessions``, with ``LIVE`` live sessions on top."""
-    store: SessionStore
-    if kind == "sqlite":
-        path = workdir / f"list-{size}.db"
-        remove_db(path)
-        sqlite_store = await SqliteStore.open(path)
-        stack.callback(remove_db, path)
-        stack.push_async_callback(sqlite_store.aclose)
-        await trio.to_thread.run_sync(bulk_insert, path, sessions)
-        store = sqlite_store
-    else:
-        memory_store = MemoryStore()
-        await fill_memory(memory_store, sessions)
-        store = memory_store
+    """A service over a store holding ``sessions``, with ``LIVE`` live sessions on top.
+
+    The store is made by its kind; it is filled the fastest way its type allows.
+    """
+    place = workdir / f"list-{kind}-{size}"
+    shutil.rmtree(place, ignore_errors=True)
+    place.mkdir(parents=True)
+    stack.callback(shutil.rmtree, place, True)
+    store: SessionStore = await stack.enter_async_context(BUILTIN_KINDS[kind].open(place))
+    if isinstance(store, SqliteStore):
+        await trio.to_thread.run_sync(bulk_insert, Path(store.path), sessions)
+    else:  # through the store's own save: fast enough in memory
+        await fill_memory(store, sessions)
     svc = await stack.enter_async_context(
         PersistentSessionService(ScriptedAgentBuilder(), LIVE, store)
     )
@@ -271,7 +270,7 @@ async def run(scale: ListScale, workdir: Path) -> Section:
 
                 section.profiles.append(
                     (
-                        f"cProfile: {KIND_NAMES[kind]} list @ {largest:,} "
+                        f"cProfile: {KIND_NAMES.get(kind, kind)} list @ {largest:,} "
                         f"({scale.listers} listers × {scale.calls_each} calls)",
                         await profile_async(again),
                     )
@@ -291,7 +290,7 @@ def _report(
     largest: int,
 ) -> None:
     for kind in STORE_KINDS:
-        name = KIND_NAMES[kind]
+        name = KIND_NAMES.get(kind, kind)
         base = results[(kind, smallest, "ours", scale.listers)]
         top = results[(kind, largest, "ours", scale.listers)]
         for label, value, ref in (("p50", top.p50, base.p50), ("p95", top.p95, base.p95)):
@@ -304,7 +303,7 @@ def _report(
                 )
             )
     for kind in STORE_KINDS:
-        name = KIND_NAMES[kind]
+        name = KIND_NAMES.get(kind, kind)
         for size in sorted(scale.sizes):
             listers = scale.seed_configs[size][0]
             seed = results[(kind, size, "seed", listers)]
@@ -330,7 +329,7 @@ def _report(
         versus = fmt_ratio(lat.p50 / results[base_key].p50) if base_key in results else "—"
         detail.rows.append(
             [
-                KIND_NAMES[kind],
+                KIND_NAMES.get(kind, kind),
                 f"{size:,}",
                 "seed's way" if way == "seed" else "ours",
                 f"{listers} × {lat.calls // listers}",

@@ -1,21 +1,26 @@
 """Serve the reference (or the seed variant) through the adapter protocol: JSON lines on stdio.
 
     python -m meerkat_ref.adapter [--variant reference|seed-0.4.0|seed-0.4.0:<window>]
-                                  [--store memory|sqlite] [--capabilities points,faults]
+                                  [--store KIND[:DIR]] [--capabilities points,faults]
 
 The protocol is ``spec/ADAPTER.md``; the server is ``meerkat_ref.oracle.server``
 over the very ``InProcessTarget`` that ``meerkat-ref check`` explores.
+``--store`` is the one vocabulary of every command (``store.parse_store``):
+``memory`` (default), ``sqlite``, a registered kind or ``package.module:NAME``,
+and ``:DIR`` for where each ``open`` makes its store.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 import trio
 
 from .oracle.server import CAPABILITIES, serve, stdout_emit
+from .store import parse_store
 from .variants import Variant
 
 
@@ -31,8 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="reference (default), seed-0.4.0, or seed-0.4.0:<window>[,<window>]",
     )
     parser.add_argument(
-        "--store", choices=("memory", "sqlite"), default="memory",
-        help="the store behind the service (default memory; sqlite: a temporary file per open)",
+        "--store", default="memory", metavar="KIND[:DIR]",
+        help="the store behind the service: memory (default), sqlite, a kind a package "
+        "registers, or package.module:NAME; each open makes a fresh one (in DIR if given, "
+        "else a temporary directory)",
     )
     parser.add_argument(
         "--capabilities", default=",".join(CAPABILITIES), metavar="LIST",
@@ -46,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(capabilities) - set(CAPABILITIES))
     try:
         variant = Variant.parse(args.variant)
+        store = parse_store(args.store)
+        if store.path is not None and not os.path.isdir(store.path):
+            raise ValueError(f"--store {args.store!r}: {store.path!r} is not a directory")
         if unknown:
             raise ValueError(f"--capabilities: unknown {', '.join(unknown)}; known: "
                              f"{', '.join(CAPABILITIES)}")
@@ -53,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"meerkat_ref.adapter: {exc}", file=sys.stderr)
         return 2
     try:
-        trio.run(serve, variant.target(store=args.store), variant.name, stdout_emit,
-                 capabilities)
+        trio.run(serve, variant.target(store=store.kind, store_dir=store.path), variant.name,
+                 stdout_emit, capabilities)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

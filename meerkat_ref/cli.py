@@ -1,15 +1,24 @@
 """``meerkat-ref``: the command line.
 
     meerkat-ref check [--adapter CMD | --variant V] [--bound N] [--scenario NAME]...
-                      [--store DIR | --memory] [--json] [--out DIR] [--html DIR]
+                      [--store KIND[:DIR]] [--json] [--out DIR] [--html DIR]
                       [--junit-xml FILE] [--audit [N|all]]
     meerkat-ref replay FILE [--adapter CMD] [--html DIR]
     meerkat-ref scenarios
-    meerkat-ref tour [--store FILE]
+    meerkat-ref tour [--store KIND[:DIR]]
     meerkat-ref vectors [--out DIR] [--check]
     meerkat-ref conform --adapter CMD [...]
     meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
-                      [--audit [N|all]]
+                      [--store KIND[:DIR]] [--audit [N|all]]
+                      [--ledger FILE | --no-ledger] [--fresh] [--max-scenarios N]
+
+``--store KIND[:DIR]`` means one thing everywhere (``store.parse_store``):
+the kind of store the service runs on (``memory``, ``sqlite``, a kind a
+package registers, or ``package.module:NAME``), and the directory its
+stores are made in.  The old spellings still work, with a line on stderr
+saying so: ``check --store DIR`` (now ``--store sqlite:DIR``), ``check
+--memory`` (``--store memory``), ``sweep --sqlite`` (``--store sqlite``),
+``tour --store FILE`` (a SQLite file, now ``--store sqlite:DIR``).
 
 ``check`` runs the engine's exhaustive search over every named scenario, on
 the reference in this process or, with ``--adapter``, on a port through its
@@ -43,6 +52,7 @@ from typing import NoReturn, TypeVar
 
 import trio
 
+from ._types import InvalidArgument
 from .oracle.check import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
 from .oracle.engine import (
     AUDIT_RATE,
@@ -76,6 +86,7 @@ from .report import (
     write_html,
     write_text,
 )
+from .store import BUILTIN_KINDS, StoreOption, kind_names, parse_store
 from .testing import Window
 from .variants import Variant
 
@@ -87,6 +98,10 @@ DESCRIPTION = (
 )
 EPILOG = ("Exit codes: 0 clean, 1 violations or failures found, 2 bad usage or input, 3 an "
           "error of the oracle itself (check/sweep: a footprint that does not hold).")
+
+
+STORE_HELP = ("the store: memory, sqlite, a kind a package registers (entry point group "
+              "meerkat_ref.stores) or package.module:NAME, optionally :DIR")
 
 
 class UsageError(Exception):
@@ -181,8 +196,8 @@ async def _with_target(args: argparse.Namespace, variant: Variant,
     if args.adapter is not None:
         async with adapter_target(_adapter_argv(args.adapter), args.timeout) as port:
             return await fn(port)
-    store_kind = "memory" if args.memory else "sqlite"
-    async with variant.target(store=store_kind, store_dir=args.store) as local:
+    option: StoreOption = args.store_option
+    async with variant.target(store=option.kind, store_dir=option.path) as local:
         return await fn(local)
 
 
@@ -218,7 +233,7 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
     """
     names = args.scenario or [s.name for s in SCENARIOS]
     scenarios = [get_scenario(n) for n in names]
-    store_kind = "adapter" if args.adapter else ("memory" if args.memory else "sqlite")
+    store_kind = "adapter" if args.adapter else args.store_option.kind
     progress = make_progress(sys.stderr, args.json)
     stop = not args.keep_going
     shown: dict[str, Counterexample] = {}  # scenario -> the counterexample shown for it
@@ -258,7 +273,8 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
                 if first is not None:
                     first_found(r, first)
 
-            make = functools.partial(variant.target, store=store_kind, store_dir=args.store)
+            make = functools.partial(variant.target, store=store_kind,
+                                     store_dir=args.store_option.path)
             reports = explore_in_processes(make, scenarios, jobs=jobs, bound=args.bound,
                                            search=args.search, stop_on_violation=stop,
                                            finished=finished,
@@ -348,7 +364,9 @@ def _save_schedule(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
         s.name for s in SCENARIOS} else None
     spec = scenario.to_spec() if scenario is not None else None
     path = os.path.join(out, f"{stem}.json")
-    write_text(path, dump(outcome, store if store in ("memory", "sqlite") else "memory", spec))
+    # A schedule file names a built-in store (the engine's format); a run on a port or on a
+    # plug-in store replays on memory.
+    write_text(path, dump(outcome, store if store in BUILTIN_KINDS else "memory", spec))
     return path
 
 
@@ -366,7 +384,7 @@ def _check_seed(args: argparse.Namespace) -> int:
     """Open each window alone and find a counterexample through it."""
     from .specgen.vectors import window_counterexample
 
-    store_kind = "memory" if args.memory else "sqlite"
+    store_kind = args.store_option.kind
     summary: list[tuple[Window, RunOutcome | None, int, float]] = []
     found: list[Counterexample] = []
     with make_progress(sys.stderr, args.json) as progress:
@@ -375,7 +393,7 @@ def _check_seed(args: argparse.Namespace) -> int:
             progress.start(stem)
             outcome, tried, seconds = window_counterexample(
                 window, store=store_kind, max_bound=2 if args.bound is None else args.bound,
-                store_dir=args.store,
+                store_dir=args.store_option.path,
             )
             progress.finish(tried, None, 0 if outcome is None else 1)
             summary.append((window, outcome, tried, seconds))
@@ -433,14 +451,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         _adapter_argv(args.adapter)
     if not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    if args.store is not None:
-        if args.memory or args.adapter is not None:
-            other = "--memory" if args.memory else "--adapter"
-            raise UsageError(f"--store DIR makes SQLite files; {other} uses no SQLite store "
-                             "here, so the two cannot go together")
-        _store_dir(args.store)
+    args.store_option, deprecated = _check_store(args)
+    if args.store_option.path is not None:
+        _store_dir(args.store_option.path)
     _outputs(args)
     args.audit = _audit_rate(args, variant.name == "seed-0.4.0" and not args.adapter)
+    for line in deprecated:
+        print(f"meerkat-ref check: {line}", file=sys.stderr)
     if variant.name == "seed-0.4.0" and not args.adapter:
         return _check_seed(args)
     try:
@@ -448,6 +465,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ProtocolError as exc:
         print(f"meerkat-ref check: the adapter broke the protocol: {exc}", file=sys.stderr)
         return 1
+
+
+def _store_option(text: str) -> StoreOption:
+    """``--store KIND[:DIR]`` (``store.parse_store``); a name nothing knows is bad usage."""
+    try:
+        return parse_store(text)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_store(args: argparse.Namespace) -> tuple[StoreOption, list[str]]:
+    """``check``'s store, and what to say of a deprecated spelling (said once the run starts).
+
+    Before ``--store KIND[:DIR]``, ``--store DIR`` was a directory for the
+    SQLite files and ``--memory`` the memory store: both still work.
+    """
+    deprecated = []
+    text: str | None = args.store
+    if args.adapter is not None and (text is not None or args.memory):
+        raise UsageError("--store and --memory pick the reference's store; --adapter runs a "
+                         "port with its own, so they cannot go together")
+    if args.memory:
+        if text is not None:
+            raise UsageError("--store DIR makes SQLite files; --memory uses no SQLite store "
+                             "here, so the two cannot go together (use --store memory)")
+        deprecated.append("--memory is deprecated: use --store memory")
+        text = "memory"
+    if text is None:
+        return StoreOption("sqlite"), deprecated
+    if text.strip() and ":" not in text and text not in kind_names():
+        deprecated.append(f"--store DIR is deprecated: use --store sqlite:{text}")
+        return StoreOption("sqlite", text), deprecated
+    return _store_option(text), deprecated
 
 
 def _audit_rate(args: argparse.Namespace, seed: bool) -> int | None:
@@ -475,7 +525,7 @@ def _show_oracle_errors(reports: Sequence[SearchReport], audit: int | None) -> i
 
 
 def _store_dir(path: str) -> None:
-    """``--store DIR``: a directory a run's SQLite file can be made in (tried, not guessed)."""
+    """``--store KIND:DIR``: a directory a run's store can be made in (tried, not guessed)."""
     if not os.path.isdir(path):
         raise UsageError(f"--store {path!r} is not a directory")
     try:
@@ -503,8 +553,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file!r} is not a schedule file (not UTF-8 text)") from None
     except (ScheduleError, ValueError) as exc:
         raise UsageError(f"{args.file!r}: {exc}") from None
-    args.memory = schedule.store == "memory"
-    args.store = None
+    args.store_option = StoreOption(schedule.store)
 
     async def run(target: Target) -> RunOutcome:
         return await run_schedule(target, scenario, ReplayStrategy(schedule.choices))
@@ -578,12 +627,21 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
-    from .tour import run_tour
+    from .tour import run_tour, run_tour_file
 
-    if args.store is not None:
-        return run_tour(args.store)
+    text: str | None = args.store
+    if text is not None and text.strip() and ":" not in text and text not in kind_names():
+        # The old spelling: the SQLite file itself.
+        code = run_tour_file(text)
+        if code == 0:
+            print("meerkat-ref tour: --store FILE is deprecated: use --store sqlite:DIR (the "
+                  "store is DIR/sessions.sqlite)", file=sys.stderr)
+        return code
+    option = _store_option("sqlite" if text is None else text)
+    if option.path is not None:
+        return run_tour(option.resolve(), option.path)
     with tempfile.TemporaryDirectory() as tmp:
-        return run_tour(os.path.join(tmp, "tour.sqlite"))
+        return run_tour(option.resolve(), tmp)
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
@@ -610,17 +668,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .oracle import sweep
     from .testing import Window
 
-    store = "sqlite" if args.sqlite else "memory"
+    if args.sqlite and args.store is not None:
+        raise UsageError("--sqlite is the old --store sqlite: give one of them")
+    option = _store_option("sqlite" if args.sqlite else args.store or "memory")
+    if option.path is not None:
+        _store_dir(option.path)
     try:
         variant = Variant.parse(args.variant)
     except ValueError as exc:
         print(f"meerkat-ref: {exc}", file=sys.stderr)
         return 2
+    if args.sqlite:
+        print("meerkat-ref sweep: --sqlite is deprecated: use --store sqlite", file=sys.stderr)
     if variant.name == "seed-0.4.0":  # each window alone: which scenarios expose it
         variants = [Variant.parse(f"seed-0.4.0:{w.value}") for w in Window]
     else:
         variants = [variant]
-    return sweep.run(args, [(v.name, partial(v.target, store=store)) for v in variants])
+    return sweep.run(args, [(v.name, partial(v.target, store=option.kind, store_dir=option.path))
+                            for v in variants], store=option.kind)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -659,13 +724,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--store",
         default=None,
-        metavar="DIR",
-        help="directory to make each run's SQLite file in (removed after the run; "
-        "default: the system's temporary directory)",
+        metavar="KIND[:DIR]",
+        help=STORE_HELP + " (default: sqlite; each run's store is made in DIR, removed after "
+        "the run; default: the system's temporary directory)",
     )
-    check.add_argument(
-        "--memory", action="store_true", help="use the memory store instead of SQLite"
-    )
+    check.add_argument("--memory", action="store_true",
+                       help="deprecated: --store memory")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument(
         "--out", default="counterexamples", help="where schedules of counterexamples go"
@@ -695,10 +759,12 @@ def build_parser() -> argparse.ArgumentParser:
     scen = sub.add_parser("scenarios", help="list the named scenarios")
     scen.set_defaults(func=cmd_scenarios)
     tour = sub.add_parser("tour", help="a short narrated tour of the service on SQLite")
-    tour.add_argument("--store", default=None, metavar="FILE",
-                      help="the SQLite file to use, new or empty: the tour's session ids are "
-                      "fixed, so it refuses a store that already holds sessions "
-                      "(default: a temporary file, removed afterwards)")
+    tour.add_argument("--store", default=None, metavar="KIND[:DIR]",
+                      help=STORE_HELP + " (default: sqlite); DIR: the directory the tour's "
+                      "store is kept in, new or empty: the tour's session ids are fixed, so it "
+                      "refuses a store that already holds sessions (default: a temporary "
+                      "directory, removed afterwards; the old --store FILE, a SQLite file, "
+                      "still works)")
     tour.set_defaults(func=cmd_tour)
     vectors = sub.add_parser(
         "vectors", help="generate the conformance vectors from the model (or --check them)"

@@ -1,19 +1,27 @@
-"""``meerkat-ref tour``: the service on SQLite, narrated, in a few seconds.
+"""``meerkat-ref tour``: the service on a store (SQLite by default), narrated, in a few seconds.
 
 Creates sessions, runs turns, runs a host-mode loop that checkpoints each
-injected message, archives, restarts the service over the same file and
+injected message, archives, restarts the service over the same store and
 lists what survived.  Every line it prints is read back from the service.
+The store is made by its kind (``--store KIND[:DIR]``, ``store.parse_store``):
+reopened over the same directory for the restart, or, for a kind that does
+not reopen (``memory``), kept open across it.  ``run_tour_file`` is the old
+``--store FILE``: that SQLite file.
 
 The tour's session ids are deterministic (s1, s2, ...), so it refuses a
 store that already holds sessions rather than overwrite them (issue 11); a
-file that cannot be a store is one line on stderr and exit 2, never a
-traceback.
+file or directory that cannot be a store is one line on stderr and exit 2,
+never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import trio
 import trio.testing
@@ -24,23 +32,37 @@ from ._types import CreateSessionRequest, SessionId, SessionQuery, StartTurnRequ
 from .agent import ScriptedAgentBuilder
 from .agent._scripted import counter_ids
 from .service import PersistentSessionService
-from .store import SqliteStore
+from .store import SqliteStore, StoreKind
+from .store._base import SessionStore
+
+_Opener = Callable[[], AbstractAsyncContextManager[SessionStore]]
 
 
-def run_tour(path: str) -> int:
-    """The tour on the SQLite file ``path``; 2 (with one line on stderr) if it cannot be used."""
-    if not path.strip():
-        return _refuse("--store is empty")
+def run_tour(kind: StoreKind, directory: str) -> int:
+    """The tour on a ``kind`` store in ``directory``; 2 (one line on stderr) if unusable."""
+    shown = f"{kind.name}:{directory}"
+    if not os.path.isdir(directory):
+        return _refuse(f"--store {shown!r}: {directory!r} is not a directory")
+    return _run(lambda: kind.open(Path(directory)), kind.reopens,
+                f"{kind.name} in {directory}", shown, "an empty directory")
+
+
+def run_tour_file(path: str) -> int:
+    """The tour on the SQLite file ``path`` (the old ``--store FILE``)."""
     if os.path.isdir(path):
         return _refuse(f"--store {path!r} is a directory; give a file name in it")
+    return _run(lambda: SqliteStore(path), True, f"SQLite at {path}", path, "a new file")
+
+
+def _run(open_store: _Opener, reopens: bool, where: str, shown: str, instead: str) -> int:
     try:
-        return trio.run(_tour, path)
+        return trio.run(_tour, open_store, reopens, where)
     except SessionStoreError as exc:
-        return _refuse(f"--store {path!r}: {exc.code}: {exc.message}")
+        return _refuse(f"--store {shown!r}: {exc.code}: {exc.message}")
     except _NotEmpty as exc:
         return _refuse(
-            f"--store {path!r} already holds {exc.count} session(s); the tour's ids are fixed "
-            "and would overwrite them: give a new file"
+            f"--store {shown!r} already holds {exc.count} session(s); the tour's ids are fixed "
+            f"and would overwrite them: give {instead}"
         )
 
 
@@ -55,17 +77,32 @@ def _refuse(message: str) -> int:
     return 2
 
 
-async def _tour(path: str) -> int:
+async def _tour(open_store: _Opener, reopens: bool, where: str) -> int:
+    async with contextlib.AsyncExitStack() as kept:
+        # A store that does not reopen is kept open across the restart.
+        reopen = open_store if reopens else _kept(await kept.enter_async_context(open_store()))
+        return await _narrate(reopen, where)
+
+
+def _kept(store: SessionStore) -> _Opener:
+    @contextlib.asynccontextmanager
+    async def same() -> AsyncIterator[SessionStore]:
+        yield store
+
+    return same
+
+
+async def _narrate(open_store: _Opener, where: str) -> int:
     clock, ids = LogicalClock(), counter_ids()
 
     def say(text: str) -> None:
         print(text, flush=True)
 
-    async with SqliteStore(path) as store:
+    async with open_store() as store:
         already = await store.list()
         if already:
             raise _NotEmpty(len(already))
-        say(f"store: SQLite at {path}")
+        say(f"store: {where}")
         builder = ScriptedAgentBuilder(clock=clock, id_factory=ids)
         async with PersistentSessionService(builder, max_sessions=4, store=store) as svc:
             first = await svc.create_session(
@@ -114,8 +151,8 @@ async def _tour(path: str) -> int:
             await svc.archive(b)
             say(f"archive {b.short()}: read -> {await _read_code(svc, b)}")
             say("stopping the service (live sessions end; their rows stay)")
-    say("restarting over the same file")
-    async with SqliteStore(path) as store:
+    say("restarting over the same store")
+    async with open_store() as store:
         builder = ScriptedAgentBuilder(clock=clock, id_factory=ids)
         async with PersistentSessionService(builder, max_sessions=4, store=store) as svc:
             for summary in await svc.list():

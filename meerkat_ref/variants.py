@@ -18,6 +18,7 @@ from .oracle.targets import InProcessTarget, ServiceFactory
 from .service._ephemeral import EphemeralSessionService
 from .service._persistent import PersistentSessionService
 from .store._base import SessionStore
+from .store._kinds import StoreKind
 from .testing import ALL_WINDOWS, SeedPersistentSessionService, Window, parse_windows
 
 
@@ -68,8 +69,10 @@ class Variant:
     def factory(self) -> ServiceFactory:
         return _reference if self.name == "reference" else _seed(self.windows)
 
-    def target(self, store: str = "memory", store_dir: str | None = None,
+    def target(self, store: str | StoreKind = "memory", store_dir: str | None = None,
                **options: Any) -> InProcessTarget:
+        """This variant in process, over a store of the kind ``store`` names (``store.store_kind``)
+        made in ``store_dir`` (default: a scratch directory)."""
         # The seed's calls park where the seed did (an export before a turn's save,
         # a lock around its map): not the reference's placement table.
         options.setdefault("placement", self.name == "reference")

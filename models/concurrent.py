@@ -46,6 +46,7 @@ from .sessions import (
     STORE_ERROR,
     Archive,
     CancelAllCheckpointers,
+    Crashed,
     Create,
     Err,
     HostMessage,
@@ -126,11 +127,13 @@ class Run:
     value: object = None  # what it carries between actions: a text, a snapshot, a page
     fault: str | None = None  # its next store call of this kind fails [STORE-FAILURE]
     result: Result | None = None
+    detached: bool = False  # its caller was cancelled [CALLER-CANCEL]: it ends, answering no one
 
     def __hash__(self) -> int:
         found = self.__dict__.get("_hash")
         if found is None:
-            found = hash((self.op, self.pc, self.sid, self.value, self.fault, self.result))
+            found = hash((self.op, self.pc, self.sid, self.value, self.fault, self.result,
+                          self.detached))
             object.__setattr__(self, "_hash", found)
         return int(found)
 
@@ -141,13 +144,6 @@ class _Archiving:
     was_archived: bool = False
     in_store: bool = False
 
-
-STORE_CALLS = {
-    "save": "store.save", "checkpoint": "store.save", "load": "store.load",
-    "load-row": "store.load", "exists0": "store.exists", "exists": "store.exists",
-    "delete": "store.delete", "list-store": "store.list",
-}
-"""The store call each action makes, by ``pc`` (a fault names one of these kinds)."""
 
 _DEAD = object()  # an action a fault was aimed at, which would not call the store: impossible
 
@@ -186,6 +182,42 @@ def advance(world: World, rid: int, run: Run) -> tuple[tuple[World, Run], ...]:
         return tuple((w2.freeze(), r) for w2, r in out)
     assert isinstance(out, Run)
     return ((w.freeze(), out),)
+
+
+def cancel(world: World, rid: int, run: Run) -> tuple[World, Run]:
+    """[CALLER-CANCEL] the call's caller is cancelled where it waits, before its next action.
+
+    Before a turn is handed to the session's task a create gives back its
+    place (once built and registered: the session stays, idle) and a turn
+    its admission; once handed over, the turn runs on with no one to answer
+    and its save is not made.  An archive cancelled before its commit point
+    changes nothing; after it, the session is stopped all the same and the
+    gate let go at once, the task ending when its turn has.  A cancelled read,
+    page or sweep simply stops (a sweep leaves the gates it had not reached).
+    The result: ``run`` done with no answer (``Crashed``), or ``detached``.
+    """
+    w = _Working(world)
+    pc, sid = run.pc, run.sid
+    gone = replace(run, pc="done", result=Crashed(), fault=None)
+    if isinstance(run.op, Create) and pc == "build":
+        w.reserved -= 1  # [CAPACITY] a place is given back on every failure before registration
+    elif pc == "send":
+        assert sid is not None
+        task = w.tasks.get(sid)
+        if task is not None and task.turn == rid:
+            w.tasks[sid] = replace(task, turn=None)  # the admission is given back
+    elif pc in ("user", "reply", "end", "checkpoint", "take", "serve"):
+        return world, replace(run, detached=True)  # the turn (or loop) runs on; no save
+    elif pc in ("exists", "delete"):
+        _abort(w, run)  # [ARCHIVE-ATOMIC] before the commit point: nothing changed
+    elif pc == "lock" and isinstance(run.value, _Archiving) and run.value.tombstone:
+        assert sid is not None
+        w.gates[sid] = replace(w.gates[sid], in_map=False)  # its tombstone goes too
+    elif pc == "stop":
+        _stop(w, rid, run)  # [ARCHIVE-ATOMIC] committed: the session is stopped anyway
+        _release(w, run, Ok(None))
+        return w.freeze(), replace(run, pc="wait", detached=True)
+    return w.freeze(), gone
 
 
 def doomed(world: World, rid: int, run: Run) -> bool:
@@ -433,7 +465,7 @@ def _end(w: _Working, rid: int, run: Run) -> Run:
     w.tasks[run.sid] = replace(task, turn=None, inside=None, cancel=task.stopped)
     words = len(run.value.split())
     result = RunResult(run.sid, f"echo: {run.value}", words + 1, words + 2, 1)
-    if not w.persistent:
+    if not w.persistent or run.detached:  # [CALLER-CANCEL] no one to answer, no save
         return _done(run, Ok(result))
     return replace(run, pc="save", value=(result, task.session))
 
@@ -701,6 +733,8 @@ def _wait(w: _Working, rid: int, run: Run) -> Run | None:
             return None  # its turn has yet to end
         del w.tasks[run.sid]
         w.reserved -= 1
+    if run.detached:  # its cancelled caller let the gate go already
+        return _done(run, Crashed())
     return _release(w, run, Ok(None))
 
 

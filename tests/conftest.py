@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from helpers import STORE_KINDS, AnyStore, StoreKind, close_store, make_store
+from helpers import STORE_KINDS, AnyStore, StoreKind
 from hypothesis import HealthCheck, settings
+
+from meerkat_ref.store import store_kind as registered_kind
 
 _COMMON = {
     "deadline": None,
@@ -38,8 +40,14 @@ settings.register_profile("ci", _BASE, max_examples=150, print_blob=True, derand
 settings.register_profile("deep", _BASE, max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("MEERKAT_PROFILE", "dev"))
 
+# ``meerkat-ref sweep`` keeps a ledger by default, in the current directory, and resumes
+# from it (``oracle/sweep.py``: ``LEDGERS_ENV``).  Empty here: a test that runs the
+# command writes none and resumes from none unless it names one (``--ledger``).
+os.environ["MEERKAT_SWEEP_LEDGERS"] = ""
 
-# Shared fixtures: a store of each kind (memory, SQLite in tmp_path), closed after.
+
+# Shared fixtures: a store of each kind of the registry (memory, SQLite in tmp_path),
+# opened and closed by its kind, as every command opens one.
 @pytest.fixture(params=STORE_KINDS)
 def store_kind(request: pytest.FixtureRequest) -> StoreKind:
     return cast(StoreKind, request.param)
@@ -47,8 +55,5 @@ def store_kind(request: pytest.FixtureRequest) -> StoreKind:
 
 @pytest.fixture
 async def store(store_kind: StoreKind, tmp_path: Path) -> AsyncIterator[AnyStore]:
-    made = make_store(store_kind, tmp_path)
-    try:
-        yield made
-    finally:
-        await close_store(made)
+    async with registered_kind(store_kind).open(tmp_path) as made:
+        yield cast(AnyStore, made)

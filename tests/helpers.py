@@ -40,9 +40,20 @@ from meerkat_ref import (
 )
 from meerkat_ref._seams import DEFAULT_POINTS, SchedulingPoints
 from meerkat_ref.oracle.engine import RunOutcome
+from meerkat_ref.store import BUILTIN_KINDS, store_kind
 from meerkat_ref.testing import SeedPersistentSessionService, Window, counter_ids, raw_store
 
 T = TypeVar("T")
+
+ADAPTER_TIMEOUT = 120.0
+"""How long a test lets a port's adapter process take to answer any one line, in seconds.
+
+A guard against a hang, never what a test measures: the CLI's default (10 s)
+suits a user's machine, but the reference adapter's first answer (its
+imports) took over 5 s on a CI machine at load 12, and a run that timed out
+there would be a red CI for nothing.  Only a test of the timeout itself sets
+a shorter one.
+"""
 
 AnyStore = MemoryStore | SqliteStore
 AnyService = EphemeralSessionService | PersistentSessionService
@@ -50,7 +61,7 @@ ServiceKind = Literal["ephemeral", "persistent-memory", "persistent-sqlite"]
 StoreKind = Literal["memory", "sqlite"]
 
 SERVICE_KINDS: list[ServiceKind] = ["ephemeral", "persistent-memory", "persistent-sqlite"]
-STORE_KINDS: list[StoreKind] = ["memory", "sqlite"]
+STORE_KINDS: list[StoreKind] = cast(list[StoreKind], list(BUILTIN_KINDS))  # the registry's
 
 MODEL = "scripted-model"
 
@@ -97,12 +108,6 @@ def turn_req(prompt: str = "again", *, host_mode: bool = False) -> StartTurnRequ
     return StartTurnRequest(prompt=prompt, host_mode=host_mode)
 
 
-def make_store(kind: StoreKind, directory: Path, name: str = "sessions.db") -> AnyStore:
-    if kind == "memory":
-        return MemoryStore()
-    return SqliteStore(directory / name)
-
-
 async def close_store(store: AnyStore) -> None:
     if isinstance(store, SqliteStore):
         await store.aclose()
@@ -123,12 +128,11 @@ async def open_service(
         async with EphemeralSessionService(builder, max_sessions, points=points) as eph:
             yield eph
         return
-    store = make_store("memory" if kind == "persistent-memory" else "sqlite", directory)
-    try:
-        async with PersistentSessionService(builder, max_sessions, store, points=points) as svc:
-            yield svc
-    finally:
-        await close_store(store)
+    async with (
+        store_kind(kind.removeprefix("persistent-")).open(directory) as store,
+        PersistentSessionService(builder, max_sessions, store, points=points) as svc,
+    ):
+        yield svc
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import adapter_with
+from helpers import ADAPTER_TIMEOUT, adapter_with
 
 from meerkat_ref.cli import main
 from meerkat_ref.oracle.conform import Options, conform, load_concurrent, renumber
@@ -36,8 +36,7 @@ PYTHON = shlex.quote(sys.executable)
 REFERENCE = f"{PYTHON} -m meerkat_ref.adapter"
 SEED = f"{PYTHON} -m meerkat_ref.adapter --variant seed-0.4.0"
 SMALL = ["--random-cases", "4", "--search-runs", "4", "--free-runs", "4", "--max-schedules", "20",
-         "--vectors",
-         str(VECTORS)]
+         "--vectors", str(VECTORS), "--timeout", str(ADAPTER_TIMEOUT)]
 S1 = "00000000-0000-0000-0000-000000000001"
 
 
@@ -93,7 +92,8 @@ def test_conform_fails_the_seed_naming_archive_final(capsys: pytest.CaptureFixtu
 
 def test_a_window_alone_fails_under_its_clause() -> None:
     cases = load_concurrent(VECTORS / "concurrent.json")
-    opts = Options(random_cases=0, search_runs=0, free_runs=0, max_schedules=0)
+    opts = Options(random_cases=0, search_runs=0, free_runs=0, max_schedules=0,
+                   timeout=ADAPTER_TIMEOUT)
     window1 = conform([sys.executable, "-m", "meerkat_ref.adapter", "--variant",
                        "seed-0.4.0:save-after-turn"], opts, cases)
     assert set(window1.failed) == {"ARCHIVE-FINAL", "LINEARIZABLE"}
@@ -206,6 +206,9 @@ async def test_at_once_and_restart() -> None:
 # -- the oracle facing broken adapters --------------------------------------------------
 
 
+HANGS = "pass  # reads each line and never answers"
+
+
 def fake(tmp_path: Path, body: str) -> str:
     """A fake adapter: answers hello, then does ``body`` (Python) with each later line."""
     script = tmp_path / "fake_adapter.py"
@@ -231,7 +234,7 @@ def run_conform(adapter: str, *extra: str) -> tuple[int, dict[str, Any]]:
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = main(["conform", "--adapter", adapter, "--timeout", "5", "--json",
+        code = main(["conform", "--adapter", adapter, "--timeout", str(ADAPTER_TIMEOUT), "--json",
                      "--vectors", str(VECTORS), *extra])
     report: dict[str, Any] = json.loads(buffer.getvalue())
     return code, report
@@ -247,14 +250,16 @@ def run_conform(adapter: str, *extra: str) -> tuple[int, dict[str, Any]]:
          "unknown error code 'OOPS'"),
         ("say({'id': msg['id'], 'ok': None, 'error': {}})", "exactly one of"),
         ("sys.exit(3)", "the adapter exited (status 3)"),
-        ("time.sleep(30)", "no answer within 1s to {\"id\":\"2\",\"cmd\":\"open\""),
+        (HANGS, "no answer within 5s to {\"id\":\"2\",\"cmd\":\"open\""),
     ],
     ids=["garbage", "unknown-id", "unknown-code", "ok-and-error", "dies", "hangs"],
 )
 def test_broken_adapters_get_a_protocol_error_naming_the_line(
     tmp_path: Path, body: str, expected: str
 ) -> None:
-    code, report = run_conform(fake(tmp_path, body), "--timeout", "1")
+    # The hanging one is given 5 s: its hello (a bare Python's start, 0.1 s at load 10)
+    # comes well within them; the others never wait for the timeout, and keep the guard.
+    code, report = run_conform(fake(tmp_path, body), *(["--timeout", "5"] * (body == HANGS)))
     assert code == 1
     assert len(report["protocol_errors"]) == 1
     assert expected in report["protocol_errors"][0], report["protocol_errors"]

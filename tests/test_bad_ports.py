@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from helpers import ADAPTER_TIMEOUT
 
 from meerkat_ref.oracle.conform import Options, conform
 from meerkat_ref.oracle.engine import Choice, ReplayStrategy, run_schedule, scenario_from_spec
@@ -45,7 +46,8 @@ def test_concurrent_search_names_the_broken_rule_with_a_replayable_counterexampl
     port: str, scenario: str, rule: str
 ) -> None:
     report = conform(argv(port), Options(random_cases=0, free_runs=0, search_runs=8,
-                                         scenarios=(scenario,), shrink_budget=0))
+                                         scenarios=(scenario,), shrink_budget=0,
+                                         timeout=ADAPTER_TIMEOUT))
     assert not report.ok
     assert report.failed_in[SEARCH][rule] > 0, report.text()
     best = report.by_phase[SEARCH][rule]
@@ -55,7 +57,7 @@ def test_concurrent_search_names_the_broken_rule_with_a_replayable_counterexampl
     assert f"{SEARCH}: " in text and rule in text
 
     async def replay() -> set[str]:
-        async with adapter_target(argv(port)) as target:
+        async with adapter_target(argv(port), ADAPTER_TIMEOUT) as target:
             again = await run_schedule(
                 target, scenario_from_spec(best.scenario, scenario),
                 ReplayStrategy([Choice.from_json(c) for c in best.choices]),
@@ -69,7 +71,8 @@ def test_the_reference_passes_the_same_searches() -> None:
     for scenario in ("host-checkpoint-vs-archive", "turns-at-once"):
         report = conform([sys.executable, "-m", "meerkat_ref.adapter"],
                          Options(random_cases=0, free_runs=0, search_runs=8,
-                                 scenarios=(scenario,), shrink_budget=0))
+                                 scenarios=(scenario,), shrink_budget=0,
+                                 timeout=ADAPTER_TIMEOUT))
         assert report.ok, report.text()
 
 

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from helpers import adapter_with
+from helpers import ADAPTER_TIMEOUT, adapter_with
 
 from meerkat_ref.oracle.check import NO_POINTS
 from meerkat_ref.oracle.engine import NO_FAULTS
@@ -30,10 +30,15 @@ POINTS_ONLY = f"{PYTHON} -m meerkat_ref.adapter --capabilities points"
 WINDOW_1 = f"{PYTHON} -m meerkat_ref.adapter --variant seed-0.4.0:save-after-turn"
 
 
+def _guarded(args: tuple[str, ...]) -> list[str]:
+    """A generous answer timeout over an adapter: a guard on a busy machine, not a measure."""
+    return [*args, "--timeout", str(int(ADAPTER_TIMEOUT))] if "--adapter" in args else [*args]
+
+
 def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``meerkat-ref check`` in a child process, stderr merged into stdout in order."""
     return subprocess.run(
-        [sys.executable, "-m", "meerkat_ref", "check", *args],
+        [sys.executable, "-m", "meerkat_ref", "check", *_guarded(args)],
         cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600,
         check=False,
     )
@@ -41,7 +46,7 @@ def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def check_json(*args: str, cwd: Path) -> tuple[int, dict[str, Any], str]:
     run = subprocess.run(
-        [sys.executable, "-m", "meerkat_ref", "check", "--json", *args],
+        [sys.executable, "-m", "meerkat_ref", "check", "--json", *_guarded(args)],
         cwd=cwd, text=True, capture_output=True, timeout=600, check=False,
     )
     return run.returncode, json.loads(run.stdout), run.stderr

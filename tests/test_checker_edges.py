@@ -20,6 +20,7 @@ call has not been answered.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import trio
@@ -137,6 +138,38 @@ class SweepWithoutLock(PersistentSessionService):
             gate.armed = False  # the mutation: a checkpoint holding the lock writes after
 
 
+# -- a cancelled caller keeps what it held ([CALLER-CANCEL]) -----------------------------------
+
+
+class _CancelKeepsAdmission(EphemeralSessionService):
+    async def _send_turn(
+        self, handle: Any, prompt: str, host_mode: bool
+    ) -> tuple[RunResult, Session]:
+        try:
+            return await super()._send_turn(handle, prompt, host_mode)
+        except trio.Cancelled:
+            handle.turn_running = True  # the mutation: the admission is not given back
+            raise
+
+
+class CancelKeepsTombstone(PersistentSessionService):
+    """The archive as it was before the explorer cancelled one at its gate's lock."""
+
+    async def archive(self, session_id: SessionId | str) -> None:
+        sid = as_session_id(session_id)
+        gate, tombstone = await self._archive_gate(sid)
+        progress = ArchiveProgress()
+        async with gate.held():
+            try:
+                gate.archived = True
+                await self._archive_steps(sid, progress)
+            finally:
+                if (progress.committed or tombstone) and self._gates.get(sid) is gate:
+                    del self._gates[sid]
+        if not progress.live and not progress.in_store:
+            raise SessionNotFound(sid)
+
+
 # -- what is still not compared: error texts, so the code must carry the meaning ([ERRORS]) --
 
 
@@ -199,6 +232,10 @@ EDGES: list[tuple[str, Callable[[], type[PersistentSessionService]], Callable[[]
      lambda: get_scenario("stop-resume-vs-inject"), "LINEARIZABLE"),
     ("busy-as-not-found", lambda: _with_inner(_BusyAsNotFound),
      lambda: get_scenario("turns-at-once"), "LINEARIZABLE"),
+    ("cancel-keeps-admission", lambda: _with_inner(_CancelKeepsAdmission),
+     lambda: get_scenario("cancelled-turn"), "LINEARIZABLE"),
+    ("cancel-keeps-tombstone", lambda: CancelKeepsTombstone,
+     lambda: get_scenario("cancelled-archive-of-stored"), "ARCHIVE"),
 ]
 
 

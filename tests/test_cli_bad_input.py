@@ -53,6 +53,11 @@ CASES: list[tuple[str, list[str], int]] = [
     ("check-store-under-file", ["check", "--store", "{under}"], 2),
     ("check-store-empty", ["check", "--store", ""], 2),
     ("check-store-with-memory", ["check", "--memory", "--store", "{adir}"], 2),
+    ("check-store-unknown-kind", ["check", "--store", "nosuch.module:Kind"], 2),
+    ("check-store-kind-missing-dir", ["check", "--store", "sqlite:{missing}"], 2),
+    ("check-store-kind-file", ["check", "--store", "sqlite:{afile}"], 2),
+    ("check-store-kind-empty-dir", ["check", "--store", "sqlite:"], 2),
+    ("check-store-with-adapter", ["check", "--adapter", "x", "--store", "memory"], 2),
     ("check-keep-going-value", ["check", "--keep-going=yes"], 2),
     ("check-out-file", ["check", "--out", "{afile}"], 2),
     ("check-out-under-file", ["check", "--out", "{under}"], 2),
@@ -78,7 +83,18 @@ CASES: list[tuple[str, list[str], int]] = [
     ("sweep-shard-word", ["sweep", "--shard", "half"], 2),
     ("sweep-max-word", ["sweep", "--max-schedules", "x"], 2),
     ("sweep-junit-dir", ["sweep", "--junit-xml", "{adir}"], 2),
+    ("sweep-store-unknown", ["sweep", "--store", "bogus"], 2),
+    ("sweep-store-missing-dir", ["sweep", "--store", "sqlite:{missing}"], 2),
+    ("sweep-store-and-sqlite", ["sweep", "--sqlite", "--store", "memory"], 2),
     ("sweep-audit-word", ["sweep", "--audit", "x"], 2),
+    ("sweep-ledger-dir", ["sweep", "--ledger", "{adir}"], 2),
+    ("sweep-ledger-under-file", ["sweep", "--ledger", "{under}"], 2),
+    ("sweep-ledger-empty", ["sweep", "--ledger", ""], 2),
+    ("sweep-ledger-not-a-ledger", ["sweep", "--ledger", "{text}", "--fresh"], 2),
+    ("sweep-ledger-and-none", ["sweep", "--ledger", "{afile}", "--no-ledger"], 2),
+    ("sweep-fresh-and-none", ["sweep", "--fresh", "--no-ledger"], 2),
+    ("sweep-max-scenarios-zero", ["sweep", "--max-scenarios", "0"], 2),
+    ("sweep-max-scenarios-word", ["sweep", "--max-scenarios", "few"], 2),
     # replay
     ("replay-no-file", ["replay"], 2),
     ("replay-missing", ["replay", "{missing}"], 2),
@@ -102,6 +118,10 @@ CASES: list[tuple[str, list[str], int]] = [
     ("tour-store-under-file", ["tour", "--store", "{under}"], 2),
     ("tour-store-empty", ["tour", "--store", ""], 2),
     ("tour-store-not-empty", ["tour", "--store", "{full_store}"], 2),
+    ("tour-store-kind-missing-dir", ["tour", "--store", "sqlite:{missing}"], 2),
+    ("tour-store-kind-file", ["tour", "--store", "sqlite:{afile}"], 2),
+    ("tour-store-kind-unknown", ["tour", "--store", "nosuch.module:Kind"], 2),
+    ("tour-store-kind-not-empty", ["tour", "--store", "sqlite:{full_dir}"], 2),
     # vectors
     ("vectors-out-file", ["vectors", "--out", "{afile}"], 2),
     ("vectors-out-under-file", ["vectors", "--out", "{under}"], 2),
@@ -171,6 +191,9 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (vectors / "concurrent.json").write_text("[1, 2")
     full = root / "full.sqlite"
     assert main(["tour", "--store", str(full)]) == 0
+    full_dir = root / "full-dir"
+    full_dir.mkdir()
+    assert main(["tour", "--store", f"sqlite:{full_dir}"]) == 0
     return {
         **out,
         "afile": str(afile),
@@ -181,6 +204,7 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "text": str(text),
         "garbage_vectors": str(vectors),
         "full_store": str(full),
+        "full_dir": str(full_dir),
     }
 
 

@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import ADAPTER_TIMEOUT
 from test_report_junit import junit10_problems
 
 from meerkat_ref.cli import main
@@ -47,8 +48,9 @@ def seed_check(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("seed-check")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["check", "--memory", "--variant", "seed-0.4.0", "--out", str(root / "ce"),
-                     "--html", str(root / "html"), "--junit-xml", str(root / "ci" / "seed.xml")])
+        code = main(["check", "--store", "memory", "--variant", "seed-0.4.0", "--out",
+                     str(root / "ce"), "--html", str(root / "html"), "--junit-xml",
+                     str(root / "ci" / "seed.xml")])
     return {"code": code, "out": out.getvalue(), "err": err.getvalue(), "root": root}
 
 
@@ -110,8 +112,8 @@ def test_check_json_keeps_stdout_one_document_and_progress_as_events(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     xml = tmp_path / "check.xml"
-    argv = ["check", "--memory", "--bound", "0", "--json", "--scenario", "turn-save-vs-archive",
-            "--scenario", "create-vs-archive", "--junit-xml", str(xml)]
+    argv = ["check", "--store", "memory", "--bound", "0", "--json", "--scenario",
+            "turn-save-vs-archive", "--scenario", "create-vs-archive", "--junit-xml", str(xml)]
     assert main(argv) == 0
     out, err = capsys.readouterr()
     results = json.loads(out)["results"]
@@ -129,7 +131,8 @@ def test_check_json_keeps_stdout_one_document_and_progress_as_events(
 
 
 def test_check_table_has_seconds_and_lines_up(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--memory", "--bound", "0", "--scenario", "turn-save-vs-archive"]) == 0
+    assert main(["check", "--store", "memory", "--bound", "0", "--scenario",
+                 "turn-save-vs-archive"]) == 0
     out = capsys.readouterr().out
     table = out.split("\n\n")[0]
     rows = cells(table)
@@ -145,7 +148,7 @@ def test_conform_draws_a_ports_failure_and_its_schedule_replays_on_the_port(
     html, xml = tmp_path / "html", tmp_path / "conform.xml"
     argv = ["conform", "--adapter", SEED, "--random-cases", "0", "--search-runs", "0",
             "--free-runs", "0", "--max-schedules", "0", "--vectors", str(ROOT / "spec" / "vectors"),
-            "--html", str(html), "--junit-xml", str(xml)]
+            "--html", str(html), "--junit-xml", str(xml), "--timeout", str(ADAPTER_TIMEOUT)]
     assert main(argv) == 1
     capsys.readouterr()
     document = xml.read_text()
@@ -161,7 +164,7 @@ def test_conform_draws_a_ports_failure_and_its_schedule_replays_on_the_port(
     assert schedule.parent == html and schedule.is_file()
     page = schedule.with_suffix(".html").read_text()
     assert "not visible for this target" in page and "ARCHIVE-FINAL" in page
-    assert main(command[1:]) == 1
+    assert main([*command[1:], "--timeout", str(ADAPTER_TIMEOUT)]) == 1
     out = capsys.readouterr().out
     assert "same schedule as recorded" in out and "VIOLATION ARCHIVE-FINAL" in out
 
@@ -177,8 +180,8 @@ def test_check_jobs_do_not_change_the_results(tmp_path: Path,
     --jobs, in the scenarios' order; a violation found in a worker comes back whole."""
     chosen = ["--scenario", "turns-at-once", "--scenario", "crash-restart",
               "--scenario", "creates-at-capacity"]
-    code_1, one = _check_json(["--memory", "--jobs", "1", *chosen], capsys)
-    code_2, two = _check_json(["--memory", "--jobs", "2", *chosen], capsys)
+    code_1, one = _check_json(["--store", "memory", "--jobs", "1", *chosen], capsys)
+    code_2, two = _check_json(["--store", "memory", "--jobs", "2", *chosen], capsys)
     assert code_1 == code_2 == 0
     keep = ("scenario", "schedules", "states", "violations", "exhausted", "bound")
     assert isinstance(one, dict) and isinstance(two, dict)
@@ -186,9 +189,9 @@ def test_check_jobs_do_not_change_the_results(tmp_path: Path,
         {k: r[k] for k in keep} for r in two["results"]]
     assert [r["scenario"] for r in two["results"]] == chosen[1::2]
 
-    code, seed = _check_json(["--memory", "--jobs", "2", "--out", str(tmp_path), "--variant",
-                              "seed-0.4.0:save-after-turn", "--scenario", "turn-save-vs-archive",
-                              "--scenario", "creates-at-capacity"], capsys)
+    code, seed = _check_json(["--store", "memory", "--jobs", "2", "--out", str(tmp_path),
+                              "--variant", "seed-0.4.0:save-after-turn", "--scenario",
+                              "turn-save-vs-archive", "--scenario", "creates-at-capacity"], capsys)
     assert code == 1 and isinstance(seed, dict)
     first, second = seed["results"]
     assert first["violations"] > 0 and first["schedule"] and second["violations"] == 0

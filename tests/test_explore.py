@@ -252,7 +252,8 @@ def test_drawings_show_every_task_and_the_store() -> None:
 
 def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert (
-        main(["check", "--memory", "--bound", "1", "--json", "--scenario", "turn-save-vs-archive"])
+        main(["check", "--store", "memory", "--bound", "1", "--json", "--scenario",
+              "turn-save-vs-archive"])
         == 0
     )
     data = json.loads(capsys.readouterr().out)
@@ -261,7 +262,8 @@ def test_cli_check_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path
         main(
             [
                 "check",
-                "--memory",
+                "--store",
+                "memory",
                 "--bound",
                 "1",
                 "--variant",
@@ -339,7 +341,8 @@ def test_bad_specs_are_refused() -> None:
 def test_cli_check_seed_finds_every_window(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert main(["check", "--memory", "--variant", "seed-0.4.0", "--out", str(tmp_path)]) == 1
+    assert main(["check", "--store", "memory", "--variant", "seed-0.4.0", "--out",
+                 str(tmp_path)]) == 1
     out = capsys.readouterr().out
     for window in Window:
         assert f"window-{window.number}-{window.value}.json" in out

@@ -46,6 +46,7 @@ from meerkat_ref.oracle.engine._cases import (  # noqa: E402
 )
 from meerkat_ref.oracle.engine._sequential import run_case  # noqa: E402
 from meerkat_ref.oracle.targets import InProcessTarget  # noqa: E402
+from meerkat_ref.store import BUILTIN_KINDS  # noqa: E402
 from meerkat_ref.variants import Variant  # noqa: E402
 
 # -- the reference over a store whose writes fail ---------------------------------------
@@ -129,7 +130,7 @@ async def test_a_failed_checkpoint_is_logged_and_the_next_one_saves(store: AnySt
 FAULT_CASES = [c for c in example_cases() if needs_faults(c)]
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("store", list(BUILTIN_KINDS))
 async def test_the_fault_examples_hold_for_the_reference(store: str, tmp_path: Path) -> None:
     assert {c.name for c in FAULT_CASES} >= {"failed-save", "failed-save-and-a-crash",
                                              "failed-checkpoint", "ephemeral"}
@@ -139,7 +140,7 @@ async def test_the_fault_examples_hold_for_the_reference(store: str, tmp_path: P
             assert found is None, (case.name, found.message if found else "")
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("store", list(BUILTIN_KINDS))
 async def test_random_sequences_with_faults_hold_for_the_reference(
     store: str, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ADAPTER_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = ROOT / "spec" / "porting" / "memory-port.mjs"
@@ -43,8 +44,10 @@ def conform(*options: str) -> subprocess.CompletedProcess[str]:
     node = shutil.which("node")
     assert node is not None
     argv = [sys.executable, "-m", "meerkat_ref", "conform", "--adapter", f"{node} {PORT}"]
-    argv += ["--seed", "1", "--vectors", str(ROOT / "spec" / "vectors"), *options]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    argv += ["--seed", "1", "--vectors", str(ROOT / "spec" / "vectors"),
+             "--timeout", str(ADAPTER_TIMEOUT), *options]
+    # A guard against a hang only (the run takes about 10 s idle, 35 s at load 12).
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
 
 
 @needs_node

@@ -82,7 +82,7 @@ def test_a_checkpoint_gate_failure_quotes_the_sentence_it_broke() -> None:
 
 def _recorded(tmp_path: Path) -> dict[str, object]:
     """A recorded counterexample of window 1, as ``check`` writes it."""
-    code = main(["check", "--memory", "--variant", "seed-0.4.0:save-after-turn",
+    code = main(["check", "--store", "memory", "--variant", "seed-0.4.0:save-after-turn",
                  "--scenario", "turn-save-vs-archive", "--out", str(tmp_path), "--json"])
     assert code == 1
     doc: dict[str, object] = json.loads((tmp_path / "turn-save-vs-archive.json").read_text())
@@ -126,7 +126,7 @@ def test_an_out_that_cannot_be_written_is_refused_before_the_search(
 ) -> None:
     # os.access says yes (as it does to root everywhere); only writing tells.
     monkeypatch.setattr(os, "access", lambda *a, **k: True)
-    code = main(["check", "--memory", "--variant", "seed-0.4.0:save-after-turn",
+    code = main(["check", "--store", "memory", "--variant", "seed-0.4.0:save-after-turn",
                  "--scenario", "turn-save-vs-archive", "--out", "/proc/meerkat-ref-out"])
     err = capsys.readouterr().err
     assert code == 2

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from helpers import ADAPTER_TIMEOUT
 
 from meerkat_ref.oracle.conform import Options, Report, conform, conform_target
 from meerkat_ref.oracle.engine._clauses import rule_quote
@@ -25,7 +26,7 @@ from meerkat_ref.variants import Variant
 MISREAD = Path(__file__).resolve().parent / "ports" / "misread.py"
 SEQUENTIAL = "sequential vectors"
 ONLY_SEQUENTIAL = Options(random_cases=0, search_runs=0, free_runs=0, max_schedules=0,
-                          shrink_budget=0)
+                          shrink_budget=0, timeout=ADAPTER_TIMEOUT)
 
 
 CASES = [

@@ -185,7 +185,7 @@ def test_the_store_contract_judge_runs_the_mutant(tmp_path: Path) -> None:
                  if m.after == "end = self._index.bisect_left((~filter.updated_after,))"]
     verdict = judge(mutant, timeout=TIMEOUT, judges=["contract"], workdir=tmp_path)
     assert (verdict.status, verdict.judge, verdict.rules) == (
-        "killed", "contract", ["STORE-CONTRACT"]), verdict
+        "killed", "contract", ["STORE-LIST"]), verdict
 
 
 def test_help_answers_without_running_anything() -> None:

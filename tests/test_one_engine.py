@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import trio
+from helpers import ADAPTER_TIMEOUT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +44,7 @@ def both(fn: Callable[[Target], Awaitable[T]]) -> tuple[T, T]:
     async def main() -> tuple[T, T]:
         async with Variant.parse("reference").target() as local:
             here = await fn(local)
-        async with adapter_target(ADAPTER) as port:
+        async with adapter_target(ADAPTER, ADAPTER_TIMEOUT) as port:
             there = await fn(port)
         return here, there
 
@@ -99,7 +100,7 @@ def test_hypothesis_drives_a_port_as_it_drives_the_reference(data: st.DataObject
     scenario = get_scenario("create-vs-archive")
 
     async def main() -> RunOutcome:
-        async with adapter_target(ADAPTER) as port:
+        async with adapter_target(ADAPTER, ADAPTER_TIMEOUT) as port:
             return await run_schedule(port, scenario, HypothesisStrategy(data))
 
     outcome = trio.run(main)

@@ -19,6 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from helpers import ADAPTER_TIMEOUT
 
 from meerkat_ref.oracle.engine._cases import example_cases, random_cases
 from meerkat_ref.oracle.engine._clauses import clause_ids
@@ -27,7 +28,7 @@ PYTHON = shlex.quote(sys.executable)
 REFERENCE = f"{PYTHON} -m meerkat_ref.adapter"
 SEED = f"{PYTHON} -m meerkat_ref.adapter --variant seed-0.4.0"
 QUICK = ["--meerkat-random-cases", "0", "--meerkat-search-runs", "0", "--meerkat-free-runs", "0",
-         "--meerkat-max-schedules", "0"]
+         "--meerkat-max-schedules", "0", "--meerkat-timeout", str(ADAPTER_TIMEOUT)]
 ITEMS = len(example_cases()) + len(random_cases()) + len(clause_ids())
 
 
@@ -114,7 +115,8 @@ for line in sys.stdin:
 def test_an_adapter_that_dies_fails_items_and_skips_none(tmp_path: Path) -> None:
     (tmp_path / "dies.py").write_text(DIES)
     adapter = f"{PYTHON} dies.py"
-    run = pytest_run(tmp_path, "--meerkat-adapter", adapter, "--meerkat-timeout", "5",
+    run = pytest_run(tmp_path, "--meerkat-adapter", adapter,
+                     "--meerkat-timeout", str(ADAPTER_TIMEOUT),
                      "-k", "vector[turn] or vector[archive-live] or clause[TURN]")
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr
     assert summary(run) == {"failed": 3, "deselected": ITEMS - 3}

@@ -59,6 +59,14 @@ ARGS = [
     "--hide-scrollbars",  # the viewer's chrome, not the report: keeps screenshots steady
 ]
 VIEWPORT: ViewportSize = {"width": 1366, "height": 900}
+GUARD_MS = 120_000
+"""How long Playwright may wait for the browser to start or the page to reach a state.
+
+A guard against a hang, never what a test measures (every wait ends as soon
+as the page is in the state waited for): Playwright's own defaults (30 s to
+launch, 5 s for ``expect``) are close to what a machine at load 11 takes (there
+the first test's setup, the launch included, took 9 s).
+"""
 REFERENCE_FONTS = {"DejaVu Sans", "DejaVu Sans Mono"}
 MAX_MEAN_DIFFERENCE = 0.1
 """Mean absolute difference per channel (0-255) a screenshot may have from the reference.
@@ -78,8 +86,10 @@ the DevTools protocol); elsewhere it is skipped, naming the fonts it found.
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=GUARD_MS)
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
+                                              timeout=GUARD_MS)
         yield launched
         launched.close()
 
@@ -92,6 +102,7 @@ def page(browser: Browser) -> Iterator[Page]:
         device_scale_factor=1,
         reduced_motion="reduce",
     )
+    context.set_default_timeout(GUARD_MS)
     opened = context.new_page()
     errors: list[str] = []
     dialogs: list[str] = []

@@ -46,7 +46,7 @@ MODEL_CLAUSES = {
     "LIST-PAGE", "ARCHIVE", "ARCHIVE-FINAL", "ARCHIVE-STOP", "CHECKPOINT", "CHECKPOINT-GATE",
     "STOP-RESUME", "LOAD-PERSISTED", "RESTART", "DURABILITY", "TIME", "IDS", "SAVE-FAILED",
     # the concurrent model's own (models/concurrent.py)
-    "LIVE-TASK", "ARCHIVE-ATOMIC", "STORE-FAILURE", "ATOMIC",
+    "LIVE-TASK", "ARCHIVE-ATOMIC", "STORE-FAILURE", "ATOMIC", "CALLER-CANCEL",
 }  # fmt: skip
 
 # What each drawing must show broken: the clause the window (or race) violates.

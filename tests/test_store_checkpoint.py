@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from types import MappingProxyType
@@ -38,17 +39,77 @@ def session(n: int, size: int = 200) -> Session:
     )
 
 
-def record_checkpoints(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Every checkpoint from now on, as (thread name, run by the writer)."""
+class HeldCheckpointer:
+    """Holds the checkpointer thread before each of its checkpoints until ``let_go``.
+
+    Each wait gives up after 60 s of real time: a broken test fails instead of
+    hanging.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._arrived = 0  # checkpoints the thread brought to the gate
+        self._let = 0  # checkpoints the test let run
+
+    def gate(self) -> None:
+        """On the checkpointer thread, before a checkpoint: wait until it is let go."""
+        with self._cond:
+            self._arrived += 1
+            mine = self._arrived
+            self._cond.notify_all()
+            assert self._cond.wait_for(lambda: self._let >= mine, timeout=60), "never let go"
+
+    async def wait_arrived(self) -> None:
+        def arrived() -> bool:
+            with self._cond:
+                return self._cond.wait_for(lambda: self._arrived > self._let, timeout=60)
+
+        assert await trio.to_thread.run_sync(arrived), "the checkpointer never came"
+
+    def let_go(self) -> None:
+        with self._cond:
+            self._let += 1
+            self._cond.notify_all()
+
+
+def record_checkpoints(
+    monkeypatch: pytest.MonkeyPatch, held: HeldCheckpointer | None = None
+) -> list[tuple[str, bool]]:
+    """Every checkpoint from now on, as (thread name, run by the writer).
+
+    With ``held``, the checkpointer's (not the writer's) wait at its gate first.
+    """
     seen: list[tuple[str, bool]] = []
     inner = Checkpoints._checkpoint
 
     def spy(self: Checkpoints, cursor: object, rows: int, *, by_writer: bool) -> None:
         seen.append((threading.current_thread().name, by_writer))
+        if held is not None and not by_writer:
+            held.gate()
         inner(self, cursor, rows, by_writer=by_writer)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Checkpoints, "_checkpoint", spy)
     return seen
+
+
+def background_asked(store: SqliteStore) -> bool:
+    """Whether a background checkpoint is asked for or running."""
+    checkpoints = store._checkpoints
+    with checkpoints._mutex:
+        return checkpoints._asked is not None or checkpoints._running
+
+
+async def save_and_let_checkpoint(store: SqliteStore, s: Session) -> None:
+    """Save, then wait for the background checkpoint the save asked for, if any.
+
+    Otherwise what runs where would depend on how soon the checkpointer's
+    thread is scheduled: a checkpoint asked for is dropped if the store
+    closes before the thread takes it, and while one is pending the saves
+    that come due ask for none (so the writer may end up running the last).
+    """
+    await store.save(s)
+    if background_asked(store):
+        await trio.to_thread.run_sync(store._checkpoints.wait_idle)
 
 
 async def test_checkpoints_run_on_the_checkpointer_thread(
@@ -57,34 +118,72 @@ async def test_checkpoints_run_on_the_checkpointer_thread(
     seen = record_checkpoints(monkeypatch)
     async with SqliteStore(tmp_path / "s.db") as store:
         for n in range(600):  # inline saves, on this thread
-            await store.save(session(n))
+            await save_and_let_checkpoint(store, session(n))
         assert await store.load(SessionId.from_int(599)) == session(599)
     assert seen, "600 saves of a page or more each must have needed a checkpoint"
     assert set(seen) == {("checkpointer", False)}
+
+
+OVERLAP = 40  # pairs of saves committed while each background checkpoint runs
 
 
 @pytest.mark.parametrize("durability", ["normal", "full"])
 async def test_a_steady_stream_of_saves_keeps_the_log_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
 ) -> None:
-    """Without the writer's restarts the log would hold every page ever written."""
+    """Without the writer's restarts the log would hold every page ever written.
+
+    SQLite restarts the log only once a checkpoint has copied every frame of
+    it back, and a background checkpoint never copies what was committed
+    while it ran.  How much that is, is up to the machine's load; here it is
+    not: the checkpointer is held before each of its checkpoints while the
+    test opens a read transaction (the pin), commits ``OVERLAP`` pairs, lets
+    the checkpoint run and waits for it, then ends the read.  A checkpoint
+    copies nothing past a reader's snapshot, so the pairs committed after
+    the pin stay in the log uncopied, just as commits made during the
+    checkpoint would: every background checkpoint leaves the log
+    unrestartable, by the same amount on any machine.
+    """
     reset = 2 * PAGES
     monkeypatch.setattr(_checkpoint, "RESET_PAGES", reset)
-    seen = record_checkpoints(monkeypatch)
+    held = HeldCheckpointer()
+    seen = record_checkpoints(monkeypatch, held)
     path = tmp_path / "s.db"
-    wal, biggest, pairs = f"{path}-wal", 0, 6000
+    wal, biggest, pairs = f"{path}-wal", 0, 3000
+    done = 0
+
     async with SqliteStore(path, durability=durability) as store:  # type: ignore[arg-type]
-        for n in range(pairs):
+        checkpoints = store._checkpoints
+
+        async def save_pair() -> None:
+            nonlocal biggest, done
             async with trio.open_nursery() as nursery:  # two at a time: batches too
-                nursery.start_soon(store.save, session(2 * n, 6000))
-                nursery.start_soon(store.save, session(2 * n + 1, 6000))
+                nursery.start_soon(store.save, session(2 * done, 6000))
+                nursery.start_soon(store.save, session(2 * done + 1, 6000))
+            done += 1
             biggest = max(biggest, os.path.getsize(wal))
-    # The log is found big by a checkpoint (>= reset), grows while that one runs
-    # and until the next is due (about PAGES), then the writer restarts it.  How
-    # much it grows while a checkpoint runs depends on the machine's load: allow
-    # as much again.  Without the restarts it grows to every page written.
-    pages = 2 * (reset + 3 * PAGES)
-    bound = pages * (PAGE + 24) + 32  # frames of a page and a header each
+
+        pin = sqlite3.connect(path, isolation_level=None)
+        try:
+            while done < pairs:
+                await save_pair()
+                if not background_asked(store):
+                    continue
+                await held.wait_arrived()
+                pin.execute("BEGIN")
+                pin.execute("SELECT count(*) FROM sessions").fetchone()  # the read begins
+                for _ in range(OVERLAP):
+                    await save_pair()
+                held.let_go()
+                await trio.to_thread.run_sync(checkpoints.wait_idle)
+                pin.execute("COMMIT")
+        finally:
+            pin.close()
+    # The log is found big by a checkpoint (>= reset) that it had outgrown by at most
+    # about PAGES when that one was asked and OVERLAP pairs more when it ran; it grows
+    # until the next is due (about PAGES), then the writer restarts it.  Without the
+    # restarts it grows to every page written.
+    bound = (reset + 3 * PAGES) * (PAGE + 24) + 32  # frames of a page and a header each
     assert 2 * pairs * 2 * PAGE > 2 * bound, "the test must write far more than the bound"
     assert biggest <= bound, (biggest, bound, seen)
     if durability == "normal":
@@ -124,8 +223,8 @@ async def test_if_the_checkpointer_dies_the_writer_takes_over(
     monkeypatch.setattr(threading, "excepthook", lambda args: None)  # it is expected
     with caplog.at_level(logging.ERROR, logger="meerkat_ref.store._checkpoint"):
         async with SqliteStore(tmp_path / "s.db") as store:
-            for n in range(1500):
-                await store.save(session(n))
+            for n in range(1500):  # the checkpointer dies at its first; then the writer's
+                await save_and_let_checkpoint(store, session(n))
             assert await store.load(SessionId.from_int(1499)) == session(1499)
     assert seen[0] == ("checkpointer", False)
     assert ("writer", True) in seen[1:]

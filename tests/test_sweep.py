@@ -2,7 +2,8 @@
 
 The ``ci`` scope runs whole (about 110 scenarios); splits are compared on a
 slice of it, so the suite stays bounded.  The Dask path runs against a local
-cluster (the ``dask`` extra, installed by ``.ci/run``).
+cluster (the ``dask`` extra, installed by ``.ci/run``).  The ledger (resume,
+refusal, torn lines) has its own file, ``test_sweep_ledger.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from meerkat_ref.cli import main
-from meerkat_ref.oracle.sweep import SCOPES, Scope, scenarios, shard, sweep
+from meerkat_ref.oracle.sweep import SCOPES, Scope, open_ledger, scenarios, shard, sweep
 from meerkat_ref.variants import Variant
 
 SLICE = Scope("slice", sizes=(2,), sessions=(1,), situations=("idle",), faults=(0,),
@@ -78,15 +79,41 @@ def test_a_sweep_leaves_the_checkpoint_log_as_it_found_it() -> None:
     assert log.level == before and log.isEnabledFor(logging.WARNING)
 
 
-def test_sweep_on_a_local_dask_cluster() -> None:
+def _ledger_rows(path: Path) -> list[tuple[object, ...]]:
+    """A ledger's rows without their times, in a fixed order: what a split must not change."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    return sorted(tuple(sorted((k, json.dumps(v)) for k, v in line.items() if k != "seconds"))
+                  for line in lines)
+
+
+def test_sweep_on_a_local_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``LocalCluster`` of worker processes, started as users start one: the local totals,
+    and the ledger rows two local workers write (order aside); the command's ``--dask``."""
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
-    whole = sweep(MAKE, SLICE, shard_spec="0/2")
+    local = sweep(MAKE, SLICE)
+    with open_ledger(tmp_path / "jobs2.jsonl", SLICE, ["reference"], store="memory") as ledger:
+        sweep(MAKE, SLICE, jobs=2, ledger=ledger)
+    argv = ["sweep", "--scope", "ci", "--shard", "5/54", "--json"]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        on_dask = sweep(MAKE, SLICE, shard_spec="0/2", executor=client.get_executor(), jobs=2)
-    assert on_dask.schedules == whole.schedules and on_dask.states == whole.states
-    assert not on_dask.violating
+        with open_ledger(tmp_path / "dask.jsonl", SLICE, ["reference"],
+                         store="memory") as ledger:
+            on_dask = sweep(MAKE, SLICE, executor=client.get_executor(), jobs=2, ledger=ledger)
+        assert main([*argv, "--dask", cluster.scheduler_address, "--ledger",
+                     str(tmp_path / "cli.jsonl")]) == 0
+        via_cli = json.loads(capsys.readouterr().out)
+    assert (on_dask.schedules, on_dask.states) == (local.schedules, local.states)
+    assert on_dask.complete and not on_dask.violating
+    assert [(r.name, r.schedules, r.states) for r in on_dask.rows] == [
+        (r.name, r.schedules, r.states) for r in local.rows]
+    assert _ledger_rows(tmp_path / "dask.jsonl") == _ledger_rows(tmp_path / "jobs2.jsonl")
+    assert len(_ledger_rows(tmp_path / "dask.jsonl")) == len(scenarios(SLICE))
+    assert main([*argv, "--no-ledger"]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert via_cli["workers"] == 2 and via_cli["complete"]
+    assert (via_cli["schedules"], via_cli["end_states"]) == (here["schedules"],
+                                                             here["end_states"])
 
 
 def test_cli_sweep_prints_its_scope_and_totals(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,10 +129,10 @@ def test_cli_sweep_prints_its_scope_and_totals(capsys: pytest.CaptureFixture[str
 
 
 def test_cli_check_explores_in_full_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--memory", "--json", "--scenario", "turn-save-vs-archive"]) == 0
+    assert main(["check", "--store", "memory", "--json", "--scenario", "turn-save-vs-archive"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["results"]
     assert result["strategy"] == "dpor" and result["bound"] is None and result["exhausted"]
-    assert main(["check", "--memory", "--json", "--bound", "0", "--scenario",
+    assert main(["check", "--store", "memory", "--json", "--bound", "0", "--scenario",
                  "turn-save-vs-archive"]) == 0
     (bounded,) = json.loads(capsys.readouterr().out)["results"]
     assert bounded["bound"] == 0 and bounded["schedules"] < 985

@@ -16,43 +16,22 @@ Judges (cheapest first, the order ``_run.JUDGES`` tries them):
              check`` does, stopped at the first violating run.
 ``sweep``    every scenario of ``sweep --scope ci``, each explored in full,
              stopped at the first violating scenario.
-``contract`` the store contract suite (``STORE_CONTRACT``): the tests of
-             ``tests/test_store_contract.py`` that any store must pass, run
-             by pytest in this process, stopped at the first failure.
+``contract`` the store contract suite (``meerkat_ref.testing.STORE_CHECKS``,
+             what any store must pass, the checks third-party stores run
+             with ``check_session_store``) on each of our store kinds, in
+             this process (its crash and owner checks' children through
+             ``_serve``), stopped at the first failing check; its rules are
+             that check's clauses.  No pytest: its assertion rewriter once
+             imported the original store ahead of the mutant.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import sys
 from collections.abc import Sequence
-
-from ._paths import ROOT
-
-STORE_CONTRACT = (
-    # tests/test_store_contract.py, "the contract, on every store" and the random
-    # histories against a dict model: what a third-party store must pass.  The
-    # codec, damaged-file and schema tests that follow are of our SQLite store's
-    # internals, not the contract, and are not part of the oracle.
-    "test_round_trip_every_message_type",
-    "test_save_replaces",
-    "test_saved_metadata_is_not_aliased",
-    "test_load_missing_is_none",
-    "test_list_order_newest_updated_first_then_id",
-    "test_list_order_follows_updates",
-    "test_list_filters_are_strictly_after",
-    "test_list_pagination",
-    "test_list_empty_store",
-    "test_filter_rejects_negative_page",
-    "test_delete_is_idempotent",
-    "test_exists",
-    "test_pointed_store_passes_through",
-    "test_every_call_is_a_checkpoint",
-    "test_random_histories_match_model",
-    "test_sqlite_restart_keeps_everything",
-)
-"""The store contract suite: each a test of ``tests/test_store_contract.py``."""
 
 
 def _verdict(killed: bool, rules: Sequence[str] = (), where: str = "") -> None:
@@ -129,26 +108,36 @@ def _explore(store: str, which: str) -> None:
 
 
 def _contract() -> None:
-    import pytest
+    import functools
 
-    # --assert=plain: pytest's assertion rewriter sits first on sys.meta_path and
-    # rewrites every module of a distribution with a pytest plugin (ours has one),
-    # so it would import the original module ahead of the mutant's hook.
-    code = pytest.main([
-        str(ROOT / "tests" / "test_store_contract.py"), "-x", "-q", "-p", "no:cacheprovider",
-        "-p", "no:randomly", "--assert=plain", "--rootdir", str(ROOT),
-        "-k", " or ".join(STORE_CONTRACT),
-    ])
-    if code == 0:
-        _verdict(False)
-    elif code == 1:
-        _verdict(True, ["STORE-CONTRACT"], "tests/test_store_contract.py failed")
-    else:
-        raise SystemExit(f"pytest could not run the store contract suite (exit {int(code)})")
+    import trio
+
+    from meerkat_ref.store import BUILTIN_KINDS
+    from meerkat_ref.testing import STORE_CHECKS, check_session_store
+
+    # The checks that start a child process start it through _serve too, so the
+    # child imports the mutant (the variable naming it is inherited).
+    launcher = (sys.executable, "-m", "benchmarks.mutation._serve")
+    for kind in BUILTIN_KINDS:
+        for check in STORE_CHECKS:
+            report = trio.run(functools.partial(
+                check_session_store, kind, checks=[check], raise_on_failure=False,
+                launcher=launcher))
+            for failed in report.failed:
+                _verdict(True, failed.check.clauses,
+                         f"{kind}: {failed.check.name}: {failed.detail}"[:300])
+                return
+    _verdict(False)
 
 
 def main(argv: Sequence[str]) -> None:
-    judge, store = argv
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.mutation._serve benchmarks.mutation._judge",
+        description="One judge of one mutant; prints one JSON line with the verdict.")
+    parser.add_argument("judge", choices=("conform", "check", "sweep", "contract"))
+    parser.add_argument("store", help="the store kind the judge runs over")
+    args = parser.parse_args(argv)
+    judge, store = args.judge, args.store
     if judge == "conform":
         _conform(store)
     elif judge in ("check", "sweep"):

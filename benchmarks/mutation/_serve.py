@@ -78,8 +78,12 @@ def _served(module: str, file: Path) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
+    usage = "usage: python -m benchmarks.mutation._serve MODULE [ARGS...]"
     if not argv:
-        raise SystemExit("usage: python -m benchmarks.mutation._serve MODULE [ARGS...]")
+        raise SystemExit(usage)
+    if argv[0] in ("-h", "--help"):  # only before MODULE: later flags are the module's
+        print(usage)
+        return
     install()
     sys.argv = [argv[0], *argv[1:]]
     runpy.run_module(argv[0], run_name="__main__", alter_sys=True)

@@ -21,25 +21,40 @@ goes (``engine/_audit.py``): a pair of steps called independent that does
 not commute is an oracle error (``Row.oracle_errors``; exit 3).
 
 Parallel, with no distribution layer of our own: scenarios go to a
-``concurrent.futures`` executor, local processes by default (``jobs``), or
-a Dask cluster's executor (``distributed``, the ``dask`` extra) when a
-scheduler address is given.  Each worker opens one in-process target and
-runs its scenarios one after another.
+``concurrent.futures`` executor, local processes by default (``jobs``,
+spawned, not forked, as for ``check``: nothing of the parent, its ledger's
+lock included, is inherited), or a Dask cluster's executor
+(``distributed``, the ``dask`` extra) when a scheduler address is given.
+Each worker opens one in-process target and runs its chunk of scenarios one
+after another.
+
+A ledger (``open_ledger``; ``report.Ledger``) makes a sweep that is stopped
+resumable: every scenario's row is appended as its worker hands it back, and
+the same command, run again, explores only the scenarios not in it.  Its
+header says what the rows are valid for (``ledger_header``); a ledger of
+another run is refused, never mixed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import hashlib
 import itertools
 import json
 import logging
+import multiprocessing
+import os
+import re
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import TextIO
+from pathlib import Path
+from typing import TextIO, TypeVar
 
 import trio
 
@@ -47,6 +62,8 @@ from .._model import model
 from ..report import (
     Case,
     Failure,
+    Ledger,
+    LedgerError,
     OutputError,
     duration,
     junit_xml,
@@ -230,11 +247,8 @@ def _scenario(scope: Scope, sessions: int, situation: str, setup: tuple[object, 
     )
 
 
-def shard(items: Sequence[Scenario], spec: str | None) -> list[tuple[int, Scenario]]:
-    """``i/n``: every n-th scenario from the i-th (0-based), with its index; ``None``: all."""
-    indexed = list(enumerate(items))
-    if spec is None:
-        return indexed
+def _shard_parts(spec: str) -> tuple[int, int]:
+    """``i/n`` as (i, n); ``ValueError`` with the option's name if it is not one."""
     try:
         i_text, n_text = spec.split("/")
         i, n = int(i_text), int(n_text)
@@ -242,6 +256,15 @@ def shard(items: Sequence[Scenario], spec: str | None) -> list[tuple[int, Scenar
         raise ValueError(f"--shard must be i/n (like 0/4), got {spec!r}") from None
     if n < 1 or not 0 <= i < n:
         raise ValueError(f"--shard {spec}: need 0 <= i < n")
+    return i, n
+
+
+def shard(items: Sequence[Scenario], spec: str | None) -> list[tuple[int, Scenario]]:
+    """``i/n``: every n-th scenario from the i-th (0-based), with its index; ``None``: all."""
+    indexed = list(enumerate(items))
+    if spec is None:
+        return indexed
+    i, n = _shard_parts(spec)
     return [(k, s) for k, s in indexed if k % n == i]
 
 
@@ -250,7 +273,7 @@ def shard(items: Sequence[Scenario], spec: str | None) -> list[tuple[int, Scenar
 
 @dataclass(frozen=True)
 class Row:
-    """What exploring one generated scenario found."""
+    """What exploring one generated scenario found (one line of the ledger)."""
 
     index: int
     name: str
@@ -274,14 +297,59 @@ class Row:
             **({"oracle_errors": list(self.oracle_errors)} if self.oracle_errors else {}),
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Row:
+        """A row as ``to_json`` wrote it; ``ValueError`` naming the first field that is not."""
+        return cls(
+            _field(data, "index", int), _field(data, "scenario", str),
+            _field(data, "schedules", int), _field(data, "pruned", int),
+            _field(data, "states", int), _texts(data, "rules"),
+            float(_field(data, "seconds", (int, float))), _field(data, "exhausted", bool),
+            _field(data, "first", str, ""), _field(data, "audited", int, 0),
+            _texts(data, "oracle_errors"),
+        )
+
+
+T = TypeVar("T")
+
+
+def _field(data: Mapping[str, object], key: str, kind: type[T] | tuple[type[T], ...],
+           default: T | None = None) -> T:
+    value = data.get(key, default)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f"its {key!r} is {json.dumps(value)}")
+    return value
+
+
+def _texts(data: Mapping[str, object], key: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"its {key!r} is {json.dumps(value)}")
+    return tuple(str(v) for v in value)
+
 
 MakeTarget = Callable[[], InProcessTarget]
 """Builds the target a worker explores on (picklable, for process and Dask workers)."""
 
 
+class WorkerCodeDiffers(RuntimeError):
+    """A worker (a Dask one, say) runs other code than the sweep that sent it work."""
+
+
 def run_chunk(make_target: MakeTarget, scope: Scope, indices: Sequence[int],
-              max_schedules: int | None = None, audit: int | None = None) -> list[Row]:
-    """Explore the scope's scenarios at ``indices`` on one target (the unit of parallel work)."""
+              max_schedules: int | None = None, audit: int | None = None,
+              code: str | None = None) -> list[Row]:
+    """Explore the scope's scenarios at ``indices`` on one target (the unit of parallel work).
+
+    ``code``: the sender's ``code_fingerprint()``; a worker whose own differs
+    refuses the work (``WorkerCodeDiffers``), so the totals, and the ledger,
+    never mix the rows of two versions of the oracle or the service.
+    """
+    if code is not None and code != code_fingerprint():
+        raise WorkerCodeDiffers(
+            f"a worker runs other code than this sweep (its fingerprint {code_fingerprint()}, "
+            f"the sweep's {code}): install the same meerkat-ref on every worker"
+        )
     every = scenarios(scope)
     chosen = [(i, every[i]) for i in indices]
     return explore_scenarios(make_target, chosen, max_schedules=max_schedules, audit=audit)
@@ -326,15 +394,145 @@ def _quiet_checkpoints() -> Iterator[None]:
         log.setLevel(level)
 
 
+# -- the ledger ----------------------------------------------------------------------------------
+
+LEDGER_FORMAT = "meerkat-ref/sweep-ledger@1"
+LEDGERS = "sweep-ledgers"
+"""Where a sweep's ledger goes unless told (``--ledger``), relative to the current directory."""
+LEDGERS_ENV = "MEERKAT_SWEEP_LEDGERS"
+"""Names another directory for the default ledgers; set but empty: no default ledger at all."""
+
+
+def _digest(parts: Iterable[bytes]) -> str:
+    hashed = hashlib.sha256()
+    for part in parts:
+        hashed.update(len(part).to_bytes(8, "big"))
+        hashed.update(part)
+    return "sha256:" + hashed.hexdigest()[:32]
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of the code a row depends on: every Python file of the package and of the
+    model (``models/``), and the versions of Python and Trio that run them.
+
+    Coarse on purpose: any change to that code (a comment included) makes
+    the ledgers of the old code another run's, which is never wrong, only
+    slower; a finer one would have to know which files a row depends on.
+    """
+    files = []
+    for root in (Path(__file__).resolve().parents[1], Path(model.__file__).resolve().parent):
+        files += sorted((str(p.relative_to(root.parent)), p) for p in root.rglob("*.py"))
+    return _digest([
+        f"python {sys.version_info[0]}.{sys.version_info[1]}, trio {trio.__version__}".encode(),
+        *(part for name, path in files for part in (name.encode(), path.read_bytes())),
+    ])
+
+
+def ledger_header(scope: Scope, variants: Sequence[str], *, store: str,
+                  shard_spec: str | None = None, max_schedules: int | None = None,
+                  audit: int | None = None) -> dict[str, object]:
+    """What makes a ledger's rows valid for a run: a ledger whose header differs is refused.
+
+    Everything that changes what a row holds: the scope (and the digest of
+    its scenario list, in order: an index names a scenario only within it),
+    the variants swept, the store, the shard, the per-scenario cut, the
+    audit rate, and ``code_fingerprint()``.
+    """
+    every = scenarios(scope)
+    return {
+        "format": LEDGER_FORMAT,
+        "scope": scope.to_json(),
+        "variants": list(variants),
+        "store": store,
+        "shard": None if shard_spec is None else "{}/{}".format(*_shard_parts(shard_spec)),
+        "max_schedules": max_schedules,
+        "audit": audit,
+        "scenarios_in_scope": len(every),
+        "scenario_list": _digest(s.name.encode() for s in every),
+        "code": code_fingerprint(),
+    }
+
+
+def default_ledger(scope: str, variant: str, store: str, *, shard_spec: str | None = None,
+                   max_schedules: int | None = None, audit: int | None = None) -> Path | None:
+    """``sweep-ledgers/<scope>[-shard-I-of-N]-<variant>-<store>[-max-N][-audit-N].jsonl``.
+
+    Named by every option that changes a row, so two different commands
+    never meet in one file and the same command always finds its own; a
+    change of code is what the header catches.  ``LEDGERS_ENV`` moves the
+    directory (or, empty, turns the default ledger off: ``None``).
+    """
+    directory = os.environ.get(LEDGERS_ENV, LEDGERS)
+    if not directory:
+        return None
+    parts = [scope]
+    if shard_spec is not None:
+        parts.append("shard-{}-of-{}".format(*_shard_parts(shard_spec)))
+    parts += [variant, store]
+    if max_schedules is not None:
+        parts.append(f"max-{max_schedules}")
+    if audit is not None:
+        parts.append(f"audit-{audit}")
+    return Path(directory) / (re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)) + ".jsonl")
+
+
+def open_ledger(path: str | Path, scope: Scope, variants: Sequence[str], *, store: str,
+                shard_spec: str | None = None, max_schedules: int | None = None,
+                audit: int | None = None, fresh: bool = False) -> Ledger:
+    """The sweep's ledger at ``path``: resumed if its header is this run's, else refused.
+
+    ``LedgerError`` (exit 2) for another run's ledger, a file that is not
+    one, or a row that is not one of this run's scenarios (checked here, all
+    of them, before anything runs); ``fresh`` starts it over.
+    """
+    header = ledger_header(scope, variants, store=store, shard_spec=shard_spec,
+                           max_schedules=max_schedules, audit=audit)
+    ledger = Ledger.open(path, header, fresh=fresh)
+    try:
+        names = {i: s.name for i, s in shard(scenarios(scope), shard_spec)}
+        seen: set[tuple[str, int]] = set()
+        for number, data in enumerate(ledger.rows, start=2):
+            where = f"ledger {ledger.path}, line {number}"
+            try:
+                row = Row.from_json(data)
+            except ValueError as exc:
+                raise LedgerError(f"{where}: not a row of a sweep ({exc})") from None
+            variant = data.get("variant")
+            if variant not in variants or names.get(row.index) != row.name:
+                raise LedgerError(f"{where}: {variant}'s scenario {row.index} {row.name!r} is "
+                                  "not one of this sweep's (the file was changed by hand?)")
+            if (str(variant), row.index) in seen:
+                raise LedgerError(f"{where}: {variant}'s scenario {row.index} is there twice")
+            seen.add((str(variant), row.index))
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
+
+
+def ledger_rows(ledger: Ledger, variant: str) -> dict[int, Row]:
+    """The rows of ``variant`` already in the ledger, by scenario index."""
+    rows = (Row.from_json(data) for data in ledger.rows if data.get("variant") == variant)
+    return {row.index: row for row in rows}
+
+
+# -- a sweep ---------------------------------------------------------------------------------------
+
+
 @dataclass
 class SweepResult:
     scope: Scope
     variant: str
     total: int  # scenarios in the scope
-    rows: list[Row] = field(default_factory=list)
-    seconds: float = 0.0
+    rows: list[Row] = field(default_factory=list)  # resumed from the ledger and explored now
+    seconds: float = 0.0  # this run's wall time
     shard: str | None = None
     workers: int = 1
+    chosen: int = 0  # scenarios this sweep covers: the scope, or its shard
+    resumed: int = 0  # rows taken from the ledger, not explored again
+    explored_schedules: int = 0  # the schedules this run explored (not the resumed ones)
+    ledger: str | None = None
 
     @property
     def schedules(self) -> int:
@@ -353,6 +551,16 @@ class SweepResult:
         return all(r.exhausted for r in self.rows)
 
     @property
+    def complete(self) -> bool:
+        """Every scenario of the scope (or shard) is in; false after ``max_scenarios``."""
+        return len(self.rows) == self.chosen
+
+    @property
+    def rate(self) -> float:
+        """Schedules per second of this run's own exploration (resumed rows cost nothing)."""
+        return self.explored_schedules / self.seconds if self.seconds else 0.0
+
+    @property
     def oracle_errors(self) -> list[Row]:
         """Scenarios where the oracle caught itself (a footprint that does not hold)."""
         return [r for r in self.rows if r.oracle_errors]
@@ -366,15 +574,16 @@ class SweepResult:
             "shard": self.shard,
             "scenarios": len(self.rows),
             "scenarios_in_scope": self.total,
+            "complete": self.complete,
+            "resumed": self.resumed,
+            "ledger": self.ledger,
             "schedules": self.schedules,
             "end_states": self.states,
             "violations": len(self.violating),
             "exhausted": self.exhausted,
             "workers": self.workers,
             "seconds": round(self.seconds, 3),
-            "schedules_per_second": (
-                round(self.schedules / self.seconds, 1) if self.seconds else None
-            ),
+            "schedules_per_second": round(self.rate, 1) if self.seconds else None,
             "violating": [r.to_json() for r in self.violating],
             "audited": sum(r.audited for r in self.rows),
             "oracle_errors": [r.to_json() for r in self.oracle_errors],
@@ -388,6 +597,25 @@ def _chunks(indices: Sequence[int], parts: int) -> Iterator[list[int]]:
         yield list(indices[start:start + size])
 
 
+def _end_with_parent() -> None:
+    """In a pool's worker: exit when the sweep that started it is gone.
+
+    Why: a sweep killed outright (``SIGKILL``, the machine's OOM killer)
+    cannot stop its pool, and a worker waiting for its next chunk waits
+    forever (the queue's other end is held by its siblings), spending a
+    core on a scenario no one will read.  A daemon thread notices the
+    parent change (the orphan is adopted) within a second.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def sweep(
     make_target: MakeTarget,
     scope: Scope,
@@ -399,35 +627,63 @@ def sweep(
     max_schedules: int | None = None,
     progress: Callable[[int, int, Row], None] | None = None,
     audit: int | None = None,
+    ledger: Ledger | None = None,
+    max_scenarios: int | None = None,
 ) -> SweepResult:
     """Explore every scenario of ``scope`` (or a shard of it); see the module docstring.
 
     ``jobs`` > 1: a local process pool; ``executor``: any ``concurrent.futures``
     executor (a Dask client's, say), which the caller owns.  The totals do not
     depend on how the work is split.
+
+    ``ledger`` (``open_ledger``): the scenarios of ``variant`` already in it
+    are not explored again, only counted (``resumed``); each scenario
+    explored now is appended to it as soon as its worker hands it back (a
+    chunk at a time from a pool), whichever worker that is.
+    ``max_scenarios``: explore at most that many of the others (the first in
+    the scope's order), then stop (``complete`` false).  ``progress`` gets
+    (explored so far, to explore in this run, row).
     """
     every = scenarios(scope)
     chosen = shard(every, shard_spec)
-    result = SweepResult(scope, variant, len(every), shard=shard_spec, workers=jobs)
+    result = SweepResult(scope, variant, len(every), shard=shard_spec, workers=jobs,
+                         chosen=len(chosen), ledger=None if ledger is None else str(ledger.path))
+    done = {} if ledger is None else ledger_rows(ledger, variant)
+    result.rows.extend(done.values())
+    result.resumed = len(done)
+    pending = [(i, s) for i, s in chosen if i not in done]
+    if max_scenarios is not None:
+        pending = pending[:max(0, max_scenarios)]
     started = time.perf_counter()
-    if executor is None and jobs <= 1:
-        for index, scenario in chosen:
-            (row,) = explore_scenarios(make_target, [(index, scenario)], max_schedules, audit)
+
+    def finished(rows: Sequence[Row]) -> None:
+        if ledger is not None:  # first on disk, then counted: a row counted is a row kept
+            ledger.append([{"variant": variant, **row.to_json()} for row in rows])
+        for row in rows:
             result.rows.append(row)
+            result.explored_schedules += row.schedules
             if progress is not None:
-                progress(len(result.rows), len(chosen), row)
-    else:
+                progress(len(result.rows) - result.resumed, len(pending), row)
+
+    if executor is None and jobs <= 1:
+        for index, scenario in pending:
+            finished(explore_scenarios(make_target, [(index, scenario)], max_schedules, audit))
+    elif pending:
         own = executor is None
-        pool = executor if executor is not None else ProcessPoolExecutor(max_workers=jobs)
+        pool = executor if executor is not None else ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with_parent)
+        futures = []
         try:
-            futures = [pool.submit(run_chunk, make_target, scope, chunk, max_schedules, audit)
-                       for chunk in _chunks([i for i, _ in chosen], jobs)]
-            for future in futures:
-                for row in future.result():
-                    result.rows.append(row)
-                    if progress is not None:
-                        progress(len(result.rows), len(chosen), row)
+            code = code_fingerprint()
+            futures = [pool.submit(run_chunk, make_target, scope, chunk, max_schedules, audit,
+                                   code)
+                       for chunk in _chunks([i for i, _ in pending], jobs)]
+            for future in as_completed(futures):
+                finished(future.result())
         finally:
+            for future in futures:  # stopped early (an error, ^C): nothing more is started
+                future.cancel()
             if own:
                 pool.shutdown(cancel_futures=True)
     result.rows.sort(key=lambda r: r.index)
@@ -435,11 +691,18 @@ def sweep(
     return result
 
 
-def dask_executor(address: str) -> tuple[Executor, Callable[[], None]]:
-    """A Dask cluster's ``concurrent.futures`` executor, and how to close the client.
+@dataclass(frozen=True)
+class DaskCluster:
+    """A Dask cluster's ``concurrent.futures`` executor, its worker threads, and its closing."""
 
-    Needs the ``dask`` extra (``pip install meerkat-ref[dask]``).
-    """
+    executor: Executor
+    workers: int
+    close: Callable[[], None]
+
+
+def dask_executor(address: str) -> DaskCluster:
+    """Connect to the Dask scheduler at ``address``; needs the ``dask`` extra
+    (``pip install meerkat-ref[dask]``)."""
     try:
         from distributed import Client  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -448,20 +711,31 @@ def dask_executor(address: str) -> tuple[Executor, Callable[[], None]]:
         ) from None
     client = Client(address)  # type: ignore[no-untyped-call,unused-ignore]
     executor: Executor = client.get_executor()  # type: ignore[no-untyped-call,unused-ignore]
-    return executor, client.close
+    threads = client.nthreads()  # type: ignore[no-untyped-call,unused-ignore]
+    return DaskCluster(executor, max(1, sum(threads.values())), client.close)
 
 
 __all__ = [
     "ALPHABET",
+    "LEDGERS",
+    "LEDGERS_ENV",
+    "LEDGER_FORMAT",
     "SCOPES",
     "SITUATIONS",
+    "DaskCluster",
     "Row",
     "Scope",
     "SweepResult",
+    "WorkerCodeDiffers",
     "calls",
+    "code_fingerprint",
     "dask_executor",
+    "default_ledger",
     "explore_scenarios",
     "group",
+    "ledger_header",
+    "ledger_rows",
+    "open_ledger",
     "run_chunk",
     "scenarios",
     "shard",
@@ -471,8 +745,18 @@ __all__ = [
 
 # -- the command line ---------------------------------------------------------------------------
 
+EXIT_STOPPED = 4
+"""``--max-scenarios`` stopped the sweep before the end with nothing violated so far."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Exit codes: 0 every scenario explored, clean; 1 a violation (or a window exposed); "
+        "2 bad usage or input (a ledger of another run included); 3 an error of the oracle "
+        f"itself (--audit); {EXIT_STOPPED} stopped by --max-scenarios before the end, nothing "
+        "violated so far (the same command goes on); 130 interrupted (^C): the ledger keeps "
+        "every scenario that finished."
+    )
     parser.add_argument("--scope", default="default", choices=sorted(SCOPES),
                         help="which scope to sweep (default: default; ci is small, full is hours)")
     parser.add_argument("--variant", default="reference",
@@ -484,8 +768,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on a Dask cluster (tcp://host:8786); needs the dask extra")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="only every N-th scenario from the I-th (0-based), for CI matrices")
-    parser.add_argument("--sqlite", action="store_true",
-                        help="explore on SQLite files instead of the memory store")
+    parser.add_argument("--store", default=None, metavar="KIND[:DIR]",
+                        help="the store the reference runs on: memory (default), sqlite, a "
+                        "kind a package registers, or package.module:NAME; DIR: where each "
+                        "run's store is made")
+    parser.add_argument("--sqlite", action="store_true", help="deprecated: --store sqlite")
     parser.add_argument("--max-schedules", type=int, default=None, metavar="N",
                         help="cut each scenario after N schedules (then not exhausted)")
     parser.add_argument("--audit", nargs="?", const="default", default=None, metavar="N|all",
@@ -493,6 +780,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {AUDIT_RATE}; all: every one) of the pairs of steps it calls "
                         "independent both ways and compare the whole state; exit 3 on a "
                         "difference")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--ledger", default=None, metavar="FILE",
+                       help="the ledger: each scenario's result is appended to it as it "
+                       "finishes, and a run that was stopped goes on from it (the scenarios "
+                       f"in it are not explored again). Default: {LEDGERS}/<scope>"
+                       "[-shard-I-of-N]-<variant>-<store>[-max-N][-audit-N].jsonl in the "
+                       f"current directory (${LEDGERS_ENV}: another directory; empty: none). "
+                       "A ledger of another run (other code, scope, variant, store, shard or "
+                       "options) is refused (exit 2), never mixed")
+    where.add_argument("--no-ledger", action="store_true",
+                       help="write no ledger and resume from none")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start the ledger over (it is replaced) instead of going on from it")
+    parser.add_argument("--max-scenarios", type=int, default=None, metavar="N",
+                        help="explore at most N scenarios (of those not in the ledger yet), "
+                        f"then stop: the ledger keeps them and the same command goes on (exit "
+                        f"{EXIT_STOPPED} if scenarios are left and none violated)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--junit-xml", default=None, metavar="FILE",
                         help="write the results as JUnit XML for CI: one test case per generated "
@@ -506,19 +810,37 @@ Targets = Sequence[tuple[str, MakeTarget]]
 """(variant label, target maker) pairs to sweep: one, or one per seed window."""
 
 
-def run(args: argparse.Namespace, targets: Targets) -> int:
-    """``meerkat-ref sweep``: exit 0 clean, 1 on a violation (or a window exposed), 2 usage,
-    3 an oracle error (``--audit``)."""
+def _ledger_path(args: argparse.Namespace, store: str, audit: int | None) -> Path | None:
+    if args.no_ledger:
+        return None
+    if args.ledger is not None:
+        return Path(args.ledger)
+    return default_ledger(args.scope, args.variant, store, shard_spec=args.shard,
+                          max_schedules=args.max_schedules, audit=audit)
+
+
+def run(args: argparse.Namespace, targets: Targets, *, store: str = "memory") -> int:
+    """``meerkat-ref sweep``: exit 0 clean, 1 on a violation (or a window exposed), 2 usage
+    (a ledger of another run included), 3 an oracle error (``--audit``), 4 stopped by
+    ``--max-scenarios`` with scenarios left, 130 interrupted."""
     scope = SCOPES[args.scope]
     try:
         audit = audit_rate(args.audit)
         chosen = shard(scenarios(scope), args.shard)
         if args.jobs < 1:
             raise ValueError("--jobs must be at least 1")
+        if args.max_scenarios is not None and args.max_scenarios < 1:
+            raise ValueError("--max-scenarios must be at least 1")
+        if args.fresh and args.no_ledger:
+            raise ValueError("--fresh starts a ledger over: it makes no sense with --no-ledger")
         problem = None if args.junit_xml is None else output_problem(args.junit_xml,
                                                                       directory=False)
         if problem is not None:
             raise ValueError(f"--junit-xml {args.junit_xml!r}: {problem}")
+        path = _ledger_path(args, store, audit)
+        problem = None if path is None else output_problem(str(path), directory=False)
+        if problem is not None:
+            raise ValueError(f"ledger {str(path)!r}: {problem}")
     except ValueError as exc:
         print(f"meerkat-ref: {exc}", file=sys.stderr)
         return 2
@@ -527,11 +849,29 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
             print(f"{index:>6}  {scenario.name}")
         print(f"{len(chosen)} scenarios; {scope.describe()}")
         return 0
-    executor: Executor | None = None
-    close: Callable[[], None] | None = None
+    ledger = None
+    if path is not None:
+        try:
+            ledger = open_ledger(path, scope, [label for label, _ in targets], store=store,
+                                 shard_spec=args.shard, max_schedules=args.max_schedules,
+                                 audit=audit, fresh=args.fresh)
+        except LedgerError as exc:
+            print(f"meerkat-ref: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return _run(args, targets, scope, chosen, audit, ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _run(args: argparse.Namespace, targets: Targets, scope: Scope,
+         chosen: Sequence[tuple[int, Scenario]], audit: int | None,
+         ledger: Ledger | None) -> int:
+    cluster = None
     if args.dask:
         try:
-            executor, close = dask_executor(args.dask)
+            cluster = dask_executor(args.dask)
         except (RuntimeError, OSError) as exc:
             print(f"meerkat-ref: {exc}", file=sys.stderr)
             return 2
@@ -539,16 +879,27 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
     try:
         for label, make_target in targets:
             if not args.json:
-                print(f"sweeping {label}: {len(chosen)} scenarios ...", file=sys.stderr,
-                      flush=True)
+                print(f"sweeping {label}: {len(chosen)} scenarios{_kept(ledger, label)} ...",
+                      file=sys.stderr, flush=True)
             results.append(sweep(
-                make_target, scope, variant=label, shard_spec=args.shard, jobs=args.jobs,
-                executor=executor, max_schedules=args.max_schedules,
-                progress=None if args.json else _progress(), audit=audit,
+                make_target, scope, variant=label, shard_spec=args.shard,
+                jobs=args.jobs if cluster is None else cluster.workers,
+                executor=None if cluster is None else cluster.executor,
+                max_schedules=args.max_schedules, progress=None if args.json else _progress(),
+                audit=audit, ledger=ledger, max_scenarios=args.max_scenarios,
             ))
+    except KeyboardInterrupt:
+        kept = ("nothing is kept (no ledger)" if ledger is None else
+                f"the ledger {ledger.path} keeps every scenario that finished; the same "
+                "command goes on from there")
+        print(f"\nmeerkat-ref: interrupted: {kept}", file=sys.stderr)
+        return 130
+    except WorkerCodeDiffers as exc:
+        print(f"meerkat-ref: {exc}", file=sys.stderr)
+        return 2
     finally:
-        if close is not None:
-            close()
+        if cluster is not None:
+            cluster.close()
     if args.json:
         out = [r.to_json() for r in results]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=1))
@@ -565,14 +916,28 @@ def run(args: argparse.Namespace, targets: Targets) -> int:
         print(f"JUnit XML written to {path}", file=sys.stderr)
     if any(r.oracle_errors for r in results):
         return 3
-    return 1 if any(r.violating for r in results) else 0
+    if any(r.violating for r in results):
+        return 1
+    return 0 if all(r.complete for r in results) else EXIT_STOPPED
+
+
+def _kept(ledger: Ledger | None, variant: str) -> str:
+    """What the ledger brings to this variant's sweep, for the opening line."""
+    if ledger is None:
+        return " (no ledger)"
+    if ledger.created:
+        return f"; ledger {ledger.path} (new)"
+    torn = "; a last line cut short by a kill was dropped" if ledger.torn else ""
+    return (f"; ledger {ledger.path}: {len(ledger_rows(ledger, variant))} already in it, "
+            f"not explored again{torn}")
 
 
 def junit_cases(results: Sequence[SweepResult], scope: Scope) -> list[Case]:
     """One case per explored scenario and variant; a violation is its failure.
 
     The failure names the rules, the first violation, and the command that
-    explores that one scenario again (``--shard INDEX/TOTAL`` picks exactly it).
+    explores that one scenario again (``--shard INDEX/TOTAL`` picks exactly it;
+    ``--no-ledger``, so it is explored, not read back from a ledger).
     """
     total = len(scenarios(scope))
     cases = []
@@ -582,7 +947,7 @@ def junit_cases(results: Sequence[SweepResult], scope: Scope) -> list[Case]:
             if row.rules:
                 again = (f"meerkat-ref sweep --scope {scope.name} --shard {row.index}/{total}"
                          + (f" --variant {result.variant}" if result.variant != "reference"
-                            else ""))
+                            else "") + " --no-ledger")
                 failure = Failure(
                     message=f"{', '.join(row.rules)}: {row.first}",
                     text=f"scenario {row.name} ({row.schedules} schedules)\n"
@@ -615,11 +980,17 @@ def _progress(clock: Callable[[], float] = time.monotonic,
 
 def _summary(result: SweepResult) -> None:
     where = f" (shard {result.shard} of {result.total})" if result.shard else ""
-    rate = result.schedules / result.seconds if result.seconds else 0.0
+    resumed = (f"; {result.resumed} of them resumed from the ledger, not explored again"
+               if result.resumed else "")
     print(f"\n{result.variant}: {len(result.rows)} scenarios{where}, {result.schedules} "
           f"schedules, {result.states} end states, {len(result.violating)} violating, "
-          f"{'all exhausted' if result.exhausted else 'SOME CUT SHORT'}; "
-          f"{result.seconds:.1f} s ({rate:.0f} schedules/s, {result.workers} worker(s))")
+          f"{'all exhausted' if result.exhausted else 'SOME CUT SHORT'}{resumed}; "
+          f"{result.seconds:.1f} s ({result.rate:.0f} schedules/s, {result.workers} worker(s))")
+    if not result.complete:
+        print(f"STOPPED before the end: {result.chosen - len(result.rows)} of {result.chosen} "
+              "scenarios left, not explored; "
+              + ("the same command goes on from the ledger." if result.ledger else
+                 "with a ledger, the same command would go on."))
     print(f"claim: {result.scope.describe()}.")
     for row in result.violating:
         print(f"  {row.name}: {','.join(row.rules)} -- {row.first[:160]}")
@@ -632,4 +1003,4 @@ def _summary(result: SweepResult) -> None:
             print(f"  ORACLE ERROR in {row.name}: {text}")
 
 
-__all__ += ["add_arguments", "run"]
+__all__ += ["EXIT_STOPPED", "add_arguments", "run"]

@@ -298,16 +298,23 @@ class PersistentSessionService:
         sid = as_session_id(session_id)
         gate, tombstone = await self._archive_gate(sid)
         progress = ArchiveProgress()
-        async with gate.held():
-            was_archived = gate.archived  # a second archive of one session: keep the first's
-            try:
-                gate.archived = True
-                await self._archive_steps(sid, progress)
-            finally:
-                if not progress.committed:
-                    gate.archived = was_archived  # nothing happened: as it was
-                if (progress.committed or tombstone) and self._gates.get(sid) is gate:
-                    del self._gates[sid]
+        try:
+            async with gate.held():
+                was_archived = gate.archived  # a second archive of one session: keep the first's
+                try:
+                    gate.archived = True
+                    await self._archive_steps(sid, progress)
+                finally:
+                    if not progress.committed:
+                        gate.archived = was_archived  # nothing happened: as it was
+                    if (progress.committed or tombstone) and self._gates.get(sid) is gate:
+                        del self._gates[sid]
+        except BaseException:
+            # Cancelled while waiting for the lock (found by the explorer: a cancelled
+            # archive of a stored-only id left its tombstone in the map for good).
+            if tombstone and self._gates.get(sid) is gate:
+                del self._gates[sid]
+            raise
         if not progress.live and not progress.in_store:
             raise SessionNotFound(sid)
 

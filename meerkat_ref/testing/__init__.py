@@ -4,6 +4,10 @@
   its four windows reopened, one small override each;
 - ``EarlyArchiveNoTombstone``, ``EarlyArchiveStopFirst``: two early versions
   of the reference's ``archive``, whose races ``spec/CONCURRENCY.md`` draws;
+- ``check_session_store``, ``run_store_check``, ``STORE_CHECKS``: the store
+  contract (``spec/CONTRACT.md`` section 6) as checks a third party's store
+  can run, in the spirit of ``trio.testing.check_two_way_stream`` (also
+  ``python -m meerkat_ref.testing --store KIND``);
 - ``counter_ids``: deterministic session ids; ``TrioPoints``: the production
   scheduling seam, a plain Trio checkpoint; ``PointedStore``: a store whose
   every call is a scheduling point; ``raw_store``: the store under a service's
@@ -21,6 +25,14 @@ from ..agent._scripted import counter_ids
 from ..store._base import PointedStore, SessionStore
 from ._early import EarlyArchiveNoTombstone, EarlyArchiveStopFirst
 from ._seed import ALL_WINDOWS, SeedPersistentSessionService, Window, parse_windows
+from ._store_checks import STORE_CHECKS, StoreCheck, StoreCheckSkipped
+from ._store_contract import (
+    CheckResult,
+    StoreContractError,
+    StoreReport,
+    check_session_store,
+    run_store_check,
+)
 
 
 def raw_store(service: Any) -> SessionStore:
@@ -31,13 +43,21 @@ def raw_store(service: Any) -> SessionStore:
 
 __all__ = [
     "ALL_WINDOWS",
+    "STORE_CHECKS",
+    "CheckResult",
     "EarlyArchiveNoTombstone",
     "EarlyArchiveStopFirst",
     "PointedStore",
     "SeedPersistentSessionService",
+    "StoreCheck",
+    "StoreCheckSkipped",
+    "StoreContractError",
+    "StoreReport",
     "TrioPoints",
     "Window",
+    "check_session_store",
     "counter_ids",
     "parse_windows",
     "raw_store",
+    "run_store_check",
 ]

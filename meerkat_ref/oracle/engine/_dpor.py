@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..targets import Footprint, Point, Target
+from ..targets import CLIENT_CALL, Footprint, Point, Target
 from ._audit import Auditor, OracleError
 from ._run import RunOutcome, run_schedule
 from ._scenarios import Scenario
@@ -59,8 +59,10 @@ from ._strategies import Aborted, Budget, Choice, ScheduleDiverged
 CRASH = "process:crash"
 """The label of the crash's own process."""
 
-Plan = tuple[str, int] | None
-"""A fault plan: fail the n-th store call (1-based) of a task; ``None``: no fault."""
+Plan = tuple[str, str, int] | None
+"""A plan: ("fault", task, n) fails the n-th store call (1-based) of a task; ("cancel",
+task, n) cancels a client's caller at the n-th point its task parks at [CALLER-CANCEL];
+``None``: neither."""
 
 
 @dataclass(eq=False)
@@ -84,12 +86,13 @@ class DporRun:
     """The strategy of one run: follow the tree to ``branch``, then go on and grow it."""
 
     def __init__(self, tree: list[_Node], branch: int, plan: Plan,
-                 reached: set[tuple[str, int]]) -> None:
+                 reached: set[tuple[str, str, int]]) -> None:
         self.tree = tree
         self.branch = branch
         self.plan = plan
         self.reached = reached
         self._calls: dict[str, int] = {}
+        self._parks: dict[str, int] = {}
         self._sleep: dict[str, Footprint | None] = {}
         self._next_sleep: dict[str, Footprint | None] = {}
         self._last: str | None = None
@@ -107,13 +110,18 @@ class DporRun:
             raise ScheduleDiverged(
                 f"the target is not deterministic: {label!r} is not ready again (ready: {shown})"
             )
-        fault = False
+        fault = cancel = False
         if point.faultable:
             n = self._calls.get(label, 0) + 1
             self._calls[label] = n
-            self.reached.add((label, n))
-            fault = self.plan == (label, n)
-        return Choice(label, fault=fault)
+            self.reached.add(("fault", label, n))
+            fault = self.plan == ("fault", label, n)
+        if label.startswith("c:") and point.kind != CLIENT_CALL:
+            n = self._parks.get(label, 0) + 1
+            self._parks[label] = n
+            self.reached.add(("cancel", label, n))
+            cancel = self.plan == ("cancel", label, n)
+        return Choice(label, fault=fault, cancel=cancel)
 
     def choose(self, step: int, ready: Sequence[Point], budget: Budget) -> Choice:
         self._step = step
@@ -260,16 +268,17 @@ async def explore_dpor(
     and the steps the target's seams caught touching what was not declared,
     are ``report.oracle_errors``.
     """
-    if scenario.faults > 1 or scenario.crashes > 1:
-        raise ValueError("DPOR explores at most one store fault and one crash per schedule")
+    if scenario.faults > 1 or scenario.crashes > 1 or scenario.cancels > 1:
+        raise ValueError("DPOR explores at most one store fault, one crash and one cancelled "
+                         "caller per schedule")
     report = SearchReport(scenario.name, target.description, "dpor", store, None, found=found)
     scenario, report.unchecked = scenario.within(target.capabilities)
     auditor = None if audit is None else Auditor(target, scenario, audit)
     started = time.perf_counter()
     states = report.end_states
-    reached: set[tuple[str, int]] = set()
+    reached: set[tuple[str, str, int]] = set()
     plans: list[Plan] = [None]
-    tried: set[tuple[str, int]] = set()
+    tried: set[tuple[str, str, int]] = set()
     while plans:
         plan = plans.pop(0)
         tree: list[_Node] = []
@@ -298,9 +307,12 @@ async def explore_dpor(
                 report.states = len(states)
                 report.seconds = time.perf_counter() - started
                 progress(report)
-        if plan is None and scenario.faults > 0 and report.exhausted:
-            plans.extend(sorted(reached - tried))
-            tried |= reached
+        if plan is None and report.exhausted:
+            kinds = {"fault"} if scenario.faults > 0 else set()
+            kinds |= {"cancel"} if scenario.cancels > 0 else set()
+            new = {p for p in reached - tried if p[0] in kinds}
+            plans.extend(sorted(new))
+            tried |= new
     report.states = len(states)
     report.seconds = time.perf_counter() - started
     if auditor is not None:

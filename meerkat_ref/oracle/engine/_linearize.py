@@ -93,13 +93,21 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Cancel:
+    """A call's caller was cancelled where it waited [CALLER-CANCEL]; it will not answer."""
+
+    step: int
+    call: int
+
+
+@dataclass(frozen=True)
 class Quiet:
     """Nothing could move: every task blocked, no client with a call to make."""
 
     step: int
 
 
-Event = Invoke | Respond | Observe | Fault | Restart | Quiet
+Event = Invoke | Respond | Observe | Fault | Restart | Quiet | Cancel
 
 
 # -- the search ----------------------------------------------------------------------------
@@ -116,7 +124,9 @@ def _successors(config: Config) -> tuple[Config, ...]:
     if found is None:
         world, runs = config
         found = tuple(
-            (w2, (*runs[:k], (rid, r2), *runs[k + 1:]))
+            # a detached run (its caller cancelled) that ends answers no one: it leaves
+            (w2, (*runs[:k], *(() if r2.detached and r2.result is not None else ((rid, r2),)),
+                  *runs[k + 1:]))
             for k, (rid, run) in enumerate(runs)
             for w2, r2 in fine.advance(world, rid, run)
         )
@@ -203,7 +213,10 @@ def _apply(frontier: frozenset[Config], event: Event) -> frozenset[Config]:
         run = fine.begin(event.op)
         return frozenset((w, (*runs, (event.call, run))) for w, runs in frontier)
     out: set[Config] = set()
-    for world, runs in _closure(frontier):
+    # A fault or a cancel is the oracle's own move, made where every task waits: nothing
+    # happens between the store it last observed and it, so no action is added first.
+    moved = frontier if isinstance(event, Fault | Cancel) else _closure(frontier)
+    for world, runs in moved:
         if isinstance(event, Respond):
             mine = dict(runs).get(event.call)
             if mine is not None and _answered(mine.result, event.result):
@@ -218,6 +231,14 @@ def _apply(frontier: frozenset[Config], event: Event) -> frozenset[Config]:
                 out.add((world, runs))
         elif isinstance(event, Restart):
             out.add((fine.restart(world), ()))
+        elif isinstance(event, Cancel):
+            mine = dict(runs).get(event.call)
+            if mine is not None and mine.result is None and not mine.detached:
+                w2, r2 = fine.cancel(world, event.call, mine)
+                rest = tuple(r for r in runs if r[0] != event.call)
+                if r2.result is None:
+                    rest = tuple(sorted((*rest, (event.call, r2)), key=lambda r: r[0]))
+                out.add((w2, rest))
         else:
             rid = event.call if event.call is not None else _host_run(runs, event.session)
             target = dict(runs).get(rid) if rid is not None else None
@@ -338,6 +359,7 @@ def model_text(op: model.Op | None) -> str:
 
 
 __all__ = [
+    "Cancel",
     "Event",
     "Fault",
     "Invoke",

@@ -80,7 +80,7 @@ from ...registry import describe, operation
 from ..targets import AGENT_KINDS, Answer, Introspection, Point
 from ._event_streams import stream_problem
 from ._labels import short
-from ._linearize import Event, Fault, Invoke, Observe, Quiet, Respond, Restart
+from ._linearize import Cancel, Event, Fault, Invoke, Observe, Quiet, Respond, Restart
 
 RULES: tuple[str, ...] = (
     "ARCHIVE",
@@ -266,12 +266,7 @@ class Monitor:
     def answered(self, call: Call, answer: Answer) -> None:
         if isinstance(answer.result, model.Crashed):
             return  # the process died under it: never answered
-        if call.name == "archive" and call.session_id in self._archiving:
-            left = self._archiving[call.session_id] - 1
-            if left:
-                self._archiving[call.session_id] = left
-            else:
-                del self._archiving[call.session_id]
+        self._ended(call)
         if not isinstance(call.op, dict | model.ObserveStore):
             self._events.append(Respond(self.step, call.index, answer.result))
             if self._calling.get(call.client) is call:
@@ -354,6 +349,20 @@ class Monitor:
             self.faulted.add(session)
         index = None if call is None else call.index
         self._log(Fault(self.step, kind, index, None if call is not None else session))
+
+    def cancelled(self, call: Call) -> None:
+        """[CALLER-CANCEL] ``call``'s caller was cancelled where it waited: no answer will come."""
+        self._log(Cancel(self.step, call.index))
+        self._ended(call)
+
+    def _ended(self, call: Call) -> None:
+        """``call`` is no longer in flight (answered, or its caller cancelled)."""
+        if call.name == "archive" and call.session_id in self._archiving:
+            left = self._archiving[call.session_id] - 1
+            if left:
+                self._archiving[call.session_id] = left
+            else:
+                del self._archiving[call.session_id]
 
     def quiet(self) -> None:
         """The run ended with nothing able to move (every task blocked, every client done)."""

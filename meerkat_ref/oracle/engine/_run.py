@@ -251,7 +251,7 @@ class _Runner:
 
     async def controlled(self, strategy: Strategy) -> None:
         outcome, monitor = self.outcome, self.monitor
-        budget = Budget(self.scenario.faults, self.scenario.crashes)
+        budget = Budget(self.scenario.faults, self.scenario.crashes, self.scenario.cancels)
         await self.target.control(True)
         step = 0
         pending: tuple[int, Choice, Point | None] | None = None  # the step just taken
@@ -330,13 +330,24 @@ class _Runner:
                         f"at step {step}: the store call of {choice.label!r} is to fail, but "
                         "this run may inject no store fault (the target does not offer "
                         "faults, or the scenario allows none)")
+                cancelled = self._call_of(choice.label) if choice.cancel else None
+                if choice.cancel and (budget.cancels <= 0 or cancelled is None):
+                    raise ScheduleDiverged(
+                        f"at step {step}: the caller of {choice.label!r} is to be cancelled, but "
+                        "this run may cancel none (or it is no client's call)")
                 try:
-                    await self.target.release(choice.label, choice.fault)
+                    if choice.cancel:
+                        await self.target.cancel(choice.label)
+                    else:
+                        await self.target.release(choice.label, choice.fault)
                 except LookupError as exc:
                     raise ScheduleDiverged(f"at step {step}: {exc}") from None
                 if choice.fault:
                     budget.faults -= 1
                     monitor.fault(point.kind, self._call_of(choice.label), point.session)
+                if cancelled is not None:
+                    budget.cancels -= 1
+                    monitor.cancelled(cancelled)
             pending = (step, choice, point)
             step += 1
         await self.target.control(False)

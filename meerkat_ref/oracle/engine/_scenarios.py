@@ -49,6 +49,7 @@ class Scenario:
     capacity: int = 2
     faults: int = 0  # store faults the engine may inject per schedule
     crashes: int = 0  # crashes (and restarts) the engine may inject per schedule
+    cancels: int = 0  # callers the engine may cancel where they wait, per schedule
     windows: tuple[str, ...] = ()  # the seed windows this scenario is built to expose
     bound: int | None = None  # a preemption bound for `check` (None: none, every schedule)
     spec: Json = field(default=None, compare=False, hash=False)  # generated: its data form
@@ -65,6 +66,9 @@ class Scenario:
         injected faults, and the reason says what was not checked.  The
         oracle asks a port only for what its ``hello`` offered.
         """
+        if self.cancels and "cancel" not in capabilities:
+            without, why = replace(self, cancels=0).within(capabilities)
+            return without, "; ".join(r for r in (NO_CANCELS, why) if r)
         if self.faults and "faults" not in capabilities:
             return replace(self, faults=0), NO_FAULTS
         return self, ""
@@ -85,6 +89,8 @@ class Scenario:
             out["faults"] = self.faults
         if self.crashes:
             out["crashes"] = self.crashes
+        if self.cancels:
+            out["cancels"] = self.cancels
         return out
 
 
@@ -93,6 +99,12 @@ NO_FAULTS = (
     "failed store call leaves behind ([SAVE-FAILED], [ARCHIVE-ATOMIC]) was not checked here"
 )
 """Why a scenario with faults ran without them (``Scenario.within``)."""
+
+NO_CANCELS = (
+    "no caller cancelled: only a target in this process can cancel a caller where it waits "
+    "(the adapter protocol has no such command), so [CALLER-CANCEL] was not checked here"
+)
+"""Why a scenario with cancels ran without them (``Scenario.within``)."""
 
 
 def _c(op: Op, attempts: int = 1) -> ClientOp:
@@ -220,6 +232,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        "cancelled-turn",
+        "two turns of a session, a caller cancelled wherever it waits, and a read",
+        setup=(R.Create("a"),),
+        clients=(
+            ("turn", (_c(R.StartTurn(S1, "x")), _c(R.StartTurn(S1, "y")))),
+            ("read", (_c(R.Read(S1)),)),
+        ),
+        cancels=1,
+    ),
+    Scenario(
+        "cancelled-archive",
+        "an archive of a live session, its caller cancelled wherever it waits, and a turn",
+        setup=(R.Create("a"),),
+        clients=(
+            ("archive", (_c(R.Archive(S1)),)),
+            ("turn", (_c(R.StartTurn(S1, "x")),)),
+        ),
+        cancels=1,
+    ),
+    Scenario(
+        "cancelled-archive-of-stored",
+        "an archive of a stored-only session, its caller cancelled wherever it waits, and a read",
+        setup=(R.Create("a"), R.Restart()),
+        clients=(
+            ("archive", (_c(R.Archive(S1)),)),
+            ("read", (_c(R.Read(S1)),)),
+        ),
+        cancels=1,
+    ),
+    Scenario(
         "reads-under-faults",
         "a read, a page of list and an archive of stored-only sessions, any one store call failing",
         setup=(R.Create("a"), R.Create("b"), R.Restart()),
@@ -321,6 +363,7 @@ def scenario_from_spec(spec: Json, name: str = "generated") -> Scenario:
         capacity=capacity,
         faults=_count(spec, "faults", 1),
         crashes=_count(spec, "crashes", 1),
+        cancels=_count(spec, "cancels", 1),
         bound=None,
         spec=spec,
     )

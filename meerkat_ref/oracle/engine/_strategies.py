@@ -41,21 +41,26 @@ class Budget:
 
     faults: int = 0
     crashes: int = 0
+    cancels: int = 0
 
 
 @dataclass(frozen=True)
 class Choice:
-    """One decision: release ``label`` (failing its store call if ``fault``), or crash."""
+    """One decision: release ``label`` (failing its store call if ``fault``; cancelling its
+    caller where it waits if ``cancel``, [CALLER-CANCEL]), or crash."""
 
     label: str = ""
     fault: bool = False
     crash: bool = False
+    cancel: bool = False
 
     def to_json(self) -> object:
         if self.crash:
             return {"crash": True}
         if self.fault:
             return {"run": self.label, "fault": True}
+        if self.cancel:
+            return {"run": self.label, "cancel": True}
         return self.label
 
     @staticmethod
@@ -67,7 +72,8 @@ class Choice:
                 return Choice(crash=True)
             run = value.get("run")
             if isinstance(run, str):
-                return Choice(run, fault=bool(value.get("fault", False)))
+                return Choice(run, fault=bool(value.get("fault", False)),
+                              cancel=bool(value.get("cancel", False)))
         raise ValueError(f"not a schedule choice: {value!r:.80}")
 
 

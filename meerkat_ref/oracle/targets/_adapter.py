@@ -227,6 +227,10 @@ class AdapterTarget:
         self._hooks_off_by = "" if on else "control with points false"
 
 
+    async def cancel(self, task: str) -> None:
+        """Never asked: the adapter protocol cannot cancel a caller (no ``cancel`` capability)."""
+        raise LookupError(f"a port's caller cannot be cancelled over the adapter ({task})")
+
     async def release(self, task: str, fault: bool = False) -> None:
         """Send the release without waiting: the next ``settle`` checks its answer.
 

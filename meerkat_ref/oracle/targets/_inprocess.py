@@ -41,6 +41,7 @@ import os
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
@@ -65,8 +66,7 @@ from ...registry import _values as values
 from ...registry._values import Json
 from ...service._statistics import ServiceStatistics
 from ...store._base import SessionStore
-from ...store._memory import MemoryStore
-from ...store._sqlite import SqliteStore
+from ...store._kinds import StoreKind, store_kind
 from ._footprints import Recorder, TaskInstrument
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
@@ -317,6 +317,7 @@ class _World:
     builder: _Builder
     directory: tempfile.TemporaryDirectory[str] | None = None
     refusals: int = 0  # saves the store refuses next (``fail_next_save``)
+    opened: contextlib.AbstractAsyncContextManager[SessionStore] | None = None  # ``raw``'s
 
 
 class InProcessTarget:
@@ -327,7 +328,7 @@ class InProcessTarget:
         make_service: ServiceFactory,
         *,
         description: str = "reference (in process)",
-        store: str = "memory",
+        store: str | StoreKind = "memory",
         store_dir: str | None = None,
         threaded_store: bool = False,
         on_point: Callable[[Point], None] | None = None,
@@ -335,14 +336,13 @@ class InProcessTarget:
         placement: bool = True,
         events: bool = True,
     ) -> None:
-        if store not in ("memory", "sqlite"):
-            raise ValueError(f"store must be 'memory' or 'sqlite', got {store!r}")
+        self._kind = store_kind(store)  # InvalidArgument (a ValueError) for an unknown kind
         self._make = make_service
         self._description = description
         self._placement = placement  # parks as service/_placement.py says ([WIRE-PLACEMENT])
         self._events = events  # subscribes to every session and reports its events [EVENTS]
         self._subs = Subscriptions()
-        self.store_kind = store
+        self.store_kind = self._kind.name
         self._store_dir = store_dir
         self._threaded = threaded_store
         self.on_point = on_point  # called as a task parks (the adapter server announces it)
@@ -357,6 +357,7 @@ class InProcessTarget:
         self._process_scope: trio.CancelScope | None = None
         self._process_done = trio.Event()
         self._in_flight: dict[str, str] = {}  # call id -> its task label
+        self._callers: dict[str, trio.CancelScope] = {}  # a call's task label -> its scope
         self._call_sessions: dict[str, str] = {}  # call id -> the session it names ("*": any)
         self._answers: list[tuple[str, Answer]] = []
         self._answered = trio.Event()
@@ -372,7 +373,7 @@ class InProcessTarget:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        caps = {"points", "faults", "introspection"}
+        caps = {"points", "faults", "introspection", "cancel"}
         if self._events:
             caps.add("events")
         return frozenset(caps | {"placement"} if self._placement else caps)
@@ -399,17 +400,30 @@ class InProcessTarget:
     # -- lifetime ------------------------------------------------------------------------
 
     async def _open_store(self, world: _World) -> SessionStore | None:
+        """The store of this incarnation, made by its kind ([RESTART]: the same data).
+
+        A kind that reopens (SQLite) is opened again over the world's
+        directory at each start; one that does not (memory) keeps its one
+        store open across restarts, as a database server outlives the
+        service's process.
+        """
         if not world.persistent:
             return None
-        if self.store_kind == "memory":
-            if world.raw is None:
-                world.raw = MemoryStore()
+        if world.raw is not None and not self._kind.reopens:
             return world.raw
         if world.directory is None:
             world.directory = tempfile.TemporaryDirectory(dir=self._store_dir or _SCRATCH)
-        path = os.path.join(world.directory.name, "sessions.sqlite")
-        world.raw = SqliteStore(path, threaded=self._threaded)
+        place = Path(world.directory.name)
+        world.opened = self._kind.open(place) if self._threaded else self._kind.explorer_open(place)
+        world.raw = await world.opened.__aenter__()
         return world.raw
+
+    @staticmethod
+    async def _close_store(world: _World) -> None:
+        opened, world.opened = world.opened, None
+        if opened is not None:
+            with trio.CancelScope(shield=True):
+                await opened.__aexit__(None, None, None)
 
     async def _process(self, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
         """One incarnation of the service: it lives until its scope is cancelled (a crash)."""
@@ -437,9 +451,8 @@ class InProcessTarget:
                     await trio.sleep_forever()
         finally:
             self._svc = self._calls = None
-            if isinstance(world.raw, SqliteStore):
-                with trio.CancelScope(shield=True):
-                    await world.raw.aclose()
+            if self._kind.reopens:
+                await self._close_store(world)
             done.set()
 
     async def _start(self) -> None:
@@ -511,8 +524,10 @@ class InProcessTarget:
     async def close(self) -> None:
         """End the current service (if any) and forget its store."""
         await self._stop()
-        if self._world is not None and self._world.directory is not None:
-            self._world.directory.cleanup()
+        if self._world is not None:
+            await self._close_store(self._world)
+            if self._world.directory is not None:
+                self._world.directory.cleanup()
         self._world = None
 
     # -- calls ----------------------------------------------------------------------------
@@ -539,17 +554,23 @@ class InProcessTarget:
             return decoded
         return op
 
-    async def _run(self, cid: str, op: object) -> None:
+    async def _run(self, cid: str, op: object, task: str) -> None:
         entry = operation(op)
-        try:
-            raw, value = await entry.perform(self._svc, op)
-        except Exception as exc:
-            answer = _answer_of(exc) or Answer(
-                model.Err("INTERNAL"), f"{type(exc).__name__}: {exc}"
-            )
-        else:
-            revision = self._watch.turn_revision.pop(id(raw), None)
-            answer = Answer(model.Ok(value), revision=revision)
+        answer = Answer(model.Crashed())  # cancelled where it waited: no answer [CALLER-CANCEL]
+        with trio.CancelScope() as scope:
+            self._callers[task] = scope
+            try:
+                raw, value = await entry.perform(self._svc, op)
+            except Exception as exc:
+                answer = _answer_of(exc) or Answer(
+                    model.Err("INTERNAL"), f"{type(exc).__name__}: {exc}"
+                )
+            else:
+                revision = self._watch.turn_revision.pop(id(raw), None)
+                answer = Answer(model.Ok(value), revision=revision)
+            finally:
+                if self._callers.get(task) is scope:
+                    del self._callers[task]
         if cid in self._in_flight:
             self._arrive(cid, answer)
 
@@ -599,7 +620,7 @@ class InProcessTarget:
         recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
         recorder.writes.add(("task", task))
         recorder.writes.add(("inflight", self._call_sessions[cid]))
-        self._calls.start_soon(self._run, cid, decoded, name=task)
+        self._calls.start_soon(self._run, cid, decoded, task, name=task)
         return decoded
 
     async def call(self, op: object, task: str) -> str:
@@ -689,6 +710,26 @@ class InProcessTarget:
             self.points.release(task, fault)
         except NotParked as exc:
             raise LookupError(str(exc)) from None
+
+    async def cancel(self, task: str) -> None:
+        """Capability ``cancel``: the caller of a parked client task is cancelled where it waits.
+
+        As a caller's timeout would [CALLER-CANCEL]: the call's task gets
+        ``Cancelled`` at its point and unwinds; the call never answers.  What
+        the unwinding touches no point declares, so the step touches everything.
+        """
+        self._log({"cmd": "cancel", "task": task})
+        parked = self.points.parked.get(task)
+        scope = self._callers.get(task.split("#")[0])
+        if parked is None or scope is None:
+            raise LookupError(f"no client task {task!r} is parked")
+        recorder = self._watch.recorder
+        recorder.writes.add(("task", task.split("#")[0]))
+        if self.points.enabled:
+            recorder.released(task, parked.kind, parked.point.session)
+            recorder.unknown.append(f"{task} cancelled at {parked.kind}: its unwinding is "
+                                    "declared nowhere")
+        scope.cancel()
 
     def fail_next_save(self) -> None:
         """Capability ``faults``: the store refuses its next save [SAVE-FAILED].
