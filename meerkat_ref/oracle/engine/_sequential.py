@@ -70,8 +70,14 @@ def answer_json(answer: Answer) -> Json:
 
 
 def _gather(into: dict[str, model.News], news: Mapping[str, model.News] | None) -> None:
-    """Add one settle's events to the step's so far (per session, in order)."""
+    """Add one settle's events to the step's so far (per session, in order).
+
+    A session reported with nothing (no event, none lost, not ended) is as
+    one left out: the adapter may do either (``spec/ADAPTER.md`` section 13).
+    """
     for sid, n in (news or {}).items():
+        if n == model.News():
+            continue
         old = into.get(sid, model.News())
         into[sid] = model.News(old.events + n.events, old.lagged + n.lagged,
                                old.ended or n.ended)
