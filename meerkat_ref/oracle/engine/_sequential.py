@@ -102,9 +102,42 @@ def _describe(step: ExpectedStep, got: Json, completed: list[Json], note: str = 
         parts.append(f"  expected completed {dumps(list(step.completed))}")
         parts.append(f"  got completed      {dumps(completed)}")
     if events is not None and events != dict(step.events):
-        parts.append(f"  expected events {dumps(events_json(step.events))}")
-        parts.append(f"  got events      {dumps(events_json(events))}")
+        parts += _events_differ(dict(step.events), events)
     return "\n".join(parts)
+
+
+_SHOWN = 600
+"""Up to this many characters, a session's expected and read events are shown whole."""
+
+
+def _events_differ(expected: Mapping[str, model.News], got: Mapping[str, model.News]) -> list[str]:
+    """How a step's events differ, session by session [EVENTS].
+
+    Whole when short; else the counts and the first event that differs (one
+    step may publish hundreds: a host loop serving its queued messages).
+    """
+    out: list[str] = []
+    for sid in sorted(set(expected) | set(got)):
+        want, seen = expected.get(sid, model.News()), got.get(sid, model.News())
+        if want == seen:
+            continue
+        shown = dumps(encode(want)), dumps(encode(seen))
+        if sum(map(len, shown)) <= _SHOWN:
+            out += [f"  expected events of {sid} {shown[0]}",
+                    f"  got events of {sid}      {shown[1]}"]
+            continue
+
+        def counts(n: model.News) -> str:
+            return f"{len(n.events)} events, lagged {n.lagged}, ended {str(n.ended).lower()}"
+
+        out.append(f"  events of {sid}: expected {counts(want)}; got {counts(seen)}")
+        first = next((i for i, (a, b) in enumerate(zip(want.events, seen.events, strict=False))
+                      if a != b), None)
+        if first is not None:
+            out.append(f"    first difference, event {first + 1}: expected "
+                       f"{dumps(encode(want.events[first]))}, got "
+                       f"{dumps(encode(seen.events[first]))}")
+    return out
 
 
 async def _hook(target: Target, hook: Hook, parked: Sequence[str],
