@@ -207,6 +207,8 @@ class Monitor:
     _floor: dict[int, int] = field(default_factory=dict)  # id(call) -> store revision at invoke
     _peak: dict[int, dict[str, int]] = field(default_factory=dict)  # id(call) -> highest seen
     _seen_violations: set[tuple[str, str]] = field(default_factory=set)
+    _calls_changed: int = 0  # bumped as a call is invoked, answered or cancelled
+    _streams_checked: dict[str, tuple[model.News, bool, int]] = field(default_factory=dict)
 
     @property
     def events(self) -> list[Event]:
@@ -235,6 +237,7 @@ class Monitor:
     # -- calls ---------------------------------------------------------------------------
 
     def invoked(self, call: Call) -> None:
+        self._calls_changed += 1
         call.index = len(self.history)
         self.history.append(call)
         if not isinstance(call.op, dict | model.ObserveStore):
@@ -266,6 +269,7 @@ class Monitor:
     def answered(self, call: Call, answer: Answer) -> None:
         if isinstance(answer.result, model.Crashed):
             return  # the process died under it: never answered
+        self._calls_changed += 1
         self._ended(call)
         if not isinstance(call.op, dict | model.ObserveStore):
             self._events.append(Respond(self.step, call.index, answer.result))
@@ -352,6 +356,7 @@ class Monitor:
 
     def cancelled(self, call: Call) -> None:
         """[CALLER-CANCEL] ``call``'s caller was cancelled where it waited: no answer will come."""
+        self._calls_changed += 1
         self._log(Cancel(self.step, call.index))
         self._ended(call)
 
@@ -545,15 +550,25 @@ class Monitor:
         self._check_events(intro)
 
     def _check_events(self, intro: Introspection) -> None:
-        """EVENTS: every session's stream so far is one its calls allow (``_event_streams``)."""
+        """EVENTS: every session's stream so far is one its calls allow (``_event_streams``).
+
+        A stream is judged again only when something its verdict reads changed:
+        the stream (the target replaces a session's ``News`` when it reads more),
+        whether its task runs, or the calls (one is invoked, answered, cancelled).
+        """
         for sid, news in sorted(intro.events.items()):
+            running = sid in intro.running_tasks
+            last = self._streams_checked.get(sid)
+            if last is not None and last[0] is news and last[1:] == (running,
+                                                                     self._calls_changed):
+                continue
+            self._streams_checked[sid] = (news, running, self._calls_changed)
             calls = [c for c in self.history if c.session_id == sid or (
                 isinstance(c.value, model.RunResult) and c.value.session_id == sid)]
             cancels = sum(c.name == "interrupt" and c.result in (None, "ok") for c in calls)
             turns = sum(isinstance(c.value, model.RunResult) and c.value.turns > 0
                         and not c.host for c in calls)
-            problem = stream_problem(news, cancels=cancels, turns=turns,
-                                     running=sid in intro.running_tasks)
+            problem = stream_problem(news, cancels=cancels, turns=turns, running=running)
             if problem is not None:
                 self.violate("EVENTS", f"the event stream of {short(sid)}: {problem}")
 

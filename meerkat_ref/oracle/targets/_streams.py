@@ -52,16 +52,15 @@ class _Open:
 async def _read_now(stream: Any) -> tuple[list[model.Event], bool]:
     """What ``stream`` holds now, without waiting; and whether it ended."""
     out: list[model.Event] = []
-    while True:
-        with trio.CancelScope() as scope:
-            scope.cancel()  # a read that would wait is cancelled where it waits
+    with trio.CancelScope() as scope:
+        scope.cancel()  # a read that would wait is cancelled where it waits, ending the loop
+        while True:
             try:
                 event = await stream.__anext__()
             except StopAsyncIteration:
                 return out, True
             out.append(values.model_event(event.kind.value, event.text, event.usage))
-            continue
-        return out, False
+    return out, False
 
 
 class Subscriptions:
