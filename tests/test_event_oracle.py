@@ -102,3 +102,48 @@ def test_a_port_without_events_is_reported_skipped_not_failed() -> None:
     assert report.skipped["EVENTS"] == NEEDS_EVENTS
     assert not report.checks["EVENTS"] and not report.failed["EVENTS"]
     assert NEEDS_EVENTS in report.text()
+
+
+async def test_settle_reports_each_session_s_events_as_the_schema_says() -> None:
+    """``settle`` with ``"events": true`` (spec/ADAPTER.md section 13): what each session
+    published since the previous settle, in the schema's shape; only with the capability."""
+    import json
+
+    from meerkat_ref.oracle.server import Server
+    from meerkat_ref.oracle.targets import dumps
+    from meerkat_ref.specgen._schema import errors
+    from meerkat_ref.variants import Variant
+
+    root = Path(__file__).resolve().parent.parent
+    schema = json.loads((root / "spec" / "adapter.schema.json").read_text(encoding="utf-8"))
+    s1 = "00000000-0000-0000-0000-000000000001"
+    for offered in (("points", "events"), ("points",)):
+        out: list[dict[str, object]] = []
+        async with Variant.parse("reference").target() as target:
+            server = Server(target, out.append, "reference", offered)
+            lines: list[dict[str, object]] = [
+                {"id": "1", "cmd": "open", "capacity": 1},
+                {"id": "2", "cmd": "create", "prompt": "hi"},
+                {"id": "3", "cmd": "settle", "events": True},
+                {"id": "4", "cmd": "settle", "events": True},
+                {"id": "5", "cmd": "archive", "session": s1},
+                {"id": "6", "cmd": "settle", "events": True},
+            ]
+            for line in lines:
+                assert errors({"$ref": "#/$defs/oracleLine", "$defs": schema["$defs"]}, line,
+                              schema) == [], line
+                await server.handle(dumps(line))
+        for line in out:
+            assert errors({"$ref": "#/$defs/adapterLine", "$defs": schema["$defs"]}, line,
+                          schema) == [], line
+        answers = {m["id"]: m for m in out if "id" in m}
+        if "events" not in offered:
+            assert {answers[r]["error"]["code"] for r in "346"} == {"UNSUPPORTED"}  # type: ignore[index]
+            continue
+        assert answers["3"]["ok"]["events"] == {s1: {"events": [  # type: ignore[index]
+            {"kind": "run_started", "text": "hi"},
+            {"kind": "text_complete", "text": "echo: hi", "input_tokens": 2, "output_tokens": 3},
+            {"kind": "run_completed", "text": "echo: hi", "input_tokens": 2, "output_tokens": 3},
+        ]}}
+        assert answers["4"]["ok"]["events"] == {}  # type: ignore[index]
+        assert answers["6"]["ok"]["events"] == {s1: {"events": [], "ended": True}}  # type: ignore[index]
