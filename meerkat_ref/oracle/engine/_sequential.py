@@ -13,8 +13,10 @@ Events [EVENTS]: a target that offers ``events`` reports, at each settle,
 what each session published since the last one; a step's reports (a hooks
 step settles several times) are put together and compared with what the
 step says each session publishes.  A difference there, the answers agreeing,
-is reported under EVENTS (even in a case that pins another clause: what it
-pins is a rule about answers).
+is reported under EVENTS, or under the clause the case pins, as every
+difference in such a case is (a port that reads that rule another way shows
+it in what the step publishes as well: a ``/compact`` prompt compacting
+instead of running a turn publishes ``COMPACTED``).
 """
 
 from __future__ import annotations
@@ -240,8 +242,8 @@ async def run_case(
                     tuple(c for c in step.checks if c != "EVENTS"))
         if same and same_completed and same_events:
             continue
-        if same and same_completed:
-            clause = "EVENTS"  # only the events differ (a pinned rule is about answers)
+        if same and same_completed:  # only the events differ
+            clause = case.pins if case.pins and case.pins in step.checks else "EVENTS"
         elif isinstance(step.op, Wire | Hook):
             clause = wire_blame(step.op, step.checks, step.expect, got)
         elif protocol is not None:
