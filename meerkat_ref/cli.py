@@ -54,6 +54,7 @@ import trio
 
 from ._types import InvalidArgument
 from .oracle.check import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
+from .oracle.counterexamples import Counterexample, write_html
 from .oracle.engine import (
     AUDIT_RATE,
     SCENARIOS,
@@ -76,14 +77,12 @@ from .oracle.engine import (
 from .oracle.targets import ProtocolError, Target, adapter_target
 from .report import (
     Case,
-    Counterexample,
     Failure,
     OutputError,
     aligned_table,
     junit_xml,
     make_progress,
     output_problem,
-    write_html,
     write_text,
 )
 from .store import BUILTIN_KINDS, StoreOption, kind_names, parse_store

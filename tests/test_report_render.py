@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import crashed_run
 
-from meerkat_ref.report import render_gallery, render_html, trace_of, write_gallery, write_report
+from meerkat_ref.oracle.engine import trace_of
+from meerkat_ref.report import render_gallery, render_html, write_gallery, write_report
 from meerkat_ref.report._html import verdict_text
 from meerkat_ref.report._trace import parse_trace
 from meerkat_ref.testing import Window

@@ -1,4 +1,4 @@
-"""The trace format (meerkat-ref/trace@1), and traces of engine runs (``report.trace_of``).
+"""The trace format (meerkat-ref/trace@1), and traces of engine runs (``oracle.engine.trace_of``).
 
 Traces are taken of counterexamples the live explorer finds now (no
 checked-in JSON that could go stale): every violation must point at a step
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import crashed_run
 
-from meerkat_ref.oracle.engine import get_scenario
-from meerkat_ref.report import FORMAT, TraceError, parse_trace, problems, trace_of
+from meerkat_ref.oracle.engine import get_scenario, trace_of
+from meerkat_ref.report import FORMAT, TraceError, parse_trace, problems
 from meerkat_ref.specgen.vectors import window_counterexample
 from meerkat_ref.testing import Window
 

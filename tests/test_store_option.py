@@ -135,7 +135,7 @@ def test_sweep_takes_store_and_the_old_sqlite_flag(
 
     given: list[tuple[str, str | None]] = []
 
-    def run(args: argparse.Namespace, targets: sweep.Targets) -> int:
+    def run(args: argparse.Namespace, targets: sweep.Targets, *, store: str = "memory") -> int:
         for _, make in targets:
             target = make()
             given.append((target.store_kind, target._store_dir))

@@ -2,19 +2,18 @@
 
 Everything here consumes plain data and never drives a run: a trace (the
 ``meerkat-ref/trace@1`` JSON defined in ``_trace``), test cases, counters.
-``trace_of`` turns an engine run (``RunOutcome``) into a trace, so ``check``,
-``replay`` and ``conform`` all feed the same pictures; ``Counterexample`` and
-``write_html`` are what those commands call to write them, ``output_problem``
-what they ask before a run about the paths they will write to; ``Ledger``
-the JSON-lines file a long run appends its results to, and resumes from.
+Nothing here imports the oracle: the engine writes its runs as traces
+(``oracle.engine.trace_of``) and ``oracle.counterexamples`` hands them here,
+so ``check``, ``replay`` and ``conform`` all feed the same pictures.
+``output_problem`` is what those commands ask before a run about the paths
+they will write to; ``Ledger`` the JSON-lines file a long run appends its
+results to, and resumes from.
 """
 
-from ._counterexamples import Counterexample, write_html
-from ._from_run import trace_of
 from ._html import render_gallery, render_html, report_name, write_gallery, write_report
 from ._junit import Case, Failure, junit_xml, trace_failure
 from ._ledger import Ledger, LedgerError
-from ._outputs import OutputError, output_problem, write_text
+from ._outputs import OutputError, make_dir, output_problem, write_text
 from ._progress import duration, make_progress, time_left
 from ._table import aligned_table
 from ._trace import FORMAT, Trace, TraceError, parse_trace, problems
@@ -22,7 +21,6 @@ from ._trace import FORMAT, Trace, TraceError, parse_trace, problems
 __all__ = [
     "FORMAT",
     "Case",
-    "Counterexample",
     "Failure",
     "Ledger",
     "LedgerError",
@@ -32,6 +30,7 @@ __all__ = [
     "aligned_table",
     "duration",
     "junit_xml",
+    "make_dir",
     "make_progress",
     "output_problem",
     "parse_trace",
@@ -41,9 +40,7 @@ __all__ = [
     "report_name",
     "time_left",
     "trace_failure",
-    "trace_of",
     "write_gallery",
-    "write_html",
     "write_report",
     "write_text",
 ]

@@ -9,7 +9,7 @@ explorer finds now (``tests/test_report_gallery.py`` runs it).
 Each window's counterexample is the one ``spec/CONCURRENCY.md`` draws
 (``specgen.docs.find_window``: the first scenario through that window alone,
 smallest preemption bound, memory store), turned into a trace by today's
-``report.trace_of``.  Deterministic: the search is, and the pages
+``oracle.engine.trace_of``.  Deterministic: the search is, and the pages
 hold no time and no path.
 """
 
@@ -20,8 +20,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..oracle.engine import get_scenario
-from ..report import render_gallery, render_html, trace_of
+from ..oracle.engine import get_scenario, trace_of
+from ..report import render_gallery, render_html
 from ..testing import Window
 from .docs import find_window
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import trio
 
-from ...report import Case, Counterexample, write_html, write_text
+from ...report import Case, write_text
 from ...report import Failure as CaseFailure
+from ..counterexamples import Counterexample, write_html
 from ..engine import (
     SCENARIOS,
     Choice,

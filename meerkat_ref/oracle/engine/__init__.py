@@ -34,6 +34,7 @@ from ._strategies import (
     ScheduleDiverged,
     Strategy,
 )
+from ._trace_of import trace_of
 
 __all__ = [
     "AUDIT_RATE",
@@ -81,4 +82,5 @@ __all__ = [
     "scenario_from_spec",
     "short",
     "swimlane",
+    "trace_of",
 ]

@@ -14,7 +14,7 @@ notes over their caller; every violation is a note at the step it cites.
 A checkpoint that returns without its save (the seed's window 4 skips it)
 leaves no step of its own: ``notes`` says so on the row where it returned,
 so the save that did not happen is visible.  Both pictures, and the HTML
-report (``report.trace_of``), are produced from ``RunOutcome`` alone: plain
+report (``trace_of``), are produced from ``RunOutcome`` alone: plain
 data in, text out, and the step numbers are the ones violations cite.
 """
 

@@ -272,6 +272,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         faults=1,
     ),
+    Scenario(
+        "load-under-faults",
+        "load_persisted of a stored-only session beside a read of it, any one store call failing",
+        setup=(R.Create("a"), R.Restart()),
+        clients=(
+            ("load", (_c(R.LoadPersisted(S1)),)),
+            ("read", (_c(R.Read(S1)),)),
+        ),
+        faults=1,
+    ),
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}

@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..oracle.engine import RunOutcome
-from ._from_run import trace_of
-from ._html import render_gallery, render_html, report_name
-from ._junit import Failure, trace_failure
-from ._outputs import make_dir, write_text
+from ..report import (
+    Failure,
+    make_dir,
+    render_gallery,
+    render_html,
+    report_name,
+    trace_failure,
+    write_text,
+)
+from .engine import RunOutcome, trace_of
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """A run of the engine (``RunOutcome``) as a trace (``meerkat-ref/trace@1``), for the reports.
 
+The engine writes its runs in the format ``report`` reads (``report._trace``),
+so every drawing reads plain trace data and ``report`` needs nothing of the
+engine (issue "Say it once": no import runs back up).
+
 Everything comes from the outcome's plain data: the steps (each with the
 whole store and, from an in-process target, every gate after it), the calls
 with the steps that invoked and answered them, and the violations, each at a
@@ -13,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..oracle.engine import Call, RunOutcome, Snapshot
-from ..oracle.engine._draw import columns, notes, result_text
-from ._trace import FORMAT
+from ...report import FORMAT
+from ._draw import columns, notes, result_text
+from ._monitor import Call
+from ._run import RunOutcome, Snapshot
 
 Json = dict[str, Any]
 
