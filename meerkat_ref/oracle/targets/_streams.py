@@ -16,8 +16,9 @@ settle waits for it); run free, it subscribes two Trio scheduling batches
 after the registration, while the session's first event comes three at the
 earliest (the turn is handed to the session's task, taken up, and a point is
 passed before ``RUN_STARTED``).  The task lives beside the service, not in
-its task tree, so the footprint recorder does not count it as the service's
-(a subscription only adds a reader: nothing the service decides reads it).
+its task tree (spawned with ``start_soon`` from there), so the footprint
+recorder does not count it as the service's (a subscription only adds a
+reader: nothing the service decides reads it).
 
 Reading.  Only at a settle, through the stream's own async iterator, never
 waiting (a cancelled scope ends the read where nothing is buffered), so a
@@ -72,9 +73,9 @@ class Subscriptions:
         self._news: dict[str, model.News] = {}  # read since the last ``take``
         self.whole: dict[str, model.News] = {}  # read since registration, every process
 
-    async def _watch(self, svc: Any, task_status: trio.TaskStatus[None]) -> None:
+    async def _watch(self, svc: Any, ready: trio.Event) -> None:
         known: set[str] = set()
-        task_status.started()
+        ready.set()
         while True:
             while fresh := sorted(str(s) for s in svc.statistics().live if str(s) not in known):
                 for sid in fresh:
@@ -93,11 +94,16 @@ class Subscriptions:
         scope = trio.CancelScope()
         self._scope = scope
 
-        async def watch(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def watch() -> None:
             with scope:
-                await self._watch(svc, task_status)
+                await self._watch(svc, ready)
 
-        await nursery.start(watch)
+        # start_soon, not start: a task ``start`` spawns is a child of the caller (the
+        # service's process) until it has started, so the footprint recorder would count it
+        # as the service's, and every step that woke it would touch everything.
+        ready = trio.Event()
+        nursery.start_soon(watch, name="event subscriber")
+        await ready.wait()
 
     def _add(self, sid: str, events: list[model.Event], lagged: int, ended: bool) -> None:
         for book in (self._news, self.whole):
