@@ -167,6 +167,9 @@ class Example:
         return tuple(step[0] for step in self.steps)
 
 
+QUEUED_128: tuple[tuple[Op, Expect], ...] = ((HostMessage(id=1, text='x'), OK),) * 128
+"""128 messages queued for session 1's next host loop, each ``OK``."""
+
 EXAMPLES: tuple[Example, ...] = (
     Example(
         'create-and-read',
@@ -546,6 +549,21 @@ EXAMPLES: tuple[Example, ...] = (
         (ObserveStore(), Store({1: 4})),
         (Interrupt(id=1), OK, {1: AGENT_ERROR}),
         (LoadPersisted(id=1), Stored(4)),
+    )),
+    Example(
+        'events-a-slow-reader-lags',
+        'a subscriber reading only after each step loses the oldest of the 259 events one step '
+        'publishes (3 for the turn, 2 per queued message): it keeps 256, lagged counts 3; and '
+        'past 256 messages a compaction still keeps the latest reply',
+        capacity=1, persistent=False,
+        steps=(
+        (Create(prompt='a', defer=True), Made(1)),
+        *QUEUED_128,
+        (StartTurn(id=1, prompt='serve', host_mode=True), PENDING),
+        (HostMessage(id=1, text='/compact'), OK),
+        (Read(id=1), Seen(258, active=True)),
+        (Interrupt(id=1), OK, {1: AGENT_ERROR}),
+        (Archive(id=1), OK),
     )),
     Example(
         'ephemeral',

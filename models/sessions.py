@@ -16,6 +16,11 @@ loop serves: its result is ``Pending()``.  When a later step ends that call
 empty after every other step.  ``Restart`` completes them with ``Crashed()``:
 the process died, so the caller gets no answer.
 
+Events [EVENTS].  ``step_events`` is ``step`` that also says what each session
+published during the step, as a subscriber that subscribed when the session
+registered and reads only after the step sees it (``News``): the model of
+the event streams.  ``step`` gives the same result and state.
+
 Ids are the text of ``uuid.UUID(int=n)`` (``sid(n)``); operations name a
 session by its ``n``.  The store's one fault is a refused save
 (``FailNextSave``): the next save it is asked for fails, as with a locked
@@ -79,6 +84,33 @@ class Many:
     results: tuple[Result, ...]
 
 Result = Ok | Err | Pending | Crashed | Many
+
+# -- events [EVENTS] --------------------------------------------------------------
+
+RUN_STARTED, TEXT_COMPLETE, RUN_COMPLETED = "run_started", "text_complete", "run_completed"
+RUN_CANCELLED, HOST_MESSAGE, COMPACTED = "run_cancelled", "host_message", "compacted"
+EVENT_BUFFER = 256  # [EVENTS] a subscriber this many events behind loses its oldest
+
+@dataclass(frozen=True, repr=False)
+class Event(_Short):
+    """[EVENTS] One event a session published: its kind and what it carries."""
+    kind: str
+    text: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+@dataclass(frozen=True, repr=False)
+class News(_Short):
+    """[EVENTS] What one session's subscriber reads after a step.
+
+    The subscriber subscribed when the session registered and reads only
+    once the step is over: the events the step published (the last
+    ``EVENT_BUFFER`` of them), how many it lost because it fell that far
+    behind (``lagged``), and whether the stream ended (the session task did).
+    """
+    events: tuple[Event, ...] = ()
+    lagged: int = 0
+    ended: bool = False
 
 # -- values ---------------------------------------------------------------------
 
@@ -242,11 +274,25 @@ def init(capacity: int, persistent: bool) -> State:
 def step(state: State, op: Op) -> tuple[Result, State]:
     w = _Step(state)
     result = w.apply(op)
-    return result, replace(
-        state, clock=w.clock, next_id=w.next_id, live=tuple(sorted(w.live.items())),
-        store=tuple(sorted(w.store.items())), archived=frozenset(w.archived),
-        acked=tuple(sorted(w.acked.items())), completed=tuple(sorted(w.completed)),
-        refusals=w.refusals)
+    return result, w.state(state)
+
+
+def step_events(state: State, op: Op) -> tuple[Result, State, tuple[tuple[str, News], ...]]:
+    """``step``, and what each session's subscriber reads after it, in id order [EVENTS].
+
+    A session that published nothing and whose stream did not end is left
+    out.  Per session the events are in the order published; a subscriber
+    reads the last ``EVENT_BUFFER`` of them and counts the rest as lagged
+    (the session never waits for a reader).
+    """
+    w = _Step(state)
+    result = w.apply(op)
+    news = []
+    for id in sorted(set(w.published) | w.ended):
+        events = w.published.get(id, [])
+        lost = max(0, len(events) - EVENT_BUFFER)
+        news.append((id, News(tuple(events[lost:]), lost, id in w.ended)))
+    return result, w.state(state), tuple(news)
 
 
 class _Step:
@@ -258,6 +304,18 @@ class _Step:
         self.live, self.store, self.acked = dict(s.live), dict(s.store), dict(s.acked)
         self.archived, self.completed = set(s.archived), list[tuple[str, Result]]()
         self.refusals = s.refusals
+        self.published: dict[str, list[Event]] = {}  # [EVENTS] by session, in order
+        self.ended: set[str] = set()  # [EVENTS] sessions whose stream ended
+
+    def state(self, s: State) -> State:
+        return replace(
+            s, clock=self.clock, next_id=self.next_id, live=tuple(sorted(self.live.items())),
+            store=tuple(sorted(self.store.items())), archived=frozenset(self.archived),
+            acked=tuple(sorted(self.acked.items())), completed=tuple(sorted(self.completed)),
+            refusals=self.refusals)
+
+    def publish(self, id: str, event: Event) -> None:
+        self.published.setdefault(id, []).append(event)
 
     def tick(self) -> int:
         # [TIME] the clock is read once per change: build, each message, each compaction
@@ -277,6 +335,8 @@ class _Step:
                     input_tokens=s.input_tokens + words + 1,
                     output_tokens=s.output_tokens + words + 2,
                     last_assistant_text=f"echo: {prompt}", revision=s.revision + 2)
+        # [EVENTS] the reply, with its usage, as it is appended
+        self.publish(id, Event(TEXT_COMPLETE, f"echo: {prompt}", words + 1, words + 2))
         return RunResult(id, f"echo: {prompt}", words + 1, words + 2, 1)
 
     def save(self, id: str) -> bool:
@@ -298,10 +358,12 @@ class _Step:
             self.save(id)
 
     def serve(self, id: str, text: str) -> None:
+        self.publish(id, Event(HOST_MESSAGE, text))  # [EVENTS] the loop took the message
         if text == COMPACT:
             # [COMPACT] history rewritten to the same length: one tick, a new
             # revision; count, usage and the latest reply are kept
             self.update(id, updated_at=self.tick(), revision=self.live[id].session.revision + 1)
+            self.publish(id, Event(COMPACTED))  # [EVENTS]
         else:
             self.exchange(id, text)  # [HOST-MESSAGE] any other text is one exchange
         self.checkpoint(id)
@@ -311,7 +373,11 @@ class _Step:
             # [TURN] the agent fails as the turn starts: nothing appended, nothing saved;
             # the session stays live and idle (a host loop never starts)
             return Err(AGENT_ERROR)
+        # [EVENTS] a turn, plain or the first of a host loop: started, the reply, completed
+        self.publish(id, Event(RUN_STARTED, prompt))
         result = self.exchange(id, prompt)
+        self.publish(id, Event(RUN_COMPLETED, result.text, result.input_tokens,
+                               result.output_tokens))
         if not host_mode:
             # [TURN][DURABILITY] saved before the call returns, whatever the gate's
             # arming (seed: saved after an export, outside the gate: window 1)
@@ -393,6 +459,8 @@ class _Step:
                 if not self.live[id].running:
                     return Err(NOT_RUNNING)  # [INTERRUPT-RUNNING]
                 self.stop(id)  # [INTERRUPT] returns at once; the turn ends cancelled
+                # [EVENTS] the service publishes the cancellation, after whatever the loop did
+                self.publish(id, Event(RUN_CANCELLED))
                 return Ok(None)
             case Read(id=n):
                 id = sid(n)
@@ -417,6 +485,7 @@ class _Step:
                     # returns (seed: a shutdown queued behind the loop, which never ends)
                     self.stop(id)
                     del self.live[id]
+                    self.ended.add(id)  # [EVENTS] its stream ends; no RUN_CANCELLED
                 # [ARCHIVE-FINAL] deleted, for good: no later write, read, list or load
                 # shows it (seed: saves and checkpoints could write it back)
                 self.store.pop(id, None)
@@ -438,6 +507,7 @@ class _Step:
             case Restart():
                 # [RESTART] the process dies: live sessions, their pending calls,
                 # inboxes and gates are gone; the store, clock and id counter are not
+                # ([EVENTS] so are the dead process's subscriptions: nothing is read of them)
                 self.completed += [(i, Crashed()) for i, v in self.live.items() if v.running]
                 self.live.clear()
                 return Ok(None)

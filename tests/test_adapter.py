@@ -50,12 +50,12 @@ def valid(kind: str, line: dict[str, Any]) -> list[str]:
 def test_conform_passes_the_reference_adapter(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conform", "--adapter", REFERENCE, *SMALL]) == 0
     out = capsys.readouterr().out
-    assert "variant reference, capabilities: points, faults, placement" in out
+    assert "variant reference, capabilities: points, faults, placement, events" in out
     for phase in ("sequential vectors", "random sequences (seed 1)",
                   "concurrent vectors (hooks)", "concurrent search (hooks)",
                   "concurrent free-running"):
         assert phase in out
-    for clause in ("ARCHIVE-FINAL", "LIST-ORDER", "TURN-BUSY", "LINEARIZABLE", "INPUT"):
+    for clause in ("ARCHIVE-FINAL", "LIST-ORDER", "TURN-BUSY", "LINEARIZABLE", "INPUT", "EVENTS"):
         row = next(line for line in out.splitlines() if line.startswith(clause + " "))
         assert row.split()[-1] == "ok" and int(row.split()[1]) > 0
     assert out.rstrip().splitlines()[-1].startswith("PASS")
@@ -400,7 +400,7 @@ def test_a_port_without_faults_passes_conform_with_what_it_cannot_check_listed()
     """Issue 20: a port whose hello offers only points is never asked for a fault; the
     clauses only faults would reach, and those no conform run checks, are listed as not
     checked, with the reason, not failed."""
-    from meerkat_ref.oracle.conform import NEEDS_FAULTS
+    from meerkat_ref.oracle.conform import NEEDS_EVENTS, NEEDS_FAULTS
     from meerkat_ref.oracle.engine import NO_FAULTS
 
     code, report = run_conform(f"{REFERENCE} --capabilities points", "--random-cases", "2",
@@ -409,7 +409,8 @@ def test_a_port_without_faults_passes_conform_with_what_it_cannot_check_listed()
     assert code == 0, report["protocol_errors"]
     assert report["ok"] and not report["protocol_errors"]
     assert report["skipped"]["SAVE-FAILED"] == NEEDS_FAULTS
-    assert report["skipped"]["EVENTS"].startswith("meerkat-ref conform never checks it: ")
+    assert report["skipped"]["EVENTS"] == NEEDS_EVENTS  # hello offered no events: not failed
+    assert report["clauses"].get("EVENTS", {}).get("checks", 0) == 0
     assert "TURN" not in report["skipped"] and report["clauses"]["TURN"]["checks"] > 0
     notes = {p["name"]: p["note"] for p in report["phases"]}
     assert "need store faults" in notes["sequential vectors"]

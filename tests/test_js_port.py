@@ -61,3 +61,6 @@ def test_js_port_passes_conform() -> None:
     # vectors were run too
     assert "capabilities: points, faults" in run.stdout
     assert "hooks case" not in run.stdout
+    # it offers no events: never asked for them, [EVENTS] is listed as not checked, with why
+    assert "the adapter offers no events" in run.stdout
+    assert "the adapter does not offer the events capability" in run.stdout

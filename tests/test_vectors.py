@@ -145,6 +145,7 @@ class _Replay:
         self.out = out
         self.adapter = server
         self.next = 0
+        self.news: dict[str, dict[str, Any]] = {}  # the events the step's settles reported
 
     def rid(self) -> str:
         self.next += 1
@@ -176,10 +177,18 @@ async def replay_sequential(case: dict[str, Any]) -> None:
 
 
 async def _settle(r: _Replay) -> list[str]:
-    """Send settle; the labels parked."""
+    """Send settle, asking for the events too; the labels parked."""
     rid = r.rid()
-    await r.send({"id": rid, "cmd": "settle"})
-    return [p["task"] for p in r.answers()[rid]["ok"]["parked"]]
+    await r.send({"id": rid, "cmd": "settle", "events": True})
+    answer = r.answers()[rid]["ok"]
+    for sid, news in answer["events"].items():  # put a step's settles together [EVENTS]
+        got = r.news.setdefault(sid, {"events": []})
+        got["events"] += news["events"]
+        if news.get("lagged"):
+            got["lagged"] = got.get("lagged", 0) + news["lagged"]
+        if news.get("ended"):
+            got["ended"] = True
+    return [p["task"] for p in answer["parked"]]
 
 
 async def _hook(step: dict[str, Any], r: _Replay, parked: list[str]) -> list[str]:
@@ -208,6 +217,7 @@ async def _replay(case: dict[str, Any], r: _Replay) -> None:
     try:
         for index, step in enumerate(case["steps"]):
             where = f"{case['name']} step {index} {step['model']}"
+            r.news = {}
             expects = step["expect"] if "at_once" in step else [step.get("expect")]
             waits_on = next((e["pending"] for e in expects if e and "pending" in e), None)
             if "op" in step and waits_on is None and "session" in step["op"]:
@@ -243,6 +253,7 @@ async def _replay(case: dict[str, Any], r: _Replay) -> None:
                 assert matches(expects[0], got[0]), f"{where}: got {got}"
                 assert "hooks" in case or got == expects, f"{where}: got {got}"
             assert completed == step.get("completed", []), f"{where}: completed {completed}"
+            assert r.news == step.get("events", {}), f"{where}: events {r.news}"
     finally:
         await r.send({"id": r.rid(), "cmd": "bye"})
 

@@ -94,8 +94,8 @@ def _answer_json(rid: str | None, answer: Answer) -> dict[str, Json]:
     return {"id": rid, "ok": encode(result.value)}
 
 
-CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement")
-"""What the reference adapter can offer (``spec/ADAPTER.md`` sections 6 and 11)."""
+CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement", "events")
+"""What the reference adapter can offer (``spec/ADAPTER.md`` sections 6, 11 and 13)."""
 
 
 class Server:
@@ -117,9 +117,9 @@ class Server:
         self.target = target
         self.emit = emit
         self.variant = variant
-        # placement only where the target parks as the reference's table says (not the seed)
+        # placement (and events) only where the target offers them (no placement: the seed)
         self.capabilities = tuple(c for c in CAPABILITIES if c in capabilities and (
-            c != "placement" or c in target.capabilities))
+            c not in ("placement", "events") or c in target.capabilities))
         self._open = False
         self._lines = 0
         self._in_flight: set[str] = set()
@@ -193,12 +193,18 @@ class Server:
             self.emit({"id": rid, "ok": None})
         elif cmd == "settle":
             self._need_open(rid, cmd)
+            store = field(msg, "store", "bool", False)
+            events = field(msg, "events", "bool", False)
+            if events:
+                self._need("events", rid, 'settle with "events": true')
             settled = await self.target.settle()
             parked = [{"task": p.task, "kind": p.kind, "session": p.session}
                       for p in settled.parked]
             answer: dict[str, Json] = {"parked": parked}
-            if field(msg, "store", "bool", False):
+            if store:
                 answer["store"] = encode(await self.target.observe_store())
+            if events:
+                answer["events"] = encode(settled.events or {})
             self.emit({"id": rid, "ok": answer})
         elif cmd == "control":
             self._need_open(rid, cmd)

@@ -20,7 +20,7 @@ from dataclasses import fields
 from typing import Any
 
 from .._model import model
-from .._types import RunResult, Session, SessionSummary, SessionView
+from .._types import RunResult, Session, SessionSummary, SessionView, Usage
 
 Json = Any
 """A decoded JSON value (dict, list, str, int, float, bool or None)."""
@@ -56,7 +56,39 @@ def model_session(s: Session) -> model.Session:
     )
 
 
+def model_event(kind: str, text: str, usage: Usage) -> model.Event:
+    """An event the service published (an ``AgentEvent``'s kind value, text, usage) [EVENTS]."""
+    return model.Event(kind, text, usage.input_tokens, usage.output_tokens)
+
+
 # -- model -> JSON ------------------------------------------------------------------------
+
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    model.RUN_STARTED: ("text",),
+    model.TEXT_COMPLETE: ("text", "input_tokens", "output_tokens"),
+    model.RUN_COMPLETED: ("text", "input_tokens", "output_tokens"),
+    model.HOST_MESSAGE: ("text",),
+    model.COMPACTED: (),
+    model.RUN_CANCELLED: (),
+}
+"""Each event kind of the contract and what it carries on the wire ([EVENTS]: the prompt, a
+reply with its usage, a message's text; a compaction and a cancellation carry nothing)."""
+
+
+def _event(e: model.Event) -> dict[str, Json]:
+    keys = EVENT_FIELDS.get(e.kind)
+    if keys is None:  # no kind of the contract: everything it holds, to show what it is
+        keys = tuple(k for k in ("text", "input_tokens", "output_tokens") if getattr(e, k))
+    return {"kind": e.kind, **{k: getattr(e, k) for k in keys}}
+
+
+def _news(n: model.News) -> dict[str, Json]:
+    out: dict[str, Json] = {"events": [_event(e) for e in n.events]}
+    if n.lagged:
+        out["lagged"] = n.lagged
+    if n.ended:
+        out["ended"] = True
+    return out
 
 _RECORDS: tuple[type, ...] = (model.RunResult, model.View, model.Summary, model.Session)
 
@@ -71,6 +103,10 @@ def encode(value: object) -> Json:
         return value
     if isinstance(value, _RECORDS):
         return _record(value)
+    if isinstance(value, model.Event):
+        return _event(value)
+    if isinstance(value, model.News):
+        return _news(value)
     if isinstance(value, tuple):
         return [encode(v) for v in value]
     if isinstance(value, Mapping):
@@ -131,13 +167,51 @@ def decode_store(value: Json) -> dict[str, model.Session]:
     return {str(k): _decode_record(model.Session, v, f"store[{k}]") for k, v in value.items()}
 
 
+def _decode_event(value: Json, where: str) -> model.Event:
+    if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
+        raise ValueError(f"{where}: expected an object with a string \"kind\", got {value!r:.60}")
+    kind = value["kind"]
+    need = EVENT_FIELDS.get(kind, ())
+    args: dict[str, Any] = {}
+    for key, check in (("text", _TYPES["str"]), ("input_tokens", _TYPES["int"]),
+                       ("output_tokens", _TYPES["int"])):
+        if key not in value:
+            if key in need:
+                raise ValueError(f"{where}: a {kind} event needs {key!r}")
+            continue
+        if not check(value[key]):
+            raise ValueError(f"{where}.{key}: got {value[key]!r:.60}")
+        args[key] = value[key]
+    return model.Event(kind, **args)
+
+
+def decode_news(value: Json) -> dict[str, model.News]:
+    """Events per session, as ``settle`` with ``"events": true`` answers them [EVENTS]."""
+    if not isinstance(value, dict):
+        raise ValueError(f"events: expected an object, got {type(value).__name__}")
+    out: dict[str, model.News] = {}
+    for sid, news in value.items():
+        where = f"events[{str(sid)[:40]}]"
+        if not isinstance(news, dict) or not isinstance(news.get("events", []), list):
+            raise ValueError(f"{where}: expected {{\"events\": [...]}}, got {news!r:.60}")
+        lagged, ended = news.get("lagged", 0), news.get("ended", False)
+        if not _TYPES["int"](lagged) or not _TYPES["bool"](ended):
+            raise ValueError(f"{where}: lagged must be an int and ended a bool")
+        events = tuple(_decode_event(e, f"{where}.events[{i}]")
+                       for i, e in enumerate(news.get("events", [])))
+        out[str(sid)] = model.News(events, lagged, ended)
+    return out
+
+
 def decode_none(value: Json) -> None:
     if value is not None:
         raise ValueError(f"expected null, got {value!r:.60}")
 
 
 __all__ = [
+    "EVENT_FIELDS",
     "Json",
+    "decode_news",
     "decode_none",
     "decode_run",
     "decode_session",
@@ -145,6 +219,7 @@ __all__ = [
     "decode_summaries",
     "decode_view",
     "encode",
+    "model_event",
     "model_run",
     "model_session",
     "model_summary",

@@ -71,6 +71,7 @@ from ._outputs import Drawn, draw_failures, junit_cases
 from ._report import Failure, Phase, Report, renumber
 
 __all__ = [
+    "NEEDS_EVENTS",
     "NEEDS_FAULTS",
     "NEEDS_POINTS",
     "Options",
@@ -187,6 +188,9 @@ class _Conform:
                 notes.append(f"the adapter offers no scheduling hooks: {len(skipped)} hooks "
                              f"case{'s' if len(skipped) > 1 else ''} not run "
                              f"({', '.join(c.name for c in skipped)})")
+        if "events" not in self.target.capabilities:
+            notes.append("the adapter offers no events: what each step publishes is not "
+                         "compared [EVENTS]")
         phase.note = "; ".join(notes)
         try:
             for case in cases:
@@ -292,6 +296,8 @@ def _clauses_of(cases: Iterable[Case]) -> set[str]:
 NEEDS_FAULTS = "needs store faults (fail_next_save), and the adapter does not offer the faults " \
     "capability"
 NEEDS_POINTS = "needs the scheduling hooks, and the adapter does not offer the points capability"
+NEEDS_EVENTS = "needs the events settle reports, and the adapter does not offer the events " \
+    "capability"
 
 
 def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
@@ -301,7 +307,8 @@ def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
     conform would run (the vectors, and the random sequences the options
     ask for), those the adapter's capabilities leave out, and the rules
     every concurrent run checks.  A clause here is never checked against
-    this adapter, however the run goes.
+    this adapter, however the run goes.  Without ``events`` every case runs,
+    but what its steps publish is not compared: EVENTS is never checked.
     """
     def needs(case: Case) -> str | None:
         if needs_faults(case) and "faults" not in offered:
@@ -319,6 +326,9 @@ def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
         opts.max_schedules > 0 or opts.search_runs > 0))
     reached = runnable | (set(RULES) if concurrent else set())
     gaps: dict[str, str] = {}
+    if "events" not in offered and "EVENTS" in reached:  # its steps run, unchecked on events
+        reached.discard("EVENTS")
+        gaps["EVENTS"] = NEEDS_EVENTS
     for case in planned:
         why = needs(case)
         if why is not None:

@@ -14,6 +14,11 @@ terms, with the outcome stated by hand where the model cannot say it:
   interleaving a clarified rule is about (ARCHIVE's first step, the message
   HOST-MESSAGE drops) and checks the outcome the rule requires.
 
+Every step also says what each session publishes during it ([EVENTS]): the
+model's ``step_events`` for a model operation; stated by hand for a ``Wire``
+or ``Hook`` step (nothing, unless it says otherwise).  A target that offers
+``events`` is checked on them after every step.
+
 Sources, all generated, none restated: the model's worked examples
 (``models/examples.py``; an example that ``pins`` a clause reports every
 difference under it), the malformed inputs and hooks cases below, and random
@@ -35,6 +40,9 @@ from ...registry._values import Json, encode
 from ..targets import PROTOCOL_CODES, dumps
 from ._clauses import PROTOCOL
 
+Published = tuple[tuple[str, model.News], ...]
+"""What sessions publish during a step, by session id in order ([EVENTS]; ``model.step_events``)."""
+
 SEED = 20250405
 """The random sequences' seed: case ``i`` draws from ``random.Random(SEED + i)``."""
 
@@ -47,7 +55,8 @@ class Wire:
     """A raw command, and its result stated by hand (an object may list only some keys).
 
     ``task`` labels the call's task (hooks cases hold or release it by name);
-    ``completed`` lists the pending calls the step must end, as in the vectors.
+    ``completed`` lists the pending calls the step must end, as in the vectors;
+    ``events`` what each session publishes meanwhile (by session; none if empty).
     """
 
     cmd: tuple[tuple[str, Json], ...]
@@ -55,11 +64,12 @@ class Wire:
     clauses: tuple[str, ...]
     task: str | None = None
     completed: tuple[Json, ...] = ()
+    events: Published = ()
 
     @staticmethod
     def of(expect: Json, clauses: tuple[str, ...], task: str | None = None,
-           completed: tuple[Json, ...] = (), **fields: Json) -> Wire:
-        return Wire(tuple(fields.items()), expect, clauses, task, completed)
+           completed: tuple[Json, ...] = (), events: Published = (), **fields: Json) -> Wire:
+        return Wire(tuple(fields.items()), expect, clauses, task, completed, events)
 
     def command(self) -> dict[str, Json]:
         return dict(self.cmd)
@@ -94,6 +104,7 @@ class Hook:
     arg: Json
     clauses: tuple[str, ...]
     completed: tuple[Json, ...] = ()
+    events: Published = ()  # what each session publishes while the step runs [EVENTS]
 
     def to_json(self) -> dict[str, Json]:
         if self.kind == "drive":
@@ -220,6 +231,21 @@ INPUT_CASES: tuple[Case, ...] = (
 )
 """Malformed input: wire-level, so not among the model's examples."""
 
+def _ev(kind: str, text: str = "", usage: tuple[int, int] = (0, 0)) -> model.Event:
+    return model.Event(kind, text, *usage)
+
+
+def _turn(prompt: str) -> tuple[model.Event, ...]:
+    """A scripted turn's events, stated by hand ([EVENTS]; one-word prompts: usage 2, 3)."""
+    reply = f"echo: {prompt}"
+    return (_ev(model.RUN_STARTED, prompt), _ev(model.TEXT_COMPLETE, reply, (2, 3)),
+            _ev(model.RUN_COMPLETED, reply, (2, 3)))
+
+
+def _of_s1(*events: model.Event, ended: bool = False) -> Published:
+    return ((S1, model.News(events, ended=ended)),)
+
+
 ARCHIVE_CREATED: Json = {"ok": {"session_id": S1, "text": "echo: hello", "input_tokens": 2,
                                 "output_tokens": 3, "turns": 1}}
 
@@ -236,9 +262,11 @@ HOOKS_CASES: tuple[Case, ...] = (
             Wire.of({"pending": S1}, ("ARCHIVE",), task="a", cmd="archive", session=S1),
             Wire.of({"pending": S1}, ("ARCHIVE",), task="c", cmd="create", prompt="hello"),
             Hook("drive", ["a"], ("ARCHIVE", "CREATE"),
-                 completed=({"session": S1, "result": ARCHIVE_CREATED},)),
+                 completed=({"session": S1, "result": ARCHIVE_CREATED},),
+                 events=_of_s1(*_turn("hello"))),
             Hook("control", False, ("ARCHIVE",),
-                 completed=({"session": S1, "result": {"ok": None}},)),
+                 completed=({"session": S1, "result": {"ok": None}},),
+                 events=_of_s1(ended=True)),
             Wire.of({"error": "SESSION_NOT_FOUND"}, ("ARCHIVE-FINAL", "ARCHIVE"),
                     cmd="read", session=S1),
             Wire.of({"ok": None}, ("ARCHIVE-FINAL", "ARCHIVE"), cmd="load_persisted",
@@ -259,24 +287,29 @@ HOOKS_CASES: tuple[Case, ...] = (
             Hook("control", True, ("HOST-MESSAGE",)),
             Wire.of({"ok": None}, ("HOST-MESSAGE",), task="i", cmd="inject", session=S1,
                     text="x"),
-            Hook("release", "session s1", ("HOST-MESSAGE",)),
+            Hook("release", "session s1", ("HOST-MESSAGE",),
+                 events=_of_s1(_ev(model.HOST_MESSAGE, "x"))),
             Wire.of({"ok": None}, ("HOST-MESSAGE",), cmd="inject", session=S1, text="y"),
             Wire.of({"ok": {"message_count": 3, "is_active": True,
                             "last_assistant_text": "echo: serve"}},
                     ("HOST-MESSAGE", "READ"), cmd="read", session=S1),
             Wire.of({"ok": None}, ("INTERRUPT", "HOST-MESSAGE"), cmd="interrupt", session=S1,
-                    completed=({"session": S1, "result": {"error": "AGENT_ERROR"}},)),
+                    completed=({"session": S1, "result": {"error": "AGENT_ERROR"}},),
+                    events=_of_s1(_ev(model.RUN_CANCELLED))),
             Hook("control", False, ("HOST-MESSAGE",)),
             Wire.of({"ok": {"message_count": 3, "is_active": False,
                             "last_assistant_text": "echo: serve"}},
                     ("HOST-MESSAGE", "INTERRUPT"), cmd="read", session=S1),
             Wire.of({"pending": S1}, ("HOST", "HOST-MESSAGE"), cmd="start_turn", session=S1,
-                    prompt="again", host_mode=True),
+                    prompt="again", host_mode=True,
+                    events=_of_s1(*_turn("again"), _ev(model.HOST_MESSAGE, "y"),
+                                  _ev(model.TEXT_COMPLETE, "echo: y", (2, 3)))),
             Wire.of({"ok": {"message_count": 7, "is_active": True,
                             "last_assistant_text": "echo: y"}},
                     ("HOST-MESSAGE",), cmd="read", session=S1),
             Wire.of({"ok": None}, ("INTERRUPT",), cmd="interrupt", session=S1,
-                    completed=({"session": S1, "result": {"error": "AGENT_ERROR"}},)),
+                    completed=({"session": S1, "result": {"error": "AGENT_ERROR"}},),
+                    events=_of_s1(_ev(model.RUN_CANCELLED))),
             Wire.of({"ok": {"message_count": 7, "is_active": False}}, ("HOST-MESSAGE",),
                     cmd="read", session=S1),
         ),
@@ -412,6 +445,7 @@ class ExpectedStep:
     checks: tuple[str, ...]
     op: Step
     before: model.State
+    events: Published = ()
 
     def to_json(self) -> dict[str, Json]:
         out: dict[str, Json] = {}
@@ -427,6 +461,8 @@ class ExpectedStep:
             out["expect"] = self.expect
         if self.completed:
             out["completed"] = list(self.completed)
+        if self.events:
+            out["events"] = {sid: encode(news) for sid, news in self.events}
         out["checks"] = list(self.checks)
         out["model"] = repr(self.op)
         return out
@@ -457,20 +493,23 @@ def expected_steps(case: Case) -> list[ExpectedStep]:
         if isinstance(op, Wire | Hook):
             commands = (op.command(),) if isinstance(op, Wire) else ()
             expect = op.expect if isinstance(op, Wire) else None
-            checks = _pinned(case, list(op.clauses))
-            out.append(ExpectedStep(commands, False, expect, op.completed, checks, op, state))
+            checks = _pinned(case, [*op.clauses, *(["EVENTS"] if op.events else [])])
+            out.append(ExpectedStep(commands, False, expect, op.completed, checks, op, state,
+                                    op.events))
             scripted = scripted or isinstance(op, Hook) or op.changes
             continue
         if scripted:
             raise AssertionError(f"{case.name}: {op!r} follows a scripted step that changed "
                                  "the service: the model cannot say what it answers")
-        result, after = model.step(state, op)
+        result, after, events = model.step_events(state, op)
         broken = model.violations(after)
         if broken:
             raise AssertionError(f"{case.name}: {op!r} breaks the model's invariants {broken}")
         clauses = step_clauses(op, state, result)
         if _has_error(result):
             clauses.append("ERRORS")
+        if events:
+            clauses.append("EVENTS")
         out.append(
             ExpectedStep(
                 tuple(op_commands(op)),
@@ -480,6 +519,7 @@ def expected_steps(case: Case) -> list[ExpectedStep]:
                 _pinned(case, clauses),
                 op,
                 state,
+                events,
             )
         )
         state = after

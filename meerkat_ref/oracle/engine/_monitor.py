@@ -62,6 +62,12 @@ CHECKPOINT-GATE While disarmed (``cancel_all_checkpointers`` answered, and
                 revision of a session the sweep disarmed changes only under a
                 plain create or turn of that session in flight (wire); no
                 write by a session's own task lands for it (white-box).
+EVENTS          (white-box only, so not in ``RULES``: a port's streams are
+                checked by ``conform``'s sequential vectors) each session's
+                event stream, read at every step, is one the contract allows
+                for the calls that ran (``_event_streams``): each turn's
+                events in order and complete, RUN_CANCELLED only for an
+                interrupt, the stream ended exactly when the task did.
 LIVENESS        When nothing can run, no client waits on a call other than a
                 host-mode turn; a run ends within ``max_steps``.
 LINEARIZABLE    (after the run, ``_linearize``) some real-time order of the
@@ -76,6 +82,7 @@ from dataclasses import dataclass, field, replace
 from ..._model import model
 from ...registry import describe, operation
 from ..targets import AGENT_KINDS, Answer, Introspection, Point
+from ._event_streams import stream_problem
 from ._labels import short
 from ._linearize import Cancel, Event, Fault, Invoke, Observe, Quiet, Respond, Restart
 
@@ -204,6 +211,8 @@ class Monitor:
     _floor: dict[int, int] = field(default_factory=dict)  # id(call) -> store revision at invoke
     _peak: dict[int, dict[str, int]] = field(default_factory=dict)  # id(call) -> highest seen
     _seen_violations: set[tuple[str, str]] = field(default_factory=set)
+    _calls_changed: int = 0  # bumped as a call is invoked, answered or cancelled
+    _streams_checked: dict[str, tuple[model.News, bool, int]] = field(default_factory=dict)
 
     @property
     def events(self) -> list[Event]:
@@ -232,6 +241,7 @@ class Monitor:
     # -- calls ---------------------------------------------------------------------------
 
     def invoked(self, call: Call) -> None:
+        self._calls_changed += 1
         call.index = len(self.history)
         self.history.append(call)
         if not isinstance(call.op, dict | model.ObserveStore):
@@ -263,6 +273,7 @@ class Monitor:
     def answered(self, call: Call, answer: Answer) -> None:
         if isinstance(answer.result, model.Crashed):
             return  # the process died under it: never answered
+        self._calls_changed += 1
         self._ended(call)
         if not isinstance(call.op, dict | model.ObserveStore):
             self._events.append(Respond(self.step, call.index, answer.result))
@@ -349,6 +360,7 @@ class Monitor:
 
     def cancelled(self, call: Call) -> None:
         """[CALLER-CANCEL] ``call``'s caller was cancelled where it waited: no answer will come."""
+        self._calls_changed += 1
         self._log(Cancel(self.step, call.index))
         self._ended(call)
 
@@ -540,6 +552,7 @@ class Monitor:
             if n > 1:
                 self.violate("TURN-BUSY", f"{n} turns admitted at once in {short(sid)}")
         self._check_admitted(intro, at_end=False)
+        self._check_events(intro)
 
     def _check_admitted(self, intro: Introspection, *, at_end: bool) -> None:
         """The count of turns taken or queued (``admitted``) agrees with the agents.
@@ -559,6 +572,29 @@ class Monitor:
             if sid in intro.live and intro.admitted.get(sid, 0) < running:
                 self.violate("TURN-BUSY", f"{running} agent turns run in {short(sid)}, but "
                              f"the service counts {intro.admitted.get(sid, 0)} taken or queued")
+
+    def _check_events(self, intro: Introspection) -> None:
+        """EVENTS: every session's stream so far is one its calls allow (``_event_streams``).
+
+        A stream is judged again only when something its verdict reads changed:
+        the stream (the target replaces a session's ``News`` when it reads more),
+        whether its task runs, or the calls (one is invoked, answered, cancelled).
+        """
+        for sid, news in sorted(intro.events.items()):
+            running = sid in intro.running_tasks
+            last = self._streams_checked.get(sid)
+            if last is not None and last[0] is news and last[1:] == (running,
+                                                                     self._calls_changed):
+                continue
+            self._streams_checked[sid] = (news, running, self._calls_changed)
+            calls = [c for c in self.history if c.session_id == sid or (
+                isinstance(c.value, model.RunResult) and c.value.session_id == sid)]
+            cancels = sum(c.name == "interrupt" and c.result in (None, "ok") for c in calls)
+            turns = sum(isinstance(c.value, model.RunResult) and c.value.turns > 0
+                        and not c.host for c in calls)
+            problem = stream_problem(news, cancels=cancels, turns=turns, running=running)
+            if problem is not None:
+                self.violate("EVENTS", f"the event stream of {short(sid)}: {problem}")
 
     def ended(self, intro: Introspection | None) -> None:
         """At the end of a run (nothing can move): every archived session's task has ended."""

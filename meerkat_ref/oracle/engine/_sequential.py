@@ -8,11 +8,20 @@ during a later step is that step's ``completed``.  The first difference ends
 the case; ``shrink`` then looks (greedily, against the target) for a shorter
 sequence failing under the same clause.  The same code replays the vectors
 against the reference in process and judges a port over the adapter.
+
+Events [EVENTS]: a target that offers ``events`` reports, at each settle,
+what each session published since the last one; a step's reports (a hooks
+step settles several times) are put together and compared with what the
+step says each session publishes.  A difference there, the answers agreeing,
+is reported under EVENTS, or under the clause the case pins, as every
+difference in such a case is (a port that reads that rule another way shows
+it in what the step publishes as well: a ``/compact`` prompt compacting
+instead of running a turn publishes ``COMPACTED``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..._model import model
@@ -23,6 +32,7 @@ from ._cases import (
     Case,
     ExpectedStep,
     Hook,
+    Published,
     Wire,
     blame,
     expected_steps,
@@ -61,7 +71,28 @@ def answer_json(answer: Answer) -> Json:
     return {"ok": value.value if isinstance(value, Malformed) else encode(value)}
 
 
-def _describe(step: ExpectedStep, got: Json, completed: list[Json], note: str = "") -> str:
+def _gather(into: dict[str, model.News], news: Mapping[str, model.News] | None) -> None:
+    """Add one settle's events to the step's so far (per session, in order).
+
+    A session reported with nothing (no event, none lost, not ended) is as
+    one left out: the adapter may do either (``spec/ADAPTER.md`` section 13).
+    """
+    for sid, n in (news or {}).items():
+        if n == model.News():
+            continue
+        old = into.get(sid, model.News())
+        into[sid] = model.News(old.events + n.events, old.lagged + n.lagged,
+                               old.ended or n.ended)
+
+
+def events_json(events: Mapping[str, model.News] | Published) -> Json:
+    """Events by session in the vectors' form (``{}``: none)."""
+    pairs = events.items() if isinstance(events, Mapping) else events
+    return {sid: encode(news) for sid, news in sorted(pairs)}
+
+
+def _describe(step: ExpectedStep, got: Json, completed: list[Json], note: str = "",
+              events: Mapping[str, model.News] | None = None) -> str:
     if isinstance(step.op, Hook):
         parts = [f"step {step.op!r}{note}"]
     else:
@@ -72,11 +103,48 @@ def _describe(step: ExpectedStep, got: Json, completed: list[Json], note: str = 
     if not matches(list(step.completed), completed):
         parts.append(f"  expected completed {dumps(list(step.completed))}")
         parts.append(f"  got completed      {dumps(completed)}")
+    if events is not None and events != dict(step.events):
+        parts += _events_differ(dict(step.events), events)
     return "\n".join(parts)
 
 
+_SHOWN = 600
+"""Up to this many characters, a session's expected and read events are shown whole."""
+
+
+def _events_differ(expected: Mapping[str, model.News], got: Mapping[str, model.News]) -> list[str]:
+    """How a step's events differ, session by session [EVENTS].
+
+    Whole when short; else the counts and the first event that differs (one
+    step may publish hundreds: a host loop serving its queued messages).
+    """
+    out: list[str] = []
+    for sid in sorted(set(expected) | set(got)):
+        want, seen = expected.get(sid, model.News()), got.get(sid, model.News())
+        if want == seen:
+            continue
+        shown = dumps(encode(want)), dumps(encode(seen))
+        if sum(map(len, shown)) <= _SHOWN:
+            out += [f"  expected events of {sid} {shown[0]}",
+                    f"  got events of {sid}      {shown[1]}"]
+            continue
+
+        def counts(n: model.News) -> str:
+            return f"{len(n.events)} events, lagged {n.lagged}, ended {str(n.ended).lower()}"
+
+        out.append(f"  events of {sid}: expected {counts(want)}; got {counts(seen)}")
+        first = next((i for i, (a, b) in enumerate(zip(want.events, seen.events, strict=False))
+                      if a != b), None)
+        if first is not None:
+            out.append(f"    first difference, event {first + 1}: expected "
+                       f"{dumps(encode(want.events[first]))}, got "
+                       f"{dumps(encode(seen.events[first]))}")
+    return out
+
+
 async def _hook(target: Target, hook: Hook, parked: Sequence[str],
-                answers: dict[str, Answer]) -> tuple[list[str], str]:
+                answers: dict[str, Answer],
+                news: dict[str, model.News]) -> tuple[list[str], str]:
     """Carry out one hooks step; the parked labels after it, and what went wrong ("" if not)."""
     if hook.kind == "control":
         await target.control(bool(hook.arg))
@@ -93,10 +161,12 @@ async def _hook(target: Target, hook: Hook, parked: Sequence[str],
             await target.release(free[0])
             settled = await target.settle()
             answers.update(settled.answers)
+            _gather(news, settled.events)
             parked = [p.task for p in settled.parked]
         return list(parked), f": tasks still parked after {DRIVE_LIMIT} releases"
     settled = await target.settle()
     answers.update(settled.answers)
+    _gather(news, settled.events)
     return [p.task for p in settled.parked], ""
 
 
@@ -106,7 +176,12 @@ async def run_case(
     steps: Sequence[ExpectedStep],
     checked: Callable[[Sequence[str]], None] | None = None,
 ) -> Mismatch | None:
-    """Run one case on a freshly opened service; the first difference, or ``None``."""
+    """Run one case on a freshly opened service; the first difference, or ``None``.
+
+    A target without the capability ``events`` is not asked for them, and its
+    steps count no check of EVENTS.
+    """
+    with_events = "events" in target.capabilities
     await target.open(case.capacity, case.persistent)
     pending: dict[str, str | None] = {}  # call id -> session of a call still pending
     answers: dict[str, Answer] = {}
@@ -114,8 +189,9 @@ async def run_case(
     for index, step in enumerate(steps):
         cids: list[str] = []
         problem = ""
+        news: dict[str, model.News] = {}
         if isinstance(step.op, Hook):
-            parked, problem = await _hook(target, step.op, parked, answers)
+            parked, problem = await _hook(target, step.op, parked, answers, news)
         else:
             if isinstance(step.op, Wire):
                 cids = [await target.call(step.op.command(), step.op.task or "req")]
@@ -129,6 +205,7 @@ async def run_case(
                 cids = [await target.call(op, "req") for op in expand(step.op)]
             settled = await target.settle()
             answers.update(settled.answers)
+            _gather(news, settled.events)
             parked = [p.task for p in settled.parked]
         results: list[Json] = []
         protocol: str | None = None
@@ -159,18 +236,22 @@ async def run_case(
         else:
             same = matches(step.expect, results[0])
         same_completed = matches(list(step.completed), completed)
+        same_events = not with_events or news == dict(step.events)
         if checked is not None:
-            checked(step.checks)
-        if same and same_completed:
+            checked(step.checks if with_events else
+                    tuple(c for c in step.checks if c != "EVENTS"))
+        if same and same_completed and same_events:
             continue
-        if isinstance(step.op, Wire | Hook):
+        if same and same_completed:  # only the events differ
+            clause = case.pins if case.pins and case.pins in step.checks else "EVENTS"
+        elif isinstance(step.op, Wire | Hook):
             clause = wire_blame(step.op, step.checks, step.expect, got)
         elif protocol is not None:
             clause = "PROTOCOL"
         else:
             clause = blame(step.op, step.before, step.checks, step.expect, got,
                            completed_differs=same and not same_completed)
-        message = _describe(step, got, completed, problem)
+        message = _describe(step, got, completed, problem, news if with_events else None)
         if protocol is not None:
             message = f"protocol: {protocol}\n{message}"
         return Mismatch(index, clause, message, target.transcript())
@@ -218,4 +299,4 @@ async def shrink(target: Target, case: Case, found: Mismatch,
     return best_case, best
 
 
-__all__ = ["REPLAY_HOW", "Mismatch", "answer_json", "run_case", "shrink"]
+__all__ = ["REPLAY_HOW", "Mismatch", "answer_json", "events_json", "run_case", "shrink"]

@@ -25,7 +25,7 @@ import trio
 from ..._groups import unwrap_single
 from ..._model import model
 from ...registry import expand, operation, to_wire
-from ...registry._values import Json, decode_store
+from ...registry._values import Json, decode_news, decode_store
 from ._client import AdapterClient, ProtocolError
 from ._client import Answer as WireAnswer
 from ._protocol import Answer, Introspection, Point, Settled
@@ -159,11 +159,17 @@ class AdapterTarget:
         """Settle, and ask for the store in the same answer (``"store": true``).
 
         An adapter that does not know the flag answers without a store; then
-        ``observe_store`` asks separately.  Releases sent since the last
+        ``observe_store`` asks separately.  With the capability ``events`` it
+        asks for the events too (``"events": true``), which must then come.
+        Releases sent since the last
         settle are checked here: the adapter answers lines in order, so by
         now each has its answer.
         """
-        value = await self.client.call_ok({"cmd": "settle", "store": True})
+        ask_events = "events" in self.capabilities
+        cmd: dict[str, Json] = {"cmd": "settle", "store": True}
+        if ask_events:
+            cmd["events"] = True
+        value = await self.client.call_ok(cmd)
         parked = value.get("parked") if isinstance(value, dict) else None
         if not isinstance(parked, list) or not all(
             isinstance(p, dict) and isinstance(p.get("task"), str) for p in parked
@@ -178,12 +184,22 @@ class AdapterTarget:
                 self._store = decode_store(value["store"])
             except ValueError as exc:
                 raise ProtocolError(f"settle answered a malformed store: {exc}") from None
+        news = None
+        if ask_events:
+            if not isinstance(value, dict) or "events" not in value:
+                raise ProtocolError('settle with "events": true must answer "events" (the '
+                                    "adapter offers the events capability)")
+            try:
+                news = decode_news(value["events"])
+            except ValueError as exc:
+                raise ProtocolError(f"settle answered malformed events: {exc}") from None
         events = self.client.events[self._event_index:]
         self._event_index = len(self.client.events)
         return Settled(
             parked=tuple(sorted((_point(p) for p in parked), key=lambda p: p.task)),
             answers=tuple(self._arrived()),
             points=tuple(_point(e) for e in events),
+            events=news,
         )
 
     def _parked_while_off(self, parked: Sequence[dict[str, Json]]) -> str:

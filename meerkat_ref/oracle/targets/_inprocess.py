@@ -22,6 +22,11 @@ target owns (the store, the clock, the agent builder, the checkpointer it
 wraps), never from the service's private names; so does each step's
 footprint (``_footprints``: declared by the service, checked at the seams).
 
+Capability ``events`` [EVENTS]: a subscriber task subscribes to every
+session as it registers and reads each stream at every settle
+(``_streams``); ``settle`` reports what it read since the last settle, and
+``introspect`` each session's whole stream so far.
+
 Every call it starts runs in its own task named by the call's ``task``
 label.  Nothing here schedules anything itself: tasks run only between
 ``settle`` calls, when ``release`` (or control off) lets them.
@@ -65,6 +70,7 @@ from ...store._kinds import StoreKind, store_kind
 from ._footprints import Recorder, TaskInstrument
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, Point, Settled
+from ._streams import Subscriptions
 from ._wire import dumps
 
 
@@ -328,11 +334,14 @@ class InProcessTarget:
         on_point: Callable[[Point], None] | None = None,
         on_answer: Callable[[str, Answer], None] | None = None,
         placement: bool = True,
+        events: bool = True,
     ) -> None:
         self._kind = store_kind(store)  # InvalidArgument (a ValueError) for an unknown kind
         self._make = make_service
         self._description = description
         self._placement = placement  # parks as service/_placement.py says ([WIRE-PLACEMENT])
+        self._events = events  # subscribes to every session and reports its events [EVENTS]
+        self._subs = Subscriptions()
         self.store_kind = self._kind.name
         self._store_dir = store_dir
         self._threaded = threaded_store
@@ -365,6 +374,8 @@ class InProcessTarget:
     @property
     def capabilities(self) -> frozenset[str]:
         caps = {"points", "faults", "introspection", "cancel"}
+        if self._events:
+            caps.add("events")
         return frozenset(caps | {"placement"} if self._placement else caps)
 
     @property
@@ -433,6 +444,9 @@ class InProcessTarget:
                 recorder.declaration = declared if isinstance(declared, Footprints) else None
                 async with service as svc, trio.open_nursery() as calls:
                     self._svc, self._calls = svc, calls
+                    if self._events and self._host is not None:
+                        # Beside the service, not in its task tree: see ``_streams``.
+                        await self._subs.start(self._host, svc)
                     task_status.started(scope)
                     await trio.sleep_forever()
         finally:
@@ -455,6 +469,7 @@ class InProcessTarget:
         world = self._world
         if self._store is not None:
             self._store.dead = True
+        self._subs.crash()
         if self._process_scope is not None:
             # Cancel before anything is released: a parked task is then woken
             # by the cancellation itself and runs no further step of its own
@@ -495,6 +510,7 @@ class InProcessTarget:
         self._watch = _Watch(recorder=recorder)
         recorder.take()
         self._answers = []
+        self._subs = Subscriptions()
         self._world = _World(
             capacity, persistent, None, {}, _Builder(self._watch, self._point)
         )
@@ -643,11 +659,13 @@ class InProcessTarget:
         self._watch.settles += 1
         answers, self._answers = tuple(self._answers), []
         points = self._world.builder.points if self._world is not None else None
+        await self._subs.collect()  # at quiescence: nothing else runs meanwhile
         return Settled(
             parked=points.ready() if points is not None else (),
             answers=answers,
             points=points.drain() if points is not None else (),
             footprint=footprint,
+            events=self._subs.take() if self._events else None,
         )
 
     async def wait_any(self, calls: Sequence[str]) -> None:
@@ -751,6 +769,7 @@ class InProcessTarget:
             writes=tuple(watch.writes),
             settles=watch.settles,
             admitted={text(s): n for s, n in stats.admitted.items()},
+            events=dict(self._subs.whole),
         )
         watch.checkpoints.clear()
         watch.writes.clear()
@@ -773,8 +792,9 @@ class InProcessTarget:
         From the service's public ``statistics()`` (live sessions, running
         tasks, capacity held, gates with their locks, turns admitted), the
         agents the target built (each one's whole session), the turns
-        running, the clock's next tick, the ids taken and the store's pending
-        refusals.  The store's rows and the answers are the engine's to add.
+        running, the clock's next tick, the ids taken, the store's pending
+        refusals and every session's event stream as read so far.  The store's
+        rows and the answers are the engine's to add.
         """
         world = self._world
         if self._svc is None or world is None:
@@ -792,6 +812,7 @@ class InProcessTarget:
             "clock": builder.clock.inner.peek(),
             "ids": builder.ids_taken,
             "refusals": world.refusals,
+            "events": sorted((sid, repr(news)) for sid, news in self._subs.whole.items()),
         }
 
     @property

@@ -21,6 +21,11 @@ engine knows nothing else about it.  The protocol is the adapter protocol of
               and a new one opens over the same store, clock and ids
 ``observe_store``  the store's contents, read around the scheduling points
 
+With the capability ``events`` a target's ``settle`` also reports what each
+session published since the previous ``settle`` (``Settled.events``), as a
+subscriber that subscribed when the session registered and reads only at a
+settle sees it ([EVENTS]; ``spec/ADAPTER.md`` section 13).
+
 Everything here is plain data; ``Point.session`` and ids are the canonical
 UUID text, as on the wire.
 """
@@ -112,6 +117,10 @@ class Introspection:
     writes: tuple[tuple[str, int, bool], ...] = ()
     settles: int = 0
     admitted: Mapping[str, int] = field(default_factory=dict)  # turns taken or queued, per session
+    events: Mapping[str, model.News] = field(default_factory=dict)
+    """[EVENTS] every session's whole stream so far, as the target's subscriber read it at
+    each settle: every event since registration, the events lost (lagged), whether it
+    ended (a crash ends the streams of the dead process)."""
 
 
 Resource = tuple[str, str]
@@ -166,13 +175,16 @@ class Settled:
 
     ``footprint``: what ran since the last settle touched (in process only;
     ``None`` from a port, whose steps the engine must then treat as touching
-    everything).
+    everything).  ``events``: what each session published since the last
+    settle, a session with nothing to report left out (``None``: the target
+    does not offer ``events``) [EVENTS].
     """
 
     parked: tuple[Point, ...]
     answers: tuple[tuple[str, Answer], ...] = ()
     points: tuple[Point, ...] = ()  # points announced since the last settle, in order
     footprint: Footprint | None = None
+    events: Mapping[str, model.News] | None = None
 
 
 class Target(Protocol):
@@ -183,7 +195,7 @@ class Target(Protocol):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """``points`` (scheduling hooks), ``faults``, ``introspection``."""
+        """``points`` (scheduling hooks), ``faults``, ``events``, ``introspection``."""
         ...
 
     async def open(self, capacity: int, persistent: bool) -> None: ...

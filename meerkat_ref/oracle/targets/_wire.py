@@ -32,7 +32,7 @@ PROTOCOL_CODES: tuple[str, ...] = (
 CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
     "hello": (),
     "open": ("capacity", "persistent"),
-    "settle": ("store",),
+    "settle": ("store", "events"),
     "control": ("points",),
     "release": ("task", "fault"),
     "at_once": ("commands",),
