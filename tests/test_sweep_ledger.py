@@ -349,6 +349,25 @@ def _running(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has ended; only its parent's reaping is left
 
 
+def test_a_worker_started_after_its_sweep_died_ends_at_once() -> None:
+    """The pool starts workers as work arrives: one still starting when its sweep was
+    killed is already an orphan when its initializer runs, and must end all the same
+    (it watches the sweep's pid, passed in, not whatever parent it has by then)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid: a sweep that is gone
+    ended.wait()
+    probe = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from meerkat_ref.oracle.sweep import _end_with_parent\n"
+        "_end_with_parent(int(sys.argv[1]))\n"
+        "time.sleep(120)\n"), str(ended.pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = probe.communicate(timeout=60)  # its first look ends it; 60 s bounds a hang
+    finally:
+        probe.kill()
+    assert err == "", err  # ended by its watchdog (os._exit(1)), not by an error
+    assert probe.returncode == 1, "a worker whose sweep is gone kept running"
+
+
 def test_a_sweep_killed_outright_resumes_and_leaves_no_worker(tmp_path: Path) -> None:
     """``SIGKILL`` while two workers run: the same command goes on, to an uninterrupted
     run's totals; the orphaned workers end on their own (``_end_with_parent``)."""

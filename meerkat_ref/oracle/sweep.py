@@ -597,16 +597,18 @@ def _chunks(indices: Sequence[int], parts: int) -> Iterator[list[int]]:
         yield list(indices[start:start + size])
 
 
-def _end_with_parent() -> None:
-    """In a pool's worker: exit when the sweep that started it is gone.
+def _end_with_parent(parent: int) -> None:
+    """In a pool's worker: exit when the sweep that started it (pid ``parent``) is gone.
 
     Why: a sweep killed outright (``SIGKILL``, the machine's OOM killer)
     cannot stop its pool, and a worker waiting for its next chunk waits
     forever (the queue's other end is held by its siblings), spending a
     core on a scenario no one will read.  A daemon thread notices the
-    parent change (the orphan is adopted) within a second.
+    parent change (the orphan is adopted) within a second.  The sweep's pid
+    is passed in, not read here: the pool starts workers as work arrives,
+    and one still starting when the sweep was killed is already an orphan
+    when this runs (reading ``getppid()`` then would watch its new parent).
     """
-    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -672,7 +674,7 @@ def sweep(
         own = executor is None
         pool = executor if executor is not None else ProcessPoolExecutor(
             max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_end_with_parent)
+            initializer=_end_with_parent, initargs=(os.getpid(),))
         futures = []
         try:
             code = code_fingerprint()
