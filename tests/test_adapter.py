@@ -145,8 +145,14 @@ async def test_bad_lines_get_protocol_errors_naming_them() -> None:
         assert typed["code"] == "BAD_REQUEST" and "'limit' must be int" in typed["message"]
         malformed = (await a.send({"id": "6", "cmd": "read", "session": "../etc"}))[0]
         assert malformed["error"]["code"] == "INVALID_ARGUMENT"
-        assert (await a.send({"id": "7", "cmd": "open", "capacity": 0}))[0]["error"][
+        # A capacity is the service's to refuse [INPUT]; only a missing or huge one is the
+        # adapter's (BAD_REQUEST).
+        for rid, capacity in (("7", 0), ("8", True), ("9", 1.5), ("10", None)):
+            refused = (await a.send({"id": rid, "cmd": "open", "capacity": capacity}))[0]
+            assert refused["error"]["code"] == "INVALID_ARGUMENT", refused
+        assert (await a.send({"id": "11", "cmd": "open", "capacity": 10_001}))[0]["error"][
             "code"] == "BAD_REQUEST"
+        assert (await a.send({"id": "12", "cmd": "open"}))[0]["error"]["code"] == "BAD_REQUEST"
         for line in a.out:
             assert valid("adapterLine", line) == [], line
 

@@ -35,6 +35,7 @@ from .targets import (
     PROTOCOL,
     Answer,
     InProcessTarget,
+    OpenRefused,
     Point,
 )
 from .targets import dumps as _dumps
@@ -47,6 +48,25 @@ _OWN_FIELDS: dict[str, tuple[str, ...]] = {
     "fail_next_save": ("task",),
 }
 """The fields of the commands the server answers itself (rule WIRE-FIELDS: no others)."""
+
+
+def _capacity(msg: dict[str, Json]) -> Json:
+    """``open``'s capacity, for the service to judge ([INPUT]); BAD_REQUEST only if missing or huge.
+
+    The service refuses a capacity that is not an integer of at least 1
+    (``INVALID_ARGUMENT``, as its constructor does), so the value is passed on
+    as it came -- ``true``, ``1.5``, ``0`` included -- and the service's own
+    check answers.  Past 10,000 the adapter refuses it itself: a resource
+    limit of the adapter, not a rule of the contract ([WIRE-FIELDS]).
+    """
+    if "capacity" not in msg:
+        raise WireError("BAD_REQUEST", "open: missing field 'capacity'")
+    value = msg["capacity"]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 1.0 is the integer 1 [WIRE-FIELDS]
+    if isinstance(value, int) and not isinstance(value, bool) and value > 10_000:
+        raise WireError("BAD_REQUEST", f"open: capacity must be at most 10000, got {value}")
+    return value
 
 
 class TooLong(bytes):
@@ -183,12 +203,14 @@ class Server:
                 "store": self.target.store_kind,
             }})
         elif cmd == "open":
-            capacity = field(msg, "capacity", "int")
+            capacity = _capacity(msg)
             persistent = field(msg, "persistent", "bool", True)
-            if not 1 <= capacity <= 10_000:
-                raise WireError("BAD_REQUEST",
-                                f"open: capacity must be 1 to 10000, got {capacity}")
-            await self.target.open(capacity, persistent)
+            try:
+                await self.target.open(capacity, persistent)
+            except OpenRefused as exc:  # the service's own check [INPUT]; nothing is open
+                self._open = False
+                self._error(rid, exc.code, exc.message)
+                return True
             self._open = True
             self.emit({"id": rid, "ok": None})
         elif cmd == "settle":

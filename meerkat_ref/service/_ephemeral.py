@@ -335,6 +335,10 @@ class EphemeralSessionService:
         """Owns the agent; runs commands one at a time until shut down or cancelled."""
         try:
             with handle.task_scope:
+                # A new task need not run before its creator goes on: a turn may be sent,
+                # and the session archived, before it takes anything (LIVENESS: whatever
+                # is still queued when it ends is answered by ``_finish_task``).
+                await self._points.point("task.start", handle.session_id)  # may switch
                 async for command in handle.inbox:
                     if isinstance(command, _Shutdown):
                         break

@@ -61,6 +61,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("checkpoint", "a host loop is about to save through its checkpointer"),
     ("gate.acquire", "about to take a session's checkpointer gate (every store write, archive, "
      "the checkpointer sweeps)"),
+    ("task.start", "a session's task has started and is about to take its first command"),
     ("cmd.send", "about to hand a turn to the session's task"),
     ("store.save", "about to write a session to the store"),
     ("store.load", "about to read one session from the store"),
@@ -84,6 +85,7 @@ SEQUENCES: tuple[Row, ...] = (
     Row("create", "capacity free; first turn runs", (
         ("caller", "agent.step", "the session's id is taken (its creation tick comes after)"),
         ("caller", "cmd.send", "built and registered, gate recorded, the session task started"),
+        ("session", "task.start", "the turn waits in the new task's inbox"),
         ("session", "agent.step", "the turn is taken up"),
         ("session", "agent.step", "the user message is pushed"),
         ("session", "agent.step", "the reply is pushed"),
@@ -94,10 +96,12 @@ SEQUENCES: tuple[Row, ...] = (
         ("caller", "agent.step", "the session's id is taken (its creation tick comes after)"),
         ("caller", "gate.acquire", "built and registered, gate recorded, the task started"),
         ("caller", "store.save", "the gate is held"),
+        ("session", "task.start", "the task waits for its first command"),
     )),
     Row("create host_mode", "capacity free", (
         ("caller", "agent.step", "the session's id is taken (its creation tick comes after)"),
         ("caller", "cmd.send", "built and registered, gate recorded, the session task started"),
+        ("session", "task.start", "the turn waits in the new task's inbox"),
         ("session", "agent.step", "the turn is taken up"),
         ("session", "agent.step", "the user message is pushed"),
         ("session", "agent.step", "the reply is pushed"),
@@ -192,6 +196,8 @@ POINT_FOOTPRINTS: dict[tuple[str, str], Touches] = {
     # the caller woken; a host loop goes on to its checkpoint.
     ("session", "agent.step"): _t(writes="clock agent:<id> turn:<id>"),
     ("session", "checkpoint"): _t(reads="agent:<id>"),
+    # The task's first command taken up, if one is queued (a create's first turn).
+    ("session", "task.start"): _t(writes="turn:<id>"),
     # The turn handed over; the session's task takes it up.
     ("caller", "cmd.send"): _t(writes="turn:<id>"),
     ("caller", "gate.acquire"): _t(writes=_LOCK),

@@ -63,6 +63,8 @@ def case_json(case: Case) -> dict[str, Json]:
     }
     if case.hooks:
         out["hooks"] = True
+    if case.refused:
+        out["open"] = {"error": case.refused}  # the service refuses this capacity [INPUT]
     out["steps"] = [s.to_json() for s in expected_steps(case)]
     return out
 

@@ -204,7 +204,7 @@ class _Conform:
                 if len(small.lines) > len(found.lines):
                     small_case, small = case, found
                 note = ""
-                if len(small_case.ops) < found.index + 1:
+                if case.ops and len(small_case.ops) < found.index + 1:
                     note = (f"\n  (shrunk from {found.index + 1} operations to "
                             f"{len(small_case.ops)})")
                 self.report.fail(Failure(small.clause, name, case.name, small.message + note,

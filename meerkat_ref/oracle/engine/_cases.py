@@ -132,11 +132,12 @@ Step = model.Op | Wire | Hook
 class Case:
     name: str
     about: str
-    capacity: int
+    capacity: Json  # an int of at least 1, unless ``refused`` says the open is refused
     persistent: bool
     ops: tuple[Step, ...]
     pins: str = ""  # a clause every difference in this case is reported under first
     hooks: bool = False  # needs the adapter's scheduling hooks (capability ``points``)
+    refused: str = ""  # the error ``open`` answers (its capacity is the service's to refuse)
 
 
 BAD_ID = "not-a-uuid"
@@ -230,6 +231,18 @@ INPUT_CASES: tuple[Case, ...] = (
     ),
 )
 """Malformed input: wire-level, so not among the model's examples."""
+
+BAD_CAPACITIES: tuple[Json, ...] = (0, -3, True, 1.5, "2", None, [2])
+"""Capacities the service refuses when it is built ([INPUT]: not an integer of at least 1;
+``true`` is not an integer); ``open`` passes them on and answers the service's refusal."""
+
+OPEN_CASES: tuple[Case, ...] = tuple(
+    Case(f"open-refused-{i + 1}",
+         f"a service with capacity {json.dumps(capacity)} is refused when it is built",
+         capacity, i % 2 == 0, (), refused="INVALID_ARGUMENT")
+    for i, capacity in enumerate(BAD_CAPACITIES)
+)
+"""One case per refused capacity, both kinds of service: the open alone, nothing after it."""
 
 def _ev(kind: str, text: str = "", usage: tuple[int, int] = (0, 0)) -> model.Event:
     return model.Event(kind, text, *usage)
@@ -326,7 +339,7 @@ def example_cases() -> tuple[Case, ...]:
         Case(e.name, e.about, e.capacity, e.persistent, e.ops, pins=e.pins)
         for e in examples.EXAMPLES
     )
-    return worked + INPUT_CASES + HOOKS_CASES
+    return worked + INPUT_CASES + OPEN_CASES + HOOKS_CASES
 
 
 # -- random sequences -----------------------------------------------------------------------
@@ -486,6 +499,9 @@ def expected_steps(case: Case) -> list[ExpectedStep]:
     them may have changed the service, the model no longer knows its state,
     so no model operation may follow (an ``AssertionError`` says so).
     """
+    if case.refused:
+        return []  # the open is refused: nothing runs after it
+    assert isinstance(case.capacity, int), case
     state = model.init(case.capacity, case.persistent)
     out: list[ExpectedStep] = []
     scripted = False

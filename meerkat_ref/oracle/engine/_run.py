@@ -446,6 +446,11 @@ class _Runner:
         monitor.history.append(Call("process", model.Restart(), monitor.step, monitor.step, "ok"))
         self.calls.clear()
         self.owners.clear()
+        if self.outcome.crashed_at is None:
+            # The service left as a program leaves it, where the target can show it.
+            exit_problem = await self.target.shutdown()
+            if exit_problem:
+                monitor.violate("SHUTDOWN", exit_problem)
         await self.target.restart()
         monitor.restarted()
         await self.target.settle()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from ..._model import model
 from ...registry import expand
 from ...registry._values import Json, encode
-from ..targets import PROTOCOL_CODES, Answer, Malformed, Target, dumps
+from ..targets import PROTOCOL_CODES, Answer, Malformed, OpenRefused, Target, dumps
 from ._cases import (
     Case,
     ExpectedStep,
@@ -170,6 +170,23 @@ async def _hook(target: Target, hook: Hook, parked: Sequence[str],
     return [p.task for p in settled.parked], ""
 
 
+async def _refused_open(target: Target, case: Case,
+                        checked: Callable[[Sequence[str]], None] | None) -> Mismatch | None:
+    """A case whose ``open`` the service must refuse ([INPUT]): the code it answers, or why not."""
+    if checked is not None:
+        checked(("INPUT",))
+    try:
+        await target.open(case.capacity, case.persistent)
+    except OpenRefused as exc:
+        if exc.code == case.refused:
+            return None
+        got = exc.code
+    else:
+        got = "ok: the service was built"
+    return Mismatch(0, "INPUT", f"open with capacity {dumps(case.capacity)} answered {got}; "
+                    f"the contract refuses it {case.refused}", target.transcript())
+
+
 async def run_case(
     target: Target,
     case: Case,
@@ -182,6 +199,8 @@ async def run_case(
     steps count no check of EVENTS.
     """
     with_events = "events" in target.capabilities
+    if case.refused:
+        return await _refused_open(target, case, checked)
     await target.open(case.capacity, case.persistent)
     pending: dict[str, str | None] = {}  # call id -> session of a call still pending
     answers: dict[str, Answer] = {}

@@ -28,7 +28,7 @@ from ...registry import expand, operation, to_wire
 from ...registry._values import Json, decode_news, decode_store
 from ._client import AdapterClient, ProtocolError
 from ._client import Answer as WireAnswer
-from ._protocol import Answer, Introspection, Point, Settled
+from ._protocol import Answer, Introspection, OpenRefused, Point, Settled
 from ._wire import PROTOCOL, dumps
 
 
@@ -91,13 +91,19 @@ class AdapterTarget:
     def requests(self) -> int:
         return self.client.sent_count
 
-    async def open(self, capacity: int, persistent: bool) -> None:
+    async def open(self, capacity: Json, persistent: bool) -> None:
         self.client.mark()
         self._ops.clear()
         self._unreported.clear()
         self._event_index = 0
         self._hooks_off_by = "open"
-        await self.client.call_ok({"cmd": "open", "capacity": capacity, "persistent": persistent})
+        answer = await self.client.call({"cmd": "open", "capacity": capacity,
+                                         "persistent": persistent})
+        if answer.code == "INVALID_ARGUMENT":  # the service refused it [INPUT]
+            raise OpenRefused(answer.code, answer.message)
+        if not answer.ok:
+            raise ProtocolError(f"{self.client.line(answer.rid)} was answered "
+                                f"{answer.as_result()} ({answer.message})")
 
     async def call(self, op: object, task: str) -> str:
         cmd = op if isinstance(op, dict) else to_wire(op)
@@ -275,6 +281,9 @@ class AdapterTarget:
 
     def introspect(self) -> Introspection | None:
         return None
+
+    async def shutdown(self) -> str | None:
+        return None  # the protocol has no graceful exit: only a crash stops a service
 
     async def close(self) -> None:
         """Nothing per run: the adapter process lives until ``adapter_target`` ends."""

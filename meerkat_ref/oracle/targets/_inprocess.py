@@ -69,7 +69,7 @@ from ...store._base import SessionStore
 from ...store._kinds import StoreKind, store_kind
 from ._footprints import Recorder, TaskInstrument
 from ._points import ControlledPoints, NotParked
-from ._protocol import Answer, GateState, Introspection, Point, Settled
+from ._protocol import Answer, GateState, Introspection, OpenRefused, Point, Settled
 from ._streams import Subscriptions
 from ._wire import dumps
 
@@ -310,7 +310,7 @@ def _answer_of(exc: BaseException) -> Answer | None:
 class _World:
     """What survives a restart: capacity, kind, store, clock and ids, the store's refusals."""
 
-    capacity: int
+    capacity: Json
     persistent: bool
     raw: SessionStore | None
     shadow: dict[str, model.Session]
@@ -501,7 +501,7 @@ class InProcessTarget:
         self._host = None
         await self._stack.aclose()
 
-    async def open(self, capacity: int, persistent: bool) -> None:
+    async def open(self, capacity: Json, persistent: bool) -> None:
         await self.close()
         self._lines = []
         self._ids = itertools.count(1)
@@ -514,7 +514,11 @@ class InProcessTarget:
         self._world = _World(
             capacity, persistent, None, {}, _Builder(self._watch, self._point)
         )
-        await self._start()
+        try:
+            await self._start()
+        except InvalidArgument as exc:  # the service's own check of its capacity [INPUT]
+            await self.close()
+            raise OpenRefused(exc.code, str(exc)) from None
 
     async def restart(self) -> None:
         self._log({"cmd": "restart"})
@@ -750,6 +754,43 @@ class InProcessTarget:
         if world is None or not world.persistent:
             return {}
         return dict(sorted(world.shadow.items()))
+
+    async def shutdown(self) -> str | None:
+        """``shutdown()`` as a program calls it at the end ([SHUTDOWN]); see ``Target``.
+
+        Run in a task of its own beside the calls still in flight (a host
+        loop's turn, at a run's end), points off.  When it returns, before
+        anything else runs, no session task may be left and no session live:
+        it stops every one and waits for each to end.  If everything comes
+        to rest while it has not returned, it waits for good.  Answers that
+        arrive meanwhile are dropped: the engine stopped tracking its calls.
+        """
+        svc, calls, world = self._svc, self._calls, self._world
+        if svc is None or calls is None or world is None:
+            return None
+        if world.builder.points.ready():
+            return None  # a task parked (a run cut at max_steps): it must not run on now
+        world.builder.points.enabled = False
+        seen: list[ServiceStatistics] = []
+
+        async def shut() -> None:
+            await svc.shutdown()
+            seen.append(svc.statistics())  # at once: nothing else ran since it returned
+
+        calls.start_soon(shut)
+        await self._quiesce()
+        self._answers = []
+        if not seen:
+            left = sorted(map(_text, svc.statistics().running_tasks))
+            return (f"shutdown() never returns: everything is at rest and it still waits "
+                    f"(session tasks not ended: {', '.join(left) or 'none'})")
+        stats = seen[0]
+        if stats.running_tasks or stats.live:
+            tasks = ", ".join(sorted(map(_text, stats.running_tasks))) or "none"
+            live = ", ".join(sorted(map(_text, stats.live))) or "none"
+            return (f"shutdown() returned with session tasks still running ({tasks}) "
+                    f"and sessions still live ({live})")
+        return ""
 
     def introspect(self) -> Introspection | None:
         if self._svc is None:

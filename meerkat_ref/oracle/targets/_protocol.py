@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..._model import model
+from ...registry._values import Json
 
 CLIENT_CALL = "client.call"
 """The virtual point of a client whose previous call has been answered (the oracle's own)."""
@@ -187,6 +188,20 @@ class Settled:
     events: Mapping[str, model.News] | None = None
 
 
+class OpenRefused(Exception):
+    """``open`` was refused: the service would not be built with these arguments ([INPUT]).
+
+    A capacity that is not an integer of at least 1 is the service's to
+    refuse (``INVALID_ARGUMENT``), as its constructor does; no service is
+    open afterwards.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class Target(Protocol):
     """One implementation under test; see the module docstring."""
 
@@ -198,7 +213,9 @@ class Target(Protocol):
         """``points`` (scheduling hooks), ``faults``, ``events``, ``introspection``."""
         ...
 
-    async def open(self, capacity: int, persistent: bool) -> None: ...
+    async def open(self, capacity: Json, persistent: bool) -> None:
+        """A fresh service; ``OpenRefused`` if the service refuses ``capacity`` [INPUT]."""
+        ...
 
     async def call(self, op: object, task: str) -> str:
         """Start ``op`` (a plain model operation, or a raw wire command ``dict``); its call id."""
@@ -226,6 +243,15 @@ class Target(Protocol):
     async def observe_store(self) -> dict[str, model.Session]: ...
 
     def introspect(self) -> Introspection | None: ...
+
+    async def shutdown(self) -> str | None:
+        """[SHUTDOWN] ``shutdown()`` on the open service, points off: what broke the clause.
+
+        ``""`` if nothing did; ``None`` if the target cannot say (a port: the
+        protocol stops a service only by a crash).  The service stays as
+        ``shutdown()`` left it; the caller restarts it.
+        """
+        ...
 
     def transcript(self) -> list[str]:
         """The request lines of the current run (``open`` first), for a replayable report."""
