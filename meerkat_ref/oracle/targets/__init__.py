@@ -7,7 +7,7 @@ JSON-lines adapter protocol).  Both answer with the plain data of
 """
 
 from ._adapter import AdapterTarget, Malformed, adapter_target
-from ._client import AdapterClient, ProtocolError
+from ._client import AdapterClient
 from ._inprocess import InProcessTarget, ServiceFactory
 from ._points import ControlledPoints, NotParked, Parked
 from ._protocol import (
@@ -30,6 +30,7 @@ from ._wire import (
     PROTOCOL,
     PROTOCOL_CODES,
     VECTORS_FORMAT,
+    ProtocolError,
     dumps,
     show,
 )

@@ -26,10 +26,10 @@ from ..._groups import unwrap_single
 from ..._model import model
 from ...registry import expand, operation, to_wire
 from ...registry._values import Json, decode_news, decode_store
-from ._client import AdapterClient, ProtocolError
+from ._client import AdapterClient
 from ._client import Answer as WireAnswer
 from ._protocol import Answer, Introspection, OpenRefused, Point, Settled
-from ._wire import PROTOCOL, dumps
+from ._wire import PROTOCOL, ProtocolError, dumps
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,7 @@ from functools import partial
 import trio
 
 from ...registry._values import Json
-from ._wire import CONTRACT_CODES, PROTOCOL_CODES, dumps, show
-
-
-class ProtocolError(Exception):
-    """The adapter broke the protocol; the message says where."""
+from ._wire import CONTRACT_CODES, PROTOCOL_CODES, ProtocolError, dumps, show
 
 
 @dataclass

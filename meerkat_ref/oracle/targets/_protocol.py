@@ -38,6 +38,7 @@ from typing import Protocol
 
 from ..._model import model
 from ...registry._values import Json
+from ._wire import ProtocolError
 
 CLIENT_CALL = "client.call"
 """The virtual point of a client whose previous call has been answered (the oracle's own)."""
@@ -188,12 +189,14 @@ class Settled:
     events: Mapping[str, model.News] | None = None
 
 
-class OpenRefused(Exception):
+class OpenRefused(ProtocolError):
     """``open`` was refused: the service would not be built with these arguments ([INPUT]).
 
     A capacity that is not an integer of at least 1 is the service's to
     refuse (``INVALID_ARGUMENT``), as its constructor does; no service is
-    open afterwards.
+    open afterwards.  Where the oracle opens a service it expects (every
+    case and scenario but the refused ones), a refusal is the target
+    breaking the protocol, and reported as that.
     """
 
     def __init__(self, code: str, message: str) -> None:

@@ -16,6 +16,11 @@ from ...registry._values import Json
 PROTOCOL = "meerkat-ref/adapter@1"
 VECTORS_FORMAT = "meerkat-ref/vectors@1"
 
+
+class ProtocolError(Exception):
+    """The target broke the protocol; the message says where."""
+
+
 CONTRACT_CODES: tuple[str, ...] = (*ERROR_CODES, "INVALID_ARGUMENT")
 """Error codes of the contract: the service's stable codes plus malformed input."""
 
