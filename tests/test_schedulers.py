@@ -126,10 +126,12 @@ def test_every_command_offers_the_registry_and_its_help_lists_it(
         command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"])
-    shown = " ".join(capsys.readouterr().out.split())  # as argparse wrapped it, unwrapped
-    assert "--scheduler NAME[:k=v,...]" in shown
+    shown = "".join(capsys.readouterr().out.split())  # as argparse wrapped it, unwrapped
+    assert "--schedulerNAME[:k=v,...]" in shown
     for cls in SCHEDULERS:
-        assert f"{cls.name}" in shown and cls.about in shown
+        params = ",".join(f"{p.name}=" for p in cls.params if p.kind != "str")
+        assert cls.name in shown and "".join(cls.about.split()) in shown
+        assert all(p in shown for p in params.split(",") if p)
     assert scheduler_names() == ("dpor", "dfs", "pct", "random", "replay", "hypothesis")
 
 
