@@ -1,8 +1,10 @@
 """Plain and bounded depth-first search: every schedule (under a preemption bound, if one).
 
-The default search is DPOR (``_dpor``); this one stays for a preemption
-bound (``check --bound N``: the fewest-preemption counterexamples first) and,
-with ``reduce=False``, as the plain DFS DPOR is validated against.
+The default search is DPOR (``_dpor``); this one, the scheduler ``dfs``
+(``DfsScheduler``), stays for a preemption bound (``--scheduler
+dfs:bound=N``, the older ``check --bound N``: the fewest-preemption
+counterexamples first) and, with ``reduce=False`` (``dfs:reduce=false``), as
+the plain DFS DPOR is validated against.
 
 Stateless model checking (VeriSoft/CHESS style): each schedule is a fresh
 run from the start (``open``), on any target that offers scheduling points
