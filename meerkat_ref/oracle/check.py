@@ -16,10 +16,8 @@ relation as it goes (``engine/_audit.py``); what it finds is each report's
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 import trio
@@ -36,6 +34,7 @@ from .engine import (
 )
 from .engine import explore as _explore
 from .engine import find_counterexample as _find
+from .runner import run_parallel
 from .targets import InProcessTarget, ProtocolError, Target
 
 T = TypeVar("T")
@@ -207,26 +206,18 @@ def explore_in_processes(
     """``explore`` of each scenario on a fresh target, ``jobs`` processes at a time.
 
     ``make_target`` and the scenarios must pickle (a ``functools.partial`` of
-    ``Variant.target`` does).  Processes are spawned, not forked: the caller may
-    hold threads (a SQLite store's) that a fork would copy mid-lock.  Reports
-    come back in the order of ``scenarios``; ``finished`` sees each as it ends.
+    ``Variant.target`` does).  The processes are ``runner``'s, as the sweep's:
+    spawned, not forked (the caller may hold threads, a SQLite store's, that a
+    fork would copy mid-lock).  Reports come back in the order of
+    ``scenarios``; ``finished`` sees each as it ends.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
-    reports: list[SearchReport | None] = [None] * len(scenarios)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_explore_fresh, make_target, scenario,
-                               scheduler_for(scenario, bound=bound, search=search,
-                                             scheduler=scheduler, audit=audit),
-                               stop_on_violation): i
-                   for i, scenario in enumerate(scenarios)}
-        for future in as_completed(futures):
-            report = future.result()
-            reports[futures[future]] = report
-            if finished is not None:
-                finished(report)
-    return [r for r in reports if r is not None]
+    calls = [(make_target, scenario, scheduler_for(scenario, bound=bound, search=search,
+                                                   scheduler=scheduler, audit=audit),
+              stop_on_violation) for scenario in scenarios]
+    return run_parallel(_explore_fresh, calls, jobs=jobs,
+                        finished=None if finished is None else lambda _, r: finished(r))
 
 
 def run_once(target: InProcessTarget, scenario: Scenario, strategy: Strategy | None,

@@ -22,13 +22,12 @@ the i-th) and any split over workers give the same totals.
 goes (``engine/_audit.py``): a pair of steps called independent that does
 not commute is an oracle error (``Row.oracle_errors``; exit 3).
 
-Parallel, with no distribution layer of our own: scenarios go to a
-``concurrent.futures`` executor, local processes by default (``jobs``,
-spawned, not forked, as for ``check``: nothing of the parent, its ledger's
-lock included, is inherited), or a Dask cluster's executor
-(``distributed``, the ``dask`` extra) when a scheduler address is given.
-Each worker opens one in-process target and runs its chunk of scenarios one
-after another.
+Parallel through the one runner ``check --jobs`` uses too (``runner``):
+chunks of scenarios go to local worker processes (``jobs``, spawned, not
+forked: nothing of the parent, its ledger's lock included, is inherited),
+or to a Dask cluster's executor (``distributed``, the ``dask`` extra) when
+a scheduler address is given.  Each worker opens one in-process target and
+runs its chunk of scenarios one after another.
 
 A ledger (``open_ledger``; ``report.Ledger``) makes a sweep that is stopped
 resumable: every scenario's row is appended as its worker hands it back, and
@@ -46,14 +45,12 @@ import hashlib
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -85,6 +82,7 @@ from .engine import (
     parse_scheduler,
     with_audit,
 )
+from .runner import DaskCluster, dask_executor, run_parallel
 from .targets import InProcessTarget
 
 R = model
@@ -620,27 +618,6 @@ def _chunks(indices: Sequence[int], parts: int) -> Iterator[list[int]]:
         yield list(indices[start:start + size])
 
 
-def _end_with_parent(parent: int) -> None:
-    """In a pool's worker: exit when the sweep that started it (pid ``parent``) is gone.
-
-    Why: a sweep killed outright (``SIGKILL``, the machine's OOM killer)
-    cannot stop its pool, and a worker waiting for its next chunk waits
-    forever (the queue's other end is held by its siblings), spending a
-    core on a scenario no one will read.  A daemon thread notices the
-    parent change (the orphan is adopted) within a second.  The sweep's pid
-    is passed in, not read here: the pool starts workers as work arrives,
-    and one still starting when the sweep was killed is already an orphan
-    when this runs (reading ``getppid()`` then would watch its new parent).
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
-
-
 def sweep(
     make_target: MakeTarget,
     scope: Scope,
@@ -697,50 +674,14 @@ def sweep(
             finished(explore_scenarios(make_target, [(index, scenario)], max_schedules, audit,
                                        scheduler))
     elif pending:
-        own = executor is None
-        pool = executor if executor is not None else ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_end_with_parent, initargs=(os.getpid(),))
-        futures = []
-        try:
-            code = code_fingerprint()
-            futures = [pool.submit(run_chunk, make_target, scope, chunk, max_schedules, audit,
-                                   code, scheduler)
-                       for chunk in _chunks([i for i, _ in pending], jobs)]
-            for future in as_completed(futures):
-                finished(future.result())
-        finally:
-            for future in futures:  # stopped early (an error, ^C): nothing more is started
-                future.cancel()
-            if own:
-                pool.shutdown(cancel_futures=True)
+        code = code_fingerprint()
+        run_parallel(run_chunk, [(make_target, scope, chunk, max_schedules, audit, code,
+                                  scheduler)
+                                 for chunk in _chunks([i for i, _ in pending], jobs)],
+                     jobs=jobs, executor=executor, finished=lambda _, rows: finished(rows))
     result.rows.sort(key=lambda r: r.index)
     result.seconds = time.perf_counter() - started
     return result
-
-
-@dataclass(frozen=True)
-class DaskCluster:
-    """A Dask cluster's ``concurrent.futures`` executor, its worker threads, and its closing."""
-
-    executor: Executor
-    workers: int
-    close: Callable[[], None]
-
-
-def dask_executor(address: str) -> DaskCluster:
-    """Connect to the Dask scheduler at ``address``; needs the ``dask`` extra
-    (``pip install meerkat-ref[dask]``)."""
-    try:
-        from distributed import Client  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise RuntimeError(
-            "--dask needs the 'distributed' package: pip install 'meerkat-ref[dask]'"
-        ) from None
-    client = Client(address)  # type: ignore[no-untyped-call,unused-ignore]
-    executor: Executor = client.get_executor()  # type: ignore[no-untyped-call,unused-ignore]
-    threads = client.nthreads()  # type: ignore[no-untyped-call,unused-ignore]
-    return DaskCluster(executor, max(1, sum(threads.values())), client.close)
 
 
 __all__ = [
