@@ -1,6 +1,7 @@
 """``meerkat-ref``: the command line.
 
-    meerkat-ref check [--adapter CMD | --variant V] [--bound N] [--scenario NAME]...
+    meerkat-ref check [--adapter CMD | --variant V] [--scheduler NAME[:k=v,...]]
+                      [--scenario NAME]...
                       [--store KIND[:DIR]] [--json] [--out DIR] [--html DIR]
                       [--junit-xml FILE] [--audit [N|all]]
     meerkat-ref replay FILE [--adapter CMD] [--html DIR]
@@ -9,6 +10,7 @@
     meerkat-ref vectors [--out DIR] [--check]
     meerkat-ref conform --adapter CMD [...]
     meerkat-ref sweep [--scope ci|default|full] [--jobs N] [--shard I/N] [--dask ADDRESS]
+                      [--scheduler NAME[:k=v,...]]
                       [--store KIND[:DIR]] [--audit [N|all]]
                       [--ledger FILE | --no-ledger] [--fresh] [--max-scenarios N]
 
@@ -22,12 +24,16 @@ saying so: ``check --store DIR`` (now ``--store sqlite:DIR``), ``check
 
 ``check`` runs the engine's exhaustive search over every named scenario, on
 the reference in this process or, with ``--adapter``, on a port through its
-adapter, and exits 1 on any violation.  With ``--variant seed-0.4.0`` it
-opens each of the seed's windows alone, finds a counterexample through each,
-prints it as a swimlane and a Mermaid diagram and writes its schedule for
-``replay``.  Exit codes: 0 clean, 1 violations, 2 bad usage or input, 3 an
-error of the oracle itself (a footprint declaration the audit or the
-target's seams caught leaving something out: ``--audit``).
+adapter, and exits 1 on any violation.  ``--scheduler NAME[:k=v,...]`` (the
+same option on ``conform`` and ``sweep``; its choices are the engine's
+``SCHEDULERS``) picks the search: ``dpor`` by default; the older ``--bound
+N`` and ``--search dfs`` still name one (``engine.legacy_scheduler``). With
+``--variant seed-0.4.0`` it opens each of the seed's windows alone, finds a
+counterexample through each, prints it as a swimlane and a Mermaid diagram
+and writes its schedule for ``replay``.  Exit codes: 0 clean, 1 violations,
+2 bad usage or input, 3 an error of the oracle itself (a footprint
+declaration the audit or the target's seams caught leaving something out:
+``--audit``).
 
 Where output goes (issue 13): results on stdout; progress on stderr, in the
 form that fits it (``report.make_progress``: a live display on a terminal,
@@ -64,15 +70,20 @@ from .oracle.engine import (
     Scenario,
     ScheduleDiverged,
     ScheduleError,
+    SchedulerSpec,
+    SchedulerSpecError,
     SearchReport,
+    add_scheduler_option,
     audit_rate,
     dump,
     get_scenario,
+    legacy_scheduler,
     load,
     mermaid,
     run_schedule,
     scenario_from_spec,
     swimlane,
+    with_audit,
 )
 from .oracle.targets import ProtocolError, Target, adapter_target
 from .report import (
@@ -119,6 +130,8 @@ def _searched(r: SearchReport, cut: str | None) -> str:
     how = r.strategy.split("(")[0]
     if r.unchecked == NO_POINTS:
         return f"{how} skipped"
+    if r.sampled:
+        return f"{how} sampled"  # the runs asked for: no claim of coverage
     if r.exhausted:
         return f"{how} exhausted"
     if r.scenario == cut:
@@ -253,7 +266,7 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
 
     async def run(target: Target) -> list[SearchReport]:
         return await explore_all(
-            target, scenarios, bound=args.bound, search=args.search,
+            target, scenarios, scheduler=args.spec,
             store=store_kind, stop_on_violation=stop,
             started=lambda s: progress.start(s.name),
             progress=lambda r: progress.update(r.schedules, r.states, r.violations),
@@ -274,10 +287,8 @@ def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
 
             make = functools.partial(variant.target, store=store_kind,
                                      store_dir=args.store_option.path)
-            reports = explore_in_processes(make, scenarios, jobs=jobs, bound=args.bound,
-                                           search=args.search, stop_on_violation=stop,
-                                           finished=finished,
-                                           audit=args.audit)
+            reports = explore_in_processes(make, scenarios, jobs=jobs, scheduler=args.spec,
+                                           stop_on_violation=stop, finished=finished)
         else:
             try:
                 reports = trio.run(_with_target, args, variant, run)
@@ -454,7 +465,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.store_option.path is not None:
         _store_dir(args.store_option.path)
     _outputs(args)
-    args.audit = _audit_rate(args, variant.name == "seed-0.4.0" and not args.adapter)
+    seed = variant.name == "seed-0.4.0" and not args.adapter
+    args.audit = _audit_rate(args, seed)
+    args.spec = _check_scheduler(args, seed)
     for line in deprecated:
         print(f"meerkat-ref check: {line}", file=sys.stderr)
     if variant.name == "seed-0.4.0" and not args.adapter:
@@ -464,6 +477,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ProtocolError as exc:
         print(f"meerkat-ref check: the adapter broke the protocol: {exc}", file=sys.stderr)
         return 1
+    except ScheduleDiverged as exc:  # --scheduler replay:file=F, on code that changed since
+        print(f"meerkat-ref check: SCHEDULE_DIVERGED: the run no longer follows the recording "
+              f"{exc}", file=sys.stderr)
+        return 1
+
+
+def _check_scheduler(args: argparse.Namespace, seed: bool) -> SchedulerSpec:
+    """``--scheduler``, or what ``--search`` and ``--bound`` name; audited if ``--audit``.
+
+    ``--search`` and ``--bound`` are the older spellings (``--bound N``: the
+    DFS with sleep sets under N; ``--search dfs``: the plain DFS): given
+    beside ``--scheduler`` they would say two things, so that is refused.
+    """
+    spec: SchedulerSpec | None = args.scheduler
+    if spec is not None and (args.search is not None or args.bound is not None):
+        raise UsageError("--scheduler names the search: give it without --search or --bound "
+                         f"(e.g. --scheduler dfs:bound={args.bound or 0})")
+    if spec is not None and seed:
+        raise UsageError("--variant seed-0.4.0 finds each window by iterative bounding "
+                         "(--bound N: up to N); to explore with --scheduler, name one window: "
+                         "--variant seed-0.4.0:<window>")
+    try:
+        if spec is None:
+            return legacy_scheduler(args.bound, args.search or "dpor", args.audit)
+        return with_audit(spec, args.audit)
+    except SchedulerSpecError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _store_option(text: str) -> StoreOption:
@@ -505,9 +545,11 @@ def _audit_rate(args: argparse.Namespace, seed: bool) -> int | None:
         rate = audit_rate(args.audit)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if rate is not None and (args.bound is not None or args.search != "dpor" or seed):
-        raise UsageError("--audit checks DPOR's footprints: use it without --bound, "
-                         "--search dfs or --variant seed-0.4.0")
+    named = args.scheduler.name if args.scheduler is not None else "dpor"
+    if rate is not None and (args.bound is not None or args.search not in (None, "dpor")
+                             or named != "dpor" or seed):
+        raise UsageError("--audit checks DPOR's footprints: use it with the dpor scheduler, "
+                         "without --bound, --search dfs or --variant seed-0.4.0")
     return rate
 
 
@@ -702,15 +744,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                        help="with --adapter: how long to wait for any one answer (default 10)")
+    add_scheduler_option(check, "how each scenario is explored (default: dpor, every "
+                         "behaviour once)")
     check.add_argument(
         "--bound",
         type=int,
         default=None,
-        help="a preemption bound, explored by depth-first search (default: none; every "
-        "schedule, by DPOR)",
+        help="the older --scheduler dfs:bound=N: a preemption bound, explored by depth-first "
+        "search with sleep sets",
     )
-    check.add_argument("--search", default="dpor", choices=("dpor", "dfs"),
-                       help="dpor (default) or dfs: plain depth-first, every schedule")
+    check.add_argument("--search", default=None, choices=("dpor", "dfs"),
+                       help="the older --scheduler: dpor (default) or dfs (--scheduler "
+                       "dfs:reduce=false: plain depth-first, every schedule)")
     check.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     check.add_argument("--audit", nargs="?", const="default", default=None, metavar="N|all",
                        help="check DPOR's independence relation as it runs: run 1 in N (default "

@@ -376,8 +376,7 @@ def crashed_run() -> RunOutcome:
 
     The report tests need a run with a crash in it, violating or not.
     """
-    from meerkat_ref.oracle.engine import get_scenario, run_schedule
-    from meerkat_ref.oracle.engine._strategies import Choice, ReplayStrategy
+    from meerkat_ref.oracle.engine import Choice, ReplayStrategy, get_scenario, run_schedule
     from meerkat_ref.variants import Variant
 
     async def main() -> RunOutcome:

@@ -357,8 +357,8 @@ def test_a_worker_started_after_its_sweep_died_ends_at_once() -> None:
     ended.wait()
     probe = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"
-        "from meerkat_ref.oracle.sweep import _end_with_parent\n"
-        "_end_with_parent(int(sys.argv[1]))\n"
+        "from meerkat_ref.oracle.runner import end_with_parent\n"
+        "end_with_parent(int(sys.argv[1]))\n"
         "time.sleep(120)\n"), str(ended.pid)], stderr=subprocess.PIPE, text=True)
     try:
         _, err = probe.communicate(timeout=60)  # its first look ends it; 60 s bounds a hang
@@ -370,7 +370,7 @@ def test_a_worker_started_after_its_sweep_died_ends_at_once() -> None:
 
 def test_a_sweep_killed_outright_resumes_and_leaves_no_worker(tmp_path: Path) -> None:
     """``SIGKILL`` while two workers run: the same command goes on, to an uninterrupted
-    run's totals; the orphaned workers end on their own (``_end_with_parent``)."""
+    run's totals; the orphaned workers end on their own (``runner.end_with_parent``)."""
     path = tmp_path / "ci.jsonl"
     argv = ["sweep", "--scope", "ci", "--shard", "11/12", "--jobs", "2", "--ledger", str(path)]
     child = subprocess.Popen([sys.executable, "-c", _CHILD, *argv], stdout=subprocess.PIPE,

@@ -1,23 +1,23 @@
 """``meerkat-ref check``: explore scenarios exhaustively on a target, and say what was found.
 
-The engine over a target: ``explore_all`` explores each scenario in full
-(DPOR; or depth-first under a preemption bound, if one is given), whatever
-the target (the reference in process, or a port over the adapter with
-``check --adapter``).  The synchronous helpers run an
-in-process target in its own ``trio.run``, for the command line and tests;
-``explore_in_processes`` spreads scenarios over a pool of processes (``check
---jobs``), each scenario still explored whole by one of them, so the results
-are the same however many there are.  ``audit`` (``check --audit``) checks
-DPOR's independence relation as it goes (``engine/_audit.py``); what it
-finds is each report's ``oracle_errors``.
+The engine over a target: ``explore_all`` explores each scenario with one
+scheduler (``engine.SchedulerSpec``: DPOR by default, in full; any other of
+``engine.SCHEDULERS``, ``check --scheduler``; the older ``bound`` and
+``search`` name one too, ``engine.legacy_scheduler``), whatever the target
+(the reference in process, or a port over the adapter with ``check
+--adapter``).  The synchronous helpers run an in-process target in its own
+``trio.run``, for the command line and tests; ``explore_in_processes``
+spreads scenarios over a pool of processes (``check --jobs``), each scenario
+still explored whole by one of them, so the results are the same however
+many there are.  ``audit`` (``check --audit``) checks DPOR's independence
+relation as it goes (``engine/_audit.py``); what it finds is each report's
+``oracle_errors``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 import trio
@@ -25,12 +25,16 @@ import trio
 from .engine import (
     RunOutcome,
     Scenario,
+    SchedulerSpec,
     SearchReport,
     Strategy,
+    legacy_scheduler,
     run_schedule,
+    with_audit,
 )
 from .engine import explore as _explore
 from .engine import find_counterexample as _find
+from .runner import run_parallel
 from .targets import InProcessTarget, ProtocolError, Target
 
 T = TypeVar("T")
@@ -45,6 +49,17 @@ NO_POINTS = (
     "free-running"
 )
 """Why ``check`` explores nothing on a port without hooks."""
+
+
+def scheduler_for(scenario: Scenario, *, bound: int | None = DEFAULT, search: str = "dpor",
+                  scheduler: SchedulerSpec | None = None,
+                  audit: int | None = None) -> SchedulerSpec:
+    """The scheduler that explores ``scenario``: ``scheduler`` if given (auditing, if asked),
+    else what ``bound`` (``DEFAULT``: the scenario's own) and ``search`` name."""
+    if scheduler is not None:
+        return with_audit(scheduler, audit)
+    chosen = scenario.bound if bound == DEFAULT else bound
+    return legacy_scheduler(chosen, search, audit)
 
 
 class ExplorationCut(Exception):
@@ -66,6 +81,7 @@ async def explore_all(
     *,
     bound: int | None = DEFAULT,
     search: str = "dpor",
+    scheduler: SchedulerSpec | None = None,
     store: str = "memory",
     max_schedules: int | None = None,
     stop_on_violation: bool = False,
@@ -75,7 +91,7 @@ async def explore_all(
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
     audit: int | None = None,
 ) -> list[SearchReport]:
-    """Every behaviour of each scenario (within a bound, if one), on ``target``.
+    """Each scenario explored on ``target`` by its scheduler (``scheduler_for``).
 
     ``stop_on_violation``: a scenario's search ends at its first violating
     run.  ``found`` is told of each violating run as soon as it is recorded.
@@ -87,15 +103,16 @@ async def explore_all(
     for scenario in scenarios:
         if started is not None:
             started(scenario)
-        chosen = scenario.bound if bound == DEFAULT else bound
+        spec = scheduler_for(scenario, bound=bound, search=search, scheduler=scheduler,
+                             audit=audit)
         if "points" not in target.capabilities:
-            report = SearchReport(scenario.name, target.description, search, store, chosen,
-                                  exhausted=False, unchecked=NO_POINTS)
+            made = spec.make()
+            report = SearchReport(scenario.name, target.description, made.label, store,
+                                  made.bound, exhausted=False, unchecked=NO_POINTS)
         else:
             try:
-                report = await _explore_one(target, scenario, chosen, search, store,
-                                            max_schedules, stop_on_violation, progress, found,
-                                            audit)
+                report = await _explore_one(target, scenario, spec, store, max_schedules,
+                                            stop_on_violation, progress, found)
             except _Cut as cut:
                 raise ExplorationCut([*reports, cut.report], cut.error) from cut.error
         if finished is not None:
@@ -111,11 +128,10 @@ class _Cut(Exception):
 
 
 async def _explore_one(
-    target: Target, scenario: Scenario, bound: int | None, search: str, store: str,
+    target: Target, scenario: Scenario, spec: SchedulerSpec, store: str,
     max_schedules: int | None, stop_on_violation: bool,
     progress: Callable[[SearchReport], None] | None,
     found: Callable[[SearchReport, RunOutcome], None] | None,
-    audit: int | None = None,
 ) -> SearchReport:
     """One scenario's search; a ``ProtocolError`` raises ``_Cut`` with the report so far."""
     live: list[SearchReport] = []  # the search's own report, once a callback has shown it
@@ -136,12 +152,13 @@ async def _explore_one(
             found(report, outcome)
 
     try:
-        return await _explore(target, scenario, bound=bound, search=search, store=store,
+        return await _explore(target, scenario, scheduler=spec, store=store,
                               max_schedules=max_schedules, stop_on_violation=stop_on_violation,
-                              progress=shown, found=told, audit=audit)
+                              progress=shown, found=told)
     except ProtocolError as exc:
-        cut = live[0] if live else SearchReport(scenario.name, target.description, search,
-                                                store, bound)
+        made = spec.make()
+        cut = live[0] if live else SearchReport(scenario.name, target.description, made.label,
+                                                store, made.bound)
         cut.exhausted = False
         cut.states = len(cut.end_states)
         cut.seconds = time.perf_counter() - began
@@ -159,20 +176,19 @@ def in_process(target: InProcessTarget, fn: Callable[[InProcessTarget], Awaitabl
 
 
 def explore(target: InProcessTarget, scenario: Scenario, *, bound: int | None = DEFAULT,
-            search: str = "dpor", max_schedules: int | None = None,
-            stop_on_violation: bool = False, audit: int | None = None) -> SearchReport:
+            search: str = "dpor", scheduler: SchedulerSpec | None = None,
+            max_schedules: int | None = None, stop_on_violation: bool = False,
+            audit: int | None = None) -> SearchReport:
     """One scenario explored on an in-process target, synchronously (see ``explore_all``)."""
-    chosen = scenario.bound if bound == DEFAULT else bound
+    spec = scheduler_for(scenario, bound=bound, search=search, scheduler=scheduler, audit=audit)
     return in_process(target, lambda t: _explore(
-        t, scenario, bound=chosen, search=search, store=t.store_kind,
-        max_schedules=max_schedules, stop_on_violation=stop_on_violation, audit=audit))
+        t, scenario, scheduler=spec, store=t.store_kind,
+        max_schedules=max_schedules, stop_on_violation=stop_on_violation))
 
 
 def _explore_fresh(make_target: Callable[[], InProcessTarget], scenario: Scenario,
-                   bound: int | None, search: str, stop_on_violation: bool,
-                   audit: int | None = None) -> SearchReport:
-    return explore(make_target(), scenario, bound=bound, search=search,
-                   stop_on_violation=stop_on_violation, audit=audit)
+                   spec: SchedulerSpec, stop_on_violation: bool) -> SearchReport:
+    return explore(make_target(), scenario, scheduler=spec, stop_on_violation=stop_on_violation)
 
 
 def explore_in_processes(
@@ -182,6 +198,7 @@ def explore_in_processes(
     jobs: int,
     bound: int | None = DEFAULT,
     search: str = "dpor",
+    scheduler: SchedulerSpec | None = None,
     stop_on_violation: bool = False,
     finished: Callable[[SearchReport], None] | None = None,
     audit: int | None = None,
@@ -189,24 +206,18 @@ def explore_in_processes(
     """``explore`` of each scenario on a fresh target, ``jobs`` processes at a time.
 
     ``make_target`` and the scenarios must pickle (a ``functools.partial`` of
-    ``Variant.target`` does).  Processes are spawned, not forked: the caller may
-    hold threads (a SQLite store's) that a fork would copy mid-lock.  Reports
-    come back in the order of ``scenarios``; ``finished`` sees each as it ends.
+    ``Variant.target`` does).  The processes are ``runner``'s, as the sweep's:
+    spawned, not forked (the caller may hold threads, a SQLite store's, that a
+    fork would copy mid-lock).  Reports come back in the order of
+    ``scenarios``; ``finished`` sees each as it ends.
     """
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
-    reports: list[SearchReport | None] = [None] * len(scenarios)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_explore_fresh, make_target, scenario, bound, search,
-                               stop_on_violation, audit): i
-                   for i, scenario in enumerate(scenarios)}
-        for future in as_completed(futures):
-            report = future.result()
-            reports[futures[future]] = report
-            if finished is not None:
-                finished(report)
-    return [r for r in reports if r is not None]
+    calls = [(make_target, scenario, scheduler_for(scenario, bound=bound, search=search,
+                                                   scheduler=scheduler, audit=audit),
+              stop_on_violation) for scenario in scenarios]
+    return run_parallel(_explore_fresh, calls, jobs=jobs,
+                        finished=None if finished is None else lambda _, r: finished(r))
 
 
 def run_once(target: InProcessTarget, scenario: Scenario, strategy: Strategy | None,
@@ -223,4 +234,5 @@ def find_counterexample(target: InProcessTarget, scenario: Scenario, *, max_boun
 
 
 __all__ = ["DEFAULT", "NO_POINTS", "ExplorationCut", "explore", "explore_all",
-           "explore_in_processes", "find_counterexample", "in_process", "run_once"]
+           "explore_in_processes", "find_counterexample", "in_process", "run_once",
+           "scheduler_for"]

@@ -6,10 +6,12 @@ contract's operation alphabet (``ALPHABET``: create, create host-mode,
 start_turn, inject, interrupt, read, list, a page of list, archive, the two
 checkpointer sweeps, load_persisted), on 1 or 2 sessions, from each starting
 situation that matters (``SITUATIONS``), with 0 or 1 store fault and 0 or 1
-crash.  Each scenario is explored with DPOR (``engine.explore_dpor``), so
+crash.  Each scenario is explored with DPOR (``engine.DporScheduler``), so
 every interleaving of it is covered, and every run is checked with every
 rule and for linearizability against the model.  Within the scope, "no
-violation" is a proof, not a sample.
+violation" is a proof, not a sample.  ``--scheduler`` explores with another
+of the engine's schedulers instead (``pct:runs=20``: a sample, then, and
+the rows say so by not being exhausted).
 
 Scopes are data (``SCOPES``; ``Scope``): ``ci`` (small, for every CI run),
 ``default`` and ``full`` (opt-in: hours).  The scenario list of a scope is
@@ -20,13 +22,12 @@ the i-th) and any split over workers give the same totals.
 goes (``engine/_audit.py``): a pair of steps called independent that does
 not commute is an oracle error (``Row.oracle_errors``; exit 3).
 
-Parallel, with no distribution layer of our own: scenarios go to a
-``concurrent.futures`` executor, local processes by default (``jobs``,
-spawned, not forked, as for ``check``: nothing of the parent, its ledger's
-lock included, is inherited), or a Dask cluster's executor
-(``distributed``, the ``dask`` extra) when a scheduler address is given.
-Each worker opens one in-process target and runs its chunk of scenarios one
-after another.
+Parallel through the one runner ``check --jobs`` uses too (``runner``):
+chunks of scenarios go to local worker processes (``jobs``, spawned, not
+forked: nothing of the parent, its ledger's lock included, is inherited),
+or to a Dask cluster's executor (``distributed``, the ``dask`` extra) when
+a scheduler address is given.  Each worker opens one in-process target and
+runs its chunk of scenarios one after another.
 
 A ledger (``open_ledger``; ``report.Ledger``) makes a sweep that is stopped
 resumable: every scenario's row is appended as its worker hands it back, and
@@ -44,14 +45,12 @@ import hashlib
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -71,7 +70,19 @@ from ..report import (
     time_left,
     write_text,
 )
-from .engine import AUDIT_RATE, ClientOp, Scenario, audit_rate, explore_dpor
+from .engine import (
+    AUDIT_RATE,
+    DEFAULT_SCHEDULER,
+    ClientOp,
+    Scenario,
+    SchedulerSpec,
+    add_scheduler_option,
+    audit_rate,
+    explore_with,
+    parse_scheduler,
+    with_audit,
+)
+from .runner import DaskCluster, dask_executor, run_parallel
 from .targets import InProcessTarget
 
 R = model
@@ -338,7 +349,7 @@ class WorkerCodeDiffers(RuntimeError):
 
 def run_chunk(make_target: MakeTarget, scope: Scope, indices: Sequence[int],
               max_schedules: int | None = None, audit: int | None = None,
-              code: str | None = None) -> list[Row]:
+              code: str | None = None, scheduler: SchedulerSpec | None = None) -> list[Row]:
     """Explore the scope's scenarios at ``indices`` on one target (the unit of parallel work).
 
     ``code``: the sender's ``code_fingerprint()``; a worker whose own differs
@@ -352,19 +363,22 @@ def run_chunk(make_target: MakeTarget, scope: Scope, indices: Sequence[int],
         )
     every = scenarios(scope)
     chosen = [(i, every[i]) for i in indices]
-    return explore_scenarios(make_target, chosen, max_schedules=max_schedules, audit=audit)
+    return explore_scenarios(make_target, chosen, max_schedules, audit, scheduler)
 
 
 def explore_scenarios(make_target: MakeTarget, chosen: Iterable[tuple[int, Scenario]],
-                      max_schedules: int | None = None, audit: int | None = None) -> list[Row]:
-    """Explore each (index, scenario) with DPOR on one fresh in-process target."""
+                      max_schedules: int | None = None, audit: int | None = None,
+                      scheduler: SchedulerSpec | None = None) -> list[Row]:
+    """Explore each (index, scenario) with ``scheduler`` (default: DPOR) on one fresh
+    in-process target; ``audit``: DPOR's audit rate (``engine.with_audit``)."""
+    spec = with_audit(scheduler or parse_scheduler(DEFAULT_SCHEDULER), audit)
 
     async def main() -> list[Row]:
         rows = []
         async with make_target() as target:
             for index, scenario in chosen:
-                report = await explore_dpor(target, scenario, store=target.store_kind,
-                                            max_schedules=max_schedules, audit=audit)
+                report = await explore_with(target, scenario, spec.make(),
+                                            store=target.store_kind, max_schedules=max_schedules)
                 first = report.first()
                 rows.append(Row(
                     index, scenario.name, report.schedules, report.pruned, report.states,
@@ -431,13 +445,14 @@ def code_fingerprint() -> str:
 
 def ledger_header(scope: Scope, variants: Sequence[str], *, store: str,
                   shard_spec: str | None = None, max_schedules: int | None = None,
-                  audit: int | None = None) -> dict[str, object]:
+                  audit: int | None = None,
+                  scheduler: SchedulerSpec | None = None) -> dict[str, object]:
     """What makes a ledger's rows valid for a run: a ledger whose header differs is refused.
 
     Everything that changes what a row holds: the scope (and the digest of
     its scenario list, in order: an index names a scenario only within it),
     the variants swept, the store, the shard, the per-scenario cut, the
-    audit rate, and ``code_fingerprint()``.
+    audit rate, the scheduler, and ``code_fingerprint()``.
     """
     every = scenarios(scope)
     return {
@@ -448,6 +463,7 @@ def ledger_header(scope: Scope, variants: Sequence[str], *, store: str,
         "shard": None if shard_spec is None else "{}/{}".format(*_shard_parts(shard_spec)),
         "max_schedules": max_schedules,
         "audit": audit,
+        "scheduler": DEFAULT_SCHEDULER if scheduler is None else scheduler.text,
         "scenarios_in_scope": len(every),
         "scenario_list": _digest(s.name.encode() for s in every),
         "code": code_fingerprint(),
@@ -455,8 +471,10 @@ def ledger_header(scope: Scope, variants: Sequence[str], *, store: str,
 
 
 def default_ledger(scope: str, variant: str, store: str, *, shard_spec: str | None = None,
-                   max_schedules: int | None = None, audit: int | None = None) -> Path | None:
-    """``sweep-ledgers/<scope>[-shard-I-of-N]-<variant>-<store>[-max-N][-audit-N].jsonl``.
+                   max_schedules: int | None = None, audit: int | None = None,
+                   scheduler: SchedulerSpec | None = None) -> Path | None:
+    """``sweep-ledgers/<scope>[-shard-I-of-N]-<variant>-<store>[-max-N][-audit-N]
+    [-<scheduler>].jsonl`` (the scheduler unless it is the default, DPOR).
 
     Named by every option that changes a row, so two different commands
     never meet in one file and the same command always finds its own; a
@@ -474,12 +492,15 @@ def default_ledger(scope: str, variant: str, store: str, *, shard_spec: str | No
         parts.append(f"max-{max_schedules}")
     if audit is not None:
         parts.append(f"audit-{audit}")
+    if scheduler is not None and scheduler.text != DEFAULT_SCHEDULER:
+        parts.append(scheduler.text)
     return Path(directory) / (re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)) + ".jsonl")
 
 
 def open_ledger(path: str | Path, scope: Scope, variants: Sequence[str], *, store: str,
                 shard_spec: str | None = None, max_schedules: int | None = None,
-                audit: int | None = None, fresh: bool = False) -> Ledger:
+                audit: int | None = None, fresh: bool = False,
+                scheduler: SchedulerSpec | None = None) -> Ledger:
     """The sweep's ledger at ``path``: resumed if its header is this run's, else refused.
 
     ``LedgerError`` (exit 2) for another run's ledger, a file that is not
@@ -487,7 +508,7 @@ def open_ledger(path: str | Path, scope: Scope, variants: Sequence[str], *, stor
     of them, before anything runs); ``fresh`` starts it over.
     """
     header = ledger_header(scope, variants, store=store, shard_spec=shard_spec,
-                           max_schedules=max_schedules, audit=audit)
+                           max_schedules=max_schedules, audit=audit, scheduler=scheduler)
     ledger = Ledger.open(path, header, fresh=fresh)
     try:
         names = {i: s.name for i, s in shard(scenarios(scope), shard_spec)}
@@ -597,27 +618,6 @@ def _chunks(indices: Sequence[int], parts: int) -> Iterator[list[int]]:
         yield list(indices[start:start + size])
 
 
-def _end_with_parent(parent: int) -> None:
-    """In a pool's worker: exit when the sweep that started it (pid ``parent``) is gone.
-
-    Why: a sweep killed outright (``SIGKILL``, the machine's OOM killer)
-    cannot stop its pool, and a worker waiting for its next chunk waits
-    forever (the queue's other end is held by its siblings), spending a
-    core on a scenario no one will read.  A daemon thread notices the
-    parent change (the orphan is adopted) within a second.  The sweep's pid
-    is passed in, not read here: the pool starts workers as work arrives,
-    and one still starting when the sweep was killed is already an orphan
-    when this runs (reading ``getppid()`` then would watch its new parent).
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
-
-
 def sweep(
     make_target: MakeTarget,
     scope: Scope,
@@ -631,6 +631,7 @@ def sweep(
     audit: int | None = None,
     ledger: Ledger | None = None,
     max_scenarios: int | None = None,
+    scheduler: SchedulerSpec | None = None,
 ) -> SweepResult:
     """Explore every scenario of ``scope`` (or a shard of it); see the module docstring.
 
@@ -644,7 +645,8 @@ def sweep(
     chunk at a time from a pool), whichever worker that is.
     ``max_scenarios``: explore at most that many of the others (the first in
     the scope's order), then stop (``complete`` false).  ``progress`` gets
-    (explored so far, to explore in this run, row).
+    (explored so far, to explore in this run, row).  ``scheduler``: what
+    explores each scenario (default: DPOR).
     """
     every = scenarios(scope)
     chosen = shard(every, shard_spec)
@@ -669,52 +671,17 @@ def sweep(
 
     if executor is None and jobs <= 1:
         for index, scenario in pending:
-            finished(explore_scenarios(make_target, [(index, scenario)], max_schedules, audit))
+            finished(explore_scenarios(make_target, [(index, scenario)], max_schedules, audit,
+                                       scheduler))
     elif pending:
-        own = executor is None
-        pool = executor if executor is not None else ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_end_with_parent, initargs=(os.getpid(),))
-        futures = []
-        try:
-            code = code_fingerprint()
-            futures = [pool.submit(run_chunk, make_target, scope, chunk, max_schedules, audit,
-                                   code)
-                       for chunk in _chunks([i for i, _ in pending], jobs)]
-            for future in as_completed(futures):
-                finished(future.result())
-        finally:
-            for future in futures:  # stopped early (an error, ^C): nothing more is started
-                future.cancel()
-            if own:
-                pool.shutdown(cancel_futures=True)
+        code = code_fingerprint()
+        run_parallel(run_chunk, [(make_target, scope, chunk, max_schedules, audit, code,
+                                  scheduler)
+                                 for chunk in _chunks([i for i, _ in pending], jobs)],
+                     jobs=jobs, executor=executor, finished=lambda _, rows: finished(rows))
     result.rows.sort(key=lambda r: r.index)
     result.seconds = time.perf_counter() - started
     return result
-
-
-@dataclass(frozen=True)
-class DaskCluster:
-    """A Dask cluster's ``concurrent.futures`` executor, its worker threads, and its closing."""
-
-    executor: Executor
-    workers: int
-    close: Callable[[], None]
-
-
-def dask_executor(address: str) -> DaskCluster:
-    """Connect to the Dask scheduler at ``address``; needs the ``dask`` extra
-    (``pip install meerkat-ref[dask]``)."""
-    try:
-        from distributed import Client  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise RuntimeError(
-            "--dask needs the 'distributed' package: pip install 'meerkat-ref[dask]'"
-        ) from None
-    client = Client(address)  # type: ignore[no-untyped-call,unused-ignore]
-    executor: Executor = client.get_executor()  # type: ignore[no-untyped-call,unused-ignore]
-    threads = client.nthreads()  # type: ignore[no-untyped-call,unused-ignore]
-    return DaskCluster(executor, max(1, sum(threads.values())), client.close)
 
 
 __all__ = [
@@ -777,6 +744,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sqlite", action="store_true", help="deprecated: --store sqlite")
     parser.add_argument("--max-schedules", type=int, default=None, metavar="N",
                         help="cut each scenario after N schedules (then not exhausted)")
+    add_scheduler_option(parser, "how each generated scenario is explored (default: dpor, "
+                         "every behaviour once; another makes the ledger another run's)")
     parser.add_argument("--audit", nargs="?", const="default", default=None, metavar="N|all",
                         help="check DPOR's independence relation as it runs: run 1 in N "
                         f"(default {AUDIT_RATE}; all: every one) of the pairs of steps it calls "
@@ -787,7 +756,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the ledger: each scenario's result is appended to it as it "
                        "finishes, and a run that was stopped goes on from it (the scenarios "
                        f"in it are not explored again). Default: {LEDGERS}/<scope>"
-                       "[-shard-I-of-N]-<variant>-<store>[-max-N][-audit-N].jsonl in the "
+                       "[-shard-I-of-N]-<variant>-<store>[-max-N][-audit-N][-<scheduler>].jsonl "
+                       "in the "
                        f"current directory (${LEDGERS_ENV}: another directory; empty: none). "
                        "A ledger of another run (other code, scope, variant, store, shard or "
                        "options) is refused (exit 2), never mixed")
@@ -818,7 +788,8 @@ def _ledger_path(args: argparse.Namespace, store: str, audit: int | None) -> Pat
     if args.ledger is not None:
         return Path(args.ledger)
     return default_ledger(args.scope, args.variant, store, shard_spec=args.shard,
-                          max_schedules=args.max_schedules, audit=audit)
+                          max_schedules=args.max_schedules, audit=audit,
+                          scheduler=args.scheduler)
 
 
 def run(args: argparse.Namespace, targets: Targets, *, store: str = "memory") -> int:
@@ -826,8 +797,11 @@ def run(args: argparse.Namespace, targets: Targets, *, store: str = "memory") ->
     (a ledger of another run included), 3 an oracle error (``--audit``), 4 stopped by
     ``--max-scenarios`` with scenarios left, 130 interrupted."""
     scope = SCOPES[args.scope]
+    args.scheduler = getattr(args, "scheduler", None)  # a namespace made by hand may lack it
     try:
         audit = audit_rate(args.audit)
+        if args.scheduler is not None:
+            with_audit(args.scheduler, audit)  # the audit is DPOR's: refused for another
         chosen = shard(scenarios(scope), args.shard)
         if args.jobs < 1:
             raise ValueError("--jobs must be at least 1")
@@ -856,7 +830,7 @@ def run(args: argparse.Namespace, targets: Targets, *, store: str = "memory") ->
         try:
             ledger = open_ledger(path, scope, [label for label, _ in targets], store=store,
                                  shard_spec=args.shard, max_schedules=args.max_schedules,
-                                 audit=audit, fresh=args.fresh)
+                                 audit=audit, fresh=args.fresh, scheduler=args.scheduler)
         except LedgerError as exc:
             print(f"meerkat-ref: {exc}", file=sys.stderr)
             return 2
@@ -889,6 +863,7 @@ def _run(args: argparse.Namespace, targets: Targets, scope: Scope,
                 executor=None if cluster is None else cluster.executor,
                 max_schedules=args.max_schedules, progress=None if args.json else _progress(),
                 audit=audit, ledger=ledger, max_scenarios=args.max_scenarios,
+                scheduler=args.scheduler,
             ))
     except KeyboardInterrupt:
         kept = ("nothing is kept (no ledger)" if ledger is None else

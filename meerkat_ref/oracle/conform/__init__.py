@@ -13,9 +13,12 @@ Phases, in order:
 3. ``concurrent vectors (hooks)``: each concurrent vector's schedule replayed
    through the adapter's scheduling hooks, reported as followed exactly or
    only where the port's points allowed;
-4. ``concurrent search (hooks)``: every named scenario explored with the
-   bounded-exhaustive search (``--bound``), then ``--search-runs`` seeded PCT
-   and random schedules each;
+4. ``concurrent search (hooks)``: every named scenario explored by each
+   scheduler of a portfolio, in order (``portfolio``): by default the
+   bounded-exhaustive search (``--bound``, at most ``--max-schedules``
+   schedules), then ``--search-runs`` seeded PCT and random schedules each;
+   ``--scheduler NAME[:k=v,...]``, repeated, names the portfolio instead
+   (the engine's ``SCHEDULERS``: ``--scheduler dpor --scheduler pct:runs=50``);
 5. ``concurrent free-running``: each scenario ``--free-runs`` times, the
    adapter interleaving as it will.
 
@@ -53,14 +56,16 @@ from ..engine import (
     RULES,
     SCENARIOS,
     Choice,
-    PCTStrategy,
-    RandomStrategy,
     ReplayStrategy,
     RunOutcome,
     Scenario,
-    Strategy,
-    explore_dfs,
+    Scheduler,
+    SchedulerSpec,
+    SeededScheduler,
+    add_scheduler_option,
+    explore_with,
     get_scenario,
+    parse_scheduler,
     run_schedule,
     scenario_from_spec,
 )
@@ -84,6 +89,7 @@ __all__ = [
     "conform_target",
     "load_concurrent",
     "parse_request",
+    "portfolio",
     "renumber",
     "run",
 ]
@@ -101,6 +107,29 @@ class Options:
     free_runs: int = 10
     shrink_budget: int = 40
     scenarios: tuple[str, ...] = ()  # default: every named scenario
+    schedulers: tuple[SchedulerSpec, ...] = ()  # the search's portfolio; () : from the above
+
+
+def portfolio(opts: Options) -> list[SchedulerSpec]:
+    """The schedulers of the concurrent search, in the order they run over every scenario.
+
+    ``opts.schedulers`` if given; else the exhaustive DFS under ``bound``
+    (if ``max_schedules``), then ``search_runs`` seeded runs, PCT (depth 3)
+    on seeds ``seed``, ``seed + 2``, ... and random on ``seed + 1``,
+    ``seed + 3``, ...: the seeds conform has always used.  An exhaustive
+    scheduler stops at ``max_schedules`` (0: it is skipped).
+    """
+    if opts.schedulers:
+        return [s for s in opts.schedulers if opts.max_schedules > 0 or not s.kind.exhaustive]
+    out = []
+    if opts.max_schedules > 0:
+        out.append(parse_scheduler("dfs" if opts.bound is None else f"dfs:bound={opts.bound}"))
+    pct, rand = (opts.search_runs + 1) // 2, opts.search_runs // 2
+    if pct:
+        out.append(parse_scheduler(f"pct:runs={pct},seed={opts.seed},step=2,depth=3"))
+    if rand:
+        out.append(parse_scheduler(f"random:runs={rand},seed={opts.seed + 1},step=2"))
+    return out
 
 
 CONTROLLED_HOW = (
@@ -236,43 +265,52 @@ class _Conform:
 
     async def search(self, scenarios: Sequence[Scenario]) -> None:
         opts = self.opts
-        shown = "none" if opts.bound is None else str(opts.bound)
-        last = opts.seed + opts.search_runs - 1
-        phase = self.phase(
-            "concurrent search (hooks)",
-            f"every scenario exhaustively within preemption bound {shown} (at most "
-            f"{opts.max_schedules} schedules each), then {opts.search_runs} PCT and random "
-            f"schedules each (seeds {opts.seed}..{last})",
-        )
+        schedulers = portfolio(opts)
+        if opts.schedulers:
+            about = (f"every scenario with each of: {', '.join(s.text for s in schedulers)} "
+                     f"(an exhaustive one at most {opts.max_schedules} schedules each)")
+        else:
+            shown = "none" if opts.bound is None else str(opts.bound)
+            last = opts.seed + opts.search_runs - 1
+            about = (f"every scenario exhaustively within preemption bound {shown} (at most "
+                     f"{opts.max_schedules} schedules each), then {opts.search_runs} PCT and "
+                     f"random schedules each (seeds {opts.seed}..{last})")
+        phase = self.phase("concurrent search (hooks)", about)
         started = time.perf_counter()
         try:
-            for scenario in scenarios:
-                if opts.max_schedules <= 0:
-                    continue
-                dfs = await explore_dfs(self.target, scenario, bound=opts.bound,
-                                        max_schedules=opts.max_schedules)
-                self.report.searches.append(dfs.to_json())
-                self.report.check(RULES, dfs.schedules)
-                if dfs.unchecked and dfs.unchecked not in phase.note:
-                    phase.note += f"; {scenario.name}: {dfs.unchecked}"
-                phase.cases += dfs.schedules
-                first = dfs.first()  # the shortest counterexample the search met
-                if first is not None:
-                    _report_run(self.report, phase, f"{scenario.name} (dfs)", first,
-                                CONTROLLED_HOW, scenario.to_spec())
-            for scenario in scenarios:
-                for i in range(opts.search_runs):
-                    seed = opts.seed + i
-                    strategy: Strategy = (
-                        PCTStrategy(seed, depth=3) if i % 2 == 0 else RandomStrategy(seed)
-                    )
-                    kind = "pct" if i % 2 == 0 else "random"
-                    phase.cases += 1
-                    outcome = await run_schedule(self.target, scenario, strategy)
-                    _report_run(self.report, phase, f"{scenario.name} ({kind}, seed {seed})",
-                                outcome, CONTROLLED_HOW, scenario.to_spec())
+            for spec in schedulers:
+                for scenario in scenarios:
+                    await self._explore(phase, spec, scenario)
         finally:
             self.done(phase, started)
+
+    async def _explore(self, phase: Phase, spec: SchedulerSpec, scenario: Scenario) -> None:
+        """One scheduler over one scenario: an exhaustive one reported as one search (its
+        shortest counterexample), a sampler's runs each as a case of its own."""
+        scheduler = spec.make()
+        runs = 0
+
+        def seen(outcome: RunOutcome) -> None:
+            nonlocal runs
+            runs += 1
+            phase.cases += 1
+            _report_run(self.report, phase, f"{scenario.name} ({_run_name(scheduler, runs)})",
+                        outcome, CONTROLLED_HOW, scenario.to_spec())
+
+        if not scheduler.exhaustive:
+            await explore_with(self.target, scenario, scheduler, seen=seen)
+            return
+        search = await explore_with(self.target, scenario, scheduler,
+                                    max_schedules=self.opts.max_schedules)
+        self.report.searches.append(search.to_json())
+        self.report.check(RULES, search.schedules)
+        phase.cases += search.schedules
+        if search.unchecked and search.unchecked not in phase.note:
+            phase.note += f"; {scenario.name}: {search.unchecked}"
+        first = search.first()  # the shortest counterexample the search met
+        if first is not None:
+            _report_run(self.report, phase, f"{scenario.name} ({spec.name})", first,
+                        CONTROLLED_HOW, scenario.to_spec())
 
     async def free(self, scenarios: Sequence[Scenario]) -> None:
         phase = self.phase("concurrent free-running")
@@ -286,6 +324,13 @@ class _Conform:
                                 FREE_HOW)
         finally:
             self.done(phase, started)
+
+
+def _run_name(scheduler: Scheduler, n: int) -> str:
+    """A sampler's run as conform names it: ``pct, seed 3``; ``hypothesis, run 2``."""
+    if isinstance(scheduler, SeededScheduler):
+        return f"{scheduler.name}, seed {scheduler.seed}"
+    return f"{scheduler.name}, run {n}"
 
 
 def _clauses_of(cases: Iterable[Case]) -> set[str]:
@@ -322,8 +367,7 @@ def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
         planned += random_cases(opts.seed, opts.random_cases, opts.random_steps,
                                 "conform-random", faults="faults" in offered)
     runnable = _clauses_of(c for c in planned if needs(c) is None)
-    concurrent = opts.free_runs > 0 or ("points" in offered and (
-        opts.max_schedules > 0 or opts.search_runs > 0))
+    concurrent = opts.free_runs > 0 or ("points" in offered and bool(portfolio(opts)))
     reached = runnable | (set(RULES) if concurrent else set())
     gaps: dict[str, str] = {}
     if "events" not in offered and "EVENTS" in reached:  # its steps run, unchecked on events
@@ -361,8 +405,7 @@ async def conform_target(target: Target, opts: Options, report: Report,
                           faults="faults" in target.capabilities)),
          opts.random_cases > 0),
         ("concurrent vectors (hooks)", run.vectors, True),
-        ("concurrent search (hooks)", lambda: run.search(scenarios),
-         opts.search_runs > 0 or opts.max_schedules > 0),
+        ("concurrent search (hooks)", lambda: run.search(scenarios), bool(portfolio(opts))),
         ("concurrent free-running", lambda: run.free(scenarios), opts.free_runs > 0),
     ]
     phase = "start"
@@ -447,13 +490,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model-driven random sequences (default 8; 0: skip)")
     parser.add_argument("--random-steps", type=int, default=30, metavar="N",
                         help="operations per random sequence (default 30)")
-    parser.add_argument("--bound", type=int, default=0, metavar="N",
-                        help="preemption bound of the exhaustive search per scenario (default 0)")
+    add_scheduler_option(parser, "a scheduler of the concurrent search's portfolio "
+                         "(repeatable; each explores every scenario, in the order given; "
+                         "default: dfs:bound=N of --bound, then --search-runs PCT and random "
+                         "runs)", repeatable=True)
+    parser.add_argument("--bound", type=int, default=None, metavar="N",
+                        help="preemption bound of the exhaustive search per scenario (default 0; "
+                        "not with --scheduler)")
     parser.add_argument("--max-schedules", type=int, default=400, metavar="N",
                         help="schedules the exhaustive search runs per scenario at most "
                         "(default 400; 0: skip it)")
-    parser.add_argument("--search-runs", type=int, default=8, metavar="N",
-                        help="PCT and random schedules per scenario (default 8; 0: skip)")
+    parser.add_argument("--search-runs", type=int, default=None, metavar="N",
+                        help="PCT and random schedules per scenario (default 8; 0: skip; not "
+                        "with --scheduler)")
     parser.add_argument("--free-runs", type=int, default=10, metavar="N",
                         help="free-running runs per scenario (default 10; 0: skip)")
     parser.add_argument("--shrink-budget", type=int, default=40, metavar="N",
@@ -490,17 +539,25 @@ def parse_request(args: argparse.Namespace) -> Request:
         raise ValueError(f"--adapter: {exc}") from None
     if not argv:
         raise ValueError("--adapter is empty")
-    numbers = (args.random_cases, args.random_steps, args.search_runs, args.free_runs,
-               args.shrink_budget, args.bound, args.max_schedules)
+    schedulers: tuple[SchedulerSpec, ...] = tuple(getattr(args, "scheduler", None) or ())
+    if schedulers and (args.bound is not None or args.search_runs is not None):
+        raise ValueError("--scheduler names the concurrent search's portfolio: give it "
+                         "without --bound or --search-runs (e.g. --scheduler dfs:bound=0 "
+                         "--scheduler pct:runs=4)")
+    bound = 0 if args.bound is None else args.bound
+    search_runs = Options.search_runs if args.search_runs is None else args.search_runs
+    numbers = (args.random_cases, args.random_steps, search_runs, args.free_runs,
+               args.shrink_budget, bound, args.max_schedules)
     if not args.timeout > 0 or any(n < 0 for n in numbers):
         raise ValueError("--timeout must be positive and counts not negative")
     for name in args.scenario or ():
         get_scenario(name)
     opts = Options(
         timeout=args.timeout, seed=args.seed, random_cases=args.random_cases,
-        random_steps=args.random_steps, bound=args.bound, max_schedules=args.max_schedules,
-        search_runs=args.search_runs, free_runs=args.free_runs,
+        random_steps=args.random_steps, bound=bound, max_schedules=args.max_schedules,
+        search_runs=search_runs, free_runs=args.free_runs,
         shrink_budget=args.shrink_budget, scenarios=tuple(args.scenario or ()),
+        schedulers=schedulers,
     )
     concurrent = None
     if args.vectors is not None:

@@ -50,16 +50,15 @@ enabled, is not seen (a Trio task blocks inside a step of its own instead).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..targets import CLIENT_CALL, Footprint, Point, Target
-from ._audit import Auditor, OracleError
-from ._run import RunOutcome, run_schedule
+from ._audit import Auditor
+from ._run import RunOutcome
 from ._scenarios import Scenario
-from ._search import SearchReport, explore_dfs
-from ._strategies import Aborted, Budget, Choice, ScheduleDiverged
+from ._scheduler import Param, Scheduler, SearchReport, _footprint_problems, explore_with
+from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
 
 CRASH = "process:crash"
 """The label of the crash's own process."""
@@ -286,12 +285,77 @@ class DporTree:
         self._branch = _next_branch(self.nodes)
 
 
-def _footprint_problems(target: Target, scenario: Scenario, report: SearchReport) -> None:
-    """Steps the target's seams caught touching what their declaration does not name."""
-    problems = getattr(target, "footprint_problems", None)
-    if callable(problems):
-        for text in problems():
-            report.oracle_error(OracleError("undeclared", scenario.name, text))
+class DporScheduler(Scheduler):
+    """DPOR as a scheduler: every behaviour of a scenario, each at least once (the module doc).
+
+    One ``DporTree`` per plan: first the plan with no fault, then each fault
+    or cancel plan the fault-free runs reached.  ``audit``: run 1 in
+    ``audit`` of the pairs of adjacent steps called independent both ways
+    and compare the states (``_audit``); what it finds is the report's
+    ``oracle_errors``.
+    """
+
+    name = "dpor"
+    about = "dynamic partial-order reduction: every behaviour once (the default)"
+    params = (Param("audit", "int?", None, "audit 1 in N of the pairs called independent", 1),)
+    exhaustive = True
+    footprints = True
+
+    def __init__(self, audit: int | None = None) -> None:
+        self.audit = audit
+        self._report: SearchReport | None = None
+        self._auditor: Auditor | None = None
+        self._target: Target | None = None
+        self._scenario: Scenario | None = None
+        self._reached: set[tuple[str, str, int]] = set()
+        self._plans: list[Plan] = []
+        self._tried: set[tuple[str, str, int]] = set()
+        self._tree: DporTree | None = None
+
+    def validate(self, scenario: Scenario) -> None:
+        if scenario.faults > 1 or scenario.crashes > 1 or scenario.cancels > 1:
+            raise ValueError("DPOR explores at most one store fault, one crash and one "
+                             "cancelled caller per schedule")
+
+    def start(self, target: Target, scenario: Scenario, report: SearchReport) -> None:
+        self._target, self._scenario, self._report = target, scenario, report
+        self._auditor = None if self.audit is None else Auditor(target, scenario, self.audit)
+        self._plans = [None]
+
+    async def next_run(self) -> DporRun | None:
+        while True:
+            if self._tree is not None:
+                run = self._tree.next_run()
+                if run is not None:
+                    return run
+                self._plan_done(self._tree.plan)
+                self._tree = None
+            if not self._plans:
+                return None
+            self._tree = DporTree(self._plans.pop(0), self._reached)
+
+    def _plan_done(self, plan: Plan) -> None:
+        """After the fault-free plan: every fault and cancel plan its runs reached."""
+        scenario = self._scenario
+        assert scenario is not None
+        if plan is None:
+            kinds = {"fault"} if scenario.faults > 0 else set()
+            kinds |= {"cancel"} if scenario.cancels > 0 else set()
+            new = {p for p in self._reached - self._tried if p[0] in kinds}
+            self._plans.extend(sorted(new))
+            self._tried |= new
+
+    async def finish(self, run: Strategy, outcome: RunOutcome) -> None:
+        assert isinstance(run, DporRun) and self._tree is not None
+        report, scenario, target = self._report, self._scenario, self._target
+        assert report is not None and scenario is not None and target is not None
+        if self._auditor is not None:
+            for error in await self._auditor.after(outcome, self._tree.steps()):
+                report.oracle_error(error)
+            _footprint_problems(target, scenario, report)
+            report.audited, report.audit_seconds = self._auditor.pairs, self._auditor.seconds
+        done_normally = not outcome.aborted and not run.crashed
+        self._tree.finish(run, crash_at_end=done_normally and scenario.crashes > 0)
 
 
 async def explore_dpor(
@@ -306,98 +370,15 @@ async def explore_dpor(
     audit: int | None = None,
     seen: Callable[[RunOutcome], None] | None = None,
 ) -> SearchReport:
-    """Every behaviour of ``scenario`` on ``target``, each at least once; see the module doc.
+    """Every behaviour of ``scenario`` on ``target``: ``DporScheduler`` in the one loop.
 
-    ``found``: as for ``explore_dfs``, told of each violating run as it is recorded;
-    ``seen``: told of every run (``benchmarks.bench_dpor_classics`` counts its traces).
-    ``audit``: run 1 in ``audit`` of the pairs of adjacent steps called
-    independent both ways and compare the states (``_audit``); what it finds,
-    and the steps the target's seams caught touching what was not declared,
-    are ``report.oracle_errors``.
+    ``found``, ``seen``: as for ``explore_with`` (``benchmarks.bench_dpor_classics``
+    counts its traces with ``seen``).  ``audit``: see ``DporScheduler``.
     """
-    if scenario.faults > 1 or scenario.crashes > 1 or scenario.cancels > 1:
-        raise ValueError("DPOR explores at most one store fault, one crash and one cancelled "
-                         "caller per schedule")
-    report = SearchReport(scenario.name, target.description, "dpor", store, None, found=found)
-    scenario, report.unchecked = scenario.within(target.capabilities)
-    auditor = None if audit is None else Auditor(target, scenario, audit)
-    started = time.perf_counter()
-    states = report.end_states
-    reached: set[tuple[str, str, int]] = set()
-    plans: list[Plan] = [None]
-    tried: set[tuple[str, str, int]] = set()
-    while plans:
-        plan = plans.pop(0)
-        tree = DporTree(plan, reached)
-        while (run := tree.next_run()) is not None:
-            if max_schedules is not None and report.schedules >= max_schedules:
-                report.exhausted = False
-                plans.clear()
-                break
-            outcome = await run_schedule(target, scenario, run)
-            if seen is not None:
-                seen(outcome)
-            _footprint_problems(target, scenario, report)
-            if report.record(outcome, stop_on_violation=stop_on_violation):
-                plans.clear()
-                break
-            if auditor is not None:
-                for error in await auditor.after(outcome, tree.steps()):
-                    report.oracle_error(error)
-                _footprint_problems(target, scenario, report)
-            done_normally = not outcome.aborted and not run.crashed
-            tree.finish(run, crash_at_end=done_normally and scenario.crashes > 0)
-            if progress is not None and (report.schedules + report.pruned) % 50 == 0:
-                report.states = len(states)
-                report.seconds = time.perf_counter() - started
-                progress(report)
-        if plan is None and report.exhausted:
-            kinds = {"fault"} if scenario.faults > 0 else set()
-            kinds |= {"cancel"} if scenario.cancels > 0 else set()
-            new = {p for p in reached - tried if p[0] in kinds}
-            plans.extend(sorted(new))
-            tried |= new
-    report.states = len(states)
-    report.seconds = time.perf_counter() - started
-    if auditor is not None:
-        report.audited, report.audit_seconds = auditor.pairs, auditor.seconds
-    return report
+    return await explore_with(target, scenario, DporScheduler(audit), store=store,
+                              max_schedules=max_schedules,
+                              stop_on_violation=stop_on_violation, progress=progress,
+                              found=found, seen=seen)
 
 
-SEARCHES = ("dpor", "dfs")
-"""``dpor`` (the default), ``dfs``: plain depth-first, every schedule (or under a bound)."""
-
-
-async def explore(
-    target: Target,
-    scenario: Scenario,
-    *,
-    bound: int | None = None,
-    search: str = "dpor",
-    store: str = "memory",
-    max_schedules: int | None = None,
-    stop_on_violation: bool = False,
-    progress: Callable[[SearchReport], None] | None = None,
-    found: Callable[[SearchReport, RunOutcome], None] | None = None,
-    audit: int | None = None,
-) -> SearchReport:
-    """Explore ``scenario``: DPOR with no bound; a preemption bound or ``dfs``: the DFS.
-
-    ``audit`` (DPOR only: the DFS relies on no footprint) checks the
-    independence relation as DPOR runs (``_audit``).
-    """
-    if search not in SEARCHES:
-        raise ValueError(f"unknown search {search!r}; known: {', '.join(SEARCHES)}")
-    if bound is None and search == "dpor":
-        return await explore_dpor(target, scenario, store=store, max_schedules=max_schedules,
-                                  stop_on_violation=stop_on_violation, progress=progress,
-                                  found=found, audit=audit)
-    if audit is not None:
-        raise ValueError("the audit checks DPOR's footprints: it needs DPOR (no --bound, "
-                         "no --search dfs)")
-    return await explore_dfs(target, scenario, bound=bound, store=store,
-                             max_schedules=max_schedules, stop_on_violation=stop_on_violation,
-                             progress=progress, reduce=search == "dpor", found=found)
-
-
-__all__ = ["CRASH", "SEARCHES", "DporRun", "DporTree", "explore", "explore_dpor"]
+__all__ = ["CRASH", "DporRun", "DporScheduler", "DporTree", "explore_dpor"]

@@ -1,8 +1,10 @@
 """Plain and bounded depth-first search: every schedule (under a preemption bound, if one).
 
-The default search is DPOR (``_dpor``); this one stays for a preemption
-bound (``check --bound N``: the fewest-preemption counterexamples first) and,
-with ``reduce=False``, as the plain DFS DPOR is validated against.
+The default search is DPOR (``_dpor``); this one, the scheduler ``dfs``
+(``DfsScheduler``), stays for a preemption bound (``--scheduler
+dfs:bound=N``, the older ``check --bound N``: the fewest-preemption
+counterexamples first) and, with ``reduce=False`` (``dfs:reduce=false``), as
+the plain DFS DPOR is validated against.
 
 Stateless model checking (VeriSoft/CHESS style): each schedule is a fresh
 run from the start (``open``), on any target that offers scheduling points
@@ -41,13 +43,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from ..targets import Point, Target
-from ._audit import OracleError
-from ._run import Node, RunOutcome, run_schedule
+from ._run import Node, RunOutcome
 from ._scenarios import Scenario
-from ._strategies import Aborted, Budget, Choice
+from ._scheduler import Param, Scheduler, SearchReport, explore_with
+from ._strategies import Aborted, Budget, Choice, Strategy
 
 StepDesc = tuple[str, str, str | None]
 
@@ -108,74 +109,52 @@ class GuidedStrategy:
         return choice
 
 
-@dataclass
-class SearchReport:
-    scenario: str
-    variant: str  # the target's description
-    strategy: str
-    store: str
-    bound: int | None = None  # the preemption bound explored under (None: none)
-    schedules: int = 0
-    pruned: int = 0
-    states: int = 0
-    violating: list[RunOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    exhausted: bool = True  # every schedule within the bound was run (not cut short)
-    end_states: set[str] = field(default_factory=set, repr=False)  # their fingerprints
-    unchecked: str = ""  # what the target's capabilities kept out of the search, and why
-    found: Callable[[SearchReport, RunOutcome], None] | None = field(
-        default=None, repr=False, compare=False)  # told of each violating run as it is recorded
-    oracle_errors: list[OracleError] = field(default_factory=list)  # the oracle's own (audit)
-    audited: int = 0  # pairs of steps called independent that the audit ran both ways
-    audit_seconds: float = 0.0  # of ``seconds``, spent auditing
+class DfsScheduler(Scheduler):
+    """Depth-first search as a scheduler: every schedule within ``bound`` (the module doc).
 
-    def oracle_error(self, error: OracleError) -> None:
-        """Keep an oracle error (once: many runs meet the same step)."""
-        if all(e.message != error.message for e in self.oracle_errors):
-            self.oracle_errors.append(error)
+    ``reduce`` (the default): sleep sets and the crash reduction; ``False``:
+    the plain DFS, every schedule, which DPOR is validated against.
+    """
+
+    name = "dfs"
+    about = ("depth-first search, every schedule (bound: preemptions at most; reduce=false: "
+             "no sleep sets, the plain DFS)")
+    params = (
+        Param("bound", "int?", None, "the preemption bound (none: every schedule)", 0),
+        Param("reduce", "bool", True, "sleep sets and the crash reduction"),
+    )
+    exhaustive = True
+
+    def __init__(self, bound: int | None = None, reduce: bool = True) -> None:
+        self._bound = bound
+        self.reduce = reduce
+        self._stack: list[tuple[list[Choice], frozenset[StepDesc]]] = [([], frozenset())]
+        self._scenario: Scenario | None = None
+        self._report: SearchReport | None = None
 
     @property
-    def violations(self) -> int:
-        return len(self.violating)
+    def label(self) -> str:
+        shown = "none" if self._bound is None else str(self._bound)
+        return f"dfs(p<={shown})" if self.reduce else f"plain-dfs(p<={shown})"
 
-    def record(self, outcome: RunOutcome, *, stop_on_violation: bool) -> bool:
-        """Count one run; ``True`` when the search must stop (a violation, as asked)."""
-        if outcome.aborted:
-            self.pruned += 1
-        else:
-            self.schedules += 1
-            self.end_states.add(outcome.end_state)
-        if outcome.violations:
-            self.violating.append(outcome)
-            if self.found is not None:
-                self.found(self, outcome)
-            if stop_on_violation:
-                self.exhausted = False
-                return True
-        return False
+    @property
+    def bound(self) -> int | None:
+        return self._bound
 
-    def first(self) -> RunOutcome | None:
-        if not self.violating:
+    def start(self, target: Target, scenario: Scenario, report: SearchReport) -> None:
+        self._scenario, self._report = scenario, report
+
+    async def next_run(self) -> GuidedStrategy | None:
+        if not self._stack:
             return None
-        return min(self.violating, key=lambda o: (len(o.steps), len(o.choices)))
+        prefix, sleep = self._stack.pop()
+        return GuidedStrategy(prefix, sleep, self.reduce)
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "scenario": self.scenario,
-            "variant": self.variant,
-            "strategy": self.strategy,
-            "store": self.store,
-            "schedules": self.schedules,
-            "pruned": self.pruned,
-            "states": self.states,
-            "violations": self.violations,
-            "exhausted": self.exhausted,
-            "bound": self.bound,
-            "seconds": round(self.seconds, 3),
-            "unchecked": self.unchecked or None,
-            "audited": self.audited,
-            "oracle_errors": [e.to_json() for e in self.oracle_errors],
-        }
+    async def finish(self, run: Strategy, outcome: RunOutcome) -> None:
+        assert isinstance(run, GuidedStrategy)
+        assert self._scenario is not None and self._report is not None
+        _branch(outcome, run, len(run.prefix), self._scenario, self._bound, self._stack,
+                self._report)
 
 
 async def explore_dfs(
@@ -191,38 +170,12 @@ async def explore_dfs(
     found: Callable[[SearchReport, RunOutcome], None] | None = None,
     seen: Callable[[RunOutcome], None] | None = None,
 ) -> SearchReport:
-    """Run every schedule of ``scenario`` on ``target`` within ``bound``; see the module doc.
-
-    ``found`` is told of each violating run as soon as it is recorded (with
-    the report so far), so a caller can show a counterexample at once.
-    ``seen`` is told of every run (``_traces`` counts the plain DFS's traces with it).
-    """
-    shown = "none" if bound is None else str(bound)
-    name = f"dfs(p<={shown})" if reduce else f"plain-dfs(p<={shown})"
-    report = SearchReport(scenario.name, target.description, name, store, bound, found=found)
-    scenario, report.unchecked = scenario.within(target.capabilities)
-    started = time.perf_counter()
-    states = report.end_states
-    stack: list[tuple[list[Choice], frozenset[StepDesc]]] = [([], frozenset())]
-    while stack:
-        if max_schedules is not None and report.schedules >= max_schedules:
-            report.exhausted = False
-            break
-        prefix, sleep = stack.pop()
-        guide = GuidedStrategy(prefix, sleep, reduce)
-        outcome = await run_schedule(target, scenario, guide)
-        if seen is not None:
-            seen(outcome)
-        if report.record(outcome, stop_on_violation=stop_on_violation):
-            break
-        _branch(outcome, guide, len(prefix), scenario, bound, stack, report)
-        if progress is not None and (report.schedules + report.pruned) % 50 == 0:
-            report.states = len(states)
-            report.seconds = time.perf_counter() - started
-            progress(report)
-    report.states = len(states)
-    report.seconds = time.perf_counter() - started
-    return report
+    """Run every schedule of ``scenario`` on ``target`` within ``bound``: ``DfsScheduler`` in
+    the one loop (``explore_with``, which says what ``found`` and ``seen`` are told)."""
+    return await explore_with(target, scenario, DfsScheduler(bound, reduce), store=store,
+                              max_schedules=max_schedules,
+                              stop_on_violation=stop_on_violation, progress=progress,
+                              found=found, seen=seen)
 
 
 def _branch(
@@ -314,6 +267,7 @@ async def find_counterexample(
 
 
 __all__ = [
+    "DfsScheduler",
     "GuidedStrategy",
     "SearchReport",
     "dependent",
