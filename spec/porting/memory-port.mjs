@@ -134,6 +134,9 @@ const runResult = (id, text, input, output, turns) =>
 // gates). Point kinds and places are the reference's (ADAPTER.md §6's table).
 class Service {
   constructor(capacity, persistent) {
+    if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) { // [INPUT]
+      throw invalid(`max_sessions must be a positive integer, got ${String(JSON.stringify(capacity)).slice(0, 80)}`);
+    }
     this.capacity = capacity; this.persistent = persistent;
     this.handles = new Map(); // live (registered) sessions [LIVE-TASK]
     this.gates = new Map(); // [CHECKPOINT-GATE] one per live session; tombstones [ARCHIVE]
@@ -230,6 +233,7 @@ class Service {
   async sessionTask(h) {
     const task = { label: h.label, proc: this.proc };
     try {
+      await point(task, h.scope, 'task.start', h.id); // a new task need not run at once (§6)
       for (;;) {
         while (!h.cmds.length) {
           await wait(task, h.scope, (r) => { h.wakeCmd = r; return () => (h.wakeCmd = null); });
@@ -517,10 +521,11 @@ const CONTROL = {
   hello: () => ({ protocol: 'meerkat-ref/adapter@1', implementation: 'meerkat-js-memory-port',
     version: '0.1.0', contract: 'meerkat-session 0.4.0', variant: 'reference',
     capabilities: ['points', 'faults'], store: 'memory' }),
-  open(m) {
-    if (!Number.isInteger(m.capacity) || m.capacity < 1) throw bad('open: capacity must be an int >= 1');
+  open(m) { // the capacity is the service's to judge [INPUT]; only a missing or huge one is ours
+    if (!Object.hasOwn(m, 'capacity')) throw bad("open: missing field 'capacity'");
+    if (Number.isInteger(m.capacity) && m.capacity > 10000) throw bad('open: capacity must be at most 10000');
     if (m.persistent !== undefined && typeof m.persistent !== 'boolean') throw bad('open: persistent: a bool');
-    crash();
+    crash(); A.svc = null; // refused or not, the open one is stopped first; none is open if refused
     Object.assign(A, { store: new Map(), clock: 0, ids: 0, refusals: 0 });
     A.svc = new Service(m.capacity, m.persistent ?? true);
     return null;
