@@ -160,6 +160,9 @@ CHECK_FINDS = [
     ("IgnoresArming", "stop-resume-vs-inject", "CHECKPOINT-GATE"),
     ("CheckThenAct", "turns-at-once", "TURN-BUSY"),
     ("PageBeforeMerge", "list-page-vs-create", "LINEARIZABLE"),
+    ("ShutdownStopsNothing", "turns-at-once", "SHUTDOWN"),
+    ("ShutdownWaitsForNone", "turns-at-once", "SHUTDOWN"),
+    ("DropsQueuedTurns", "create-vs-archive", "LIVENESS"),
 ]
 
 

@@ -14,6 +14,7 @@ page needs.
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 import trio
 
@@ -141,6 +142,57 @@ class IgnoresArming(PersistentSessionService):
         gate = _DeafGate(self._points)
         gate.session_id = session_id
         return gate
+
+
+# -- 7. shutdown stops no task, or returns before they end [SHUTDOWN] ------------------------
+
+
+class _ShutdownStopsNothingEphemeral(EphemeralSessionService):
+    async def shutdown(self) -> None:
+        for handle in list(self._tasks.values()):
+            await handle.done.wait()  # the mutation: waits for tasks it never stopped
+
+
+class ShutdownStopsNothing(PersistentSessionService):
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        return _ShutdownStopsNothingEphemeral(builder, max_sessions, points=points)
+
+
+class _ShutdownWaitsForNoneEphemeral(EphemeralSessionService):
+    async def shutdown(self) -> None:
+        handles = list(self._tasks.values())
+        self._sessions.clear()
+        for handle in handles:
+            handle.task_scope.cancel()  # the mutation: returns before any of them ended
+
+
+class ShutdownWaitsForNone(PersistentSessionService):
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        return _ShutdownWaitsForNoneEphemeral(builder, max_sessions, points=points)
+
+
+# -- 8. a turn still queued when its task ends is dropped, never answered [LIVENESS] --------
+
+
+class _DropsQueuedTurnsEphemeral(EphemeralSessionService):
+    def _finish_task(self, handle: Any) -> None:
+        while True:  # the mutation: whatever is still queued is thrown away unanswered
+            try:
+                handle.inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        super()._finish_task(handle)
+
+
+class DropsQueuedTurns(PersistentSessionService):
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        return _DropsQueuedTurnsEphemeral(builder, max_sessions, points=points)
 
 
 # -- as backends for the harness -------------------------------------------------------------
