@@ -198,6 +198,8 @@ async def _hook(step: dict[str, Any], r: _Replay, parked: list[str]) -> list[str
     elif "release" in step:
         assert step["release"] in parked, f"{step['release']} is not parked: {parked}"
         await r.send({"id": r.rid(), "cmd": "release", "task": step["release"]})
+    elif "exit" in step:
+        await r.send({"id": r.rid(), "cmd": "exit"})
     else:
         for _ in range(200):
             free = [label for label in parked if label not in step["drive"]["hold"]]

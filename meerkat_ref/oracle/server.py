@@ -114,8 +114,8 @@ def _answer_json(rid: str | None, answer: Answer) -> dict[str, Json]:
     return {"id": rid, "ok": encode(result.value)}
 
 
-CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement", "events")
-"""What the reference adapter can offer (``spec/ADAPTER.md`` sections 6, 11 and 13)."""
+CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement", "events", "exit")
+"""What the reference adapter can offer (``spec/ADAPTER.md`` sections 6, 11, 13 and 14)."""
 
 
 class Server:
@@ -139,7 +139,7 @@ class Server:
         self.variant = variant
         # placement (and events) only where the target offers them (no placement: the seed)
         self.capabilities = tuple(c for c in CAPABILITIES if c in capabilities and (
-            c not in ("placement", "events") or c in target.capabilities))
+            c not in ("placement", "events", "exit") or c in target.capabilities))
         self._open = False
         self._lines = 0
         self._in_flight: set[str] = set()
@@ -250,6 +250,11 @@ class Server:
         elif cmd == "at_once":
             self._need_open(rid, cmd)
             self._at_once(rid, msg)
+        elif cmd == "exit":
+            self._need_open(rid, cmd)
+            self._need("exit", rid, cmd)
+            await self.target.exit()
+            self.emit({"id": rid, "ok": None})
         elif cmd == "bye":
             await self.target.close()
             self._open = False

@@ -69,7 +69,14 @@ from ..engine import (
     run_schedule,
     scenario_from_spec,
 )
-from ..engine._cases import Case, example_cases, expected_steps, needs_faults, random_cases
+from ..engine._cases import (
+    Case,
+    example_cases,
+    expected_steps,
+    needs_exit,
+    needs_faults,
+    random_cases,
+)
 from ..engine._sequential import REPLAY_HOW, run_case, shrink
 from ..targets import VECTORS_FORMAT, ProtocolError, Target, adapter_target
 from ._outputs import Drawn, draw_failures, junit_cases
@@ -217,6 +224,12 @@ class _Conform:
                 notes.append(f"the adapter offers no scheduling hooks: {len(skipped)} hooks "
                              f"case{'s' if len(skipped) > 1 else ''} not run "
                              f"({', '.join(c.name for c in skipped)})")
+        if "exit" not in self.target.capabilities:
+            skipped = [c for c in cases if needs_exit(c)]
+            cases = [c for c in cases if not needs_exit(c)]
+            if skipped:
+                notes.append(f"{len(skipped)} case(s) not run: they leave the service "
+                             "(exit, capability exit) [SHUTDOWN]")
         if "events" not in self.target.capabilities:
             notes.append("the adapter offers no events: what each step publishes is not "
                          "compared [EVENTS]")
@@ -341,6 +354,8 @@ def _clauses_of(cases: Iterable[Case]) -> set[str]:
 NEEDS_FAULTS = "needs store faults (fail_next_save), and the adapter does not offer the faults " \
     "capability"
 NEEDS_POINTS = "needs the scheduling hooks, and the adapter does not offer the points capability"
+NEEDS_EXIT = "needs a graceful exit of the service (exit), and the adapter does not offer the " \
+    "exit capability"
 NEEDS_EVENTS = "needs the events settle reports, and the adapter does not offer the events " \
     "capability"
 
@@ -360,6 +375,8 @@ def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
             return NEEDS_FAULTS
         if case.hooks and "points" not in offered:
             return NEEDS_POINTS
+        if needs_exit(case) and "exit" not in offered:
+            return NEEDS_EXIT
         return None
 
     planned = [*example_cases(), *random_cases()]

@@ -94,13 +94,14 @@ class Wire:
 
 @dataclass(frozen=True)
 class Hook:
-    """A scheduling-hooks step: ``control`` (on/off), ``release`` (a label), ``drive`` (hold these).
+    """A scheduling-hooks step: ``control`` (on/off), ``release`` (a label), ``drive`` (hold these),
+    ``exit`` (leave the service as a program does; capability ``exit``).
 
     ``drive`` releases, one at a time with a settle after each, the parked task
     with the lowest label that is not held, until only held tasks are parked.
     """
 
-    kind: Literal["control", "release", "drive"]
+    kind: Literal["control", "release", "drive", "exit"]
     arg: Json
     clauses: tuple[str, ...]
     completed: tuple[Json, ...] = ()
@@ -329,8 +330,33 @@ HOOKS_CASES: tuple[Case, ...] = (
         pins="HOST-MESSAGE",
         hooks=True,
     ),
+    Case(
+        "exit-while-a-create-builds",
+        "the program leaves the service while a create is building its agent: the live "
+        "session's task is stopped (its stream ends), and the create, once its build "
+        "returns, is refused (AGENT_ERROR: the service is shutting down) and leaves "
+        "nothing behind",
+        2,
+        True,
+        (
+            model.Create("kept"),
+            Hook("control", True, ("SHUTDOWN",)),
+            Wire.of({"pending": S2}, ("SHUTDOWN",), task="c", cmd="create", prompt="late"),
+            Hook("exit", True, ("SHUTDOWN",), events=_of_s1(ended=True)),
+            Hook("release", "c", ("SHUTDOWN", "CREATE"),
+                 completed=({"session": S2, "result": {"error": "AGENT_ERROR"}},)),
+            Hook("control", False, ("SHUTDOWN",)),
+        ),
+        pins="SHUTDOWN",
+        hooks=True,
+    ),
 )
 """Races steered through the hooks to the interleaving a clarified rule is about."""
+
+
+def needs_exit(case: Case) -> bool:
+    """Whether ``case`` leaves the service (capability ``exit``)."""
+    return any(isinstance(op, Hook) and op.kind == "exit" for op in case.ops)
 
 
 def example_cases() -> tuple[Case, ...]:

@@ -148,6 +148,8 @@ async def _hook(target: Target, hook: Hook, parked: Sequence[str],
     """Carry out one hooks step; the parked labels after it, and what went wrong ("" if not)."""
     if hook.kind == "control":
         await target.control(bool(hook.arg))
+    elif hook.kind == "exit":
+        await target.exit()
     elif hook.kind == "release":
         if hook.arg not in parked:
             return list(parked), f": {hook.arg!r} is not parked (parked: {list(parked)})"

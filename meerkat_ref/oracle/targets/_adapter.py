@@ -282,6 +282,9 @@ class AdapterTarget:
     def introspect(self) -> Introspection | None:
         return None
 
+    async def exit(self) -> None:
+        await self.client.call_ok({"cmd": "exit"})
+
     async def shutdown(self) -> str | None:
         return None  # the protocol has no graceful exit: only a crash stops a service
 

@@ -71,7 +71,7 @@ from ._footprints import Recorder, TaskInstrument
 from ._points import ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, OpenRefused, Point, Settled
 from ._streams import Subscriptions
-from ._wire import dumps
+from ._wire import ProtocolError, dumps
 
 
 class Service(Protocol):
@@ -356,6 +356,8 @@ class InProcessTarget:
         self._host: trio.Nursery | None = None
         self._process_scope: trio.CancelScope | None = None
         self._process_done = trio.Event()
+        self._leave = trio.Event()  # set by ``exit``: the process leaves the service
+        self._left = trio.Event()  # the service's ``async with`` has returned
         self._in_flight: dict[str, str] = {}  # call id -> its task label
         self._callers: dict[str, trio.CancelScope] = {}  # a call's task label -> its scope
         self._call_sessions: dict[str, str] = {}  # call id -> the session it names ("*": any)
@@ -373,7 +375,7 @@ class InProcessTarget:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        caps = {"points", "faults", "introspection", "cancel"}
+        caps = {"points", "faults", "introspection", "cancel", "exit"}
         if self._events:
             caps.add("events")
         return frozenset(caps | {"placement"} if self._placement else caps)
@@ -442,18 +444,41 @@ class InProcessTarget:
                                      world.builder.points)
                 declared = getattr(service, "footprints", None)
                 recorder.declaration = declared if isinstance(declared, Footprints) else None
-                async with service as svc, trio.open_nursery() as calls:
-                    self._svc, self._calls = svc, calls
-                    if self._events and self._host is not None:
-                        # Beside the service, not in its task tree: see ``_streams``.
-                        await self._subs.start(self._host, svc)
-                    task_status.started(scope)
-                    await trio.sleep_forever()
+                # The calls' nursery outside the service's: a program may leave the
+                # service while calls are still in flight ([SHUTDOWN], ``exit``).
+                leave = self._leave = trio.Event()
+                self._left = trio.Event()
+                async with trio.open_nursery() as calls:
+                    async with service as svc:
+                        self._svc, self._calls = svc, calls
+                        if self._events and self._host is not None:
+                            # Beside the service, not in its task tree: see ``_streams``.
+                            await self._subs.start(self._host, svc)
+                        task_status.started(scope)
+                        await leave.wait()
+                    self._left.set()
+                    await trio.sleep_forever()  # calls in flight go on until a crash
         finally:
             self._svc = self._calls = None
             if self._kind.reopens:
                 await self._close_store(world)
             done.set()
+
+    async def exit(self) -> None:
+        """Leave the service as a program leaves its ``async with`` ([SHUTDOWN]).
+
+        Its session tasks are stopped (their calls answered ``AGENT_ERROR``), the
+        rows stay; calls still in flight go on (a create that was building is
+        refused), and a new call is answered ``NOT_OPEN``.  If everything comes
+        to rest while the exit has not returned, it never will: a protocol error.
+        """
+        if self._svc is None or self._leave.is_set():
+            raise ProtocolError("exit: no service is open")
+        self._leave.set()
+        await self._quiesce()
+        if not self._left.is_set():
+            raise ProtocolError("exit: the service's exit does not return: everything is at "
+                                "rest and it still waits")
 
     async def _start(self) -> None:
         if self._host is None:
@@ -594,8 +619,8 @@ class InProcessTarget:
 
     def _started(self, cid: str, op: object, task: str) -> object | None:
         """Start ``op`` (its decoded form); ``None`` if it was answered at once instead."""
-        if self._calls is None:
-            self._arrive(cid, Answer(model.Err("NOT_OPEN"), "a call before open"))
+        if self._calls is None or self._leave.is_set():
+            self._arrive(cid, Answer(model.Err("NOT_OPEN"), "a call before open or after exit"))
             return None
         if isinstance(op, model.ObserveStore) or (isinstance(op, dict)
                                                    and op.get("cmd") == "observe_store"):
@@ -766,7 +791,7 @@ class InProcessTarget:
         arrive meanwhile are dropped: the engine stopped tracking its calls.
         """
         svc, calls, world = self._svc, self._calls, self._world
-        if svc is None or calls is None or world is None:
+        if svc is None or calls is None or world is None or self._leave.is_set():
             return None
         if world.builder.points.ready():
             return None  # a task parked (a run cut at max_steps): it must not run on now

@@ -247,6 +247,14 @@ class Target(Protocol):
 
     def introspect(self) -> Introspection | None: ...
 
+    async def exit(self) -> None:
+        """Leave the service as a program does (capability ``exit``, [SHUTDOWN]).
+
+        Its session tasks stop, rows stay; calls in flight go on and are answered
+        as the service answers them; a new call is answered ``NOT_OPEN``.
+        """
+        ...
+
     async def shutdown(self) -> str | None:
         """[SHUTDOWN] ``shutdown()`` on the open service, points off: what broke the clause.
 

@@ -41,6 +41,7 @@ CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
     "control": ("points",),
     "release": ("task", "fault"),
     "at_once": ("commands",),
+    "exit": (),
     "bye": (),
 }
 """Each control command and the fields it may carry besides ``id`` and ``cmd`` (rule
