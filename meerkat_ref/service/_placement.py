@@ -196,8 +196,11 @@ POINT_FOOTPRINTS: dict[tuple[str, str], Touches] = {
     # the caller woken; a host loop goes on to its checkpoint.
     ("session", "agent.step"): _t(writes="clock agent:<id> turn:<id>"),
     ("session", "checkpoint"): _t(reads="agent:<id>"),
-    # The task's first command taken up, if one is queued (a create's first turn).
-    ("session", "task.start"): _t(writes="turn:<id>"),
+    # The task's first command taken up, if one is queued (a create's first turn): the
+    # queued turn becomes the current one, and nothing another step observes changes
+    # (the busy flag and the count of turns taken or queued stay), so it commutes with
+    # the send; the race that matters is with the archive that stops the task.
+    ("session", "task.start"): _t(reads="live:<id>"),
     # The turn handed over; the session's task takes it up.
     ("caller", "cmd.send"): _t(writes="turn:<id>"),
     ("caller", "gate.acquire"): _t(writes=_LOCK),
