@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from ..._model import model
 from ...registry import operation
 from ..targets import CLIENT_CALL, Answer, Footprint, GateState, Introspection, Point, Target
-from ._linearize import check as check_history
 from ._monitor import Call, Monitor, Violation, short
 from ._scenarios import ClientOp, Scenario
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
@@ -440,7 +439,7 @@ class _Runner:
         """Restart, read back every id met, look at the store; then check the history."""
         monitor = self.monitor
         if self.outcome.crashed_at is None:
-            monitor.check_together(final=True)  # host loops still serving count as admitted
+            monitor.finished()  # host loops still serving count as admitted
         steps = self.outcome.steps
         monitor.step = max(monitor.step, steps[-1].index if steps else 0) + 1
         monitor.history.append(Call("process", model.Restart(), monitor.step, monitor.step, "ok"))
@@ -458,15 +457,7 @@ class _Runner:
         await self.call_and_wait("post", model.List())
         monitor.store = dict(await self.target.observe_store())
         await self._post_step("post", "read-back")
-        for sid in sorted(monitor.archived):
-            if sid in monitor.store:
-                monitor.violate(
-                    "ARCHIVE-FINAL", f"archived {short(sid)} is in the store after a restart"
-                )
-        problem = check_history(monitor.events, self.scenario.capacity)
-        if problem is not None:
-            monitor.violate("LINEARIZABLE", problem[1], step=problem[0])
-            monitor.violations.sort(key=lambda v: v.step)  # found at the end, cited where it is
+        monitor.read_back()  # ARCHIVE-FINAL after the restart; LINEARIZABLE
         self.outcome.end_state = _fingerprint(monitor)
         if monitor.violations:  # the request lines are wanted for a counterexample only
             self.outcome.lines = self.target.transcript()
