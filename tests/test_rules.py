@@ -88,6 +88,14 @@ def test_the_docstring_table_lists_every_rule() -> None:
         assert " ".join(rule.statement().split()[:6]) in " ".join(doc.split()), rule.clause
 
 
+def test_what_a_port_is_judged_by_is_each_wire_rule_s_own_words() -> None:
+    """ADAPTER.md's table of rules is each rule's ``wire``; a rule inside only has none."""
+    table = spec_docs.render_wire_rules()
+    for rule in RULE_CLASSES:
+        assert bool(rule.wire) == ("wire" in rule.evidence), rule.clause
+        assert (f"| [{rule.clause}] | {rule.wire} |" in table) == bool(rule.wire), rule.clause
+
+
 def test_the_traceability_names_each_rule_class() -> None:
     where = spec_docs.explorer_rules()
     for rule in RULE_CLASSES:

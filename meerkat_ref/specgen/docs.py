@@ -18,6 +18,9 @@ Generated sections:
     The two races the explorer found in early versions of the reference,
     found again by the same search in a reconstruction of the early
     ``archive`` (``EarlyArchiveNoTombstone``, ``EarlyArchiveStopFirst``).
+``wire-rules`` (ADAPTER.md)
+    The rules a port is judged by, each as checked from the wire: the
+    ``wire`` of each rule class (``oracle/engine/rules``).
 ``points`` (ADAPTER.md)
     Where the reference puts its scheduling points: ``service/_placement``'s
     kinds and sequences (``tests/test_placement.py`` runs the sequences).
@@ -470,6 +473,13 @@ def find_early_race(
     return Drawing(section, scenario_name, found.variant, call, found)
 
 
+def render_wire_rules() -> str:
+    """ADAPTER.md's table of the rules a port is judged by: each rule class's ``wire``."""
+    lines = ["| clause | checked from the wire |", "| --- | --- |"]
+    lines += [f"| [{r.clause}] | {r.wire} |" for r in RULE_CLASSES if "wire" in r.evidence]
+    return "\n".join(lines)
+
+
 def render_points() -> str:
     """The table of where the reference puts its scheduling points (``service/_placement``),
     with what each step may touch (its declared footprints)."""
@@ -586,7 +596,8 @@ def generate(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> dict[
     drawn = drawings() if found is None else found
     return {
         adapter: replace_sections(
-            adapter.read_text(encoding="utf-8"), {"points": render_points()}
+            adapter.read_text(encoding="utf-8"),
+            {"points": render_points(), "wire-rules": render_wire_rules()},
         ),
         contract: replace_sections(
             contract.read_text(encoding="utf-8"), {"traceability": render_traceability(root)}

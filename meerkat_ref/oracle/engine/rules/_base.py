@@ -79,8 +79,9 @@ class Rule:
     checks among the others' in one hook (so the order of violations found at
     one step) and its row in ``RULES``.  ``listed`` False keeps it out of
     ``RULES`` (the rules ``conform`` claims for a port's concurrent runs).
-    ``checked_by`` names code outside the class that raises its violations
-    (the engine's loop, for LIVENESS), for the traceability table.
+    ``wire`` says what it checks from the wire alone, for a port's authors
+    (``spec/ADAPTER.md``'s table of rules is generated from it); a rule
+    whose evidence is ``inside`` only leaves it empty.
 
     The monitor (``self.monitor``) holds what every rule may read: the step,
     the history, the last store observed, the sessions archived, known live,
@@ -92,7 +93,7 @@ class Rule:
     order: ClassVar[int]
     excuses: ClassVar[tuple[Excuse, ...]] = ()
     listed: ClassVar[bool] = True
-    checked_by: ClassVar[tuple[str, ...]] = ()
+    wire: ClassVar[str] = ""
 
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor

@@ -71,6 +71,10 @@ class ArchiveFinal(Rule):
     after a restart."""
 
     clause = "ARCHIVE-FINAL"
+    wire = (
+        "after an archive answered ok, no store observation holds the id, and no `read`, "
+        "`list` or `load_persisted` invoked later shows it (not even after the restart)"
+    )
     evidence = ("wire", "inside")
     order = 20
 
@@ -123,6 +127,11 @@ class ArchiveStop(Rule):
     the run (inside)."""
 
     clause = "ARCHIVE-STOP"
+    wire = (
+        "after an archive answered ok, no point of the session's own task (`session s<hex>`) "
+        "and no `agent.step` or `checkpoint` point of that session is announced at a later "
+        "step"
+    )
     evidence = ("wire", "inside")
     order = 50
 

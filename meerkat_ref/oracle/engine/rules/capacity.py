@@ -15,6 +15,10 @@ class Capacity(Rule):
     (inside)."""
 
     clause = "CAPACITY"
+    wire = (
+        "sessions whose create answered ok, not archived, no restart since, never exceed the "
+        "capacity"
+    )
     evidence = ("wire", "inside")
     order = 60
 

@@ -30,6 +30,10 @@ class CheckpointGate(Rule):
     flight (wire); no write by a session's own task lands for it (inside)."""
 
     clause = "CHECKPOINT-GATE"
+    wire = (
+        "while checkpointers are disarmed, a disarmed session's stored revision changes only "
+        "under a plain create or turn of it in flight"
+    )
     evidence = ("wire", "inside")
     order = 30
     excuses = (

@@ -25,6 +25,10 @@ class Durability(Rule):
     excuse a save that never landed."""
 
     clause = "DURABILITY"
+    wire = (
+        "when a plain create or turn answers ok, the store holds the session, a turn at a "
+        "revision at least two above what the store held when it was invoked"
+    )
     evidence = ("wire", "inside")
     order = 70
 

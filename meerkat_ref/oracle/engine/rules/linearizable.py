@@ -11,6 +11,10 @@ class Linearizable(Rule):
     call's outcome from the model."""
 
     clause = "LINEARIZABLE"
+    wire = (
+        "some real-time order of the calls gets every call's outcome from the model "
+        "(`meerkat_ref/oracle/engine/_linearize.py`, with its documented relaxations)"
+    )
     evidence = ("wire",)
     order = 110
 

@@ -12,6 +12,9 @@ class Liveness(Rule):
     # No hook: the engine's loop (``_run``) raises it, since only the loop knows its
     # clients and its step budget; the traceability table names the places.
     clause = "LIVENESS"
+    wire = (
+        "every call but a serving host loop is answered; a run ends"
+    )
     evidence = ("wire",)
     order = 100
     excuses = (Excuse(("create", "start_turn"), "a client waiting when nothing can run",

@@ -30,6 +30,15 @@ class TurnBusy(Rule):
     must not be able to hide a second turn)."""
 
     clause = "TURN-BUSY"
+    wire = (
+        "two different tasks never wait at `agent.step`/`checkpoint` points of one session at "
+        "once; of `start_turn` calls of one session started at once (one invoked while the "
+        "other's task still waits at the first point it reached when it was invoked, or both "
+        "in one `at_once`), at most one is admitted (answered ok, or a host loop still "
+        "serving at the end): the model's `TurnsAtOnce`, since admission is decided before a "
+        "call's first point. A second turn that queues behind the first instead of being "
+        "refused is caught so, though the two never run at once"
+    )
     evidence = ("wire", "inside")
     order = 80
 
