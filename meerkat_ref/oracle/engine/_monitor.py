@@ -31,6 +31,8 @@ __doc__ += "\n" + table(RULE_CLASSES) + "\n"
 RULES: tuple[str, ...] = tuple(r.clause for r in RULE_CLASSES if r.listed)
 """Every rule the monitor checks for any target, each a clause id of ``spec/CONTRACT.md``."""
 
+_HOOKS_OF = {cls: cls.hooks() for cls in RULE_CLASSES}  # read once, not at every run
+
 
 def _result_text(call: Call, answer: Answer) -> str:
     if answer.code is not None:
@@ -66,25 +68,26 @@ class Monitor:
     live_now: frozenset[str] | None = None  # inside: live sessions at the last step
     placement: bool = False  # the target parks where service/_placement.py says (evidence)
     calls_changed: int = 0  # bumped as a call is invoked, answered or cancelled
-    rules: tuple[Rule, ...] = field(init=False)
+    rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     _events: list[Event] = field(default_factory=list)
     _calling: dict[str, Call] = field(default_factory=dict)  # client -> its call in flight
     _observed: Observe | None = None  # the store seen at the last settle, not yet logged
     _seen_violations: set[tuple[str, str]] = field(default_factory=set)
-    _hooks: dict[str, list[Callable[..., None]]] = field(init=False)
-    _inside: list[Callable[[Introspection], None]] = field(init=False)
+    _hooks: dict[str, list[Callable[..., None]]] = field(init=False, repr=False, compare=False)
+    _inside: list[Callable[[Introspection], None]] = field(init=False, repr=False,
+                                                           compare=False)
 
     def __post_init__(self) -> None:
         self.rules = tuple(cls(self) for cls in RULE_CLASSES)
         self._hooks = {}
         for rule in self.rules:
-            for hook in rule.hooks():
+            for hook in _HOOKS_OF[type(rule)]:
                 self._hooks.setdefault(hook, []).append(getattr(rule, hook))
         # After a step, inside: each rule's ``inside`` in order; the step's writes go to
         # every ``write`` hook at once, write by write, where the first rule with one stands.
         self._inside = []
         for rule in self.rules:
-            hooks = rule.hooks()
+            hooks = _HOOKS_OF[type(rule)]
             if "write" in hooks and self._writes not in self._inside:
                 self._inside.append(self._writes)
             if "inside" in hooks:

@@ -7,8 +7,13 @@ flight under which it lets something pass (``excuses``), and its hooks, the
 methods the monitor calls at each moment of a run.  The monitor calls a hook
 only on the rules that define it, in ``order``; everything else -- ``RULES``,
 the table in ``_monitor``'s docstring, the traceability table of
-``spec/CONTRACT.md`` -- is read from these classes, so a new rule is one new
-class in one module of this package (``discover`` finds it).
+``spec/CONTRACT.md``, the table of rules in ``spec/ADAPTER.md`` -- is read
+from these classes, so a new rule is one new class in one module of this
+package (``discover`` finds it).
+
+Why ``order`` is declared: several rules may fire at one step, and the first
+violation of a run is what a sweep and the mutation judge report, so the
+order the checks run in is part of the monitor's behaviour and is kept.
 """
 
 from __future__ import annotations
@@ -65,17 +70,22 @@ class Excuse:
 
     def text(self) -> str:
         mode = "" if self.mode == "any" else f"{self.mode} "
-        ops = "/".join("a failed store call" if op == FAULT else op for op in self.ops)
-        scope = "of that session" if self.session == "same" else "of any session"
-        return f"{self.what}: {mode}{ops} {scope}, {self.span}"
+        ops = " or ".join("failed store call" if op == FAULT else op for op in self.ops)
+        call = f"{mode}{ops} {'of that session' if self.session == 'same' else 'of any session'}"
+        call = f"{'an' if call[0] in 'aeiou' else 'a'} {call}"
+        if self.span == "in flight":
+            return f"{self.what}, while {call} is in flight"
+        if self.span == "from invocation on":
+            return f"{self.what}, once {call} was {'made' if FAULT in self.ops else 'invoked'}"
+        return f"{self.what}, from {call} invoked {self.span}"
 
 
 class Rule:
     """One rule: one clause, checked from the hooks it defines, with its own state.
 
     A subclass sets ``clause`` and ``evidence``, may declare ``excuses``, and
-    defines only the hooks it needs (``HOOKS``); its docstring is the rule as
-    the monitor's table and the traceability state it.  ``order`` places its
+    defines only the hooks it needs (``HOOKS``); its docstring is the rule in
+    words (the monitor's docstring table shows it).  ``order`` places its
     checks among the others' in one hook (so the order of violations found at
     one step) and its row in ``RULES``.  ``listed`` False keeps it out of
     ``RULES`` (the rules ``conform`` claims for a port's concurrent runs).
@@ -139,7 +149,11 @@ class Rule:
         """After a step (inside): one store write that landed, in order."""
 
     def inside(self, intro: Introspection) -> None:
-        """After a step (inside), its writes seen: what the target shows of itself."""
+        """After a step (inside): what the target shows of itself.
+
+        The step's writes go to the ``write`` hooks at the place, in
+        ``order``, of the first rule that has one.
+        """
 
     def end(self, intro: Introspection | None) -> None:
         """Nothing can move: the schedule is over (``intro`` from a target in this process)."""
@@ -171,10 +185,12 @@ def discover(package: str, path: Iterable[str]) -> tuple[type[Rule], ...]:
 
 
 def table(rules: Iterable[type[Rule]], width: int = 16) -> str:
-    """The rules as a fixed-width table: each clause id and its statement, wrapped."""
+    """The rules as a fixed-width table: each clause id, its statement and excuses, wrapped."""
     out: list[str] = []
     for rule in rules:
         body = textwrap.wrap(" ".join(rule.statement().split()), 78 - width)
+        for excuse in rule.excuses:
+            body += textwrap.wrap(f"Excused: {excuse.text()}.", 78 - width)
         out.append(f"{rule.clause:<{width}}{body[0] if body else ''}")
         out.extend(" " * width + line for line in body[1:])
     return "\n".join(out)
