@@ -236,13 +236,13 @@ class Monitor:
         store: Mapping[str, model.Session],
         parked: Sequence[Point],
         announced: Sequence[Point],
-        plain_in_flight: frozenset[str],
+        in_flight: Sequence[Call],
         intro: Introspection | None,
     ) -> None:
         """Everything known after one step: the store, the points, what a target showed inside.
 
-        ``plain_in_flight``: sessions with a plain create or turn invoked and
-        not answered before this step (their saves may change the store).
+        ``in_flight``: the calls invoked and not answered before this step
+        (their effects may show in the store; the rules' excuses read them).
         """
         before = self.store
         self.store = dict(store)
@@ -254,7 +254,7 @@ class Monitor:
             if p.session is not None:
                 self.seen.add(p.session)
         for hook in self._hook("observe"):
-            hook(before, parked, announced, plain_in_flight)
+            hook(before, parked, announced, in_flight)
         if intro is not None:
             self.live_now = intro.live
             for inside in self._inside:

@@ -193,7 +193,7 @@ class _Runner:
         """One call with points off, waited for (setup and read-back)."""
         cid = await self.invoke(client, op, self.monitor.step)
         while cid in self.calls:
-            in_flight = self.plain_in_flight()
+            in_flight = tuple(self.calls.values())
             settled = await self.target.settle()
             self.monitor.observe(await self.target.observe_store(), settled.parked,
                                  settled.points, in_flight, self.target.introspect())
@@ -201,21 +201,10 @@ class _Runner:
             if cid in self.calls and not settled.answers:
                 await self.target.wait_any([cid])
 
-    def plain_in_flight(self) -> frozenset[str]:
-        out = set()
-        for call in self.calls.values():
-            if call.name in ("create", "start_turn") and not call.host:
-                sid = call.session_id
-                if sid is not None:
-                    out.add(sid)
-                else:
-                    out.update(self.monitor.store)  # a create: its id is not known yet
-        return frozenset(out)
-
     # -- looking -----------------------------------------------------------------------------
 
     async def look(self, parked: Sequence[Point], announced: Sequence[Point],
-                   in_flight: frozenset[str]) -> Introspection | None:
+                   in_flight: Sequence[Call]) -> Introspection | None:
         store = await self.target.observe_store()
         intro = self.target.introspect()
         self.monitor.observe(store, parked, announced, in_flight, intro)
@@ -260,7 +249,7 @@ class _Runner:
         observe = getattr(strategy, "observe", None)  # a reducing search wants footprints
         invoked: tuple[str, Call] | None = None  # the call the last step sent, by its task
         while True:
-            in_flight = self.plain_in_flight()
+            in_flight = tuple(self.calls.values())
             settled = await self.target.settle()
             monitor.step = max(step - 1, 0)  # what this settle shows, the last step did
             intro = await self.look(settled.parked, settled.points, in_flight)
@@ -406,7 +395,7 @@ class _Runner:
             settled = await self.target.settle()
             if not settled.answers:
                 break  # nothing moves: done, or (a plain call waits) a deadlock
-            in_flight = self.plain_in_flight()
+            in_flight = tuple(self.calls.values())
             next_tick()
             await self.look(settled.parked, settled.points, in_flight)
             freed = self.absorb(settled.answers)

@@ -68,6 +68,25 @@ class Excuse:
     mode: Literal["any", "plain", "host"] = "any"
     span: Literal["in flight", "from invocation on", "until a rearm answers"] = "in flight"
 
+    def covers(self, call: Call) -> bool:
+        """Whether ``call``, in flight, is one this excuse names (its operation and mode)."""
+        return call.name in self.ops and (
+            self.mode == "any" or call.host == (self.mode == "host"))
+
+    def sessions(self, in_flight: Iterable[Call], known: Iterable[str]) -> set[str]:
+        """The sessions excused while ``in_flight`` are: the session each call names, or
+        every session ``known`` for a call that names none (a create: its id is not known
+        yet)."""
+        out: set[str] = set()
+        for call in in_flight:
+            if self.covers(call):
+                sid = call.session_id
+                if sid is not None:
+                    out.add(sid)
+                else:
+                    out.update(known)
+        return out
+
     def text(self) -> str:
         mode = "" if self.mode == "any" else f"{self.mode} "
         ops = " or ".join("failed store call" if op == FAULT else op for op in self.ops)
@@ -142,8 +161,12 @@ class Rule:
         """The process restarted: every call in flight is cut."""
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
-                announced: Sequence[Point], plain_in_flight: frozenset[str]) -> None:
-        """After a step (wire): the store now (``monitor.store``) and ``before``, the points."""
+                announced: Sequence[Point], in_flight: Sequence[Call]) -> None:
+        """After a step (wire): the store now (``monitor.store``) and ``before``, the points.
+
+        ``in_flight``: the calls invoked and not answered before this step
+        (what an excuse is judged by: ``Excuse.sessions``).
+        """
 
     def write(self, session: str, revision: int, by_session_task: bool) -> None:
         """After a step (inside): one store write that landed, in order."""

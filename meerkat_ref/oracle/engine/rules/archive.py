@@ -100,7 +100,7 @@ class ArchiveFinal(Rule):
                 )
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
-                announced: Sequence[Point], plain_in_flight: frozenset[str]) -> None:
+                announced: Sequence[Point], in_flight: Sequence[Call]) -> None:
         store = self.monitor.store
         for sid in self.monitor.archived:
             if sid in store:
@@ -136,7 +136,7 @@ class ArchiveStop(Rule):
     order = 50
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
-                announced: Sequence[Point], plain_in_flight: frozenset[str]) -> None:
+                announced: Sequence[Point], in_flight: Sequence[Call]) -> None:
         archived, step = self.monitor.archived, self.monitor.step
         if not archived:
             return

@@ -43,14 +43,17 @@ class CheckpointGate(Rule):
     )
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
-                announced: Sequence[Point], plain_in_flight: frozenset[str]) -> None:
+                announced: Sequence[Point], in_flight: Sequence[Call]) -> None:
         monitor = self.monitor
         if not monitor.disarmed:
             return
+        excused: set[str] = set()
+        for excuse in self.excuses:  # the declaration is the check
+            excused |= excuse.sessions(in_flight, before)
         store = monitor.store
         for sid in sorted(monitor.disarmed_ids & set(store)):
             old, new = before.get(sid), store[sid]
-            if old is not None and new.revision != old.revision and sid not in plain_in_flight:
+            if old is not None and new.revision != old.revision and sid not in excused:
                 self.violate(
                     f"{short(sid)} saved at revision {new.revision} while its checkpointer "
                     "was disarmed and no turn of it was in flight",

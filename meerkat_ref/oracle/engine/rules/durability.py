@@ -49,7 +49,7 @@ class Durability(Rule):
             self._peak[id(call)] = {}
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
-                announced: Sequence[Point], plain_in_flight: frozenset[str]) -> None:
+                announced: Sequence[Point], in_flight: Sequence[Call]) -> None:
         store = self.monitor.store
         for peaks in self._peak.values():
             for sid, row in store.items():

@@ -87,7 +87,7 @@ class TurnBusy(Rule):
                 )
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
-                announced: Sequence[Point], plain_in_flight: frozenset[str]) -> None:
+                announced: Sequence[Point], in_flight: Sequence[Call]) -> None:
         working: dict[str, set[str]] = {}
         for p in parked:
             if p.kind in AGENT_KINDS and p.session is not None:
