@@ -18,12 +18,17 @@ import sys
 import textwrap
 from pathlib import Path
 
-from meerkat_ref.oracle.engine import RULES, Monitor, _monitor
+import pytest
+import trio
+
+from meerkat_ref.oracle.engine import RULES, Monitor, RunOutcome, _monitor, get_scenario
 from meerkat_ref.oracle.engine._clauses import parse_clauses
+from meerkat_ref.oracle.engine._search import explore_dfs
 from meerkat_ref.oracle.engine.rules import FAULT, HOOKS, RULE_CLASSES, Rule
 from meerkat_ref.registry import OPERATIONS
 from meerkat_ref.specgen import docs as spec_docs
 from meerkat_ref.specgen.docs import ROOT
+from meerkat_ref.variants import Variant
 
 WIRE_HOOKS = ("observe", "read_back")
 """Hooks that judge from what every target shows (a wire rule's evidence)."""
@@ -158,3 +163,46 @@ def test_a_rule_is_one_class_in_one_new_module(tmp_path: Path) -> None:
     assert "`shutdown.Shutdown (inside)`" in got["row"]
     assert got["violations"] == [
         {"rule": "SHUTDOWN", "step": 0, "message": "1 session tasks still run"}]
+
+
+async def _outcomes(name: str, schedules: int) -> list[RunOutcome]:
+    seen: list[RunOutcome] = []
+    async with Variant.parse("reference").target("memory") as target:
+        await explore_dfs(target, get_scenario(name), bound=1, max_schedules=schedules,
+                          seen=seen.append)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["create-vs-archive", "turn-save-vs-archive",
+                                  "stop-resume-vs-inject", "turn-archive-rearm"])
+def test_the_footprints_order_every_call_an_excuse_names(name: str) -> None:
+    """What the rules excuse under a call in flight, DPOR keeps in order with that call.
+
+    A step that invokes or answers a call some rule's ``excuses`` name writes
+    the ``inflight`` resource of the session the call names (``*``: every
+    session, for a call naming none), which every step touching that
+    session reads (``targets/_footprints.py``); so no reordering moves a
+    step the rules would excuse out from under the call, or into it.
+    """
+    named = {op for rule in RULE_CLASSES for e in rule.excuses for op in e.ops}
+    checked = 0
+    for outcome in trio.run(_outcomes, name, 12):
+        steps = outcome.steps[:len(outcome.footprints)]  # the restart and read-back have none
+        assert not any(s.crash for s in steps)
+        by_step = {step.index: (step, fp) for step, fp in zip(steps, outcome.footprints,
+                                                              strict=True)}
+        for call in outcome.history:
+            if call.client in ("setup", "post", "process") or call.name not in named:
+                continue
+            sent = by_step.get(call.invoked)  # a background call was sent before any step
+            if sent is not None and sent[0].label != f"c:{call.client}":
+                sent = None
+            answered = None if call.responded is None else by_step.get(call.responded)
+            for found in (sent, answered):
+                if found is None:
+                    continue
+                at, fp = found[0].index, found[1]
+                want = ("inflight", call.session_id or "*")
+                assert fp is None or want in fp.writes, (name, call.text(), at, fp)
+                checked += 1
+    assert checked, f"{name}: no call an excuse names was invoked or answered in a step"
