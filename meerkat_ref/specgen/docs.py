@@ -18,12 +18,15 @@ Generated sections:
     The two races the explorer found in early versions of the reference,
     found again by the same search in a reconstruction of the early
     ``archive`` (``EarlyArchiveNoTombstone``, ``EarlyArchiveStopFirst``).
+``wire-rules`` (ADAPTER.md)
+    The rules a port is judged by, each as checked from the wire: the
+    ``wire`` of each rule class (``oracle/engine/rules``).
 ``points`` (ADAPTER.md)
     Where the reference puts its scheduling points: ``service/_placement``'s
     kinds and sequences (``tests/test_placement.py`` runs the sequences).
 ``traceability`` (CONTRACT.md)
     Clause (and protocol rule of ADAPTER.md) -> model rules (``[ID]`` tags in
-    ``models/``) -> explorer rules (``Monitor.violate`` names) -> conform (the
+    ``models/``) -> explorer rules (the rule classes, ``oracle/engine/rules``) -> conform (the
     clauses its checks report, or the reason none can) -> tests
     (``spec/traceability.json``).
 
@@ -48,7 +51,7 @@ import trio
 
 from .._seams import SchedulingPoints, Touches
 from ..agent._protocol import SessionAgentBuilder
-from ..oracle.engine import RULES, SCENARIOS, RunOutcome, Scenario, find_counterexample, preemptions
+from ..oracle.engine import SCENARIOS, RunOutcome, Scenario, find_counterexample, preemptions
 from ..oracle.engine import mermaid as draw_mermaid
 from ..oracle.engine import swimlane as draw_swimlane
 from ..oracle.engine._cases import example_cases, expected_steps, random_cases
@@ -60,6 +63,7 @@ from ..oracle.engine._clauses import (
     parse_wire_rules,
     sentences,
 )
+from ..oracle.engine.rules import RULE_CLASSES
 from ..oracle.targets import InProcessTarget
 from ..service._persistent import PersistentSessionService
 from ..service._placement import CALL_FOOTPRINTS, KINDS, POINT_FOOTPRINTS, RESOURCES, SEQUENCES
@@ -160,8 +164,18 @@ def other_mentions(root: Path = ROOT) -> list[Mention]:
 
 
 def explorer_rules(root: Path = ROOT) -> dict[str, list[str]]:
-    """Rule names the explorer reports (``violate("RULE", ...)``) -> where they are raised."""
-    rules: dict[str, list[str]] = {}
+    """Rules the explorer checks -> where: each rule class, and any other place raising it.
+
+    Read from the rule classes (``oracle/engine/rules``: one per clause, its
+    evidence with it), then from the engine's source, for a rule something
+    other than its class reports (``violate("RULE", ...)``: LIVENESS, which
+    only the engine's loop can judge).
+    """
+    rules: dict[str, list[str]] = {
+        cls.clause: [f"{cls.__module__.rsplit('.', 1)[1]}.{cls.__name__} "
+                     f"({', '.join(cls.evidence)})"]
+        for cls in RULE_CLASSES
+    }
     for path in _python_files(root, "meerkat_ref/oracle/engine"):
         text = path.read_text(encoding="utf-8")
         if "violate(" not in text:
@@ -228,7 +242,8 @@ def conform_checks() -> dict[str, str]:
     inputs, the hooks cases, the seeded random sequences), and ``RULES``,
     which every concurrent run is checked against.
     """
-    how: dict[str, str] = {rule: "every concurrent run (monitor)" for rule in RULES}
+    how: dict[str, str] = {r.clause: f"every concurrent run (monitor: {r.__name__})"
+                           for r in RULE_CLASSES if r.listed}
     for case in (*example_cases(), *random_cases()):
         for step in expected_steps(case):
             for clause in step.checks:
@@ -458,6 +473,13 @@ def find_early_race(
     return Drawing(section, scenario_name, found.variant, call, found)
 
 
+def render_wire_rules() -> str:
+    """ADAPTER.md's table of the rules a port is judged by: each rule class's ``wire``."""
+    lines = ["| clause | checked from the wire |", "| --- | --- |"]
+    lines += [f"| [{r.clause}] | {r.wire} |" for r in RULE_CLASSES if "wire" in r.evidence]
+    return "\n".join(lines)
+
+
 def render_points() -> str:
     """The table of where the reference puts its scheduling points (``service/_placement``),
     with what each step may touch (its declared footprints)."""
@@ -574,7 +596,8 @@ def generate(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> dict[
     drawn = drawings() if found is None else found
     return {
         adapter: replace_sections(
-            adapter.read_text(encoding="utf-8"), {"points": render_points()}
+            adapter.read_text(encoding="utf-8"),
+            {"points": render_points(), "wire-rules": render_wire_rules()},
         ),
         contract: replace_sections(
             contract.read_text(encoding="utf-8"), {"traceability": render_traceability(root)}

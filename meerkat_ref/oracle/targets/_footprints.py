@@ -27,7 +27,8 @@ To it all the target adds the oracle's own resources:
   session, for a create or a checkpointer sweep), as does a failed store
   call; every step whose declaration names one session's resources reads
   it.  The rules excuse some effects while a call is in flight (a checkpoint
-  skipped while an archive of its session was invoked), so such steps keep
+  skipped while an archive of its session was invoked; each rule declares
+  what, as its ``excuses``: ``oracle/engine/rules``), so such steps keep
   their order with the invocation, or a reordering could hide a violation.
 
 Fail safe: a step touches *everything* (its footprint is ``None``) when the
