@@ -118,10 +118,10 @@ from ...targets import Introspection
 from ._base import Rule
 
 
-class Shutdown(Rule):
-    """After the service's graceful exit returns, no session task runs (inside)."""
+class Export(Rule):
+    """A toy: at the end, no session task runs (inside)."""
 
-    clause = "SHUTDOWN"
+    clause = "EXPORT"
     evidence = ("inside",)
     order = 95
 
@@ -140,7 +140,7 @@ from pathlib import Path
 monitor = Monitor(capacity=1)
 monitor.ended(Introspection(running_tasks=frozenset({"s1"})))
 row = next(line for line in docs.render_traceability(Path.cwd()).splitlines()
-           if "[SHUTDOWN]" in line)
+           if "[EXPORT]" in line)
 print(json.dumps({"rules": RULES, "doc": _monitor.__doc__, "row": row,
                   "violations": [v.to_json() for v in monitor.violations]}))
 '''
@@ -152,17 +152,17 @@ def test_a_rule_is_one_class_in_one_new_module(tmp_path: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for part in ("spec", "models", "meerkat_ref"):
         shutil.copytree(ROOT / part, root / part, ignore=ignore)
-    (root / "meerkat_ref" / "oracle" / "engine" / "rules" / "shutdown.py").write_text(
+    (root / "meerkat_ref" / "oracle" / "engine" / "rules" / "export.py").write_text(
         textwrap.dedent(TOY), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=root, env=env, check=True,
                           capture_output=True, text=True, timeout=300)
     got = json.loads(done.stdout)
-    assert "SHUTDOWN" in got["rules"] and "SHUTDOWN" not in RULES
-    assert "\nSHUTDOWN        After the service's graceful exit returns" in got["doc"]
-    assert "`shutdown.Shutdown (inside)`" in got["row"]
+    assert "EXPORT" in got["rules"] and "EXPORT" not in RULES
+    assert "\nEXPORT          A toy: at the end, no session task runs" in got["doc"]
+    assert "`export.Export (inside)`" in got["row"]
     assert got["violations"] == [
-        {"rule": "SHUTDOWN", "step": 0, "message": "1 session tasks still run"}]
+        {"rule": "EXPORT", "step": 0, "message": "1 session tasks still run"}]
 
 
 async def _outcomes(name: str, schedules: int) -> list[RunOutcome]:

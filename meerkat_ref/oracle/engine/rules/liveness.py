@@ -19,3 +19,17 @@ class Liveness(Rule):
     order = 100
     excuses = (Excuse(("create", "start_turn"), "a client waiting when nothing can run",
                       session="any", mode="host"),)
+
+
+class Shutdown(Rule):
+    """(inside only, so not in ``RULES``: a port shows it through ``conform``'s hooks
+    case for the capability ``exit``) at a run's end the service's ``shutdown()``,
+    called as a program calls it, returns, and when it does no session task is left
+    and no session live."""
+
+    # No hook: the engine's loop (``_run``) raises it after the run, before the restart
+    # that reads back, through the target's ``shutdown``.
+    clause = "SHUTDOWN"
+    evidence = ("inside",)
+    order = 101
+    listed = False
