@@ -747,6 +747,62 @@ async def _cancellation_truth(ctx: _Context) -> None:
                         "the rows left after the deletes are not the saved ones minus the deleted")
 
 
+LONG_WRITERS = 8
+LONG_WRITES = 1_000
+"""The long history: writers at once, and writes each (``LONG_WRITERS * LONG_WRITES`` in all)."""
+
+
+@_check("long-history-keeps-every-write", "STORE-COMMIT", "STORE-SAVE", "STORE-DELETE")
+async def _long_history(ctx: _Context) -> None:
+    """Thousands of writes all return and the store holds exactly the last of each: what a store
+    does only now and then, after many writes, breaks none of them.
+
+    ``LONG_WRITERS`` writers at once, each with ids of its own, save
+    ``LONG_WRITES`` sessions each in turn and delete every tenth: 8,000
+    writes, far past the point where a store does its periodic upkeep (SQLite:
+    a WAL checkpoint about every 1,000 pages, in the background, and the
+    writer's own when the log grew too long to restart), several times over.
+    Every write must return ([STORE-COMMIT]: a write is acknowledged once
+    committed, and one that fails was not applied), and at the end ``load``
+    and ``list`` show the last write of each id ([STORE-SAVE],
+    [STORE-DELETE]).  The other checks write tens of rows: a store whose
+    upkeep (a checkpoint, a compaction, a log rotation) fails or loses rows
+    passes them all.
+    """
+    filler = "x" * 200
+    last: dict[SessionId, Session | None] = {}
+    failures: list[str] = []
+
+    async def writer(w: int, store: SessionStore) -> None:
+        for i in range(LONG_WRITES):
+            n = 1_000 * (w + 1) + i % 8
+            try:
+                if i % 10 == 9:
+                    await store.delete(_sid(n))
+                    last[_sid(n)] = None
+                else:
+                    s = sample_session(n, updated=i, messages=(UserMessage(f"{i} {filler}"),))
+                    await store.save(s)
+                    last[_sid(n)] = s
+            except SessionStoreError as exc:
+                failures.append(f"writer {w}'s write {i} ({'delete' if i % 10 == 9 else 'save'}"
+                                f" of {_label(_sid(n))}) failed: {str(exc)[:200]}")
+                return
+
+    async with ctx.fresh() as store:
+        async with trio.open_nursery() as nursery:
+            for w in range(LONG_WRITERS):
+                nursery.start_soon(writer, w, store)
+        _expect(not failures, f"in a long history of {LONG_WRITERS} x {LONG_WRITES} writes: "
+                + "; ".join(failures[:3]))
+        model = {i: s for i, s in last.items() if s is not None}
+        for session_id, want in sorted(last.items()):
+            _same(await store.load(session_id), want,
+                  f"after {LONG_WRITERS} x {LONG_WRITES} writes, load({_label(session_id)})")
+        await _listed(store, SessionFilter(), _model_list(model),
+                      f"after {LONG_WRITERS} x {LONG_WRITES} writes, ")
+
+
 # -- STORE-COMMIT across a close, a reopen and a crash --------------------------------------
 
 
