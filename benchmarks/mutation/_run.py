@@ -50,6 +50,12 @@ what a kill costs: for the service and the agent ``conform`` about 15 s on the r
 two busy cores) the contract suite 1 to 4 s, most of it starting Python, ``conform`` 8 s,
 ``sweep`` 30 s and ``check`` 150 s, and the contract suite kills most store mutants."""
 
+JUDGE_TIMEOUTS: dict[str, float] = {"contract": 120.0}
+"""A judge's own time limit, below ``--timeout`` (which is sized for ``check`` on SQLite under
+load, minutes): the contract suite takes 1 to 6 s on a busy machine, so one still running
+after 120 s hangs (a mutant of the SQLite lane's thread handling can hang it past the
+suite's own per-check limit, in a thread join Trio cannot cancel)."""
+
 STORE_KINDS: dict[str, tuple[str, ...]] = {
     "meerkat_ref/store/_memory.py": ("memory",),
     "meerkat_ref/store/_kinds.py": ("memory", "sqlite"),
@@ -200,7 +206,8 @@ def judge(mutant: Mutant, *, timeout: float, judges: Sequence[str] | None = None
         times: dict[str, float] = {}
         for name in judges if judges is not None else JUDGES[mutant.package]:
             began = time.perf_counter()
-            outcome, data, problem = _run_judge(name, judge_store(mutant, name), env, timeout)
+            outcome, data, problem = _run_judge(name, judge_store(mutant, name), env,
+                                                min(timeout, JUDGE_TIMEOUTS.get(name, timeout)))
             times[name] = time.perf_counter() - began
             seconds = time.perf_counter() - started
             if outcome == "timeout":
