@@ -21,6 +21,7 @@ module is skipped on a developer's machine and fails in CI.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,52 @@ def test_help_answers_without_running_anything() -> None:
     out = subprocess.run([sys.executable, "-m", "benchmarks.mutation", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60, check=True)
     assert "--shard" in out.stdout and "--module" in out.stdout
+
+
+_TRACE = """
+import functools, json, sys, threading
+from pathlib import Path
+import trio
+from meerkat_ref.testing import check_session_store
+
+called = set()
+
+def profile(frame, event, arg):
+    if event == "call":
+        called.add(frame.f_code.co_filename)
+
+threading.setprofile(profile)
+sys.setprofile(profile)
+report = trio.run(functools.partial(check_session_store, sys.argv[1], raise_on_failure=False))
+sys.setprofile(None)
+threading.setprofile(None)
+root = Path(sys.argv[2]).resolve()
+print(json.dumps({"ok": report.ok, "files": sorted(
+    Path(f).resolve().relative_to(root).as_posix() for f in called
+    if Path(f).resolve().is_relative_to(root / "meerkat_ref" / "store"))}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_contract_judge_runs_each_store_kind_that_runs_the_module(kind: str) -> None:
+    """``STORE_KINDS`` is what it says: a kind's contract suite calls functions of no store
+    module not listed for it (so judging a mutant of such a module on that kind is wasted),
+    and does call every one listed for it (so the list is not stale).
+
+    Traced in a process of its own, so every thread that runs store code (SQLite's lane,
+    Trio's worker threads) starts after the profiler is set.
+    """
+    from benchmarks.mutation._run import STORE_KINDS
+
+    out = subprocess.run([sys.executable, "-c", _TRACE, kind, str(ROOT)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["ok"], "the store contract fails on the original store"
+    modules = {str(p.relative_to(ROOT).as_posix())
+               for p in (ROOT / "meerkat_ref" / "store").glob("*.py")}
+    runs = {m for m in modules if kind in STORE_KINDS.get(m, ("sqlite",))}
+    called = set(found["files"])
+    assert called <= runs, f"{kind}'s contract suite runs {sorted(called - runs)} too"
+    # Modules of Protocols and re-exports only have no function to call.
+    assert runs - called <= {"meerkat_ref/store/__init__.py", "meerkat_ref/store/_base.py"}, (
+        sorted(runs - called))

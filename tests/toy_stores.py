@@ -66,6 +66,7 @@ BUGS: dict[str, str] = {
     "close-does-not-refuse": "calls after close are served",
     "no-lock": "takes no lock",
     "unreadable-is-empty": "a file it cannot read opens as an empty store",
+    "upkeep-fails": "after 2,000 writes, its periodic compaction fails every write",
 }
 
 _LIMIT = 2**63
@@ -172,6 +173,8 @@ class ToyStore:
 
     def _wrote(self) -> None:
         self.writes += 1
+        if "upkeep-fails" in self.bugs and self.writes > 2_000:
+            raise SessionStoreError("the toy store's compaction failed")
         if "flush-on-close-only" in self.bugs:
             return
         if "forgets-last-write" in self.bugs and self.writes % 2:

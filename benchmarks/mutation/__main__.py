@@ -3,8 +3,8 @@
 Generates the mutants of ``meerkat_ref/service/``, ``store/`` and ``agent/``
 with cosmic-ray's operators, judges each with the oracle only (``conform``
 over the reference adapter running the mutant, ``check``, ``sweep --scope
-ci``; for the store also the store contract suite), cheapest first and
-stopping at the first kill, and prints the table: per module, generated,
+ci``; for the store also the store contract suite, which goes first there),
+cheapest first and stopping at the first kill, and prints the table: per module, generated,
 killed, killed by an error or a timeout, equivalent (reviewed, in
 ``benchmarks/mutation-equivalents.toml``), survived, with the survivors listed.
 

@@ -6,7 +6,7 @@ prints one JSON line: ``{"killed": bool, "rules": [...], "where": "..."}``.
 A crash of this process (the mutant fails to import, or makes the oracle
 raise) prints no such line; the runner records it as killed by an error.
 
-Judges (cheapest first, the order ``_run.JUDGES`` tries them):
+Judges (``_run.JUDGES`` tries them cheapest first: for the store the contract suite first):
 
 ``conform``  ``conform`` over the reference adapter, started through
              ``_serve`` so the adapter process runs the mutant too; default
@@ -18,7 +18,8 @@ Judges (cheapest first, the order ``_run.JUDGES`` tries them):
              stopped at the first violating scenario.
 ``contract`` the store contract suite (``meerkat_ref.testing.STORE_CHECKS``,
              what any store must pass, the checks third-party stores run
-             with ``check_session_store``) on each of our store kinds, in
+             with ``check_session_store``) on each store kind that runs the
+             mutated module (``_run.STORE_KINDS``: memory, SQLite or both), in
              this process (its crash and owner checks' children through
              ``_serve``), stopped at the first failing check; its rules are
              that check's clauses.  No pytest: its assertion rewriter once
@@ -107,18 +108,17 @@ def _explore(store: str, which: str) -> None:
     _verdict(bool(rules), rules, where)
 
 
-def _contract() -> None:
+def _contract(kinds: Sequence[str]) -> None:
     import functools
 
     import trio
 
-    from meerkat_ref.store import BUILTIN_KINDS
     from meerkat_ref.testing import STORE_CHECKS, check_session_store
 
     # The checks that start a child process start it through _serve too, so the
     # child imports the mutant (the variable naming it is inherited).
     launcher = (sys.executable, "-m", "benchmarks.mutation._serve")
-    for kind in BUILTIN_KINDS:
+    for kind in kinds:
         for check in STORE_CHECKS:
             report = trio.run(functools.partial(
                 check_session_store, kind, checks=[check], raise_on_failure=False,
@@ -135,7 +135,8 @@ def main(argv: Sequence[str]) -> None:
         prog="python -m benchmarks.mutation._serve benchmarks.mutation._judge",
         description="One judge of one mutant; prints one JSON line with the verdict.")
     parser.add_argument("judge", choices=("conform", "check", "sweep", "contract"))
-    parser.add_argument("store", help="the store kind the judge runs over")
+    parser.add_argument("store", help="the store kind the judge runs over (contract: the "
+                        "kinds, comma-separated)")
     args = parser.parse_args(argv)
     judge, store = args.judge, args.store
     if judge == "conform":
@@ -143,7 +144,7 @@ def main(argv: Sequence[str]) -> None:
     elif judge in ("check", "sweep"):
         _explore(store, judge)
     else:  # "contract": argparse admits no other
-        _contract()
+        _contract(store.split(","))
 
 
 if __name__ == "__main__":

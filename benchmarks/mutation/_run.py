@@ -41,18 +41,58 @@ from ._serve import VARIABLE
 JUDGES: dict[str, tuple[str, ...]] = {
     "meerkat_ref/service": ("conform", "check", "sweep"),
     "meerkat_ref/agent": ("conform", "check", "sweep"),
-    "meerkat_ref/store": ("conform", "check", "sweep", "contract"),
+    "meerkat_ref/store": ("contract", "conform", "sweep", "check"),
 }
-"""Which judges count for which package, cheapest first (``conform`` about 15 s on the
-reference, ``check`` 20 s on memory and 40 s on SQLite, ``sweep --scope ci`` 25 s)."""
+"""Which judges count for which package, cheapest first.  The order changes no verdict (a
+mutant is killed when any judge kills it, and survives only when every one passes it), only
+what a kill costs: for the service and the agent ``conform`` about 15 s on the reference,
+``check`` 20 s on memory, ``sweep --scope ci`` 25 s; for the store (on SQLite, measured on
+two busy cores) the contract suite 1 to 4 s, most of it starting Python, ``conform`` 8 s,
+``sweep`` 30 s and ``check`` 150 s, and the contract suite kills most store mutants."""
+
+JUDGE_TIMEOUTS: dict[str, float] = {"contract": 120.0}
+"""A judge's own time limit, below ``--timeout`` (which is sized for ``check`` on SQLite under
+load, minutes): the contract suite takes 1 to 6 s on a busy machine, so one still running
+after 120 s hangs (a mutant of the SQLite lane's thread handling can hang it past the
+suite's own per-check limit, in a thread join Trio cannot cancel)."""
+
+STORE_KINDS: dict[str, tuple[str, ...]] = {
+    "meerkat_ref/store/_memory.py": ("memory",),
+    "meerkat_ref/store/_kinds.py": ("memory", "sqlite"),
+    "meerkat_ref/store/_base.py": ("memory", "sqlite"),
+    "meerkat_ref/store/__init__.py": ("memory", "sqlite"),
+}
+"""The store kinds whose code runs a module of ``store/`` (every other one: SQLite's alone).
+
+The memory store is ``_memory.py`` alone (it keeps the objects, no codec, no lane, no
+lock); ``_kinds.py`` makes both.  A kind that never runs a module's functions cannot tell
+its mutant from the original (its import, which both kinds share, is judged by the kind
+that runs it), so the contract judge runs only these kinds; ``tests/test_mutation.py``
+traces each kind's contract suite and checks that it calls no function of a module not
+listed for it here."""
+
+
+def store_kinds(mutant: Mutant) -> tuple[str, ...]:
+    """The store kinds the contract judge runs a mutant of ``store/`` on (see ``STORE_KINDS``).
+    """
+    return STORE_KINDS.get(mutant.path, ("sqlite",))
 
 
 def store_for(mutant: Mutant) -> str:
-    """The store the judges run on: SQLite for every store module but the memory store's;
-    memory for the service and the agent (the cheaper; the store is not what they mutate)."""
+    """The store the oracle's judges run on: SQLite for every store module but the memory
+    store's; memory for the service and the agent (the cheaper; the store is not what they
+    mutate)."""
     if mutant.package == "meerkat_ref/store":
-        return "memory" if mutant.path.endswith("/_memory.py") else "sqlite"
+        return store_kinds(mutant)[-1]
     return "memory"
+
+
+def judge_store(mutant: Mutant, judge: str) -> str:
+    """The store argument of one judge's process: the contract judge's kinds, comma-separated,
+    or the one store the others run on."""
+    if judge == "contract":
+        return ",".join(store_kinds(mutant))
+    return store_for(mutant)
 
 
 @dataclass
@@ -64,6 +104,7 @@ class Verdict:
     where: str = ""
     seconds: float = 0.0
     source_hash: str = ""
+    times: dict[str, float] = field(default_factory=dict)  # each judge run: its seconds
 
     @property
     def killed(self) -> bool:
@@ -72,15 +113,19 @@ class Verdict:
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "status": self.status, "judge": self.judge, "rules": self.rules,
                 "where": self.where, "seconds": round(self.seconds, 1),
-                "source_hash": self.source_hash}
+                "source_hash": self.source_hash,
+                "times": {k: round(v, 1) for k, v in self.times.items()}}
 
     @staticmethod
     def from_json(data: dict[str, object]) -> Verdict:
         rules = data.get("rules", [])
+        times = data.get("times", {})
         return Verdict(str(data["id"]), str(data["status"]), str(data.get("judge", "")),
                        [str(r) for r in rules] if isinstance(rules, list) else [],
                        str(data.get("where", "")), float(str(data.get("seconds", 0.0))),
-                       str(data.get("source_hash", "")))
+                       str(data.get("source_hash", "")),
+                       {str(k): float(str(v)) for k, v in times.items()}
+                       if isinstance(times, dict) else {})
 
 
 def source_hash(text: str, judges: Sequence[str] | None = None) -> str:
@@ -158,21 +203,27 @@ def judge(mutant: Mutant, *, timeout: float, judges: Sequence[str] | None = None
             p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.setdefault("MEERKAT_PROFILE", "ci")
-        store = store_for(mutant)
+        times: dict[str, float] = {}
         for name in judges if judges is not None else JUDGES[mutant.package]:
-            outcome, data, problem = _run_judge(name, store, env, timeout)
+            began = time.perf_counter()
+            outcome, data, problem = _run_judge(name, judge_store(mutant, name), env,
+                                                min(timeout, JUDGE_TIMEOUTS.get(name, timeout)))
+            times[name] = time.perf_counter() - began
             seconds = time.perf_counter() - started
             if outcome == "timeout":
-                return Verdict(mutant.id, "killed-timeout", name, [], problem, seconds, digest)
+                return Verdict(mutant.id, "killed-timeout", name, [], problem, seconds, digest,
+                               times)
             if outcome == "error":
-                return Verdict(mutant.id, "killed-error", name, [], problem, seconds, digest)
+                return Verdict(mutant.id, "killed-error", name, [], problem, seconds, digest,
+                               times)
             assert data is not None
             if data["killed"]:
                 rules = data.get("rules", [])
                 return Verdict(mutant.id, "killed", name,
                                [str(r) for r in rules] if isinstance(rules, list) else [],
-                               str(data.get("where", "")), seconds, digest)
-    return Verdict(mutant.id, "survived", "", [], "", time.perf_counter() - started, digest)
+                               str(data.get("where", "")), seconds, digest, times)
+    return Verdict(mutant.id, "survived", "", [], "", time.perf_counter() - started, digest,
+                   times)
 
 
 def judge_all(mutants: Sequence[Mutant], ledger: Ledger, *, jobs: int, timeout: float,
