@@ -55,6 +55,7 @@ import pytest
 import trio
 
 from .oracle.conform import (
+    NEEDS_EXIT,
     NEEDS_FAULTS,
     NEEDS_POINTS,
     Report,
@@ -68,6 +69,7 @@ from .oracle.engine._cases import (
     Case,
     example_cases,
     expected_steps,
+    needs_exit,
     needs_faults,
     random_cases,
 )
@@ -303,6 +305,8 @@ class VectorItem(_Item):
                 pytest.skip(f"vector {case.name} {NEEDS_FAULTS}")
             if case.hooks and "points" not in offered:
                 pytest.skip(f"vector {case.name} {NEEDS_POINTS}")
+            if needs_exit(case) and "exit" not in offered:
+                pytest.skip(f"vector {case.name} {NEEDS_EXIT}")
             found = self.state().run(lambda t: run_case(t, case, expected_steps(case)))
         except ProtocolError as exc:
             raise MeerkatFailure(f"PROTOCOL ERROR in vector {case.name}: {exc}") from None

@@ -84,6 +84,7 @@ from ._report import Failure, Phase, Report, renumber
 
 __all__ = [
     "NEEDS_EVENTS",
+    "NEEDS_EXIT",
     "NEEDS_FAULTS",
     "NEEDS_POINTS",
     "Options",
