@@ -55,22 +55,18 @@ import pytest
 import trio
 
 from .oracle.conform import (
-    NEEDS_EXIT,
-    NEEDS_FAULTS,
-    NEEDS_POINTS,
     Report,
     Request,
     add_arguments,
     conform_target,
     parse_request,
+    unmet_need,
 )
 from .oracle.conform._outputs import junit_cases
 from .oracle.engine._cases import (
     Case,
     example_cases,
     expected_steps,
-    needs_exit,
-    needs_faults,
     random_cases,
 )
 from .oracle.engine._clauses import PROTOCOL, clause_ids
@@ -301,12 +297,9 @@ class VectorItem(_Item):
         case = self.case
         try:
             offered = self.state().capabilities()
-            if needs_faults(case) and "faults" not in offered:
-                pytest.skip(f"vector {case.name} {NEEDS_FAULTS}")
-            if case.hooks and "points" not in offered:
-                pytest.skip(f"vector {case.name} {NEEDS_POINTS}")
-            if needs_exit(case) and "exit" not in offered:
-                pytest.skip(f"vector {case.name} {NEEDS_EXIT}")
+            why = unmet_need(case, offered)
+            if why is not None:
+                pytest.skip(f"vector {case.name} {why}")
             found = self.state().run(lambda t: run_case(t, case, expected_steps(case)))
         except ProtocolError as exc:
             raise MeerkatFailure(f"PROTOCOL ERROR in vector {case.name}: {exc}") from None

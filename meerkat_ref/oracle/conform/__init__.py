@@ -100,6 +100,7 @@ __all__ = [
     "portfolio",
     "renumber",
     "run",
+    "unmet_need",
 ]
 
 
@@ -361,6 +362,17 @@ NEEDS_EVENTS = "needs the events settle reports, and the adapter does not offer 
     "capability"
 
 
+def unmet_need(case: Case, offered: frozenset[str]) -> str | None:
+    """Why ``case`` cannot run on an adapter that offers ``offered`` (``None``: it can)."""
+    if needs_faults(case) and "faults" not in offered:
+        return NEEDS_FAULTS
+    if case.hooks and "points" not in offered:
+        return NEEDS_POINTS
+    if needs_exit(case) and "exit" not in offered:
+        return NEEDS_EXIT
+    return None
+
+
 def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
     """Clauses that only checks needing a capability not ``offered`` reach, each with why.
 
@@ -372,13 +384,7 @@ def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
     but what its steps publish is not compared: EVENTS is never checked.
     """
     def needs(case: Case) -> str | None:
-        if needs_faults(case) and "faults" not in offered:
-            return NEEDS_FAULTS
-        if case.hooks and "points" not in offered:
-            return NEEDS_POINTS
-        if needs_exit(case) and "exit" not in offered:
-            return NEEDS_EXIT
-        return None
+        return unmet_need(case, offered)
 
     planned = [*example_cases(), *random_cases()]
     if opts.random_cases > 0:
