@@ -163,6 +163,7 @@ CHECK_FINDS = [
     ("ShutdownStopsNothing", "turns-at-once", "SHUTDOWN"),
     ("ShutdownWaitsForNone", "turns-at-once", "SHUTDOWN"),
     ("DropsQueuedTurns", "create-vs-archive", "LIVENESS"),
+    ("InjectorOutlivesTask", "turns-at-once", "HOST-MESSAGE"),
 ]
 
 

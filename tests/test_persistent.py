@@ -451,6 +451,24 @@ async def test_context_exit_stops_every_session_task(kind: ServiceKind, tmp_path
         assert_cancelled(host)
 
 
+async def test_leaving_with_the_caller_cancelled_still_shuts_down(
+    kind: ServiceKind, tmp_path: Path
+) -> None:
+    # [SHUTDOWN]: a block left because its caller was cancelled (Ctrl-C) shuts the service
+    # down as a plain exit does: every session task ended, rows kept, nothing raised but
+    # the cancellation itself, which the caller's own scope absorbs.
+    with trio.CancelScope() as caller:
+        async with open_service(kind, tmp_path) as svc:
+            live = live_part(svc)
+            idle = (await svc.create_session(create_req("idle"))).session_id
+            assert live.statistics().running_tasks == {idle}
+            caller.cancel()
+            await trio.lowlevel.checkpoint()  # the cancellation lands here, inside the block
+    assert caller.cancelled_caught
+    assert live.statistics().running_tasks == frozenset()
+    assert live.live_count == 0
+
+
 # Regression: a create whose build was in flight when the service exited raised a raw
 # RuntimeError and left a phantom session (registered, counted, with no task).
 async def test_create_racing_service_exit_leaves_nothing_behind(

@@ -13,6 +13,7 @@ page needs.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from typing import Any
 
@@ -193,6 +194,33 @@ class DropsQueuedTurns(PersistentSessionService):
         self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
     ) -> EphemeralSessionService:
         return _DropsQueuedTurnsEphemeral(builder, max_sessions, points=points)
+
+
+# -- 9. an injector taken before its session's task ended accepts messages after it ----------
+# [HOST-MESSAGE]: ``inject`` raises SESSION_NOT_FOUND once the session task has ended.
+
+
+class _Swallowing:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def inject(self, text: str) -> None:
+        # The mutation: a message after the end is dropped, and the caller told ok.
+        with contextlib.suppress(SessionNotFound):
+            self.inner.inject(text)
+
+
+class _InjectorOutlivesTaskEphemeral(EphemeralSessionService):
+    async def event_injector(self, session_id: SessionId | str) -> Any:
+        injector = await super().event_injector(session_id)
+        return None if injector is None else _Swallowing(injector)
+
+
+class InjectorOutlivesTask(PersistentSessionService):
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        return _InjectorOutlivesTaskEphemeral(builder, max_sessions, points=points)
 
 
 # -- as backends for the harness -------------------------------------------------------------

@@ -436,9 +436,8 @@ class _Runner:
         self.owners.clear()
         if self.outcome.crashed_at is None:
             # The service left as a program leaves it, where the target can show it.
-            exit_problem = await self.target.shutdown()
-            if exit_problem:
-                monitor.violate("SHUTDOWN", exit_problem)
+            for clause, problem in await self.target.shutdown() or ():
+                monitor.violate(clause, problem)
         await self.target.restart()
         monitor.restarted()
         await self.target.settle()

@@ -285,7 +285,7 @@ class AdapterTarget:
     async def exit(self) -> None:
         await self.client.call_ok({"cmd": "exit"})
 
-    async def shutdown(self) -> str | None:
+    async def shutdown(self) -> list[tuple[str, str]] | None:
         return None  # the protocol has no graceful exit: only a crash stops a service
 
     async def close(self) -> None:

@@ -296,6 +296,19 @@ def _text(session_id: SessionId) -> str:
     return str(session_id)
 
 
+def _late_inject(injector: EventInjector) -> str | None:
+    """``None`` if ``inject`` refuses as [HOST-MESSAGE] says; else what it did instead."""
+    try:
+        injector.inject("a message after the end")
+    except SessionError as exc:
+        if exc.code == "SESSION_NOT_FOUND":
+            return None
+        return f"raised {exc.code} ({exc})"
+    except Exception as exc:  # a port's own surface is not ours to judge: still not refused
+        return f"raised {type(exc).__name__} ({exc})"
+    return "accepted a message"
+
+
 def _answer_of(exc: BaseException) -> Answer | None:
     if isinstance(exc, SessionError):
         return Answer(model.Err(exc.code), exc.message)
@@ -449,13 +462,17 @@ class InProcessTarget:
                 leave = self._leave = trio.Event()
                 self._left = trio.Event()
                 async with trio.open_nursery() as calls:
-                    async with service as svc:
-                        self._svc, self._calls = svc, calls
-                        if self._events and self._host is not None:
-                            # Beside the service, not in its task tree: see ``_streams``.
-                            await self._subs.start(self._host, svc)
-                        task_status.started(scope)
-                        await leave.wait()
+                    with trio.CancelScope() as leaving:
+                        async with service as svc:
+                            self._svc, self._calls = svc, calls
+                            if self._events and self._host is not None:
+                                # Beside the service, not in its task tree: see ``_streams``.
+                                await self._subs.start(self._host, svc)
+                            task_status.started(scope)
+                            await leave.wait()
+                            # The block is left by a cancelled caller, as Ctrl-C leaves it:
+                            # the harder of the two ways out, which [SHUTDOWN] treats alike.
+                            leaving.cancel()
                     self._left.set()
                     await trio.sleep_forever()  # calls in flight go on until a crash
         finally:
@@ -471,6 +488,9 @@ class InProcessTarget:
         rows stay; calls still in flight go on (a create that was building is
         refused), and a new call is answered ``NOT_OPEN``.  If everything comes
         to rest while the exit has not returned, it never will: a protocol error.
+        The block is left with its caller cancelled (a program stopped by
+        Ctrl-C), which the contract treats as a plain exit: a service that does
+        not shield its shutdown from that cancellation leaves its tasks running.
         """
         if self._svc is None or self._leave.is_set():
             raise ProtocolError("exit: no service is open")
@@ -780,7 +800,7 @@ class InProcessTarget:
             return {}
         return dict(sorted(world.shadow.items()))
 
-    async def shutdown(self) -> str | None:
+    async def shutdown(self) -> list[tuple[str, str]] | None:
         """``shutdown()`` as a program calls it at the end ([SHUTDOWN]); see ``Target``.
 
         Run in a task of its own beside the calls still in flight (a host
@@ -789,6 +809,12 @@ class InProcessTarget:
         it stops every one and waits for each to end.  If everything comes
         to rest while it has not returned, it waits for good.  Answers that
         arrive meanwhile are dropped: the engine stopped tracking its calls.
+
+        Before it, the injector of every live session is taken, and after it
+        each must refuse a message with ``SESSION_NOT_FOUND`` ([HOST-MESSAGE]:
+        it raises once the session task has ended).  This is the one place a
+        run holds an injector across its session's end, at no cost in
+        schedules: the alphabet's ``inject`` takes and uses it in one step.
         """
         svc, calls, world = self._svc, self._calls, self._world
         if svc is None or calls is None or world is None or self._leave.is_set():
@@ -797,8 +823,13 @@ class InProcessTarget:
             return None  # a task parked (a run cut at max_steps): it must not run on now
         world.builder.points.enabled = False
         seen: list[ServiceStatistics] = []
+        held: list[tuple[SessionId, EventInjector]] = []
 
         async def shut() -> None:
+            for sid in sorted(svc.statistics().live, key=_text):
+                injector = await svc.event_injector(sid)
+                if injector is not None:
+                    held.append((sid, injector))
             await svc.shutdown()
             seen.append(svc.statistics())  # at once: nothing else ran since it returned
 
@@ -807,15 +838,24 @@ class InProcessTarget:
         self._answers = []
         if not seen:
             left = sorted(map(_text, svc.statistics().running_tasks))
-            return (f"shutdown() never returns: everything is at rest and it still waits "
-                    f"(session tasks not ended: {', '.join(left) or 'none'})")
+            return [("SHUTDOWN",
+                     f"shutdown() never returns: everything is at rest and it still waits "
+                     f"(session tasks not ended: {', '.join(left) or 'none'})")]
         stats = seen[0]
+        broken: list[tuple[str, str]] = []
         if stats.running_tasks or stats.live:
             tasks = ", ".join(sorted(map(_text, stats.running_tasks))) or "none"
             live = ", ".join(sorted(map(_text, stats.live))) or "none"
-            return (f"shutdown() returned with session tasks still running ({tasks}) "
-                    f"and sessions still live ({live})")
-        return ""
+            broken.append(("SHUTDOWN", f"shutdown() returned with session tasks still running "
+                                       f"({tasks}) and sessions still live ({live})"))
+        for sid, injector in held:
+            answer = _late_inject(injector)
+            if answer is not None:
+                broken.append(("HOST-MESSAGE",
+                               f"an injector of {_text(sid)} taken before shutdown() {answer} "
+                               "after it returned; once the session task has ended, inject "
+                               "must raise SESSION_NOT_FOUND"))
+        return broken
 
     def introspect(self) -> Introspection | None:
         if self._svc is None:

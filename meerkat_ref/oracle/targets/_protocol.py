@@ -255,12 +255,16 @@ class Target(Protocol):
         """
         ...
 
-    async def shutdown(self) -> str | None:
-        """[SHUTDOWN] ``shutdown()`` on the open service, points off: what broke the clause.
+    async def shutdown(self) -> list[tuple[str, str]] | None:
+        """[SHUTDOWN] ``shutdown()`` on the open service, points off: what broke, by clause.
 
-        ``""`` if nothing did; ``None`` if the target cannot say (a port: the
-        protocol stops a service only by a crash).  The service stays as
-        ``shutdown()`` left it; the caller restarts it.
+        Each broken promise is a (clause, sentence) pair: [SHUTDOWN] for a
+        shutdown that does not return or leaves a session task behind,
+        [HOST-MESSAGE] for an injector taken before it that still accepts a
+        message after (its session's task has ended).  ``[]`` if nothing
+        broke; ``None`` if the target cannot say (a port: the protocol stops
+        a service only by a crash).  The service stays as ``shutdown()`` left
+        it; the caller restarts it.
         """
         ...
 
