@@ -252,6 +252,26 @@ def test_the_audit_reports_steps_that_do_not_commute() -> None:
     assert first.schedule  # the steps that show it
 
 
+def test_the_audit_reports_steps_independent_in_one_order_only() -> None:
+    """A task's first step declared as only reading the session's place in the map: it
+    commutes with the send of the first turn in every state the audit compares, but the
+    send wakes the task only once it waits, so in that order the two conflict.  DPOR,
+    reading the other order, ran fewer schedules than there are traces (20 against 36);
+    the audit names the pair."""
+    declared = PersistentSessionService.footprints
+
+    class Fine(PersistentSessionService):
+        footprints = Footprints(
+            {**declared.points, ("session", "task.start"): Touches(reads=("live:<id>",))},
+            declared.calls)
+
+    report = explore(_target(Fine), get_scenario("creates-at-capacity"), audit=1)
+    errors = [e for e in report.oracle_errors if e.kind == "order-dependent"]
+    assert errors, "the audit let a one-sided independence through"
+    assert all("task.start" in e.message and "cmd.send" in e.message for e in errors)
+    assert {e.kind for e in report.oracle_errors} == {"order-dependent"}
+
+
 def test_the_audit_of_the_reference_finds_nothing_and_says_what_it_ran() -> None:
     report = explore(_target(PersistentSessionService), get_scenario("create-vs-archive"),
                      audit=1)

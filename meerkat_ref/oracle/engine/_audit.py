@@ -22,11 +22,18 @@ after them, and compares the *whole* observable state the two reach:
   store's pending refusals.
 
 Equal states are what "commute" means (the runs go on identically from
-them).  A pair whose states differ, or whose second step could not run
-first (it was not enabled: something made it ready that no footprint
-says), is an *oracle* error: the declaration of one of the two steps is
-wrong.  It is reported with the two steps, their footprints and the
-difference (``OracleError``), and ``check``/``sweep`` exit 3.
+them).  And the two steps' footprints, recorded in the swapped order, must
+not conflict either: independence is symmetric, and a footprint is recorded
+as the step ran, so a step that wakes another task only when that task
+already waits (a send before or after the task starts) conflicts in one
+order only; DPOR, reading the other, would never try the first.
+
+A pair whose states differ, whose footprints conflict in the swapped
+order, or whose second step could not run first (it was not enabled:
+something made it ready that no footprint says), is an *oracle* error:
+the declaration of one of the two steps is wrong.  It is reported with
+the two steps, their footprints and the difference (``OracleError``),
+and ``check``/``sweep`` exit 3.
 
 Sampling is deterministic: a pair, named by the run's choices up to and
 including it, is audited when the CRC-32 of that name is divisible by the
@@ -56,9 +63,11 @@ class OracleError:
     """The oracle caught itself: a footprint declaration that is wrong.
 
     ``kind``: ``not-commuting`` (two steps called independent reach different
-    states in their two orders), ``not-enabled`` (the second of them could
-    not run first), ``undeclared`` (a step touched, at a seam the target
-    owns, something its declaration does not name).
+    states in their two orders), ``order-dependent`` (their footprints, as
+    recorded in the other order, conflict: what one touches depends on which
+    ran first), ``not-enabled`` (the second of them could not run first),
+    ``undeclared`` (a step touched, at a seam the target owns, something its
+    declaration does not name).
     """
 
     kind: str
@@ -140,7 +149,9 @@ async def state_after(target: Target, scenario: Scenario,
             return f"the run ended after {len(outcome.choices)} of {len(choices)} steps"
         probe.ready = ()  # the pair was the run's last two steps: nothing is left to run
     store = await target.observe_store()
+    last = outcome.footprints[len(choices) - 2:len(choices)]
     state: dict[str, object] = {
+        _FOOTPRINTS: tuple(last) if len(last) == 2 else None,
         "store": sorted((k, repr(v)) for k, v in store.items()),
         "answers": _answers(outcome),
         "parked": sorted(probe.ready),
@@ -151,9 +162,13 @@ async def state_after(target: Target, scenario: Scenario,
     return state
 
 
+_FOOTPRINTS = "footprints"
+"""The state's key for the footprints of the probe's last two steps (not compared as state)."""
+
+
 def _difference(a: dict[str, object], b: dict[str, object]) -> str:
     lines = []
-    for key in sorted(set(a) | set(b)):
+    for key in sorted((set(a) | set(b)) - {_FOOTPRINTS}):
         if a.get(key) != b.get(key):
             lines.append(f"{key}: {str(a.get(key))[:400]} | swapped: {str(b.get(key))[:400]}")
     return "; ".join(lines)
@@ -231,10 +246,22 @@ class Auditor:
             return OracleError("not-enabled", self.scenario.name,
                                f"{where}: called independent, but the second cannot run first: "
                                f"{second}", schedule)
+        swapped = second.pop(_FOOTPRINTS, None)
+        first.pop(_FOOTPRINTS, None)
         if first != second:
             return OracleError("not-commuting", self.scenario.name,
                                f"{where}: called independent, but the two orders differ: "
                                f"{_difference(first, second)}", schedule)
+        if isinstance(swapped, tuple):
+            fb, fa = swapped
+            if fa is None or fb is None or fa.conflicts(fb):
+                # Independence is a relation on steps, so symmetric: a pair that conflicts
+                # in one order (say, a send that wakes the task only once it waits) is
+                # dependent, and DPOR, told otherwise, never tries the other order first.
+                return OracleError("order-dependent", self.scenario.name,
+                                   f"{where}: called independent in this order, but in the "
+                                   f"other they conflict: {_shown(fb)} then {_shown(fa)}",
+                                   schedule)
         return None
 
 
