@@ -276,17 +276,29 @@ async def _listed(store: SessionStore, f: SessionFilter, want: list[SessionMeta]
 
 @_check("round-trip", "STORE-SAVE", "STORE-LOAD", "STORE-LIST")
 async def _round_trip(ctx: _Context) -> None:
-    """Every message type round-trips: ``load`` gives back exactly what was saved, ``list`` its
-    meta.
+    """Every message type round-trips, alone, together and in either order: ``load`` gives
+    back exactly what was saved, ``list`` its meta.
 
     [STORE-SAVE], [STORE-LOAD]: the saved session, equal to what was saved;
-    [STORE-LIST]: ``SessionMeta`` with its counts, tokens and metadata.
+    [STORE-LIST]: ``SessionMeta`` with its counts, tokens and metadata.  A
+    history may hold any message after any other, so an encoder whose path
+    depends on which type comes first is held to each order.
     """
     s = rich_session()
+    shapes = [s, sample_session(2, messages=tuple(reversed(ALL_MESSAGES)))]
+    shapes += [sample_session(3 + i, messages=(m,)) for i, m in enumerate(ALL_MESSAGES)]
     async with ctx.fresh() as store:
         await store.save(s)
         _same(await store.load(s.id), s, f"load({_label(s.id)}) after save")
         await _listed(store, SessionFilter(), [s.meta()], "after one save, ")
+        for other in shapes[1:]:
+            await store.save(other)
+            _same(await store.load(other.id), other,
+                  f"load({_label(other.id)}) after a save of "
+                  f"{', '.join(type(m).__name__ for m in other.messages)}")
+        await _listed(store, SessionFilter(), sorted(
+            (x.meta() for x in shapes), key=lambda m: list_order_key(m.updated_at, m.id)),
+            "after every save, ")
 
 
 @_check("save-replaces", "STORE-SAVE")
