@@ -257,7 +257,12 @@ def test_check_finds_each_edge_mutant(
     report = explore(_target(mutant()), scenario(), bound=None, stop_on_violation=True)
     first = report.first()
     assert first is not None, f"check let {name} through"
-    assert rule in {v.rule for v in first.violations}, first.violations
+    if rule not in {v.rule for v in first.violations}:
+        # Another rule saw the mutant first (an injector that never refuses also breaks
+        # HOST-MESSAGE at the run's end): the relaxation's own rule must still see it.
+        report = explore(_target(mutant()), scenario(), bound=None)
+    assert rule in {v.rule for run in report.violating for v in run.violations}, (
+        first.violations)
 
 
 @pytest.mark.parametrize("scenario", [
