@@ -35,7 +35,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..._model import examples, model
-from ...registry import at_once, expand, to_wire
+from ...registry import (
+    Count,
+    Domain,
+    Flag,
+    OneOf,
+    Pool,
+    Sessions,
+    at_once,
+    draws,
+    expand,
+    to_wire,
+)
+from ...registry._domains import unknown_domain
 from ...registry._values import Json, encode
 from ..targets import PROTOCOL_CODES, dumps
 from ._clauses import PROTOCOL
@@ -373,73 +385,44 @@ def example_cases() -> tuple[Case, ...]:
 PROMPTS = ("a", "b c", "d e f", "", "/compact", "/fail", "/fail-build")  # a turn never compacts
 TEXTS = ("x", "/compact", "y z", "")
 PAGES = (None, 0, 1, 2)
-_KINDS = (
-    ["create"] * 6
-    + ["turn"] * 5
-    + ["message"] * 5
-    + ["read"] * 2
-    + ["list"] * 3
-    + ["archive"] * 3
-    + ["interrupt"] * 3
-    + ["restart"] * 2
-    + ["turns_at_once"] * 2
-    + ["creates_at_once"] * 2
-    + ["load", "cancel", "rearm", "observe"]
-)
-_PERSISTENT_ONLY = {"load", "cancel", "rearm", "fail"}
-_FAULTS = ["fail"] * 3  # with ``faults``: a refused save now and then [SAVE-FAILED]
+POOLS: dict[str, tuple[Json, ...]] = {"prompt": PROMPTS, "text": TEXTS, "page": PAGES}
+"""The random draw's values for each named pool of the registry's domains."""
 
 
 def random_op(rng: random.Random, state: model.State, faults: bool = False) -> model.Op:
     """One operation drawn from what the model's state makes interesting.
 
-    ``faults`` adds ``FailNextSave`` to the draw (without it, the draws are
+    The kinds, their weights and their arguments' domains are the registry's
+    declarations (``registry.draws``), interpreted here; ``faults`` adds the
+    kinds drawn only with faults (``FailNextSave``; without it, the draws are
     exactly those the checked-in random vectors were made with).
     """
-    kinds = [k for k in _KINDS + (_FAULTS if faults else [])
-             if state.persistent or k not in _PERSISTENT_ONLY]
+    kinds = [d for d in draws() for _ in range(d.draw.weight)
+             if (state.persistent or not d.draw.persistent) and (faults or not d.draw.faults)]
     kind = rng.choice(kinds)
     known = sorted(
         {uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
         | {uuid.UUID(i).int for i in state.archived}
     )
 
-    def n() -> int:
-        if known and rng.random() < 0.8:
-            return rng.choice(known)
-        return rng.randint(1, state.next_id)
+    def value(attr: str, domain: Domain) -> object:
+        match domain:
+            case Sessions():
+                if known and rng.random() < 0.8:
+                    return rng.choice(known)
+                return rng.randint(1, state.next_id)
+            case Pool(name=name) if name in POOLS:
+                return rng.choice(POOLS[name])
+            case OneOf(values=values):
+                return rng.choice(values)
+            case Flag(p=p):
+                return rng.random() < p
+            case Count(low=low, high=high):
+                return rng.randint(low, high)
+        raise unknown_domain(kind.name, attr, domain, "the vectors' random draw")
 
-    if kind == "create":
-        return model.Create(
-            rng.choice(PROMPTS), rng.choice((None, "s")), rng.random() < 0.3, rng.random() < 0.4
-        )
-    if kind == "turn":
-        return model.StartTurn(n(), rng.choice(PROMPTS), rng.random() < 0.4)
-    if kind == "message":
-        return model.HostMessage(n(), rng.choice(TEXTS))
-    if kind == "read":
-        return model.Read(n())
-    if kind == "list":
-        return model.List(rng.choice(PAGES), rng.choice(PAGES))
-    if kind == "archive":
-        return model.Archive(n())
-    if kind == "interrupt":
-        return model.Interrupt(n())
-    if kind == "restart":
-        return model.Restart()
-    if kind == "turns_at_once":
-        return model.TurnsAtOnce(n(), rng.choice(PROMPTS), rng.random() < 0.4, rng.randint(2, 3))
-    if kind == "creates_at_once":
-        return model.CreatesAtOnce(rng.randint(2, 4), rng.choice(PROMPTS))
-    if kind == "load":
-        return model.LoadPersisted(n())
-    if kind == "cancel":
-        return model.CancelAllCheckpointers()
-    if kind == "rearm":
-        return model.RearmAllCheckpointers()
-    if kind == "fail":
-        return model.FailNextSave()
-    return model.ObserveStore()
+    op: model.Op = kind.build({attr: value(attr, domain) for attr, domain in kind.args})
+    return op
 
 
 def random_case(seed: int, steps: int, name: str, faults: bool = False) -> Case:
