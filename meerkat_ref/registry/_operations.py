@@ -222,9 +222,9 @@ def _not_negative(name: str) -> Callable[[int], str | None]:
 SESSION = Field("session", "session", "id", domain=Sessions())
 PAGE_FIELDS = (
     Field("offset", "int?", "offset", None, check=_not_negative("offset"), domain=Pool("page"),
-          shown="="),
+          shown="=", about="negative is INVALID_ARGUMENT"),
     Field("limit", "int?", "limit", None, check=_not_negative("limit"), domain=Pool("page"),
-          shown="="),
+          shown="=", about="negative is INVALID_ARGUMENT"),
 )
 
 
@@ -405,7 +405,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (Field("prompt", "str", "prompt", domain=Pool("prompt"), shown="repr"),
          Field("system_prompt", "str?", "system_prompt", None, domain=OneOf((None, "s"))),
          Field("model", "str", None, "scripted", check=_not_blank,
-               about='default "scripted"; blank is INVALID_ARGUMENT'),
+               about="blank is INVALID_ARGUMENT"),
          Field("initial_turn", "str", "defer", "run_immediately",
                enum=(("run_immediately", False), ("defer", True)), domain=Flag(0.3),
                shown="defer"),
@@ -477,26 +477,23 @@ OPERATIONS: tuple[Operation, ...] = (
     # dimensions, and it observes the store after every step.
     Operation(
         "restart", model.Restart, (), None, _none, values.decode_none,
-        about="the process dies (every call in flight is answered crashed, in the order they "
-              "were sent) and a new one opens the same store, keeping the clock and the id "
-              "counter",
+        about="the process dies and a new one opens the same store",
         answers="`null`, after answering every call in flight `crashed` (in the order they "
                 "were sent); a new process over the same store, clock and ids",
         draw=Draw(2, 7), sweep=(),
     ),
     Operation(
         "observe_store", model.ObserveStore, (), None, _none, values.decode_store,
-        about="every stored session, read around the service",
+        about="every stored session",
         answers="`{id: stored session}`, read around the service (no scheduling points); "
                 "`{}` when ephemeral",
         draw=Draw(1, 13), sweep=(),
     ),
     Operation(
         "fail_next_save", model.FailNextSave, (), None, _none, values.decode_none,
-        about="capability faults (spec/ADAPTER.md section 11): the store refuses the next "
-              "save it is asked for",
-        answers="`null` at once; capability `faults`: the store refuses the next save it is "
-                "asked for [SAVE-FAILED]",
+        about="a store fault",
+        answers="`null`, at once; the store refuses the next save it is asked for (capability "
+                "`faults`, section 11)",
         draw=Draw(3, 14, persistent=True, faults=True), sweep=(),
     ),
 )
