@@ -27,7 +27,7 @@ import pytest
 from stateful.strategies import operations
 
 from meerkat_ref._model import model
-from meerkat_ref.oracle.engine._cases import random_op
+from meerkat_ref.oracle.engine._cases import random_op, step_clauses
 from meerkat_ref.registry import DomainError, Draw, Pool, _operations, draws, sweep_alphabet
 from meerkat_ref.specgen.docs import ROOT
 
@@ -37,6 +37,8 @@ def _with_read(monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
     patched = tuple(replace(o, **changes) if o.name == "read" else o
                     for o in _operations.OPERATIONS)
     monkeypatch.setattr(_operations, "OPERATIONS", patched)
+    monkeypatch.setitem(_operations.BY_MODEL, model.Read,
+                        next(o for o in patched if o.name == "read"))
 
 
 def test_an_operation_with_no_draw_fails_every_draw(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,6 +61,13 @@ def test_a_field_with_no_domain_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     _with_read(monkeypatch, table=(session,))
     with pytest.raises(DomainError, match="'read' declares no domain for field 'session'"):
         draws()
+
+
+def test_an_operation_with_no_clauses_fails_the_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_read(monkeypatch, clauses=())
+    with pytest.raises(DomainError, match=r"'read' declares no clauses: give its Operation "
+                                          r"clauses=\(\.\.\.\)"):
+        step_clauses(model.Read(1), model.init(1, True), model.Err(model.NOT_FOUND))
 
 
 def test_a_domain_a_generator_does_not_know_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,7 +100,7 @@ async def _ping(svc: Service, sid: SessionId) -> None:
 PING = Operation(
     "ping", model.Ping, (SESSION,), _on_session(_ping), _none, values.decode_none,
     about="ping", answers="`null`", errors=_NOT_FOUND,
-    draw=Draw(1, 15), sweep=(SweepCall("ping"),),
+    draw=Draw(1, 15), sweep=(SweepCall("ping"),), clauses=("READ",),
 )
 '''
 
@@ -125,6 +134,7 @@ out["schema"] = [o["properties"] for o in schema["$defs"]["serviceCall"]["oneOf"
                  if o["properties"]["cmd"] == {"const": "ping"}]
 cases = [c for c in random_cases(count=16) if any(isinstance(o, model.Ping) for o in c.ops)]
 out["drawn"] = len(cases)
+out["checks"] = sorted({s.checks for s in expected_steps(cases[0]) if isinstance(s.op, model.Ping)})
 
 async def run():
     async with Variant.parse("reference").target("memory") as target:
@@ -177,6 +187,7 @@ def test_an_operation_is_one_declaration(tmp_path: Path) -> None:
                               "task": {"$ref": "#/$defs/task"},
                               "session": {"$ref": "#/$defs/sessionArg"}}]
     assert got["drawn"] > 0 and got["run"] is None, got
+    assert ["READ"] in got["checks"]
     assert got["strategy"] == "Ping(id=1)"
     assert got["sweep"] == ["ping1", "ping2"] and got["scope"]
     assert "ping" not in _operations.BY_NAME  # the copy, not this package

@@ -241,7 +241,9 @@ class Operation:
     is the service call that performs it (``None``: a process-level
     operation, which the target performs itself), ``to_model`` turns what
     ``call`` returned into a model value, ``decode`` reads a port's answer.
-    ``draw`` and ``sweep`` (with each field's ``domain``) are what the
+    ``clauses`` are the clauses of ``spec/CONTRACT.md`` a step of it checks
+    (the vectors' ``checks``; ``_cases.step_clauses`` refines them by the
+    state).  ``draw`` and ``sweep`` (with each field's ``domain``) are what the
     generators interpret; ``None`` is "not declared", which a generator
     refuses (``DomainError``), where ``()`` says "the sweep makes no call of
     it".  ``about``, ``answers`` and ``errors`` are its row of the docs.
@@ -258,6 +260,7 @@ class Operation:
     errors: str = ""  # the error codes it may answer, for the docs
     draw: Draw | None = None
     sweep: tuple[SweepCall, ...] | None = None
+    clauses: tuple[str, ...] = ()  # what a step of it checks, first the one blamed
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -414,7 +417,7 @@ OPERATIONS: tuple[Operation, ...] = (
         about="create_session", answers="run result",
         errors="`AGENT_ERROR` (capacity: `Max sessions reached (a/m)`; cancelled: "
                "`Agent error: run cancelled`)",
-        draw=Draw(6, 0),
+        draw=Draw(6, 0), clauses=("CREATE", "IDS", "TIME"),
         sweep=(SweepCall("create", {"prompt": "hello"}),
                SweepCall("create-host", {"prompt": "serve", "host_mode": True})),
     ),
@@ -426,6 +429,7 @@ OPERATIONS: tuple[Operation, ...] = (
         about="start_turn", answers="run result",
         errors=f"{_NOT_FOUND}, `SESSION_BUSY`, `AGENT_ERROR`",
         draw=Draw(5, 1), sweep=(SweepCall("turn", {"prompt": "more"}),),
+        clauses=("TURN", "TIME"),
     ),
     Operation(
         "inject", model.HostMessage,
@@ -434,44 +438,48 @@ OPERATIONS: tuple[Operation, ...] = (
         about="(await event_injector(session)).inject(text)", answers="`null`",
         errors=f"{_NOT_FOUND} (no injector)",
         draw=Draw(5, 2), sweep=(SweepCall("inject", {"text": "ping"}),),
+        clauses=("HOST-MESSAGE",),
     ),
     Operation(
         "interrupt", model.Interrupt, (SESSION,), _on_session(_interrupt), _none,
         values.decode_none, about="interrupt", answers="`null`",
         errors=f"{_NOT_FOUND}, `SESSION_NOT_RUNNING`",
-        draw=Draw(3, 6), sweep=(SweepCall("interrupt"),),
+        draw=Draw(3, 6), sweep=(SweepCall("interrupt"),), clauses=("INTERRUPT",),
     ),
     Operation(
         "read", model.Read, (SESSION,), _on_session(_read), values.model_view,
         values.decode_view, about="read", answers="view", errors=_NOT_FOUND,
-        draw=Draw(2, 3), sweep=(SweepCall("read"),),
+        draw=Draw(2, 3), sweep=(SweepCall("read"),), clauses=("READ",),
     ),
     Operation(
         "list", model.List, PAGE_FIELDS, _list_call, _summaries, values.decode_summaries,
         about="list(SessionQuery(limit, offset))", answers="list of summaries",
-        draw=Draw(3, 4),
+        draw=Draw(3, 4), clauses=("LIST", "LIST-ORDER"),
         # the second row of a page: merging live and stored before paging shows
         sweep=(SweepCall("list"), SweepCall("page", {"offset": 1, "limit": 1})),
     ),
     Operation(
         "archive", model.Archive, (SESSION,), _on_session(_archive), _none, values.decode_none,
         about="archive", answers="`null`", errors=_NOT_FOUND,
-        draw=Draw(3, 5), sweep=(SweepCall("archive"),),
+        draw=Draw(3, 5), sweep=(SweepCall("archive"),), clauses=("ARCHIVE", "ARCHIVE-FINAL"),
     ),
     Operation(
         "cancel_all_checkpointers", model.CancelAllCheckpointers, (), _no_args(_cancel), _none,
         values.decode_none, about="cancel_all_checkpointers", answers="`null`",
         errors=_PERSISTENCE, draw=Draw(1, 11, persistent=True), sweep=(SweepCall("cancel"),),
+        clauses=("STOP-RESUME", "CHECKPOINT-GATE"),
     ),
     Operation(
         "rearm_all_checkpointers", model.RearmAllCheckpointers, (), _no_args(_rearm), _none,
         values.decode_none, about="rearm_all_checkpointers", answers="`null`",
         errors=_PERSISTENCE, draw=Draw(1, 12, persistent=True), sweep=(SweepCall("rearm"),),
+        clauses=("STOP-RESUME", "CHECKPOINT-GATE"),
     ),
     Operation(
         "load_persisted", model.LoadPersisted, (SESSION,), _on_session(_load), _stored,
         values.decode_session, about="load_persisted", answers="stored session or `null`",
         errors=_PERSISTENCE, draw=Draw(1, 10, persistent=True), sweep=(SweepCall("load"),),
+        clauses=("LOAD-PERSISTED",),
     ),
     # The sweep makes none of these three calls itself: its crashes and faults are its own
     # dimensions, and it observes the store after every step.
@@ -480,21 +488,21 @@ OPERATIONS: tuple[Operation, ...] = (
         about="the process dies and a new one opens the same store",
         answers="`null`, after answering every call in flight `crashed` (in the order they "
                 "were sent); a new process over the same store, clock and ids",
-        draw=Draw(2, 7), sweep=(),
+        draw=Draw(2, 7), sweep=(), clauses=("RESTART",),
     ),
     Operation(
         "observe_store", model.ObserveStore, (), None, _none, values.decode_store,
         about="every stored session",
         answers="`{id: stored session}`, read around the service (no scheduling points); "
                 "`{}` when ephemeral",
-        draw=Draw(1, 13), sweep=(),
+        draw=Draw(1, 13), sweep=(), clauses=("DURABILITY", "CHECKPOINT"),
     ),
     Operation(
         "fail_next_save", model.FailNextSave, (), None, _none, values.decode_none,
         about="a store fault",
         answers="`null`, at once; the store refuses the next save it is asked for (capability "
                 "`faults`, section 11)",
-        draw=Draw(3, 14, persistent=True, faults=True), sweep=(),
+        draw=Draw(3, 14, persistent=True, faults=True), sweep=(), clauses=("SAVE-FAILED",),
     ),
 )
 """Every operation, in the order ``spec/ADAPTER.md`` lists them.

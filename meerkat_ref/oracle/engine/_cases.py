@@ -45,9 +45,10 @@ from ...registry import (
     at_once,
     draws,
     expand,
+    operation,
     to_wire,
 )
-from ...registry._domains import unknown_domain
+from ...registry._domains import undeclared, unknown_domain
 from ...registry._values import Json, encode
 from ..targets import PROTOCOL_CODES, dumps
 from ._clauses import PROTOCOL
@@ -589,9 +590,16 @@ def completed_json(completed: Sequence[tuple[str, model.Result]]) -> list[Json]:
 
 
 def step_clauses(op: model.Op, before: model.State, result: model.Result) -> list[str]:
-    """The clauses a step checks, the one a difference is reported under first."""
+    """The clauses a step checks, the one a difference is reported under first.
+
+    An operation's own ``clauses`` (its declaration in the registry), refined
+    here where the state before the step or its answer says more (an archived
+    session, a refused save, a busy turn...); the calls made at once are the
+    model's alone.  An operation that declares none is a ``DomainError``.
+    """
     live = dict(before.live)
     store = dict(before.store)
+    persisted = ["DURABILITY"] if before.persistent else []
 
     def target(n: int) -> str:
         return model.sid(n)
@@ -602,9 +610,8 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
         case model.Create(defer=defer, host_mode=host):
             if isinstance(result, model.Err):
                 return ["CAPACITY"]
-            first = "DEFER" if defer else ("HOST" if host else "CREATE")
-            rest = ["IDS", "TIME"] + (["DURABILITY"] if before.persistent else [])
-            return [first, *rest]
+            if defer or host:
+                return ["DEFER" if defer else "HOST", "IDS", "TIME", *persisted]
         case model.CreatesAtOnce():
             return ["CAPACITY", "IDS", "ATOMIC"]
         case model.StartTurn(id=n):
@@ -614,7 +621,6 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
                 return ["TURN-BUSY"]
             if isinstance(result, model.Pending):
                 return ["HOST", "TURN"]
-            return ["TURN", "TIME"] + (["DURABILITY"] if before.persistent else [])
         case model.TurnsAtOnce():
             return ["TURN-BUSY", "ATOMIC"]
         case model.HostMessage(id=n, text=text):
@@ -624,39 +630,31 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
             if running and text == model.COMPACT:
                 return ["COMPACT", "HOST-MESSAGE", "CHECKPOINT"]
             return ["HOST-MESSAGE"] + (["CHECKPOINT"] if running and before.persistent else [])
-        case model.Interrupt():
-            if result == model.Err(model.NOT_RUNNING):
-                return ["INTERRUPT-RUNNING"]
-            return ["INTERRUPT"]
+        case model.Interrupt() if result == model.Err(model.NOT_RUNNING):
+            return ["INTERRUPT-RUNNING"]
         case model.Read(id=n):
             if target(n) in before.archived:
                 return ["ARCHIVE-FINAL", "READ"]
             if target(n) not in live and target(n) in store:
                 return ["READ-FALLBACK", "READ"]
-            return ["READ"]
         case model.List(offset=offset, limit=limit):
             extra = ["ARCHIVE-FINAL"] if before.archived else []
             if offset is not None or limit is not None:
                 return ["LIST-PAGE", "LIST-ORDER", "LIST", *extra]
             return ["LIST", "LIST-ORDER", *extra]
-        case model.Archive(id=n):
-            if target(n) in live and live[target(n)].running:
-                return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL", "LIVE-TASK"]
-            return ["ARCHIVE", "ARCHIVE-FINAL"]
-        case model.LoadPersisted(id=n):
-            if target(n) in before.archived and before.persistent:
-                return ["ARCHIVE-FINAL", "LOAD-PERSISTED"]
-            return ["LOAD-PERSISTED"]
-        case model.CancelAllCheckpointers() | model.RearmAllCheckpointers():
-            return ["STOP-RESUME", "CHECKPOINT-GATE"]
-        case model.Restart():
-            return ["RESTART"]
-        case model.ObserveStore():
-            extra = ["ARCHIVE-FINAL"] if before.archived else []
-            return ["DURABILITY", "CHECKPOINT", *extra]
-        case model.FailNextSave():
-            return ["SAVE-FAILED"]
-    return ["PROTOCOL"]
+        case model.Archive(id=n) if target(n) in live and live[target(n)].running:
+            return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL", "LIVE-TASK"]
+        case model.LoadPersisted(id=n) if target(n) in before.archived and before.persistent:
+            return ["ARCHIVE-FINAL", "LOAD-PERSISTED"]
+        case model.ObserveStore() if before.archived:
+            return ["DURABILITY", "CHECKPOINT", "ARCHIVE-FINAL"]
+    entry = operation(op)
+    if not entry.clauses:
+        raise undeclared(entry.name, "clauses", "give its Operation clauses=(...): the clauses "
+                         "of spec/CONTRACT.md a step of it checks, the first blamed")
+    # a create or a plain turn saves before it answers, on a persistent service
+    saves = persisted if isinstance(op, model.Create | model.StartTurn) else []
+    return [*entry.clauses, *saves]
 
 
 def _shown_ids(value: Json) -> set[str]:
