@@ -21,14 +21,28 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from stateful.strategies import operations
 
+if TYPE_CHECKING:
+    from models.explore import alphabet
+else:
+    from meerkat_ref.models.explore import alphabet
+
 from meerkat_ref._model import model
 from meerkat_ref.oracle.engine._cases import random_op, step_clauses
-from meerkat_ref.registry import DomainError, Draw, Pool, _operations, draws, sweep_alphabet
+from meerkat_ref.registry import (
+    AT_ONCE,
+    OPERATIONS,
+    DomainError,
+    Draw,
+    Pool,
+    _operations,
+    draws,
+    sweep_alphabet,
+)
 from meerkat_ref.specgen.docs import ROOT
 
 
@@ -78,6 +92,17 @@ def test_a_domain_a_generator_does_not_know_fails(monkeypatch: pytest.MonkeyPatc
                                           r"Pool\(name='moods'\) of 'id'"):
         for seed in range(20):
             random_op(random.Random(seed), state)
+
+
+def test_the_model_s_bfs_tries_every_operation() -> None:
+    """The one alphabet the registry cannot give: the model's own BFS (``models/explore.py``),
+    which the refinement of the two models (``tests/test_model_concurrent.py``) runs over.
+
+    Store faults are the vectors' (``fail_next_save``): the BFS explores without them.
+    """
+    tried = {type(op) for op in alphabet(2)}
+    assert {o.model for o in OPERATIONS} - tried == {model.FailNextSave}
+    assert {d.model for d in AT_ONCE} <= tried
 
 
 MODEL_CLASS = '''
