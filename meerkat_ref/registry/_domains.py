@@ -19,9 +19,12 @@ agent's failing prompts, the stateful tests do not).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .._model import model
 
 
 class DomainError(TypeError):
@@ -30,7 +33,17 @@ class DomainError(TypeError):
 
 @dataclass(frozen=True)
 class Sessions:
-    """A session by its ``n``: mostly one the model knows (live, stored, archived), else any."""
+    """A session by its ``n``: mostly one the model knows (live, stored, archived), else any.
+
+    ``known`` is the first half for every generator alike; "any" is an ``n``
+    from 1 to the state's next id (a session not created yet included).
+    """
+
+    @staticmethod
+    def known(state: model.State) -> list[int]:
+        """The ``n`` of every session ``state`` knows of (live, stored or archived), in order."""
+        ids = {i for i, _ in (*state.live, *state.store)} | set(state.archived)
+        return sorted(uuid.UUID(i).int for i in ids)  # the inverse of ``model.sid``
 
 
 @dataclass(frozen=True)

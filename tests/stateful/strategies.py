@@ -11,7 +11,6 @@ interpret raises ``DomainError``: a new operation is never left out unseen.
 from __future__ import annotations
 
 import os
-import uuid
 
 from hypothesis import strategies as st
 
@@ -42,8 +41,7 @@ POOLS: dict[str, list[object]] = {
 
 def ids(state: State) -> st.SearchStrategy[int]:
     """Mostly sessions the model knows of (live, stored or archived); sometimes any id."""
-    known = sorted({uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
-                   | {uuid.UUID(i).int for i in state.archived})
+    known = Sessions.known(state)
     anything = st.integers(1, state.next_id)
     return st.sampled_from(known) | anything if known else anything
 

@@ -401,10 +401,7 @@ def random_op(rng: random.Random, state: model.State, faults: bool = False) -> m
     kinds = [d for d in draws() for _ in range(d.draw.weight)
              if (state.persistent or not d.draw.persistent) and (faults or not d.draw.faults)]
     kind = rng.choice(kinds)
-    known = sorted(
-        {uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
-        | {uuid.UUID(i).int for i in state.archived}
-    )
+    known = Sessions.known(state)
 
     def value(attr: str, domain: Domain) -> object:
         match domain:
