@@ -102,7 +102,7 @@ def test_the_model_s_bfs_tries_every_operation() -> None:
     """
     tried = {type(op) for op in alphabet(2)}
     assert {o.model for o in OPERATIONS} - tried == {model.FailNextSave}
-    assert {d.model for d in AT_ONCE} <= tried
+    assert {a.drawn.model for a in AT_ONCE} <= tried
 
 
 MODEL_CLASS = '''

@@ -513,14 +513,36 @@ The last three act on the process or the store, not through the service
 ``faults`` capability.
 """
 
-AT_ONCE: tuple[Drawn, ...] = (
-    Drawn("turns_at_once", model.TurnsAtOnce,
-          (("id", Sessions()), ("prompt", Pool("prompt")), ("host_mode", Flag(0.4)),
-           ("count", Count(2, 3))), Draw(2, 8)),
-    Drawn("creates_at_once", model.CreatesAtOnce,
-          (("count", Count(2, 4)), ("prompt", Pool("prompt"))), Draw(2, 9)),
+@dataclass(frozen=True)
+class AtOnce:
+    """A model operation that stands for several plain calls made at once [ATOMIC].
+
+    ``expand`` gives the calls (the target sends them in one ``at_once``);
+    ``drawn`` is how generators draw it.
+    """
+
+    drawn: Drawn
+    expand: Callable[[Any], tuple[Any, ...]]
+
+
+def _turns(op: model.TurnsAtOnce) -> tuple[model.StartTurn, ...]:
+    return (model.StartTurn(op.id, op.prompt, op.host_mode),) * op.count
+
+
+def _creates(op: model.CreatesAtOnce) -> tuple[model.Create, ...]:
+    return (model.Create(op.prompt, defer=True),) * op.count
+
+
+AT_ONCE: tuple[AtOnce, ...] = (
+    AtOnce(Drawn("turns_at_once", model.TurnsAtOnce,
+                 (("id", Sessions()), ("prompt", Pool("prompt")), ("host_mode", Flag(0.4)),
+                  ("count", Count(2, 3))), Draw(2, 8)), _turns),
+    AtOnce(Drawn("creates_at_once", model.CreatesAtOnce,
+                 (("count", Count(2, 4)), ("prompt", Pool("prompt"))), Draw(2, 9)), _creates),
 )
-"""The model operations that are several plain calls at once (``expand``), as drawn."""
+"""The model operations that are several plain calls at once (``expand``)."""
+
+_AT_ONCE: dict[type[Any], AtOnce] = {a.drawn.model: a for a in AT_ONCE}
 
 
 def draws() -> tuple[Drawn, ...]:
@@ -528,7 +550,7 @@ def draws() -> tuple[Drawn, ...]:
 
     ``DomainError`` if an operation declares no draw or leaves a field's domain out.
     """
-    return tuple(sorted((*(o.drawn() for o in OPERATIONS), *AT_ONCE),
+    return tuple(sorted((*(o.drawn() for o in OPERATIONS), *(a.drawn for a in AT_ONCE)),
                         key=lambda d: d.draw.rank))
 
 
@@ -580,17 +602,15 @@ def operation(op: object) -> Operation:
 
 def expand(op: object) -> tuple[Any, ...]:
     """The plain operations a model operation stands for: several, sent at once, for ``*AtOnce``."""
-    match op:
-        case model.TurnsAtOnce(id=n, prompt=prompt, host_mode=host, count=count):
-            return (model.StartTurn(n, prompt, host),) * count
-        case model.CreatesAtOnce(count=count, prompt=prompt):
-            return (model.Create(prompt, defer=True),) * count
+    several = _AT_ONCE.get(type(op))
+    if several is not None:
+        return several.expand(op)
     operation(op)
     return (op,)
 
 
 def at_once(op: object) -> bool:
-    return isinstance(op, model.TurnsAtOnce | model.CreatesAtOnce)
+    return type(op) in _AT_ONCE
 
 
 def to_wire(op: object) -> dict[str, Json]:
@@ -651,6 +671,7 @@ __all__ = [
     "OPERATIONS",
     "PROCESS_COMMANDS",
     "SERVICE_COMMANDS",
+    "AtOnce",
     "Field",
     "Operation",
     "Service",
