@@ -33,6 +33,7 @@ else:
 
 from meerkat_ref._model import model
 from meerkat_ref.oracle.engine._cases import random_op, step_clauses
+from meerkat_ref.oracle.engine._clauses import clause_ids
 from meerkat_ref.registry import (
     AT_ONCE,
     OPERATIONS,
@@ -103,6 +104,13 @@ def test_the_model_s_bfs_tries_every_operation() -> None:
     tried = {type(op) for op in alphabet(2)}
     assert {o.model for o in OPERATIONS} - tried == {model.FailNextSave}
     assert {a.drawn.model for a in AT_ONCE} <= tried
+
+
+def test_every_declared_clause_is_one_of_the_contract() -> None:
+    """An operation's ``clauses`` name clauses ``spec/CONTRACT.md`` has: one missing fails here."""
+    known = set(clause_ids())
+    for entry in OPERATIONS:
+        assert entry.clauses and set(entry.clauses) <= known, entry.name
 
 
 MODEL_CLASS = '''
