@@ -4,7 +4,8 @@ Hand-picked scenarios prove what someone thought of; the sweep proves a
 *scope*: every multiset of ``size`` concurrent calls drawn from the
 contract's operation alphabet (``ALPHABET``: create, create host-mode,
 start_turn, inject, interrupt, read, list, a page of list, archive, the two
-checkpointer sweeps, load_persisted), on 1 or 2 sessions, from each starting
+checkpointer sweeps, load_persisted; each operation's ``sweep`` declaration
+in the registry), on 1 or 2 sessions, from each starting
 situation that matters (``SITUATIONS``), with 0 or 1 store fault and 0 or 1
 crash.  Each scenario is explored with DPOR (``engine.DporScheduler``), so
 every interleaving of it is covered, and every run is checked with every
@@ -58,6 +59,7 @@ from typing import TextIO, TypeVar
 import trio
 
 from .._model import model
+from ..registry import sweep_alphabet
 from ..report import (
     Case,
     Failure,
@@ -89,30 +91,9 @@ R = model
 
 # -- the alphabet and the situations -------------------------------------------------------
 
-ALPHABET: tuple[tuple[str, Callable[[int], object] | None], ...] = (
-    ("create", None),
-    ("create-host", None),
-    ("turn", lambda n: R.StartTurn(n, "more")),
-    ("inject", lambda n: R.HostMessage(n, "ping")),
-    ("interrupt", lambda n: R.Interrupt(n)),
-    ("read", lambda n: R.Read(n)),
-    ("list", None),
-    ("page", None),
-    ("archive", lambda n: R.Archive(n)),
-    ("cancel", None),
-    ("rearm", None),
-    ("load", lambda n: R.LoadPersisted(n)),
-)
-"""The operations a generated call may be: a name, and the call on session ``n`` (or none)."""
-
-_PLAIN: dict[str, object] = {
-    "create": R.Create("hello"),
-    "create-host": R.Create("serve", host_mode=True),
-    "list": R.List(),
-    "page": R.List(1, 1),  # the second row: merging live and stored before paging shows
-    "cancel": R.CancelAllCheckpointers(),
-    "rearm": R.RearmAllCheckpointers(),
-}
+ALPHABET: tuple[tuple[str, Callable[[int], object] | None, object], ...] = sweep_alphabet()
+"""The calls a generated call may be: a label, and the call on session ``n`` (or ``None`` and the
+one plain call); each operation's ``sweep`` declaration in the registry, interpreted there."""
 
 SITUATIONS: dict[str, str] = {
     "empty": "no session yet (a create in the group makes s1, s2)",
@@ -157,7 +138,7 @@ class Scope:
     situations: tuple[str, ...] = tuple(s for s in SITUATIONS if s != "mixed")
     faults: tuple[int, ...] = (0, 1)
     crashes: tuple[int, ...] = (0, 1)
-    ops: tuple[str, ...] = tuple(name for name, _ in ALPHABET)
+    ops: tuple[str, ...] = tuple(name for name, _, _ in ALPHABET)
     capacity: int = 2
 
     def describe(self) -> str:
@@ -198,11 +179,11 @@ SCOPES: dict[str, Scope] = {
 def _calls(scope: Scope, sessions: int) -> list[tuple[str, object]]:
     """Every call of the alphabet on these sessions, as (label, model operation)."""
     out: list[tuple[str, object]] = []
-    for name, make in ALPHABET:
+    for name, make, plain in ALPHABET:
         if name not in scope.ops:
             continue
         if make is None:
-            out.append((name, _PLAIN[name]))
+            out.append((name, plain))
         else:
             out.extend((f"{name}{n}" if sessions > 1 else name, make(n))
                        for n in range(1, sessions + 1))

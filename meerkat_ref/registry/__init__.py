@@ -1,20 +1,38 @@
-"""The operation registry: one entry per operation, and the one codec for values.
+"""The operation registry: one declaration per operation, and the one codec for values.
 
-See ``_operations`` (the table) and ``_values`` (service values to model values,
-model values to and from JSON).  Imports only the ground floor.
+See ``_operations`` (the table: each operation's fields, call and docs),
+``_domains`` (what generators draw each operation's arguments from) and
+``_values`` (service values to model values, model values to and from JSON).
+Imports only the ground floor.
 """
 
+from ._domains import (
+    Count,
+    Domain,
+    DomainError,
+    Draw,
+    Drawn,
+    Flag,
+    OneOf,
+    Pool,
+    Sessions,
+    SweepCall,
+)
 from ._operations import (
+    AT_ONCE,
     BY_MODEL,
     BY_NAME,
     OPERATIONS,
     PROCESS_COMMANDS,
     SERVICE_COMMANDS,
+    AtOnce,
+    Field,
     Operation,
     Service,
     WireError,
     at_once,
     describe,
+    draws,
     expand,
     field,
     from_wire,
@@ -22,22 +40,37 @@ from ._operations import (
     operation,
     session_of,
     session_text,
+    sweep_alphabet,
     to_wire,
 )
 from ._values import Json, encode
 
 __all__ = [
+    "AT_ONCE",
     "BY_MODEL",
     "BY_NAME",
     "OPERATIONS",
     "PROCESS_COMMANDS",
     "SERVICE_COMMANDS",
+    "AtOnce",
+    "Count",
+    "Domain",
+    "DomainError",
+    "Draw",
+    "Drawn",
+    "Field",
+    "Flag",
     "Json",
+    "OneOf",
     "Operation",
+    "Pool",
     "Service",
+    "Sessions",
+    "SweepCall",
     "WireError",
     "at_once",
     "describe",
+    "draws",
     "encode",
     "expand",
     "field",
@@ -46,5 +79,6 @@ __all__ = [
     "operation",
     "session_of",
     "session_text",
+    "sweep_alphabet",
     "to_wire",
 ]

@@ -1,6 +1,7 @@
 """A small JSON Schema validator: exactly the subset ``spec/*.schema.json`` use.
 
-Why not the ``jsonschema`` package: the two schemas are written by hand with
+Why not the ``jsonschema`` package: the two schemas are written by hand (but
+for the adapter schema's command objects, generated from the registry) with
 a dozen keywords, and a sixty-line validator keeps the oracle standard-library
 only.  An unknown keyword raises ``SchemaError`` rather than being ignored,
 so the schemas cannot drift outside what is checked.

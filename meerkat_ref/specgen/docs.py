@@ -1,8 +1,9 @@
 """Keep ``spec/`` honest: generate its drawings and its traceability table, and check them.
 
 ``python -m meerkat_ref.specgen.docs`` rewrites, in place, every generated
-section of ``spec/CONTRACT.md`` and ``spec/CONCURRENCY.md``: the text between
-``<!-- BEGIN name -->`` and ``<!-- END name -->``.  ``--check`` writes
+section of ``spec/CONTRACT.md``, ``spec/CONCURRENCY.md`` and ``spec/ADAPTER.md``:
+the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; and the
+command objects of ``spec/adapter.schema.json``.  ``--check`` writes
 nothing; it exits 1 if a section differs from what would be generated, or if
 the traceability is broken (see ``problems``), and says what.
 
@@ -18,6 +19,9 @@ Generated sections:
     The two races the explorer found in early versions of the reference,
     found again by the same search in a reconstruction of the early
     ``archive`` (``EarlyArchiveNoTombstone``, ``EarlyArchiveStopFirst``).
+``commands`` (ADAPTER.md), and the command objects of ``adapter.schema.json``
+    Every command of the contract, its fields, answer and errors: each
+    operation's declaration in the registry (``_commands``).
 ``wire-rules`` (ADAPTER.md)
     The rules a port is judged by, each as checked from the wire: the
     ``wire`` of each rule class (``oracle/engine/rules``).
@@ -69,6 +73,7 @@ from ..service._persistent import PersistentSessionService
 from ..service._placement import CALL_FOOTPRINTS, KINDS, POINT_FOOTPRINTS, RESOURCES, SEQUENCES
 from ..store._base import SessionStore
 from ..testing import EarlyArchiveNoTombstone, EarlyArchiveStopFirst, Window
+from ._commands import render_commands, render_schema
 from .vectors import window_counterexample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -593,12 +598,15 @@ def generate(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> dict[
     contract = root / "spec" / "CONTRACT.md"
     concurrency = root / "spec" / "CONCURRENCY.md"
     adapter = root / "spec" / "ADAPTER.md"
+    schema = root / "spec" / "adapter.schema.json"
     drawn = drawings() if found is None else found
     return {
         adapter: replace_sections(
             adapter.read_text(encoding="utf-8"),
-            {"points": render_points(), "wire-rules": render_wire_rules()},
+            {"points": render_points(), "wire-rules": render_wire_rules(),
+             "commands": render_commands()},
         ),
+        schema: render_schema(schema.read_text(encoding="utf-8")),
         contract: replace_sections(
             contract.read_text(encoding="utf-8"), {"traceability": render_traceability(root)}
         ),
@@ -612,6 +620,10 @@ def stale(root: Path = ROOT, found: Sequence[Drawing] | None = None) -> list[str
     """Generated sections whose text differs from what the code produces now."""
     out: list[str] = []
     for path, new in generate(root, found).items():
+        if path.suffix == ".json":  # generated in parts, checked whole
+            if path.read_text(encoding="utf-8") != new:
+                out.append(f"{path.relative_to(root).as_posix()}: its commands are out of date")
+            continue
         old_sections, new_sections = sections_of(path.read_text(encoding="utf-8")), sections_of(new)
         for name, body in new_sections.items():
             if old_sections.get(name) != body:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any
 
 import trio
@@ -96,12 +96,14 @@ def lenient_fields() -> None:
     _operations.known_fields = lambda msg, fields: None
     create = _operations.BY_NAME["create"]
 
-    def from_wire(msg: Mapping[str, Json]) -> Any:
-        if msg.get("initial_turn") not in (None, "run_immediately", "defer"):
-            raise InvalidArgument("initial_turn must be run_immediately or defer")
-        return create.from_wire(msg)
+    class LenientCreate(_operations.Operation):
+        def from_wire(self, msg: Mapping[str, Json]) -> Any:
+            if msg.get("initial_turn") not in (None, "run_immediately", "defer"):
+                raise InvalidArgument("initial_turn must be run_immediately or defer")
+            return super().from_wire(msg)
 
-    _operations.BY_NAME["create"] = replace(create, from_wire=from_wire)
+    _operations.BY_NAME["create"] = LenientCreate(
+        **{f.name: getattr(create, f.name) for f in fields(create)})
 
 
 def compact_prompt() -> None:

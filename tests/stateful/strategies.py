@@ -1,78 +1,77 @@
-"""How the stateful tests draw the next operation, given the model's state."""
+"""How the stateful tests draw the next operation, given the model's state.
+
+The kinds of operation, their weights and the domains of their arguments are
+the registry's declarations (``meerkat_ref.registry.draws``), interpreted
+here as Hypothesis strategies; only the pools' values are this file's (no
+failing prompts: the harness compares every answer, and a failing build or
+turn says little about the service).  A kind or a domain this file cannot
+interpret raises ``DomainError``: a new operation is never left out unseen.
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
 
 from hypothesis import strategies as st
 
-from ._model import (
-    Archive,
-    CancelAllCheckpointers,
-    Create,
-    CreatesAtOnce,
-    HostMessage,
-    Interrupt,
-    List,
-    LoadPersisted,
-    ObserveStore,
-    Op,
-    Read,
-    RearmAllCheckpointers,
-    Restart,
-    StartTurn,
-    State,
-    TurnsAtOnce,
+from meerkat_ref.registry import (
+    Count,
+    Domain,
+    Drawn,
+    Flag,
+    OneOf,
+    Pool,
+    Sessions,
+    draws,
 )
+from meerkat_ref.registry._domains import unknown_domain
+
+from ._model import Op, State
 
 PROFILE = os.environ.get("MEERKAT_PROFILE", "dev")
 MAX_STEPS = {"dev": 25, "ci": 30, "deep": 60}.get(PROFILE, 25)
 """Operations per example, at most."""
 
-PROMPTS = st.sampled_from(["a", "b c", "d e f", "", "/compact"])  # a turn never compacts
-TEXTS = st.sampled_from(["x", "/compact", "y z", ""])
-PAGES = st.sampled_from([None, 0, 1, 2])
-
-# Kinds of operation, repeated for weight; simpler kinds first (shrinking goes left).
-_KINDS = (
-    ["create"] * 6 + ["turn"] * 5 + ["message"] * 5 + ["read"] * 2 + ["list"] * 3
-    + ["archive"] * 3 + ["interrupt"] * 3 + ["restart"] * 2 + ["turns_at_once"] * 2
-    + ["creates_at_once"] * 2 + ["load", "cancel", "rearm", "observe"]
-)
-_PERSISTENT_ONLY = {"load", "cancel", "rearm"}
+POOLS: dict[str, list[object]] = {
+    "prompt": ["a", "b c", "d e f", "", "/compact"],  # a turn never compacts
+    "text": ["x", "/compact", "y z", ""],
+    "page": [None, 0, 1, 2],
+}
 
 
 def ids(state: State) -> st.SearchStrategy[int]:
     """Mostly sessions the model knows of (live, stored or archived); sometimes any id."""
-    known = sorted({uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
-                   | {uuid.UUID(i).int for i in state.archived})
+    known = Sessions.known(state)
     anything = st.integers(1, state.next_id)
     return st.sampled_from(known) | anything if known else anything
 
 
 def operations(state: State, persistent: bool) -> st.SearchStrategy[Op]:
-    kinds = [k for k in _KINDS if persistent or k not in _PERSISTENT_ONLY]
+    """A kind by its declared weight, in the declared order (shrinking goes left), then its args.
+
+    Store faults are not drawn: the harness has no faulty store to refuse a save.
+    """
+    kinds = [d for d in draws() for _ in range(d.draw.weight)
+             if not d.draw.faults and (persistent or not d.draw.persistent)]
     return st.sampled_from(kinds).flatmap(lambda kind: _op(kind, state))
 
 
-def _op(kind: str, state: State) -> st.SearchStrategy[Op]:
-    n = ids(state)
-    options: dict[str, st.SearchStrategy[Op]] = {
-        "create": st.builds(Create, PROMPTS, st.none() | st.just("s"), st.booleans(),
-                            st.booleans()),
-        "turn": st.builds(StartTurn, n, PROMPTS, st.booleans()),
-        "message": st.builds(HostMessage, n, TEXTS),
-        "read": st.builds(Read, n),
-        "list": st.builds(List, PAGES, PAGES),
-        "archive": st.builds(Archive, n),
-        "interrupt": st.builds(Interrupt, n),
-        "restart": st.just(Restart()),
-        "turns_at_once": st.builds(TurnsAtOnce, n, PROMPTS, st.booleans(), st.integers(2, 3)),
-        "creates_at_once": st.builds(CreatesAtOnce, st.integers(2, 4), PROMPTS),
-        "load": st.builds(LoadPersisted, n),
-        "cancel": st.just(CancelAllCheckpointers()),
-        "rearm": st.just(RearmAllCheckpointers()),
-        "observe": st.just(ObserveStore()),
-    }
-    return options[kind]
+def _op(kind: Drawn, state: State) -> st.SearchStrategy[Op]:
+    args = {attr: _values(kind.name, attr, domain, state) for attr, domain in kind.args}
+    built: st.SearchStrategy[Op] = st.fixed_dictionaries(args).map(kind.build)
+    return built
+
+
+def _values(name: str, attr: str, domain: Domain, state: State) -> st.SearchStrategy[object]:
+    match domain:
+        case Sessions():
+            return ids(state)
+        case Pool(name=pool) if pool in POOLS:
+            return st.sampled_from(POOLS[pool])
+        case OneOf(values=values):
+            return st.sampled_from(values)
+        case Flag():
+            return st.booleans()
+        case Count(low=low, high=high):
+            return st.integers(low, high)
+    raise unknown_domain(name, attr, domain, "the stateful tests' strategies")

@@ -35,7 +35,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..._model import examples, model
-from ...registry import at_once, expand, to_wire
+from ...registry import (
+    Count,
+    Domain,
+    Flag,
+    OneOf,
+    Pool,
+    Sessions,
+    at_once,
+    draws,
+    expand,
+    operation,
+    to_wire,
+)
+from ...registry._domains import undeclared, unknown_domain
 from ...registry._values import Json, encode
 from ..targets import PROTOCOL_CODES, dumps
 from ._clauses import PROTOCOL
@@ -373,73 +386,41 @@ def example_cases() -> tuple[Case, ...]:
 PROMPTS = ("a", "b c", "d e f", "", "/compact", "/fail", "/fail-build")  # a turn never compacts
 TEXTS = ("x", "/compact", "y z", "")
 PAGES = (None, 0, 1, 2)
-_KINDS = (
-    ["create"] * 6
-    + ["turn"] * 5
-    + ["message"] * 5
-    + ["read"] * 2
-    + ["list"] * 3
-    + ["archive"] * 3
-    + ["interrupt"] * 3
-    + ["restart"] * 2
-    + ["turns_at_once"] * 2
-    + ["creates_at_once"] * 2
-    + ["load", "cancel", "rearm", "observe"]
-)
-_PERSISTENT_ONLY = {"load", "cancel", "rearm", "fail"}
-_FAULTS = ["fail"] * 3  # with ``faults``: a refused save now and then [SAVE-FAILED]
+POOLS: dict[str, tuple[Json, ...]] = {"prompt": PROMPTS, "text": TEXTS, "page": PAGES}
+"""The random draw's values for each named pool of the registry's domains."""
 
 
 def random_op(rng: random.Random, state: model.State, faults: bool = False) -> model.Op:
     """One operation drawn from what the model's state makes interesting.
 
-    ``faults`` adds ``FailNextSave`` to the draw (without it, the draws are
+    The kinds, their weights and their arguments' domains are the registry's
+    declarations (``registry.draws``), interpreted here; ``faults`` adds the
+    kinds drawn only with faults (``FailNextSave``; without it, the draws are
     exactly those the checked-in random vectors were made with).
     """
-    kinds = [k for k in _KINDS + (_FAULTS if faults else [])
-             if state.persistent or k not in _PERSISTENT_ONLY]
+    kinds = [d for d in draws() for _ in range(d.draw.weight)
+             if (state.persistent or not d.draw.persistent) and (faults or not d.draw.faults)]
     kind = rng.choice(kinds)
-    known = sorted(
-        {uuid.UUID(i).int for i, _ in (*state.live, *state.store)}
-        | {uuid.UUID(i).int for i in state.archived}
-    )
+    known = Sessions.known(state)
 
-    def n() -> int:
-        if known and rng.random() < 0.8:
-            return rng.choice(known)
-        return rng.randint(1, state.next_id)
+    def value(attr: str, domain: Domain) -> object:
+        match domain:
+            case Sessions():
+                if known and rng.random() < 0.8:
+                    return rng.choice(known)
+                return rng.randint(1, state.next_id)
+            case Pool(name=name) if name in POOLS:
+                return rng.choice(POOLS[name])
+            case OneOf(values=values):
+                return rng.choice(values)
+            case Flag(p=p):
+                return rng.random() < p
+            case Count(low=low, high=high):
+                return rng.randint(low, high)
+        raise unknown_domain(kind.name, attr, domain, "the vectors' random draw")
 
-    if kind == "create":
-        return model.Create(
-            rng.choice(PROMPTS), rng.choice((None, "s")), rng.random() < 0.3, rng.random() < 0.4
-        )
-    if kind == "turn":
-        return model.StartTurn(n(), rng.choice(PROMPTS), rng.random() < 0.4)
-    if kind == "message":
-        return model.HostMessage(n(), rng.choice(TEXTS))
-    if kind == "read":
-        return model.Read(n())
-    if kind == "list":
-        return model.List(rng.choice(PAGES), rng.choice(PAGES))
-    if kind == "archive":
-        return model.Archive(n())
-    if kind == "interrupt":
-        return model.Interrupt(n())
-    if kind == "restart":
-        return model.Restart()
-    if kind == "turns_at_once":
-        return model.TurnsAtOnce(n(), rng.choice(PROMPTS), rng.random() < 0.4, rng.randint(2, 3))
-    if kind == "creates_at_once":
-        return model.CreatesAtOnce(rng.randint(2, 4), rng.choice(PROMPTS))
-    if kind == "load":
-        return model.LoadPersisted(n())
-    if kind == "cancel":
-        return model.CancelAllCheckpointers()
-    if kind == "rearm":
-        return model.RearmAllCheckpointers()
-    if kind == "fail":
-        return model.FailNextSave()
-    return model.ObserveStore()
+    op: model.Op = kind.build({attr: value(attr, domain) for attr, domain in kind.args})
+    return op
 
 
 def random_case(seed: int, steps: int, name: str, faults: bool = False) -> Case:
@@ -606,9 +587,16 @@ def completed_json(completed: Sequence[tuple[str, model.Result]]) -> list[Json]:
 
 
 def step_clauses(op: model.Op, before: model.State, result: model.Result) -> list[str]:
-    """The clauses a step checks, the one a difference is reported under first."""
+    """The clauses a step checks, the one a difference is reported under first.
+
+    An operation's own ``clauses`` (its declaration in the registry), refined
+    here where the state before the step or its answer says more (an archived
+    session, a refused save, a busy turn...); the calls made at once are the
+    model's alone.  An operation that declares none is a ``DomainError``.
+    """
     live = dict(before.live)
     store = dict(before.store)
+    persisted = ["DURABILITY"] if before.persistent else []
 
     def target(n: int) -> str:
         return model.sid(n)
@@ -619,9 +607,8 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
         case model.Create(defer=defer, host_mode=host):
             if isinstance(result, model.Err):
                 return ["CAPACITY"]
-            first = "DEFER" if defer else ("HOST" if host else "CREATE")
-            rest = ["IDS", "TIME"] + (["DURABILITY"] if before.persistent else [])
-            return [first, *rest]
+            if defer or host:
+                return ["DEFER" if defer else "HOST", "IDS", "TIME", *persisted]
         case model.CreatesAtOnce():
             return ["CAPACITY", "IDS", "ATOMIC"]
         case model.StartTurn(id=n):
@@ -631,7 +618,6 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
                 return ["TURN-BUSY"]
             if isinstance(result, model.Pending):
                 return ["HOST", "TURN"]
-            return ["TURN", "TIME"] + (["DURABILITY"] if before.persistent else [])
         case model.TurnsAtOnce():
             return ["TURN-BUSY", "ATOMIC"]
         case model.HostMessage(id=n, text=text):
@@ -641,39 +627,31 @@ def step_clauses(op: model.Op, before: model.State, result: model.Result) -> lis
             if running and text == model.COMPACT:
                 return ["COMPACT", "HOST-MESSAGE", "CHECKPOINT"]
             return ["HOST-MESSAGE"] + (["CHECKPOINT"] if running and before.persistent else [])
-        case model.Interrupt():
-            if result == model.Err(model.NOT_RUNNING):
-                return ["INTERRUPT-RUNNING"]
-            return ["INTERRUPT"]
+        case model.Interrupt() if result == model.Err(model.NOT_RUNNING):
+            return ["INTERRUPT-RUNNING"]
         case model.Read(id=n):
             if target(n) in before.archived:
                 return ["ARCHIVE-FINAL", "READ"]
             if target(n) not in live and target(n) in store:
                 return ["READ-FALLBACK", "READ"]
-            return ["READ"]
         case model.List(offset=offset, limit=limit):
             extra = ["ARCHIVE-FINAL"] if before.archived else []
             if offset is not None or limit is not None:
                 return ["LIST-PAGE", "LIST-ORDER", "LIST", *extra]
             return ["LIST", "LIST-ORDER", *extra]
-        case model.Archive(id=n):
-            if target(n) in live and live[target(n)].running:
-                return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL", "LIVE-TASK"]
-            return ["ARCHIVE", "ARCHIVE-FINAL"]
-        case model.LoadPersisted(id=n):
-            if target(n) in before.archived and before.persistent:
-                return ["ARCHIVE-FINAL", "LOAD-PERSISTED"]
-            return ["LOAD-PERSISTED"]
-        case model.CancelAllCheckpointers() | model.RearmAllCheckpointers():
-            return ["STOP-RESUME", "CHECKPOINT-GATE"]
-        case model.Restart():
-            return ["RESTART"]
-        case model.ObserveStore():
-            extra = ["ARCHIVE-FINAL"] if before.archived else []
-            return ["DURABILITY", "CHECKPOINT", *extra]
-        case model.FailNextSave():
-            return ["SAVE-FAILED"]
-    return ["PROTOCOL"]
+        case model.Archive(id=n) if target(n) in live and live[target(n)].running:
+            return ["ARCHIVE-STOP", "ARCHIVE", "ARCHIVE-FINAL", "LIVE-TASK"]
+        case model.LoadPersisted(id=n) if target(n) in before.archived and before.persistent:
+            return ["ARCHIVE-FINAL", "LOAD-PERSISTED"]
+        case model.ObserveStore() if before.archived:
+            return ["DURABILITY", "CHECKPOINT", "ARCHIVE-FINAL"]
+    entry = operation(op)
+    if not entry.clauses:
+        raise undeclared(entry.name, "clauses", "give its Operation clauses=(...): the clauses "
+                         "of spec/CONTRACT.md a step of it checks, the first blamed")
+    # a create or a plain turn saves before it answers, on a persistent service
+    saves = persisted if isinstance(op, model.Create | model.StartTurn) else []
+    return [*entry.clauses, *saves]
 
 
 def _shown_ids(value: Json) -> set[str]:
