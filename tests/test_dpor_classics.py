@@ -168,6 +168,25 @@ def test_named_scenarios_dpor_runs_one_schedule_per_trace(name: str) -> None:
     assert dpor.schedules == traces <= plain.schedules
 
 
+@pytest.mark.parametrize("name", ["creates-at-capacity", "stop-resume-vs-inject"])
+def test_where_dpor_reduces_nothing_every_schedule_is_its_own_trace(name: str) -> None:
+    """README's reading of DPOR's 1.0x scenarios: not a weak reduction, a relation that
+    leaves nothing to reduce.  A call a rule's excuse covers for every session while it is
+    in flight (a create, whose session has no id yet; a checkpointer sweep) writes
+    ``inflight:*``, and every session step reads its session's: so every schedule of
+    these scenarios is a trace of its own, and any sound DPOR runs them all."""
+    scenario = get_scenario(name)
+
+    async def run(target: InProcessTarget) -> tuple[Any, int, Any]:
+        dpor = await explore_dpor(target, scenario)
+        traces, plain = await scenario_traces(target, scenario)
+        return dpor, traces, plain
+
+    dpor, traces, plain = in_process(Variant.parse("reference").target(), run)
+    assert plain.exhausted and dpor.exhausted
+    assert dpor.schedules == traces == plain.schedules
+
+
 def test_the_benchmark_table_flags_a_missed_end_state() -> None:
     """``benchmarks.bench_dpor_classics``: its exit status rests on ``Measured.sound``."""
     import sys
