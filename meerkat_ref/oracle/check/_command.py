@@ -30,7 +30,16 @@ from typing import TextIO, TypeVar
 
 import trio
 
-from ...report import Case, Failure, aligned_table, junit_xml, make_progress, write_text
+from ...report import (
+    Case,
+    Failure,
+    aligned_table,
+    junit_xml,
+    make_progress,
+    mermaid,
+    swimlane,
+    write_text,
+)
 from ...store import BUILTIN_KINDS
 from ..counterexamples import Counterexample, write_html
 from ..engine import (
@@ -42,8 +51,6 @@ from ..engine import (
     SearchReport,
     dump,
     get_scenario,
-    mermaid,
-    swimlane,
 )
 from ..targets import InProcessTarget, ProtocolError, Target, adapter_target
 from ._explore import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
@@ -388,12 +395,12 @@ def _save_schedule(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
 
 
 def _show_counterexample(ce: Counterexample, out: TextIO) -> None:
-    outcome = ce.outcome
+    outcome, trace = ce.outcome, ce.trace()  # the trace the HTML and JUnit reports read too
     print(f"\n=== {outcome.variant} / {outcome.scenario}: {len(outcome.steps)} steps ===",
           file=out)
-    print(swimlane(outcome), file=out)
+    print(swimlane(trace), file=out)
     print("\n```mermaid", file=out)
-    print(mermaid(outcome), file=out)
+    print(mermaid(trace), file=out)
     print("```", file=out)
     print(f"schedule written to {ce.schedule}; replay with: {ce.replay}", file=out, flush=True)
 
