@@ -55,18 +55,11 @@ import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
-import trio
-
 from ._types import InvalidArgument
 from .oracle import check
-from .oracle.counterexamples import Counterexample, write_html
 from .oracle.engine import (
     AUDIT_RATE,
     SCENARIOS,
-    Choice,
-    ReplayStrategy,
-    RunOutcome,
-    ScheduleDiverged,
     ScheduleError,
     SchedulerSpec,
     SchedulerSpecError,
@@ -75,12 +68,9 @@ from .oracle.engine import (
     get_scenario,
     legacy_scheduler,
     load,
-    run_schedule,
     scenario_from_spec,
-    swimlane,
     with_audit,
 )
-from .oracle.targets import ProtocolError, Target
 from .report import OutputError, output_problem
 from .specgen.vectors import window_counterexample
 from .store import StoreOption, kind_names, parse_store
@@ -263,6 +253,7 @@ def _store_dir(path: str) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """The schedule file read, its scenario and variant resolved; the run is ``oracle.check``'s."""
     if args.adapter is not None:
         _adapter_argv(args.adapter)
     _outputs(args)
@@ -280,61 +271,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file!r} is not a schedule file (not UTF-8 text)") from None
     except (ScheduleError, ValueError) as exc:
         raise UsageError(f"{args.file!r}: {exc}") from None
-    async def run(target: Target) -> RunOutcome:
-        return await run_schedule(target, scenario, ReplayStrategy(schedule.choices))
-
-    try:
-        outcome = trio.run(check.with_target, args.adapter, args.timeout,
-                           functools.partial(variant.target, store=schedule.store), run)
-    except ScheduleDiverged as exc:
-        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the run no longer follows the recording "
-              f"{exc}", file=sys.stderr)
-        return 1
-    except ProtocolError as exc:
-        print(f"meerkat-ref replay: the adapter broke the protocol: {exc}", file=sys.stderr)
-        return 1
-    print(swimlane(outcome))
-    rules = tuple(v.rule for v in outcome.violations)
-    departed = _departure(list(schedule.choices), outcome.choices, schedule.steps,
-                          len(outcome.steps))
-    print(
-        f"\nreplayed {len(outcome.steps)} steps: "
-        + ("same schedule as recorded" if departed is None else "DIFFERENT from the recording")
-    )
-    if set(rules) != set(schedule.violations):
-        print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
-    if args.html:
-        stem = os.path.splitext(os.path.basename(args.file))[0]
-        ce = Counterexample(stem, outcome, check.replay_command(args.file, args.adapter),
-                            about=scenario.about,
-                            store="adapter" if args.adapter else schedule.store,
-                            target=args.adapter or "in-process")
-        path = write_html([ce], args.html)[0]
-        print(f"HTML report written to {path}", file=sys.stderr)
-    if departed is not None:
-        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the replay departed from its recording "
-              f"{departed}", file=sys.stderr)
-        return 1
-    return 1 if outcome.violations else 0
-
-
-def _departure(recorded: Sequence[Choice], ran: Sequence[Choice], recorded_steps: int | None,
-               steps: int) -> str | None:
-    """Where a replay left its recording, in words (None: it followed it to the end)."""
-    def shown(choices: Sequence[Choice], i: int) -> str:
-        if i >= len(choices):
-            return "the end of the run"
-        c = choices[i]
-        return "a crash" if c.crash else repr(c.label) + (" (its store call failed)"
-                                                          if c.fault else "")
-
-    for i in range(max(len(recorded), len(ran))):
-        if i >= len(recorded) or i >= len(ran) or recorded[i] != ran[i]:
-            return f"at step {i}: recorded {shown(recorded, i)}, ran {shown(ran, i)}"
-    if recorded_steps is not None and recorded_steps != steps:
-        return (f"after its last choice: the recording has {recorded_steps} steps in all, "
-                f"the replay {steps}")
-    return None
+    return check.replay(args.file, schedule, scenario,
+                        functools.partial(variant.target, store=schedule.store),
+                        adapter=args.adapter, timeout=args.timeout, html=args.html)
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:

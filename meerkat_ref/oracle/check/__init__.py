@@ -4,7 +4,8 @@ Two halves, one product: ``_explore`` is the search over a target
 (``explore_all``, ``explore_in_processes`` and the synchronous helpers the
 tests use), ``_command`` the command's pipeline over it (``check``,
 ``check_windows``: which scenarios, where, what is printed and written, the
-exit code).  ``cli.py`` only reads the options into a ``Request``.
+exit code), ``_replay`` ``replay``'s, over the schedule files ``check``
+writes.  ``cli.py`` only reads the options (and the schedule file).
 """
 
 from ._command import (
@@ -29,8 +30,9 @@ from ._explore import (
     run_once,
     scheduler_for,
 )
+from ._replay import departure, replay
 
 __all__ = ["DEFAULT", "NO_POINTS", "ExplorationCut", "Found", "Request", "SeedWindow", "check",
-           "check_windows", "cores", "explore", "explore_all", "explore_in_processes",
-           "find_counterexample", "in_process", "replay_command", "run_once", "scheduler_for",
-           "with_target"]
+           "check_windows", "cores", "departure", "explore", "explore_all",
+           "explore_in_processes", "find_counterexample", "in_process", "replay",
+           "replay_command", "run_once", "scheduler_for", "with_target"]
