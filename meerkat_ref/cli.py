@@ -48,59 +48,34 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn, TypeVar
-
-import trio
+from collections.abc import Sequence
+from typing import NoReturn
 
 from ._types import InvalidArgument
-from .oracle.check import NO_POINTS, ExplorationCut, explore_all, explore_in_processes
-from .oracle.counterexamples import Counterexample, write_html
+from .oracle import check
 from .oracle.engine import (
     AUDIT_RATE,
     SCENARIOS,
-    Choice,
-    ReplayStrategy,
-    RunOutcome,
-    Scenario,
-    ScheduleDiverged,
     ScheduleError,
     SchedulerSpec,
     SchedulerSpecError,
-    SearchReport,
     add_scheduler_option,
     audit_rate,
-    dump,
     get_scenario,
     legacy_scheduler,
     load,
-    mermaid,
-    run_schedule,
     scenario_from_spec,
-    swimlane,
     with_audit,
 )
-from .oracle.targets import ProtocolError, Target, adapter_target
-from .report import (
-    Case,
-    Failure,
-    OutputError,
-    aligned_table,
-    junit_xml,
-    make_progress,
-    output_problem,
-    write_text,
-)
-from .store import BUILTIN_KINDS, StoreOption, kind_names, parse_store
+from .report import OutputError, output_problem
+from .specgen.vectors import window_counterexample
+from .store import StoreOption, kind_names, parse_store
 from .testing import Window
 from .variants import Variant
-
-T = TypeVar("T")
 
 DESCRIPTION = (
     "The reference implementation of Meerkat's session service, and the oracle that judges "
@@ -123,41 +98,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def _searched(r: SearchReport, cut: str | None) -> str:
-    """The search column: how far a scenario's search went."""
-    how = r.strategy.split("(")[0]
-    if r.unchecked == NO_POINTS:
-        return f"{how} skipped"
-    if r.sampled:
-        return f"{how} sampled"  # the runs asked for: no claim of coverage
-    if r.exhausted:
-        return f"{how} exhausted"
-    if r.scenario == cut:
-        return f"{how} (cut: protocol error)"
-    if r.violating and r.violations == 1:
-        return f"{how} stopped"  # at its first counterexample (check's default)
-    return f"{how} (cut)"
-
-
-def _table(reports: Sequence[SearchReport], cut: str | None = None) -> str:
-    head = ("scenario", "search", "bound", "schedules", "pruned", "states", "violations",
-            "seconds")
-    rows = [head] + [
-        (
-            r.scenario,
-            _searched(r, cut),
-            "none" if r.bound is None else str(r.bound),
-            str(r.schedules),
-            str(r.pruned),
-            str(r.states),
-            str(r.violations),
-            f"{r.seconds:.1f}",
-        )
-        for r in reports
-    ]
-    return aligned_table(rows, numeric_columns=range(2, len(head)))
 
 
 def _adapter_argv(text: str) -> list[str]:
@@ -184,273 +124,8 @@ def _outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"{option} {value!r}: {problem}")
 
 
-def _replay_command(path: str, adapter: str | None) -> str:
-    command = f"meerkat-ref replay {shlex.quote(path)}"
-    return command + (f" --adapter {shlex.quote(adapter)}" if adapter else "")
-
-
-def _write_results(args: argparse.Namespace, suite: str, cases: Sequence[Case],
-                   found: Sequence[Counterexample]) -> None:
-    """``--junit-xml`` and ``--html``, each said in one line on stderr."""
-    if getattr(args, "junit_xml", None):
-        path = write_text(args.junit_xml, junit_xml(suite, cases))
-        print(f"JUnit XML written to {path}", file=sys.stderr)
-    if getattr(args, "html", None) and found:
-        paths = write_html(found, args.html, title=suite)
-        print(f"HTML report{'s' if len(found) > 1 else ''} written to "
-              f"{paths[-1] if len(paths) > 1 else paths[0]}", file=sys.stderr)
-    elif getattr(args, "html", None):
-        print(f"no counterexample: no HTML report written to {args.html}", file=sys.stderr)
-
-
-async def _with_target(args: argparse.Namespace, variant: Variant,
-                       fn: Callable[[Target], Awaitable[T]]) -> T:
-    if args.adapter is not None:
-        async with adapter_target(_adapter_argv(args.adapter), args.timeout) as port:
-            return await fn(port)
-    option: StoreOption = args.store_option
-    async with variant.target(store=option.kind, store_dir=option.path) as local:
-        return await fn(local)
-
-
-def _jobs(args: argparse.Namespace, scenarios: int) -> int:
-    """Processes for ``check``: ``--jobs``, or one per core; one for a port (one adapter)."""
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.adapter is not None:
-        if args.jobs not in (None, 1):
-            raise UsageError("--jobs applies to the in-process target; a port runs one adapter")
-        return 1
-    wanted = args.jobs if args.jobs is not None else _cores()
-    return max(1, min(wanted, scenarios))
-
-
-def _cores() -> int:
-    """The cores this process may run on (its affinity, where the system says; else all)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
-
-
-def _check_scenarios(args: argparse.Namespace, variant: Variant) -> int:
-    """Explore each scenario; show each one's first counterexample as soon as it is found.
-
-    By default a scenario's search stops at its first counterexample
-    (``--keep-going`` explores on, counting every violation and keeping the
-    shortest).  Each counterexample is printed and its schedule written the
-    moment it is found, not when every scenario is done.  A protocol error
-    (over ``--adapter``) keeps what was found before it: the table, the
-    counterexamples and the ``--json``/``--junit-xml``/``--html`` outputs, then
-    the error on stderr, and exit 1.
-    """
-    names = args.scenario or [s.name for s in SCENARIOS]
-    scenarios = [get_scenario(n) for n in names]
-    store_kind = "adapter" if args.adapter else args.store_option.kind
-    progress = make_progress(sys.stderr, args.json)
-    stop = not args.keep_going
-    shown: dict[str, Counterexample] = {}  # scenario -> the counterexample shown for it
-
-    def written(name: str, outcome: RunOutcome) -> Counterexample:
-        path = _save_schedule(outcome, store_kind, args.out, name)
-        return Counterexample(name, outcome, _replay_command(path, args.adapter),
-                              about=get_scenario(name).about, store=store_kind,
-                              target=args.adapter or "in-process", schedule=path)
-
-    def first_found(report: SearchReport, outcome: RunOutcome) -> None:
-        if report.scenario in shown:
-            return
-        ce = shown[report.scenario] = written(report.scenario, outcome)
-        progress.counterexample(sorted({v.rule for v in outcome.violations}), ce.schedule)
-        if not args.json:
-            _show_counterexample(ce)
-
-    async def run(target: Target) -> list[SearchReport]:
-        return await explore_all(
-            target, scenarios, scheduler=args.spec,
-            store=store_kind, stop_on_violation=stop,
-            started=lambda s: progress.start(s.name),
-            progress=lambda r: progress.update(r.schedules, r.states, r.violations),
-            finished=lambda r: progress.finish(r.schedules, r.states, r.violations),
-            found=first_found,
-            audit=args.audit,
-        )
-
-    jobs = _jobs(args, len(scenarios))
-    error: ProtocolError | None = None
-    with progress:
-        if jobs > 1:
-            def finished(r: SearchReport) -> None:
-                progress.ended(r.scenario, r.schedules, r.states, r.violations, r.seconds)
-                first = r.first()
-                if first is not None:
-                    first_found(r, first)
-
-            make = functools.partial(variant.target, store=store_kind,
-                                     store_dir=args.store_option.path)
-            reports = explore_in_processes(make, scenarios, jobs=jobs, scheduler=args.spec,
-                                           stop_on_violation=stop, finished=finished)
-        else:
-            try:
-                reports = trio.run(_with_target, args, variant, run)
-            except ExplorationCut as cut:
-                reports, error = cut.reports, cut.error
-    what = reports[0].variant if reports else variant.name
-    cut_at = reports[-1].scenario if error is not None and reports else None
-    found: list[Counterexample] = []
-    for r in reports:
-        first = r.first()
-        if first is None:
-            continue
-        ce = shown.get(r.scenario)
-        if ce is None or ce.outcome is not first:  # --keep-going met a shorter one: keep that
-            ce = written(r.scenario, first)
-            if not args.json:
-                print(f"\n(the shortest of {r.violations} counterexamples of {r.scenario}:)")
-                _show_counterexample(ce)
-        found.append(ce)
-    schedules = {ce.name: ce.schedule for ce in found}
-    if args.json:
-        results = [{**r.to_json(), "schedule": schedules.get(r.scenario)} for r in reports]
-        print(json.dumps({"variant": what, "results": results,
-                          "protocol_error": None if error is None else str(error)}, indent=1))
-    else:
-        if found:
-            print()  # below the counterexamples printed as they were found
-        print(_table(reports, cut_at))
-        total = sum(r.schedules for r in reports)
-        bad = sum(r.violations for r in reports)
-        print(f"\n{what}: {total} schedules, {bad} violations ({store_kind} store)")
-        for line in _check_notes(reports, stop, len(scenarios)):
-            print(line)
-    _write_results(args, f"meerkat-ref check {what}",
-                   _check_cases(reports, scenarios, found, what, cut_at, error), found)
-    if error is not None:
-        print(f"meerkat-ref check: the adapter broke the protocol in scenario {cut_at}: "
-              f"{error}", file=sys.stderr)
-        return 1
-    return (_show_oracle_errors(reports, args.audit)
-            or (1 if any(r.violations for r in reports) else 0))
-
-
-def _check_notes(reports: Sequence[SearchReport], stop: bool, wanted: int) -> list[str]:
-    """What the table does not say: searches stopped early, checks a target could not make."""
-    notes = []
-    if stop and any(r.violations and not r.exhausted for r in reports):
-        notes.append("stopped: a scenario's search ends at its first counterexample "
-                     "(--keep-going explores it all)")
-    for r in reports:
-        if r.unchecked:
-            notes.append(f"{r.scenario}: {r.unchecked}")
-    if len(reports) < wanted:
-        notes.append(f"{wanted - len(reports)} scenario(s) not run: the adapter broke the "
-                     "protocol first")
-    return notes
-
-
-def _check_cases(reports: Sequence[SearchReport], scenarios: Sequence[Scenario],
-                 found: Sequence[Counterexample], what: str, cut_at: str | None,
-                 error: ProtocolError | None) -> list[Case]:
-    """JUnit: a case per scenario; one a protocol error cut or kept from running says so."""
-    by_name = {ce.name: ce for ce in found}
-    classname = f"meerkat-ref.check.{what}"
-    cases = []
-    for r in reports:
-        failure = by_name[r.scenario].failure() if r.scenario in by_name else None
-        if failure is None and r.scenario == cut_at and error is not None:
-            failure = Failure(f"protocol error: {error}", f"the adapter broke the protocol "
-                              f"while this scenario was explored: {error}", "protocol")
-        skipped = r.unchecked if r.unchecked == NO_POINTS else None
-        cases.append(Case(r.scenario, classname, r.seconds, failure, skipped))
-    ran = {r.scenario for r in reports}
-    cases += [Case(s.name, classname, 0.0, None,
-                   f"not run: the adapter broke the protocol in scenario {cut_at}")
-              for s in scenarios if s.name not in ran]
-    return cases
-
-
-def _save_schedule(outcome: RunOutcome, store: str, out: str, stem: str) -> str:
-    """Write the schedule file ``replay`` reads; its path."""
-    scenario = get_scenario(outcome.scenario) if outcome.scenario in {
-        s.name for s in SCENARIOS} else None
-    spec = scenario.to_spec() if scenario is not None else None
-    path = os.path.join(out, f"{stem}.json")
-    # A schedule file names a built-in store (the engine's format); a run on a port or on a
-    # plug-in store replays on memory.
-    write_text(path, dump(outcome, store if store in BUILTIN_KINDS else "memory", spec))
-    return path
-
-
-def _show_counterexample(ce: Counterexample) -> None:
-    outcome = ce.outcome
-    print(f"\n=== {outcome.variant} / {outcome.scenario}: {len(outcome.steps)} steps ===")
-    print(swimlane(outcome))
-    print("\n```mermaid")
-    print(mermaid(outcome))
-    print("```")
-    print(f"schedule written to {ce.schedule}; replay with: {ce.replay}", flush=True)
-
-
-def _check_seed(args: argparse.Namespace) -> int:
-    """Open each window alone and find a counterexample through it."""
-    from .specgen.vectors import window_counterexample
-
-    store_kind = args.store_option.kind
-    summary: list[tuple[Window, RunOutcome | None, int, float]] = []
-    found: list[Counterexample] = []
-    with make_progress(sys.stderr, args.json) as progress:
-        for window in Window:
-            stem = f"window-{window.number}-{window.value}"
-            progress.start(stem)
-            outcome, tried, seconds = window_counterexample(
-                window, store=store_kind, max_bound=2 if args.bound is None else args.bound,
-                store_dir=args.store_option.path,
-            )
-            progress.finish(tried, None, 0 if outcome is None else 1)
-            summary.append((window, outcome, tried, seconds))
-            if outcome is None:
-                continue
-            path = _save_schedule(outcome, store_kind, args.out, stem)
-            ce = Counterexample(stem, outcome, _replay_command(path, None),
-                                about=get_scenario(outcome.scenario).about, store=store_kind,
-                                schedule=path)
-            found.append(ce)
-            if not args.json:
-                _show_counterexample(ce)
-    if args.json:
-        print(json.dumps([
-            {
-                "window": w.value,
-                "found": o is not None,
-                "scenario": o.scenario if o else None,
-                "rules": sorted({v.rule for v in o.violations}) if o else [],
-                "schedules": n,
-                "seconds": round(t, 3),
-            }
-            for w, o, n, t in summary
-        ], indent=1))
-    else:
-        rows: list[tuple[object, ...]] = [("#", "window", "scenario", "rule(s)", "schedules",
-                                           "seconds")]
-        rows += [
-            (w.number, w.value, o.scenario if o else "-",
-             ",".join(sorted({v.rule for v in o.violations})) if o else "NOT FOUND", n,
-             f"{t:.2f}")
-            for w, o, n, t in summary
-        ]
-        print()
-        print(aligned_table(rows, numeric_columns=(0, 4, 5)))
-    by_name = {ce.name: ce for ce in found}
-    cases = []
-    for w, _o, _n, t in summary:
-        stem = f"window-{w.number}-{w.value}"
-        cases.append(Case(stem, "meerkat-ref.check.seed-0.4.0", t,
-                          by_name[stem].failure() if stem in by_name else None))
-    _write_results(args, "meerkat-ref check seed-0.4.0", cases, found)
-    # The seed is expected to fail: exit 1 when a window is found, as for any violation.
-    return 1 if found else 0
-
-
 def cmd_check(args: argparse.Namespace) -> int:
+    """The options read and checked into a ``check.Request``; the run is ``oracle.check``'s."""
     try:
         variant = Variant.parse(args.variant)
         for name in args.scenario or []:
@@ -461,29 +136,42 @@ def cmd_check(args: argparse.Namespace) -> int:
         _adapter_argv(args.adapter)
     if not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    args.store_option, deprecated = _check_store(args)
-    if args.store_option.path is not None:
-        _store_dir(args.store_option.path)
+    option, deprecated = _check_store(args)
+    if option.path is not None:
+        _store_dir(option.path)
     _outputs(args)
     seed = variant.name == "seed-0.4.0" and not args.adapter
-    args.audit = _audit_rate(args, seed)
-    args.spec = _check_scheduler(args, seed)
+    audit = _audit_rate(args, seed)
+    spec = _check_scheduler(args, seed, audit)
     for line in deprecated:
         print(f"meerkat-ref check: {line}", file=sys.stderr)
-    if variant.name == "seed-0.4.0" and not args.adapter:
-        return _check_seed(args)
-    try:
-        return _check_scenarios(args, variant)
-    except ProtocolError as exc:
-        print(f"meerkat-ref check: the adapter broke the protocol: {exc}", file=sys.stderr)
-        return 1
-    except ScheduleDiverged as exc:  # --scheduler replay:file=F, on code that changed since
-        print(f"meerkat-ref check: SCHEDULE_DIVERGED: the run no longer follows the recording "
-              f"{exc}", file=sys.stderr)
-        return 1
+    request = check.Request(
+        variant=variant.name,
+        make_target=functools.partial(variant.target, store=option.kind, store_dir=option.path),
+        scheduler=spec, store="adapter" if args.adapter else option.kind,
+        scenarios=tuple(args.scenario or ()), adapter=args.adapter, timeout=args.timeout,
+        jobs=args.jobs, keep_going=args.keep_going, json=args.json, out=args.out,
+        html=args.html, junit_xml=args.junit_xml, audit=audit)
+    if seed:
+        bound = 2 if args.bound is None else args.bound
+        return check.check_windows(request, [
+            check.SeedWindow(w.number, w.value, functools.partial(
+                window_counterexample, w, store=option.kind, max_bound=bound,
+                store_dir=option.path))
+            for w in Window])
+    _check_jobs(args)
+    return check.check(request)
 
 
-def _check_scheduler(args: argparse.Namespace, seed: bool) -> SchedulerSpec:
+def _check_jobs(args: argparse.Namespace) -> None:
+    """``--jobs``: at least 1, and only for the in-process target (a port runs one adapter)."""
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.adapter is not None and args.jobs not in (None, 1):
+        raise UsageError("--jobs applies to the in-process target; a port runs one adapter")
+
+
+def _check_scheduler(args: argparse.Namespace, seed: bool, audit: int | None) -> SchedulerSpec:
     """``--scheduler``, or what ``--search`` and ``--bound`` name; audited if ``--audit``.
 
     ``--search`` and ``--bound`` are the older spellings (``--bound N``: the
@@ -500,8 +188,8 @@ def _check_scheduler(args: argparse.Namespace, seed: bool) -> SchedulerSpec:
                          "--variant seed-0.4.0:<window>")
     try:
         if spec is None:
-            return legacy_scheduler(args.bound, args.search or "dpor", args.audit)
-        return with_audit(spec, args.audit)
+            return legacy_scheduler(args.bound, args.search or "dpor", audit)
+        return with_audit(spec, audit)
     except SchedulerSpecError as exc:
         raise UsageError(str(exc)) from None
 
@@ -553,18 +241,6 @@ def _audit_rate(args: argparse.Namespace, seed: bool) -> int | None:
     return rate
 
 
-def _show_oracle_errors(reports: Sequence[SearchReport], audit: int | None) -> int:
-    """Print each oracle error (stderr); exit code 3 if there is one."""
-    errors = [e for r in reports for e in r.oracle_errors]
-    for e in errors:
-        print(f"ORACLE ERROR ({e.kind}) in {e.scenario}: {e.message}", file=sys.stderr)
-    audited = sum(r.audited for r in reports)
-    if audit is not None or errors:  # a port gives no footprints: nothing to audit
-        print(f"audit: {audited} pairs of steps called independent run both ways; "
-              f"{len(errors)} oracle error(s)", file=sys.stderr)
-    return 3 if errors else 0
-
-
 def _store_dir(path: str) -> None:
     """``--store KIND:DIR``: a directory a run's store can be made in (tried, not guessed)."""
     if not os.path.isdir(path):
@@ -577,6 +253,7 @@ def _store_dir(path: str) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """The schedule file read, its scenario and variant resolved; the run is ``oracle.check``'s."""
     if args.adapter is not None:
         _adapter_argv(args.adapter)
     _outputs(args)
@@ -594,62 +271,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file!r} is not a schedule file (not UTF-8 text)") from None
     except (ScheduleError, ValueError) as exc:
         raise UsageError(f"{args.file!r}: {exc}") from None
-    args.store_option = StoreOption(schedule.store)
-
-    async def run(target: Target) -> RunOutcome:
-        return await run_schedule(target, scenario, ReplayStrategy(schedule.choices))
-
-    try:
-        outcome = trio.run(_with_target, args, variant, run)
-    except ScheduleDiverged as exc:
-        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the run no longer follows the recording "
-              f"{exc}", file=sys.stderr)
-        return 1
-    except ProtocolError as exc:
-        print(f"meerkat-ref replay: the adapter broke the protocol: {exc}", file=sys.stderr)
-        return 1
-    print(swimlane(outcome))
-    rules = tuple(v.rule for v in outcome.violations)
-    departed = _departure(list(schedule.choices), outcome.choices, schedule.steps,
-                          len(outcome.steps))
-    print(
-        f"\nreplayed {len(outcome.steps)} steps: "
-        + ("same schedule as recorded" if departed is None else "DIFFERENT from the recording")
-    )
-    if set(rules) != set(schedule.violations):
-        print(f"recorded violations {sorted(set(schedule.violations))}, now {sorted(set(rules))}")
-    if args.html:
-        stem = os.path.splitext(os.path.basename(args.file))[0]
-        ce = Counterexample(stem, outcome, _replay_command(args.file, args.adapter),
-                            about=scenario.about,
-                            store="adapter" if args.adapter else schedule.store,
-                            target=args.adapter or "in-process")
-        path = write_html([ce], args.html)[0]
-        print(f"HTML report written to {path}", file=sys.stderr)
-    if departed is not None:
-        print(f"meerkat-ref replay: SCHEDULE_DIVERGED: the replay departed from its recording "
-              f"{departed}", file=sys.stderr)
-        return 1
-    return 1 if outcome.violations else 0
-
-
-def _departure(recorded: Sequence[Choice], ran: Sequence[Choice], recorded_steps: int | None,
-               steps: int) -> str | None:
-    """Where a replay left its recording, in words (None: it followed it to the end)."""
-    def shown(choices: Sequence[Choice], i: int) -> str:
-        if i >= len(choices):
-            return "the end of the run"
-        c = choices[i]
-        return "a crash" if c.crash else repr(c.label) + (" (its store call failed)"
-                                                          if c.fault else "")
-
-    for i in range(max(len(recorded), len(ran))):
-        if i >= len(recorded) or i >= len(ran) or recorded[i] != ran[i]:
-            return f"at step {i}: recorded {shown(recorded, i)}, ran {shown(ran, i)}"
-    if recorded_steps is not None and recorded_steps != steps:
-        return (f"after its last choice: the recording has {recorded_steps} steps in all, "
-                f"the replay {steps}")
-    return None
+    return check.replay(args.file, schedule, scenario,
+                        functools.partial(variant.target, store=schedule.store),
+                        adapter=args.adapter, timeout=args.timeout, html=args.html)
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:

@@ -80,3 +80,35 @@ def test_a_client_call_names_the_call_it_made() -> None:
     assert table[archive.invoked]["c:archive"] == "client.call: archive s1"
     assert archive.responded is not None
     assert table[archive.responded]["c:archive"].endswith("archive s1 -> ok")
+
+
+def test_both_drawings_read_the_trace_alone() -> None:
+    """Issue 19: every drawing reads the one trace in ``report``, not the engine's run.
+
+    The trace written to JSON and read back draws the same text as the
+    outcome did; a trace written by hand (``docs/trace-example.json``, as a
+    port's would be) draws too, its store shown only where it says it
+    ``changed`` or a violation is cited.
+    """
+    import json
+    from pathlib import Path
+
+    from meerkat_ref import report
+    from meerkat_ref.oracle.engine import trace_of
+
+    outcome = window(Window.SKIP_BY_LENGTH)
+    back = json.loads(json.dumps(trace_of(outcome)))
+    assert report.swimlane(back) == swimlane(outcome)
+    assert report.mermaid(back) == mermaid(outcome)
+    example = json.loads((Path(__file__).resolve().parents[1] / "docs" / "trace-example.json")
+                         .read_text(encoding="utf-8"))
+
+    def stored(lane: str) -> list[int]:
+        return [int(line.split(" | ")[0]) for line in lane.splitlines() if "{s1:" in line]
+
+    assert set(rows(report.swimlane(example))) == {s["index"] for s in example["steps"]}
+    assert stored(report.swimlane(example)) == sorted({v["step"] for v in example["violations"]})
+    assert "Note over Store: s1" not in report.mermaid(example)
+    example["steps"][0]["changed"] = True
+    assert stored(report.swimlane(example))[0] == example["steps"][0]["index"]
+    assert "Note over Store: s1:2 msgs" in report.mermaid(example)

@@ -41,7 +41,7 @@ STEP, one row of the swimlane, in increasing ``index`` order::
      "store": {"s1": {"message_count": 4, "revision": 4, "updated_at": 5}},
      "gates": {"s1": {"armed": true, "archived": false, "saved_revision": 4}},
      "violations": [{"rule": "ARCHIVE-FINAL", "message": "s1 written ... (resurrected)"}],
-     "notes": []}
+     "notes": [], "changed": true}
 
 - ``index`` (int, unique, increasing; need not start at 0 nor be contiguous),
   ``task`` and ``point`` (the scheduling point the task passed: ``store.save``,
@@ -64,6 +64,10 @@ STEP, one row of the swimlane, in increasing ``index`` order::
 - ``notes``: what happened at this step that no point shows, as short texts
   drawn in the step's task cell (e.g. ``"checkpoint returned without
   store.save"``: a skipped save leaves no step of its own); default ``[]``.
+- ``changed``: the store's contents changed at this step (or were read at it,
+  after the run), as the engine that wrote the trace saw them; the text
+  swimlane and the Mermaid diagram show the store on such rows (and on rows a
+  violation cites); default false.
 
 CALL, one client operation::
 
@@ -143,6 +147,7 @@ class TraceStep:
     gates: Mapping[str, GateEntry] | None
     violations: tuple[StepViolation, ...]
     notes: tuple[str, ...] = ()
+    changed: bool = False
 
     def where(self) -> str:
         """``point session`` as the swimlane names it."""
@@ -309,6 +314,7 @@ def _step(item: object, path: str) -> TraceStep:
             for v in (_Obj(i, p) for i, p in o.items("violations", []))
         ),
         notes=tuple(_text_item(i, p) for i, p in o.items("notes", [])),
+        changed=o.flag("changed", False),
     )
 
 

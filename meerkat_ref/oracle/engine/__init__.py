@@ -7,7 +7,6 @@ over two targets.
 
 from ._audit import AUDIT_RATE, OracleError, audit_rate
 from ._dpor import DporScheduler, explore_dpor
-from ._draw import mermaid, swimlane
 from ._hypothesis import HypothesisScheduler, HypothesisStrategy
 from ._linearize import check as check_linearizable
 from ._monitor import RULES, Call, Monitor, Violation, short
@@ -42,7 +41,7 @@ from ._schedulers import (
 )
 from ._search import DfsScheduler, dependent, explore_dfs, find_counterexample, preemptions
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
-from ._trace_of import trace_of
+from ._trace_of import mermaid, swimlane, trace_of
 from ._traces import FoataForm, count_traces, foata, outcome_steps, scenario_traces
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""``meerkat-ref check``: explore scenarios exhaustively on a target, and say what was found.
+"""``check``'s search: scenarios explored exhaustively on a target.
 
 The engine over a target: ``explore_all`` explores each scenario with one
 scheduler (``engine.SchedulerSpec``: DPOR by default, in full; any other of
@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import trio
 
-from .engine import (
+from ..engine import (
     RunOutcome,
     Scenario,
     SchedulerSpec,
@@ -32,10 +32,10 @@ from .engine import (
     run_schedule,
     with_audit,
 )
-from .engine import explore as _explore
-from .engine import find_counterexample as _find
-from .runner import run_parallel
-from .targets import InProcessTarget, ProtocolError, Target
+from ..engine import explore as _explore
+from ..engine import find_counterexample as _find
+from ..runner import run_parallel
+from ..targets import InProcessTarget, ProtocolError, Target
 
 T = TypeVar("T")
 
