@@ -44,13 +44,12 @@ from benchmarks.mutation._table import Reviewed, build, markdown  # noqa: E402
 
 SLICE = ("meerkat_ref/service/_gate.py", "meerkat_ref/service/_persistent.py")
 SAMPLE_UNREVIEWED = 6
-SAMPLE_REVIEWED = 24
+SAMPLE_REVIEWED = 32
 """One in SAMPLE_UNREVIEWED of the mutants not reviewed (each expected to die, mostly
 in seconds, by ``conform``) and one in SAMPLE_REVIEWED of the reviewed ones (equivalent
-or known survivors: each runs every judge, one to three minutes on a busy machine) are
-judged in CI, chosen by a hash of the id, so the sample does not move when other
-mutants come or go: 12 and 2 (an equivalent and a survivor) of the slice's 125, about
-three minutes on two busy cores.  ``python -m benchmarks.mutation --module`` over the
+or known survivors: each runs every judge, about three minutes of a core) are judged in
+CI, chosen by a hash of the id, so the sample does not move when other mutants come or
+go: 14 and 1 (an equivalent) of the slice's 135, about four minutes of a core.  ``python -m benchmarks.mutation --module`` over the
 two files judges them all."""
 
 TIMEOUT = 900.0  # per judge: a judge takes seconds to a minute or two under load
