@@ -49,8 +49,8 @@ SAMPLE_REVIEWED = 32
 in seconds, by ``conform``) and one in SAMPLE_REVIEWED of the reviewed ones (equivalent
 or known survivors: each runs every judge, about three minutes of a core) are judged in
 CI, chosen by a hash of the id, so the sample does not move when other mutants come or
-go: 14 and 1 (an equivalent) of the slice's 135, about four minutes of a core.  ``python -m benchmarks.mutation --module`` over the
-two files judges them all."""
+go: 14 and 1 (an equivalent) of the slice's 135, about four minutes of a core.
+``python -m benchmarks.mutation --module`` over the two files judges them all."""
 
 TIMEOUT = 900.0  # per judge: a judge takes seconds to a minute or two under load
 REVIEWED = Reviewed.load()
