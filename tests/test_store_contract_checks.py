@@ -42,6 +42,7 @@ CAUGHT_BY: dict[str, tuple[str, ...]] = {
     "apply-then-checkpoint": ("cancelled-call-changes-nothing",),
     "cancel-leaves-write": ("cancellation-tells-the-truth",),
     "reverse-batches": ("writes-apply-in-order",),
+    "refusal-fails-batch": ("a-refused-write-fails-alone",),
     "delete-skips-queue": ("delete-is-the-last-word",),
     "forgets-last-write": ("reopen-keeps-acknowledged-writes",),
     "close-does-not-refuse": ("close-applies-what-was-submitted",),

@@ -59,6 +59,7 @@ BUGS: dict[str, str] = {
     "torn-save": "a save replaces messages, checkpoints, then the rest",
     "apply-then-checkpoint": "a call applies its write, then checkpoints (a cancel lands after)",
     "reverse-batches": "(group) commits a batch newest first",
+    "refusal-fails-batch": "(group) a save it refuses fails every write committed with it",
     "delete-skips-queue": "(group) a delete is applied at once, ahead of queued saves",
     "cancel-leaves-write": "(group) a cancelled call's queued write is committed anyway",
     "forgets-last-write": "writes the file every other write only",
@@ -85,6 +86,7 @@ class _Job:
     session_id: SessionId
     done: trio.Event = field(default_factory=trio.Event)
     taken: bool = False
+    error: Exception | None = None
 
 
 class ToyStore:
@@ -212,6 +214,9 @@ class ToyStore:
         if "apply-then-checkpoint" not in self.bugs:
             await trio.lowlevel.checkpoint()
         self._open()
+        if not _fits(session) and self.group and "refusal-fails-batch" in self.bugs:
+            await self._queued(_Job("save", session, session.id))  # refused at the commit
+            return
         if not _fits(session):
             if "half-applied-failure" in self.bugs:
                 old = self.rows.get(session.id, session)
@@ -257,6 +262,8 @@ class ToyStore:
             if not job.taken and "cancel-leaves-write" not in self.bugs:
                 self.queue.remove(job)
             raise
+        if job.error is not None:
+            raise job.error
 
     async def _committer(self) -> None:
         while True:
@@ -269,6 +276,14 @@ class ToyStore:
             self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
+        unfit = [j for j in batch if j.session is not None and not _fits(j.session)]
+        if unfit:  # only with "refusal-fails-batch": the whole batch is refused
+            for job in batch:
+                job.taken = True
+                job.error = SessionStoreError(f"{job.what} failed: a value in its batch "
+                                              "does not fit in 64 bits")
+                job.done.set()
+            return
         for job in batch[::-1] if "reverse-batches" in self.bugs else batch:
             job.taken = True
             if job.session is not None:

@@ -582,6 +582,40 @@ async def _concurrent_writes(ctx: _Context) -> None:
         _expect(got == want, f"after 40 concurrent saves and 20 deletes list() gave {got}")
 
 
+@_check("a-refused-write-fails-alone", "STORE-FAILURE", "STORE-COMMIT")
+async def _refused_alone(ctx: _Context) -> None:
+    """A write the store refuses fails alone: the writes made at once with it all land.
+
+    Each extreme value of ``failed-save-changes-nothing`` is saved at the same
+    time as ten ordinary saves.  A store may refuse the extreme one
+    ([STORE-FAILURE]); a store that groups writes (one transaction for many)
+    must not let that refusal fail the others ([STORE-COMMIT]: each write is
+    applied, or fails, on its own).
+    """
+    async with ctx.fresh() as store:
+        for k, (what, extreme) in enumerate(_edge_sessions()):
+            others = [sample_session(100 + 10 * k + i, updated=i) for i in range(10)]
+            failed: list[str] = []
+
+            async def save(session: Session, failed: list[str] = failed,
+                           extreme: Session = extreme) -> None:
+                try:
+                    await store.save(session)
+                except Exception as exc:
+                    if session is not extreme:
+                        failed.append(f"{_label(session.id)}: {type(exc).__name__}: "
+                                      f"{str(exc)[:200]}")
+
+            async with trio.open_nursery() as nursery:
+                for session in [*others[:5], extreme, *others[5:]]:
+                    nursery.start_soon(save, session)
+            _expect(not failed, f"saves made at once with a save of {what} failed: "
+                                f"{'; '.join(failed)}")
+            for other in others:
+                _same(await store.load(other.id), other,
+                      f"load({_label(other.id)}), saved at once with a save of {what}")
+
+
 @_check("writes-apply-in-order", "STORE-COMMIT")
 async def _writes_in_order(ctx: _Context) -> None:
     """Writes of one id made while others are still in flight are applied in the order they were
