@@ -304,7 +304,7 @@ def _late_inject(injector: EventInjector) -> str | None:
         if exc.code == "SESSION_NOT_FOUND":
             return None
         return f"raised {exc.code} ({exc})"
-    except Exception as exc:  # a port's own surface is not ours to judge: still not refused
+    except Exception as exc:  # any other error is not the refusal the clause names
         return f"raised {type(exc).__name__} ({exc})"
     return "accepted a message"
 
