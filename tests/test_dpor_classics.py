@@ -152,9 +152,8 @@ def test_foata_form_is_the_same_exactly_for_equivalent_executions() -> None:
     assert foata([("a", "", None), b]) != foata([b, ("a", "", None)])  # undeclared: touches all
 
 
-@pytest.mark.parametrize("name", ["turns-at-once", "creates-at-capacity"])
-def test_named_scenarios_dpor_runs_one_schedule_per_trace(name: str) -> None:
-    """The floor on our own scenarios: traces over the plain DFS's every schedule."""
+def _dpor_and_traces(name: str) -> tuple[Any, int, Any]:
+    """DPOR's report, the traces counted over every schedule, and the plain DFS's report."""
     scenario = get_scenario(name)
 
     async def run(target: InProcessTarget) -> tuple[Any, int, Any]:
@@ -162,7 +161,13 @@ def test_named_scenarios_dpor_runs_one_schedule_per_trace(name: str) -> None:
         traces, plain = await scenario_traces(target, scenario)
         return dpor, traces, plain
 
-    dpor, traces, plain = in_process(Variant.parse("reference").target(), run)
+    return in_process(Variant.parse("reference").target(), run)
+
+
+@pytest.mark.parametrize("name", ["turns-at-once", "creates-at-capacity"])
+def test_named_scenarios_dpor_runs_one_schedule_per_trace(name: str) -> None:
+    """The floor on our own scenarios: traces over the plain DFS's every schedule."""
+    dpor, traces, plain = _dpor_and_traces(name)
     assert plain.exhausted and dpor.exhausted
     assert dpor.end_states == plain.end_states
     assert dpor.schedules == traces <= plain.schedules
@@ -175,14 +180,7 @@ def test_where_dpor_reduces_nothing_every_schedule_is_its_own_trace(name: str) -
     in flight (a create, whose session has no id yet; a checkpointer sweep) writes
     ``inflight:*``, and every session step reads its session's: so every schedule of
     these scenarios is a trace of its own, and any sound DPOR runs them all."""
-    scenario = get_scenario(name)
-
-    async def run(target: InProcessTarget) -> tuple[Any, int, Any]:
-        dpor = await explore_dpor(target, scenario)
-        traces, plain = await scenario_traces(target, scenario)
-        return dpor, traces, plain
-
-    dpor, traces, plain = in_process(Variant.parse("reference").target(), run)
+    dpor, traces, plain = _dpor_and_traces(name)
     assert plain.exhausted and dpor.exhausted
     assert dpor.schedules == traces == plain.schedules
 
