@@ -50,6 +50,9 @@ CAUGHT_BY: dict[str, tuple[str, ...]] = {
     "no-lock": ("owner-one-opener", "owner-across-processes"),
     "unreadable-is-empty": ("damaged-files-are-refused-or-named",),
     "upkeep-fails": ("long-history-keeps-every-write",),
+    "driver-error-is-damage": ("driver-errors-are-not-damage",),
+    "driver-error-fails-batch": ("a-driver-refusal-fails-alone",),
+    "dropped-keeps-lock": ("a-dropped-store-frees-what-it-held",),
 }
 
 CASES = [(bug, check) for bug, checks in CAUGHT_BY.items() for check in checks]
@@ -62,7 +65,10 @@ async def test_a_correct_third_party_store_passes_every_check(
     # of 8,000 writes would take half a minute; the toy has no upkeep for it to reach.
     monkeypatch.setattr(_store_checks, "LONG_WRITES", 100)
     report = await check_session_store(kind)
-    assert report.ok and not report.skipped
+    assert report.ok
+    # A group toy cannot be dropped unclosed (its committer's nursery): it says so.
+    assert [r.check.name for r in report.skipped] == (
+        [] if "drop" in kind.supports else ["a-dropped-store-frees-what-it-held"])
     assert [r.check for r in report.results] == list(STORE_CHECKS)
 
 

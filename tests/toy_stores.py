@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -41,7 +42,13 @@ from meerkat_ref._types import (
     Usage,
     list_order_key,
 )
-from meerkat_ref.store import CAPABILITIES, StoreKind, decode_session, encode_session
+from meerkat_ref.store import (
+    CAPABILITIES,
+    DriverFaults,
+    StoreKind,
+    decode_session,
+    encode_session,
+)
 
 BUGS: dict[str, str] = {
     "drops-usage": "keeps assistant messages without their token usage",
@@ -68,6 +75,9 @@ BUGS: dict[str, str] = {
     "no-lock": "takes no lock",
     "unreadable-is-empty": "a file it cannot read opens as an empty store",
     "upkeep-fails": "after 2,000 writes, its periodic compaction fails every write",
+    "driver-error-is-damage": "a read its driver fails answers as if the rows were gone",
+    "driver-error-fails-batch": "(group) a driver error in a batch fails every write of it",
+    "dropped-keeps-lock": "a store dropped without closing keeps its lock file open",
 }
 
 _LIMIT = 2**63
@@ -93,7 +103,7 @@ class ToyStore:
     """A JSON-file store; see the module docstring."""
 
     def __init__(self, directory: Path, bugs: frozenset[str] = frozenset(),
-                 group: bool = False) -> None:
+                 group: bool = False, faults: DriverFaults | None = None) -> None:
         unknown = bugs - set(BUGS)
         assert not unknown, unknown
         self.path = Path(directory) / "toy.json"
@@ -106,7 +116,10 @@ class ToyStore:
         self.queue: list[_Job] = []
         self.queued = trio.Event()
         self._lock: int | None = None
+        self._unlock: weakref.finalize[[int], ToyStore] | None = None
         self._stack = contextlib.AsyncExitStack()
+        self.faults = faults  # the "driver": consulted once per call, and per commit
+        self.grown = 0  # bytes written since open, against faults.room
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -147,12 +160,30 @@ class ToyStore:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock = fd
+        if "dropped-keeps-lock" not in self.bugs:  # a dropped toy lets its lock go
+            self._unlock = weakref.finalize(self, os.close, fd)
 
     def _release(self) -> None:
+        if self._unlock is not None:
+            self._unlock.detach()
+            self._unlock = None
         if self._lock is not None:
             os.ftruncate(self._lock, 0)
             os.close(self._lock)
             self._lock = None
+
+    # -- the driver ------------------------------------------------------------------------
+
+    def _driver(self, *writing: Session) -> None:
+        """One round trip to the toy's driver: it fails as ``faults`` says (none by default)."""
+        if self.faults is None:
+            return
+        if self.faults.step():
+            raise SessionStoreError("the toy's driver failed this step (a transient error)")
+        size = sum(len(json.dumps(encode_session(s))) for s in writing)
+        if self.faults.room is not None and self.grown + size > self.faults.room:
+            raise SessionStoreError("the toy's disk is full")
+        self.grown += size
 
     def _read(self) -> None:
         if not self.path.exists():
@@ -236,6 +267,7 @@ class ToyStore:
             await trio.lowlevel.checkpoint()
             self._apply_save(session)
         else:
+            self._driver(session)
             self._apply_save(session)
         self._wrote()
         if "apply-then-checkpoint" in self.bugs:
@@ -248,6 +280,7 @@ class ToyStore:
         if self.group and "delete-skips-queue" not in self.bugs:
             await self._queued(_Job("delete", None, session_id))
         else:
+            self._driver()
             self._apply_delete(session_id)
         self._wrote()
         if "apply-then-checkpoint" in self.bugs:
@@ -284,6 +317,18 @@ class ToyStore:
                                               "does not fit in 64 bits")
                 job.done.set()
             return
+        try:
+            self._driver(*(j.session for j in batch if j.session is not None))
+        except SessionStoreError as exc:
+            if len(batch) > 1 and "driver-error-fails-batch" not in self.bugs:
+                for job in batch:  # the batch's one transaction failed: each alone
+                    self._commit([job])
+                return
+            for job in batch:
+                job.taken = True
+                job.error = exc
+                job.done.set()
+            return
         for job in batch[::-1] if "reverse-batches" in self.bugs else batch:
             job.taken = True
             if job.session is not None:
@@ -298,6 +343,12 @@ class ToyStore:
     async def load(self, session_id: SessionId) -> Session | None:
         await trio.lowlevel.checkpoint()
         self._open()
+        try:
+            self._driver()
+        except SessionStoreError:
+            if "driver-error-is-damage" in self.bugs:
+                return None
+            raise
         if "load-missing-raises" in self.bugs:
             return self.rows[session_id]
         return self.rows.get(session_id)
@@ -305,6 +356,7 @@ class ToyStore:
     async def exists(self, session_id: SessionId) -> bool:
         await trio.lowlevel.checkpoint()
         self._open()
+        self._driver()
         if "exists-remembers" in self.bugs and session_id in self.deleted:
             return True
         return session_id in self.rows
@@ -312,6 +364,12 @@ class ToyStore:
     async def list(self, filter: SessionFilter = SessionFilter()) -> list[SessionMeta]:
         await trio.lowlevel.checkpoint()
         self._open()
+        try:
+            self._driver()
+        except SessionStoreError:
+            if "driver-error-is-damage" in self.bugs:
+                return []
+            raise
         metas = [s.meta() for s in self.rows.values()]
         if "ties-by-insertion" in self.bugs:
             metas.sort(key=lambda m: -m.updated_at)
@@ -334,13 +392,22 @@ class ToyStore:
 
 def toy(bugs: frozenset[str] = frozenset(), *, group: bool = False, name: str = "toy",
         spec: str | None = None) -> StoreKind:
-    """The toy as a store kind declaring every capability."""
+    """The toy as a store kind declaring every capability.
+
+    Except ``drop`` with group commit: its committer runs in a nursery the
+    store's context opens, and Trio forbids leaving a nursery unclosed, so a
+    group toy cannot be dropped without closing.
+    """
 
     def open_toy(directory: Path) -> ToyStore:
         return ToyStore(directory, bugs, group)
 
-    return StoreKind(name, open_toy, frozenset(CAPABILITIES), "a JSON-file store (tests)",
-                     spec=spec)
+    def open_faulty(directory: Path, faults: DriverFaults) -> ToyStore:
+        return ToyStore(directory, bugs, group, faults)
+
+    supports = frozenset(CAPABILITIES) - ({"drop"} if group else set())
+    return StoreKind(name, open_toy, supports, "a JSON-file store (tests)", spec=spec,
+                     faulty=open_faulty)
 
 
 CORRECT = toy(spec="toy_stores:CORRECT")

@@ -6,14 +6,17 @@ contained; ``SqliteStore.salvage`` returns a ``Salvage``).
 ``encode_session``/``decode_session`` are the JSON body format the SQLite
 store writes.  ``StoreKind``/``store_kind``/``parse_store``: the named kinds
 (``memory``, ``sqlite``, plug-ins) every ``--store`` option and the store
-contract suite (``meerkat_ref.testing.check_session_store``) make stores through.
+contract suite (``meerkat_ref.testing.check_session_store``) make stores through;
+``DriverFaults`` is the plan a kind's ``faulty`` factory fails its driver by.
 """
 
 from ._base import PointedStore, SessionStore
 from ._codec import decode_session, encode_session
+from ._faults import DriverFaults
 from ._kinds import (
     BUILTIN_KINDS,
     CAPABILITIES,
+    FaultyStoreFactory,
     StoreFactory,
     StoreKind,
     StoreOption,
@@ -27,6 +30,8 @@ from ._sqlite import Salvage, SqliteStore
 __all__ = [
     "BUILTIN_KINDS",
     "CAPABILITIES",
+    "DriverFaults",
+    "FaultyStoreFactory",
     "MemoryStore",
     "PointedStore",
     "Salvage",

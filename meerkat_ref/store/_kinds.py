@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import importlib
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from typing import Protocol
 
 from .._types import InvalidArgument
 from ._base import SessionStore
+from ._faults import DriverFaults
 from ._memory import MemoryStore
 from ._sqlite import SqliteStore
 
@@ -45,6 +47,7 @@ __all__ = [
     "BUILTIN_KINDS",
     "CAPABILITIES",
     "ENTRY_POINT_GROUP",
+    "FaultyStoreFactory",
     "StoreFactory",
     "StoreKind",
     "StoreOption",
@@ -68,6 +71,13 @@ CAPABILITIES: Mapping[str, str] = {
     "[STORE-OWNER]",
     "files": "the data is in files under the directory: a damaged file is refused or its "
     "sessions named, never opened as an empty store [STORE-DAMAGE]",
+    "faults": "its 'faulty' factory opens a store over a driver told to fail (DriverFaults): "
+    "an error that is not damage fails only the calls that met it, names nothing damaged "
+    "and loses nothing, and a write that does not fit a full disk fails alone "
+    "[STORE-FAILURE]",
+    "drop": "a store dropped without closing (its factory's context entered, never left) "
+    "frees what it held once garbage-collected: its files close, and the directory opens "
+    "again with every acknowledged write [STORE-OWNER]",
 }
 """What a kind may declare; the store contract checks each only where it is declared."""
 
@@ -78,6 +88,13 @@ class StoreFactory(Protocol):
     def __call__(self, directory: Path, /) -> AbstractAsyncContextManager[SessionStore]: ...
 
 
+class FaultyStoreFactory(Protocol):
+    """Opens a store as ``StoreFactory`` does, over a driver that consults ``faults``."""
+
+    def __call__(self, directory: Path, faults: DriverFaults, /
+                 ) -> AbstractAsyncContextManager[SessionStore]: ...
+
+
 @dataclass(frozen=True)
 class StoreKind:
     """A named store factory and what it declares (``CAPABILITIES``).
@@ -86,7 +103,9 @@ class StoreKind:
     (every call on the event loop's thread): what the explorer opens, so that
     a schedule replays step for step.  ``spec`` is how another process names
     the kind again (the store contract's crash and owner checks start one):
-    a built-in or entry point name, or ``module:attr``.
+    a built-in or entry point name, or ``module:attr``.  ``faulty``, for a
+    kind that declares ``faults``, opens the store over a driver that fails
+    as a ``DriverFaults`` plan says.
     """
 
     name: str
@@ -95,6 +114,7 @@ class StoreKind:
     about: str = ""
     unthreaded: StoreFactory | None = None
     spec: str | None = None
+    faulty: FaultyStoreFactory | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.supports) - set(CAPABILITIES))
@@ -102,6 +122,9 @@ class StoreKind:
             raise InvalidArgument(
                 f"store kind {self.name!r} declares unknown capabilities {', '.join(unknown)}; "
                 f"known: {', '.join(CAPABILITIES)}")
+        if "faults" in self.supports and self.faulty is None:
+            raise InvalidArgument(
+                f"store kind {self.name!r} declares 'faults' but gives no 'faulty' factory")
 
     @property
     def reopens(self) -> bool:
@@ -130,6 +153,27 @@ def _open_sqlite_unthreaded(directory: Path) -> SqliteStore:
     return SqliteStore(Path(directory) / SQLITE_FILE, threaded=False)
 
 
+def _open_sqlite_faulty(directory: Path, faults: DriverFaults) -> SqliteStore:
+    """SQLite told to fail as ``faults`` says: the errors come from SQLite itself.
+
+    A progress handler on the writer's and the reader's connections (not the
+    checkpointer's: its failures are logged, never a call's) interrupts the
+    step the plan fails (``SQLITE_INTERRUPT``); ``room`` becomes the
+    writer's ``max_page_count`` (``SQLITE_FULL`` past it).
+    """
+
+    def wire(role: str, conn: sqlite3.Connection) -> None:
+        if role == "checkpointer":
+            return
+        if role == "writer" and faults.room is not None:
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            conn.execute(f"PRAGMA max_page_count = {pages + -(-faults.room // size)}")
+        conn.set_progress_handler(lambda: int(faults.step()), 1)
+
+    return SqliteStore(Path(directory) / SQLITE_FILE, on_connect=wire)
+
+
 BUILTIN_KINDS: Mapping[str, StoreKind] = {
     kind.name: kind
     for kind in (
@@ -138,7 +182,8 @@ BUILTIN_KINDS: Mapping[str, StoreKind] = {
                   "restart; nothing survives the process)", spec="memory"),
         StoreKind("sqlite", _open_sqlite, frozenset(CAPABILITIES),
                   f"SqliteStore: one SQLite file, {SQLITE_FILE}, in the directory",
-                  unthreaded=_open_sqlite_unthreaded, spec="sqlite"),
+                  unthreaded=_open_sqlite_unthreaded, spec="sqlite",
+                  faulty=_open_sqlite_faulty),
     )
 }
 """Our two stores, by name: the default vocabulary of ``--store``."""
@@ -177,7 +222,8 @@ def _load(target: str, name: str) -> StoreKind:
         raise InvalidArgument(f"store {name!r}: its 'supports' must be a set of capability names")
     factory: StoreFactory = obj
     return StoreKind(name, factory, frozenset(str(s) for s in supports),
-                     (getattr(obj, "__doc__", None) or "").strip().split("\n")[0], spec=name)
+                     (getattr(obj, "__doc__", None) or "").strip().split("\n")[0], spec=name,
+                     faulty=getattr(obj, "faulty", None))
 
 
 def store_kind(spec: str | StoreKind) -> StoreKind:

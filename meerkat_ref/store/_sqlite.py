@@ -631,10 +631,19 @@ def _probe_table(conn: sqlite3.Connection, path: str) -> None:
         )
 
 
+ConnectHook = Callable[[str, sqlite3.Connection], None]
+"""Called with a role (``"writer"``, ``"reader"``, ``"checkpointer"``) and its connection."""
+
+
 def _open_files(
-    path: str, durability: Durability, busy_timeout: float, *, checkpointer: bool
+    path: str, durability: Durability, busy_timeout: float, *, checkpointer: bool,
+    on_connect: ConnectHook | None = None,
 ) -> tuple[sqlite3.Connection, sqlite3.Connection, sqlite3.Connection | None]:
-    """The writer, reader and (if asked) checkpointer connections to ``path`` (made if absent)."""
+    """The writer, reader and (if asked) checkpointer connections to ``path`` (made if absent).
+
+    ``on_connect`` sees each connection once the store has set it up (see
+    ``SqliteStore``): the seam a driver-fault plan is wired through.
+    """
     if not os.path.lexists(path):
         wal = path + "-wal"
         if os.path.exists(wal) and os.path.getsize(wal) > 0:
@@ -675,6 +684,11 @@ def _open_files(
             background = _connect(path, busy_timeout)
             _pragmas(background, path, durability)  # the checkpoint syncs as the writer would
             background.execute("PRAGMA wal_autocheckpoint = 0")
+        if on_connect is not None:
+            on_connect("writer", writer)
+            on_connect("reader", reader)
+            if background is not None:
+                on_connect("checkpointer", background)
     except BaseException as exc:
         for conn in (background, reader, writer):
             if conn is not None:
@@ -760,6 +774,12 @@ class SqliteStore:
     for another connection holding the file's write lock before failing with
     ``SessionStoreError``.
 
+    ``on_connect(role, connection)``, if given, is called once for each
+    connection (``"writer"``, ``"reader"``, ``"checkpointer"``) after the
+    store has set it up, before any call: the seam through which the store
+    contract wires a ``DriverFaults`` plan into SQLite itself (a progress
+    handler, a page limit), so driver errors reach the store's own handling.
+
     Cancellation ([STORE-COMMIT]): a ``save`` or ``delete`` whose caller is
     cancelled before the writer took it raises ``Cancelled`` and never
     happens; once the writer has it, the call waits for the commit and
@@ -789,6 +809,7 @@ class SqliteStore:
         durability: Durability = "normal",
         busy_timeout: float = 5.0,
         threaded: bool = True,
+        on_connect: ConnectHook | None = None,
     ) -> None:
         if durability not in ("normal", "full"):
             raise InvalidArgument(f"durability must be 'normal' or 'full', got {durability!r}")
@@ -816,6 +837,7 @@ class SqliteStore:
                 # commit's sync; there the writer's thread checkpoints (measured:
                 # benchmarks/README.md, "Checkpoints").
                 checkpointer=threaded and durability == "normal",
+                on_connect=on_connect,
             )
         except BaseException:
             self._owner.release()
@@ -875,11 +897,13 @@ class SqliteStore:
         durability: Durability = "normal",
         busy_timeout: float = 5.0,
         threaded: bool = True,
+        on_connect: ConnectHook | None = None,
     ) -> SqliteStore:
         """Construct in a worker thread, so opening never blocks the event loop."""
 
         def make() -> SqliteStore:
-            return cls(path, durability=durability, busy_timeout=busy_timeout, threaded=threaded)
+            return cls(path, durability=durability, busy_timeout=busy_timeout, threaded=threaded,
+                       on_connect=on_connect)
 
         store = await trio.to_thread.run_sync(make)
         store._writer.start_collector()  # made in a worker thread: start them here

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import gc
 import importlib
 import os
 import random
@@ -44,6 +46,7 @@ from .._types import (
     list_order_key,
 )
 from ..store._base import SessionStore
+from ..store._faults import DriverFaults
 from ..store._kinds import CAPABILITIES, StoreKind
 
 __all__ = [
@@ -117,6 +120,11 @@ class _Context:
 
     def open(self, place: Path) -> contextlib.AbstractAsyncContextManager[SessionStore]:
         return self.kind.open(place)
+
+    def faulty(self, faults: DriverFaults) -> contextlib.AbstractAsyncContextManager[SessionStore]:
+        """A store on a fresh place over a driver that fails as ``faults`` says."""
+        assert self.kind.faulty is not None  # "faults" is declared, so there is one
+        return self.kind.faulty(self.place(), faults)
 
     @contextlib.asynccontextmanager
     async def fresh(self) -> AsyncIterator[SessionStore]:
@@ -616,6 +624,184 @@ async def _refused_alone(ctx: _Context) -> None:
                       f"load({_label(other.id)}), saved at once with a save of {what}")
 
 
+# -- STORE-FAILURE: errors of the driver under the store --------------------------------------
+
+
+_FAULT_DEPTHS = (1, 2, 3, 5, 8)
+"""How deep into a call a transient driver error is put (``fail_next(n)``: the n-th step
+fails, and those before it too: a call met by n failing steps in a row)."""
+
+ROOM = 256 * 1024
+"""The room a full disk leaves, in bytes: ten ordinary saves fit, a 1 MB message does not."""
+
+
+async def _answers(store: SessionStore, model: dict[SessionId, Session],
+                   what: str, call: Callable[[], Awaitable[object]],
+                   want: Callable[[], object]) -> bool:
+    """Make ``call``; it must raise SessionStoreError or answer ``want()``.  Whether it answered."""
+    try:
+        got = await call()
+    except SessionStoreError:
+        return False
+    except Exception as exc:
+        _fail(f"{what}: raised {type(exc).__name__} ({str(exc)[:200]}), expected "
+              "SessionStoreError or the right answer")
+    expected = want()
+    _expect(got == expected, f"{what}: answered {_show(got)} instead of failing, expected "
+            f"{_show(expected)}: a driver error taken for missing or damaged data")
+    return True
+
+
+@_check("driver-errors-are-not-damage", "STORE-FAILURE", needs=("faults",))
+async def _driver_errors(ctx: _Context) -> None:
+    """A driver error that is not damage fails only the call that met it, with SessionStoreError;
+    it names nothing damaged and loses nothing.
+
+    Over a driver told to fail (``DriverFaults``): each kind of call
+    (``load``, ``exists``, ``list``, a page of it, ``save``, ``delete``) is
+    made while the first 1, 2, 3, 5 or 8 steps of the driver's work fail, and
+    during an outage (every step fails).  Each must raise
+    ``SessionStoreError`` or give the right answer (a read that answers
+    "missing", a short list, or a session named damaged is data lost to
+    the caller); a write that failed was not applied.  After each, with
+    the driver well again, every session loads whole and ``list`` gives them
+    all: nothing was marked damaged or skipped for an error that was not
+    damage.
+    """
+    faults = DriverFaults()
+    async with ctx.faulty(faults) as store:
+        sessions = [rich_session(n) for n in range(1, 4)]
+        sessions += [sample_session(n, updated=n) for n in range(4, 24)]
+        for s in sessions:
+            await store.save(s)
+        model = {s.id: s for s in sessions}
+        page = SessionFilter(offset=3, limit=5)
+        fresh = iter(range(100, 10_000))
+        plans: list[tuple[str, Callable[[], None]]] = [
+            (f"the driver's first {n} step(s) failing", functools.partial(faults.fail_next, n))
+            for n in _FAULT_DEPTHS]
+        plans.append(("a driver outage", functools.partial(faults.outage, True)))
+        met = 0
+        for under, arm in plans:
+            target = sessions[(met % len(sessions))]
+            newer = replace(target, updated_at=target.updated_at + 100, revision=
+                            target.revision + 1, metadata={"v": str(met)})
+            new = sample_session(next(fresh), updated=50)
+            gone = sessions[-1 - met % 5]
+            reads: list[tuple[str, Callable[[], Awaitable[object]], Callable[[], object]]] = [
+                (f"load({_label(target.id)})", functools.partial(store.load, target.id),
+                 functools.partial(model.get, target.id)),
+                (f"exists({_label(target.id)})", functools.partial(store.exists, target.id),
+                 functools.partial(model.__contains__, target.id)),
+                ("list()", store.list, lambda: _model_list(model)),
+                (_filter_text(page), functools.partial(store.list, page),
+                 lambda: _model_list(model, page)),
+            ]
+            for what, call, want in reads:
+                before = faults.failed
+                arm()
+                await _answers(store, model, f"under {under}, {what}", call, want)
+                faults.clear()
+                met += faults.failed > before
+                await _whole(store, model, f"after {what} under {under}")
+            writes: list[tuple[str, Callable[[], Awaitable[None]], Callable[[], None]]] = [
+                (f"save of a new version of {_label(target.id)}",
+                 functools.partial(store.save, newer),
+                 functools.partial(model.__setitem__, newer.id, newer)),
+                (f"save of a new session {_label(new.id)}", functools.partial(store.save, new),
+                 functools.partial(model.__setitem__, new.id, new)),
+                (f"delete({_label(gone.id)})", functools.partial(store.delete, gone.id),
+                 functools.partial(_forget, model, gone.id)),
+            ]
+            for what, write, apply in writes:
+                before = faults.failed
+                arm()
+                try:
+                    await write()
+                except SessionStoreError:
+                    pass
+                except Exception as exc:
+                    _fail(f"under {under}, {what}: raised {type(exc).__name__} "
+                          f"({str(exc)[:200]}), expected SessionStoreError or success")
+                else:
+                    apply()
+                faults.clear()
+                met += faults.failed > before
+                await _whole(store, model, f"after {what} under {under}")
+        _expect(met > 0, "no call met a driver error: the 'faulty' factory's driver never "
+                "consults its DriverFaults")
+
+
+def _forget(model: dict[SessionId, Session], session_id: SessionId) -> None:
+    model.pop(session_id, None)
+
+
+async def _whole(store: SessionStore, model: dict[SessionId, Session], what: str) -> None:
+    """With the driver well: every session of ``model`` loads whole, and list gives exactly them."""
+    for session_id, session in model.items():
+        try:
+            got = await store.load(session_id)
+        except Exception as exc:
+            _fail(f"{what}, with the driver well again: load({_label(session_id)}) raised "
+                  f"{type(exc).__name__} ({str(exc)[:200]}): a driver error left it named "
+                  "damaged")
+        _same(got, session, f"{what}, with the driver well again: load({_label(session_id)})")
+    listed = await store.list()
+    want = _model_list(model)
+    _expect(listed == want, f"{what}, with the driver well again: list() gave {_show(listed)}, "
+            f"expected {_show(want)}")
+
+
+@_check("a-driver-refusal-fails-alone", "STORE-FAILURE", "STORE-COMMIT", needs=("faults",))
+async def _driver_refusal_alone(ctx: _Context) -> None:
+    """A write the driver refuses (a full disk, an interrupted step) fails alone: the writes made
+    at once with it land.
+
+    Over a driver whose disk has room for 256 KB more: a save of a 1 MB
+    message is made at the same time as ten ordinary saves, and only it may
+    fail.  Then, the next 1, 2 or 3 steps of the driver's work failing, ten
+    saves made at once: at most as many fail as steps failed
+    ([STORE-COMMIT]: a write that fails does not fail the writes that shared
+    its transaction; a busy file, where every waiting write fails, is not
+    among these errors).
+    """
+    faults = DriverFaults(room=ROOM)
+    async with ctx.faulty(faults) as store:
+        big = _edge(6, messages=(UserMessage("x" * 2**20),))
+        others = [sample_session(200 + i, updated=i) for i in range(10)]
+        failed = await _at_once(store, [*others[:5], big, *others[5:]], spare=big)
+        _expect(not failed, f"saves made at once with a save too big for the disk's room "
+                f"failed: {'; '.join(failed)}")
+        for other in others:
+            _same(await store.load(other.id), other,
+                  f"load({_label(other.id)}), saved at once with a save too big for the disk")
+        for n in (1, 2, 3):
+            batch = [sample_session(300 + 10 * n + i, updated=i) for i in range(10)]
+            faults.fail_next(n)
+            failed = await _at_once(store, batch)
+            faults.clear()
+            _expect(len(failed) <= n, f"with {n} step(s) of the driver's work failing, "
+                    f"{len(failed)} of 10 saves made at once failed: {'; '.join(failed)}")
+
+
+async def _at_once(store: SessionStore, sessions: list[Session],
+                   spare: Session | None = None) -> list[str]:
+    """Save ``sessions`` at once; what failed, as sentences (``spare`` may fail unsaid)."""
+    failed: list[str] = []
+
+    async def save(session: Session) -> None:
+        try:
+            await store.save(session)
+        except Exception as exc:
+            if session is not spare:
+                failed.append(f"{_label(session.id)}: {type(exc).__name__}: {str(exc)[:200]}")
+
+    async with trio.open_nursery() as nursery:
+        for session in sessions:
+            nursery.start_soon(save, session)
+    return failed
+
+
 @_check("writes-apply-in-order", "STORE-COMMIT")
 async def _writes_in_order(ctx: _Context) -> None:
     """Writes of one id made while others are still in flight are applied in the order they were
@@ -1102,6 +1288,65 @@ async def _owner_processes(ctx: _Context) -> None:
         await store.save(sample_session(1))
         _expect(await store.exists(_sid(1)), "the store opened after its holder was killed "
                 "does not keep a save")
+
+
+DROP_PATIENCE = 30.0
+"""Seconds a dropped store may take to close its files once garbage-collected (it takes
+milliseconds; the bound only ends the wait for one that never does)."""
+
+
+def _open_files_under(place: Path) -> list[str] | None:
+    """The files under ``place`` this process holds open, or None where it cannot be seen."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return None
+    root = str(place.resolve())
+    held = []
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith(root + os.sep):
+                held.append(target[len(root) + 1:])
+    return sorted(held)
+
+
+@_check("a-dropped-store-frees-what-it-held", "STORE-OWNER", needs=("drop", "reopen"))
+async def _dropped(ctx: _Context) -> None:
+    """A store dropped without closing frees what it held once garbage-collected: its files
+    close, and the directory opens again with every acknowledged write.
+
+    The factory's context is entered, sessions are saved, and every
+    reference to the store is dropped without leaving the context (a
+    program that forgot ``aclose``).  After a garbage collection the store
+    must close its files by itself (seen through ``/proc/self/fd`` where
+    there is one), and a new opener of the directory must not be refused
+    ([STORE-OWNER]) and must find every save ([STORE-COMMIT]).
+    """
+    place = ctx.place()
+    sessions = [sample_session(n, updated=n) for n in range(1, 6)]
+
+    async def use_and_drop() -> None:
+        context = ctx.open(place)
+        store = await context.__aenter__()
+        for s in sessions:
+            await store.save(s)
+
+    await use_and_drop()
+    gc.collect()
+    with trio.move_on_after(DROP_PATIENCE):
+        while (held := _open_files_under(place)):
+            await trio.sleep(0.01)
+            gc.collect()
+    _expect(not held, f"a store dropped without closing still holds {', '.join(held or [])} "
+            f"open {DROP_PATIENCE:.0f} s after it was garbage-collected")
+    try:
+        async with ctx.open(place) as again:
+            for s in sessions:
+                _same(await again.load(s.id), s, f"load({_label(s.id)}) after the store "
+                      "that saved it was dropped without closing")
+    except SessionStoreError as exc:
+        _fail(f"a store dropped without closing still holds its directory: the next opener "
+              f"was refused ({str(exc)[:200]})")
 
 
 # -- STORE-DAMAGE -----------------------------------------------------------------------------
