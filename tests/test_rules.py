@@ -71,7 +71,7 @@ def test_every_excuse_names_operations_that_exist() -> None:
             assert excuse.ops and set(excuse.ops) <= names, (rule.__name__, excuse)
             assert excuse.what in excuse.text()
     gate = next(r for r in RULE_CLASSES if r.clause == "CHECKPOINT-GATE")
-    assert {op for e in gate.excuses for op in e.ops} == {"create", "start_turn"}
+    assert {op for e in gate.excuses for op in e.ops} == {"start_turn"}
     assert all(e.mode == "plain" for e in gate.excuses)
 
 

@@ -26,20 +26,25 @@ SWEEP = ("cancel_all_checkpointers", "rearm_all_checkpointers")
 class CheckpointGate(Rule):
     """While disarmed (``cancel_all_checkpointers`` answered, and
     ``rearm_all_checkpointers`` not yet invoked), the stored revision of a session
-    the sweep disarmed changes only under a plain create or turn of that session in
-    flight (wire); no write by a session's own task lands for it (inside)."""
+    the sweep disarmed changes only under a plain turn of that session in flight
+    (wire); no write by a session's own task lands for it (inside).
+
+    No create is excused: a create saves a session no sweep can have disarmed
+    before the create's own save (its id is new, and only a session already
+    stored is judged), so an excuse for creates in flight, which would cover
+    every session (a create names none), excused nothing real; the default
+    sweep's 176 scenarios that put a create beside a sweep explore 79,644
+    schedules without it and find nothing."""
 
     clause = "CHECKPOINT-GATE"
     wire = (
         "while checkpointers are disarmed, a disarmed session's stored revision changes only "
-        "under a plain create or turn of it in flight"
+        "under a plain turn of it in flight"
     )
     evidence = ("wire", "inside")
     order = 30
     excuses = (
         Excuse(("start_turn",), "a disarmed session's stored revision changing", mode="plain"),
-        Excuse(("create",), "a disarmed session's stored revision changing", session="any",
-               mode="plain"),
     )
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
