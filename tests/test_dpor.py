@@ -205,3 +205,28 @@ def test_sweep_finds_the_mutants(mutant: str, generated: str) -> None:
     assert len(chosen) == 1
     (row,) = explore_scenarios(partial(_mutant, getattr(mutants, mutant)), chosen)
     assert row.rules, f"the sweep's {generated} let {mutant} through"
+
+
+def test_a_store_fault_is_a_step_of_its_own_so_no_schedule_repeats_a_trace() -> None:
+    """DPOR explores a store fault as a process of its own (``FAULTED``: ``t!fault``
+    beside ``t`` while ``t`` waits at a store call), in the scenario's one tree.  So no
+    complete schedule repeats another's trace; with a fault decided in advance (a plan
+    per store call, each a tree of its own), every interleaving in which a turn was
+    refused busy, and so never made its planned save, ran again."""
+    from meerkat_ref.oracle.engine import foata, outcome_steps
+
+    scenario = next(s for s in scenarios(SCOPES["default"])
+                    if s.name == "idle/1s/turn+turn/fault")
+    forms: set[object] = set()
+    complete: list[bool] = []
+
+    def seen(outcome: Any) -> None:
+        if not outcome.aborted:
+            complete.append(any(c.fault for c in outcome.choices))
+            forms.add(foata(outcome_steps(outcome)))
+
+    report = in_process(REFERENCE.target(),
+                        lambda target: explore_dpor(target, scenario, seen=seen))
+    assert report.exhausted and report.violations == 0
+    assert any(complete) and not all(complete)  # runs with the fault and without it
+    assert len(complete) == len(forms), f"{len(complete)} schedules, {len(forms)} traces"
