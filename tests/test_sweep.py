@@ -35,6 +35,7 @@ def test_readme_counts_the_scenarios_of_each_scope() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     counts = {name: len(scenarios(scope)) for name, scope in SCOPES.items()}
     assert f"# {counts['ci']} scenarios, every CI run" in readme
+    assert f"# {counts['ci-faults']} scenarios, every CI run: a store fault in each" in readme
     assert f"# the default scope: {counts['default']:,} scenarios of 2 calls" in readme
     assert f"# {counts['full']:,} scenarios, groups of 3 too (hours)" in readme
 
@@ -46,6 +47,17 @@ def test_the_ci_scope_is_explored_in_full_with_readme_s_totals() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     figures = (f"`meerkat-ref sweep --scope ci` explores {len(result.rows)} scenarios, "
                f"{result.schedules:,}\nschedules, {result.states} end states, 0 violations")
+    assert figures in readme
+
+
+def test_the_ci_faults_scope_is_explored_in_full_with_readme_s_totals() -> None:
+    """The ci alphabet with a store fault in every group, whole, every CI run."""
+    result = sweep(MAKE, SCOPES["ci-faults"])
+    assert result.exhausted and not result.violating
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
+                      .read_text(encoding="utf-8").split())
+    figures = (f"`meerkat-ref sweep --scope ci-faults` explores {len(result.rows)} scenarios, "
+               f"{result.schedules:,} schedules, {result.states} end states, 0 violations")
     assert figures in readme
 
 
