@@ -53,6 +53,7 @@ CAUGHT_BY: dict[str, tuple[str, ...]] = {
     "driver-error-is-damage": ("driver-errors-are-not-damage",),
     "driver-error-fails-batch": ("a-driver-refusal-fails-alone",),
     "dropped-keeps-lock": ("a-dropped-store-frees-what-it-held",),
+    "long-path-os-error": ("a-long-path-opens-or-is-refused",),
 }
 
 CASES = [(bug, check) for bug, checks in CAUGHT_BY.items() for check in checks]

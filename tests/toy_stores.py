@@ -78,6 +78,7 @@ BUGS: dict[str, str] = {
     "driver-error-is-damage": "a read its driver fails answers as if the rows were gone",
     "driver-error-fails-batch": "(group) a driver error in a batch fails every write of it",
     "dropped-keeps-lock": "a store dropped without closing keeps its lock file open",
+    "long-path-os-error": "in a directory of over 500 characters, lets an OSError through",
 }
 
 _LIMIT = 2**63
@@ -124,6 +125,8 @@ class ToyStore:
     # -- lifetime --------------------------------------------------------------------------
 
     async def __aenter__(self) -> ToyStore:
+        if "long-path-os-error" in self.bugs and len(str(self.path)) > 500:
+            raise OSError(36, "File name too long", str(self.path))
         if "no-lock" not in self.bugs:
             self._take_lock()
         try:
@@ -255,6 +258,7 @@ class ToyStore:
                                                 messages=session.messages)
             raise SessionStoreError(f"a value of session {session.id} does not fit in 64 bits",
                                     session_id=session.id)
+        encode_session(session)  # what the file cannot hold is refused before anything changes
         if self.group:
             await self._queued(_Job("save", session, session.id))
         elif "lost-update" in self.bugs:

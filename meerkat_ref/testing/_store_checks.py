@@ -532,6 +532,13 @@ def _edge_sessions() -> list[tuple[str, Session]]:
         ("a 1 MB message", _edge(6, messages=(UserMessage("x" * 2**20),))),
         ("2,000 messages", _edge(7, messages=tuple(UserMessage(f"m{i}") for i in range(2000)))),
         ("odd text in metadata", _edge(8, metadata={"\x00": "\ud800", "": "", "\u2028": "é"})),
+        # Ill-typed values (a caller that broke the types): refused, or kept as given.
+        ("a time that is a bool", _edge(9, updated=True)),
+        ("a time that is a float", _edge(10, created=1.5, updated=2.5)),
+        ("a message's token count that is a bool",
+         _edge(11).push(AssistantMessage("x", Usage(True, 1)), now=1)),
+        ("a message's token count that is a float",
+         _edge(12).push(AssistantMessage("x", Usage(1.5, 1)), now=1)),  # type: ignore[arg-type]
     ]
 
 
@@ -541,10 +548,12 @@ async def _edge_values(ctx: _Context) -> None:
     a mix.
 
     Times and counts at and beyond 64 bits, a 1 MB message, 2,000 messages,
-    NUL and lone surrogates in metadata: a store may refuse what it cannot
+    NUL and lone surrogates in metadata, a time or a token count of the
+    wrong type (a bool, a float): a store may refuse what it cannot
     hold ([STORE-FAILURE]), but a write that fails was not applied, or (if it
     failed after committing) was applied whole ([STORE-COMMIT],
-    [SAVE-FAILED]); the store works on afterwards.
+    [SAVE-FAILED]), and a write that returned loads back equal: a store that
+    took it cannot then call it malformed; the store works on afterwards.
     """
     async with ctx.fresh() as store:
         for i, (what, s) in enumerate(_edge_sessions()):
@@ -800,6 +809,41 @@ async def _at_once(store: SessionStore, sessions: list[Session],
         for session in sessions:
             nursery.start_soon(save, session)
     return failed
+
+
+LONG_PATH = 700
+"""Characters in the long directory path ``a-long-path-opens-or-is-refused`` opens a store in
+(more than SQLite's 512-byte limit on a file name; less than the system's 4,096)."""
+
+
+@_check("a-long-path-opens-or-is-refused", "STORE-FAILURE")
+async def _long_path(ctx: _Context) -> None:
+    """A store opened in a directory whose path is 700 characters long works, or is refused with
+    SessionStoreError: never another exception.
+
+    The directory is made of nested names of 100 characters each (each
+    within any file system's limit on one name, the whole beyond what some
+    drivers take: SQLite refuses a file name past 512 bytes).  A store that
+    cannot keep its data there says so as every store failure does
+    ([STORE-FAILURE]); one that opens keeps a save.
+    """
+    place = ctx.place()
+    while len(str(place)) < LONG_PATH:
+        place = place / ("d" * 100)
+    place.mkdir(parents=True)
+    session = sample_session(1)
+    try:
+        async with ctx.open(place) as store:
+            await store.save(session)
+            _same(await store.load(session.id), session,
+                  f"load after a save, in a directory of {len(str(place))} characters")
+    except SessionStoreError:
+        return
+    except _CheckFailed:
+        raise
+    except Exception as exc:
+        _fail(f"opened in a directory of {len(str(place))} characters, the store let "
+              f"{type(exc).__name__} through ({str(exc)[:200]}), not SessionStoreError")
 
 
 @_check("writes-apply-in-order", "STORE-COMMIT")
