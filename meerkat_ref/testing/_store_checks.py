@@ -644,21 +644,19 @@ ROOM = 256 * 1024
 """The room a full disk leaves, in bytes: ten ordinary saves fit, a 1 MB message does not."""
 
 
-async def _answers(store: SessionStore, model: dict[SessionId, Session],
-                   what: str, call: Callable[[], Awaitable[object]],
-                   want: Callable[[], object]) -> bool:
-    """Make ``call``; it must raise SessionStoreError or answer ``want()``.  Whether it answered."""
+async def _answers(what: str, call: Callable[[], Awaitable[object]],
+                   want: Callable[[], object]) -> None:
+    """Make ``call``; it must raise SessionStoreError or answer ``want()``."""
     try:
         got = await call()
     except SessionStoreError:
-        return False
+        return
     except Exception as exc:
         _fail(f"{what}: raised {type(exc).__name__} ({str(exc)[:200]}), expected "
               "SessionStoreError or the right answer")
     expected = want()
     _expect(got == expected, f"{what}: answered {_show(got)} instead of failing, expected "
             f"{_show(expected)}: a driver error taken for missing or damaged data")
-    return True
 
 
 @_check("driver-errors-are-not-damage", "STORE-FAILURE", needs=("faults",))
@@ -709,7 +707,7 @@ async def _driver_errors(ctx: _Context) -> None:
             for what, call, want in reads:
                 before = faults.failed
                 arm()
-                await _answers(store, model, f"under {under}, {what}", call, want)
+                await _answers(f"under {under}, {what}", call, want)
                 faults.clear()
                 met += faults.failed > before
                 await _whole(store, model, f"after {what} under {under}")
