@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import trio
 
@@ -134,3 +134,64 @@ class Footprints:
 
     points: Mapping[tuple[str, str], Touches] = field(default_factory=dict)
     calls: Mapping[str, Touches] = field(default_factory=dict)
+
+    # -- on the wire (``spec/ADAPTER.md`` section 6, capability ``footprints``) ---------------
+
+    ROLES: ClassVar[tuple[str, ...]] = ("caller", "session")
+
+    def to_json(self) -> dict[str, dict[str, dict[str, list[str]]]]:
+        """``{"caller": {kind: touches}, "session": {kind: touches}, "call": {op: touches}}``,
+        each touches ``{"reads": [...], "writes": [...]}``: what a port's ``hello`` declares."""
+        out: dict[str, dict[str, dict[str, list[str]]]] = {r: {} for r in (*self.ROLES, "call")}
+        for (role, kind), t in sorted(self.points.items()):
+            out[role][kind] = {"reads": list(t.reads), "writes": list(t.writes)}
+        for op, t in sorted(self.calls.items()):
+            out["call"][op] = {"reads": list(t.reads), "writes": list(t.writes)}
+        return out
+
+    @classmethod
+    def from_json(cls, value: object, groups: frozenset[str]) -> Footprints:
+        """The declaration ``to_json`` writes; ``ValueError`` naming the first thing wrong.
+
+        ``groups``: the resource groups a name may use (``service/_placement.py``'s
+        ``RESOURCES``); an item is ``<id>``, ``*`` or absent.  A name the oracle
+        does not know is refused rather than ignored: ignoring it would make the
+        step look smaller than its author meant.
+        """
+        if not isinstance(value, dict):
+            raise ValueError(f"footprints must be an object, got {type(value).__name__}")
+        unknown = sorted(set(value) - {*cls.ROLES, "call"})
+        if unknown:
+            raise ValueError(f"footprints: unknown key {unknown[0]!r} (known: caller, session, "
+                             "call)")
+        points: dict[tuple[str, str], Touches] = {}
+        calls: dict[str, Touches] = {}
+        for key, table in value.items():
+            if not isinstance(table, dict):
+                raise ValueError(f"footprints.{key} must be an object of kind -> touches")
+            for name, touches in table.items():
+                parsed = _touches_of(touches, groups, f"footprints.{key}.{name}")
+                if key == "call":
+                    calls[name] = parsed
+                else:
+                    points[(key, name)] = parsed
+        return cls(points, calls)
+
+
+def _touches_of(value: object, groups: frozenset[str], where: str) -> Touches:
+    if not isinstance(value, dict) or set(value) - {"reads", "writes"}:
+        raise ValueError(f"{where} must be {{\"reads\": [...], \"writes\": [...]}}")
+    names: dict[str, tuple[str, ...]] = {}
+    for part in ("reads", "writes"):
+        items = value.get(part, [])
+        if not isinstance(items, list) or not all(isinstance(n, str) for n in items):
+            raise ValueError(f"{where}.{part} must be a list of resource names")
+        for n in items:
+            group, colon, item = n.partition(":")
+            if group not in groups or (colon and item not in (SESSION, "*")) or (
+                    colon and not item):
+                raise ValueError(
+                    f"{where}.{part}: {n!r} is not a resource (a group of "
+                    f"{', '.join(sorted(groups))}, optionally ':<id>' or ':*')")
+        names[part] = tuple(items)
+    return Touches(names["reads"], names["writes"])

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         trio.run(serve, variant.target(store=store.kind, store_dir=store.path), variant.name,
-                 stdout_emit, capabilities)
+                 stdout_emit, capabilities, variant.footprints)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._seams import SchedulingPoints
+from ._seams import Footprints, SchedulingPoints
 from .agent._protocol import SessionAgentBuilder
 from .oracle.targets import InProcessTarget, ServiceFactory
 from .service._ephemeral import EphemeralSessionService
@@ -68,6 +68,13 @@ class Variant:
     @property
     def factory(self) -> ServiceFactory:
         return _reference if self.name == "reference" else _seed(self.windows)
+
+    @property
+    def footprints(self) -> Footprints:
+        """What this variant's persistent service declares (the adapter's ``hello`` offers it)."""
+        if self.name == "reference":
+            return PersistentSessionService.footprints
+        return SeedPersistentSessionService.footprints
 
     def target(self, store: str | StoreKind = "memory", store_dir: str | None = None,
                **options: Any) -> InProcessTarget:

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 import trio
 
 from .._model import model
+from .._seams import Footprints
 from ..registry import PROCESS_COMMANDS, SERVICE_COMMANDS, WireError, field, known_fields
 from ..registry._values import Json, encode
 from .targets import (
@@ -114,7 +115,7 @@ def _answer_json(rid: str | None, answer: Answer) -> dict[str, Json]:
     return {"id": rid, "ok": encode(result.value)}
 
 
-CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement", "events", "exit")
+CAPABILITIES: tuple[str, ...] = ("points", "faults", "placement", "events", "exit", "footprints")
 """What the reference adapter can offer (``spec/ADAPTER.md`` sections 6, 11, 13 and 14)."""
 
 
@@ -125,11 +126,14 @@ class Server:
     ``capabilities``: what ``hello`` offers (a subset of ``CAPABILITIES``); a
     command that needs one not offered is answered ``UNSUPPORTED``, as a port
     without it would answer, so the oracle's side of a port with fewer
-    capabilities can be tested against the reference itself.
+    capabilities can be tested against the reference itself.  ``footprints``:
+    the declaration ``hello`` offers with the capability of that name (the
+    service's own, for a persistent ``open``); none, and it is not offered.
     """
 
     def __init__(self, target: InProcessTarget, emit: Emit, variant: str,
-                 capabilities: tuple[str, ...] = CAPABILITIES) -> None:
+                 capabilities: tuple[str, ...] = CAPABILITIES,
+                 footprints: Footprints | None = None) -> None:
         unknown = set(capabilities) - set(CAPABILITIES)
         if unknown:
             raise ValueError(f"unknown capabilit{'ies' if len(unknown) > 1 else 'y'}: "
@@ -139,7 +143,9 @@ class Server:
         self.variant = variant
         # placement (and events) only where the target offers them (no placement: the seed)
         self.capabilities = tuple(c for c in CAPABILITIES if c in capabilities and (
-            c not in ("placement", "events", "exit") or c in target.capabilities))
+            c not in ("placement", "events", "exit") or c in target.capabilities) and (
+            c != "footprints" or footprints is not None))
+        self.footprints = footprints
         self._open = False
         self._lines = 0
         self._in_flight: set[str] = set()
@@ -201,6 +207,8 @@ class Server:
                 "variant": self.variant,
                 "capabilities": list(self.capabilities),
                 "store": self.target.store_kind,
+                **({"footprints": self.footprints.to_json()}
+                   if self.footprints is not None and "footprints" in self.capabilities else {}),
             }})
         elif cmd == "open":
             capacity = _capacity(msg)
@@ -380,10 +388,11 @@ def stdout_emit(msg: dict[str, Json]) -> None:
 
 
 async def serve(target: InProcessTarget, variant: str, emit: Emit = stdout_emit,
-                capabilities: tuple[str, ...] = CAPABILITIES) -> None:
+                capabilities: tuple[str, ...] = CAPABILITIES,
+                footprints: Footprints | None = None) -> None:
     """Serve ``target`` on stdin/stdout until ``bye`` or end of input."""
     async with target:
-        server = Server(target, emit, variant, capabilities)
+        server = Server(target, emit, variant, capabilities, footprints)
         async for line in stdin_lines():
             if not line.strip():
                 continue

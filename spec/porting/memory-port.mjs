@@ -517,10 +517,50 @@ function crash() { // the process dies: calls in flight answered crashed, in sen
   A.inflight.clear(); A.parked.clear(); A.hooks = false; // hooks do not survive (§3, §6)
 }
 
+// §6 footprints: what a step released at each point may touch (the released task and every
+// task it wakes), and what a call runs before its first point. This port places its points
+// where the reference does, so it declares the reference's table (ADAPTER.md §6), in the
+// contract's resources. `meerkat-ref check --adapter ... --audit` runs both orders of every
+// pair this makes independent and compares what the wire shows.
+const LOCK = ['gate:<id>', 'inbox:<id>']; // a gate's lock let go: its next waiter runs on
+const t = (reads, writes) => ({ reads, writes });
+const FOOTPRINTS = {
+  caller: {
+    'agent.step': t([], ['clock', 'capacity', 'live:<id>', 'turn:<id>', 'agent:<id>', ...LOCK]),
+    'cmd.send': t([], ['turn:<id>']),
+    'gate.acquire': t([], LOCK),
+    'store.save': t([], ['row:<id>', ...LOCK]),
+    'store.load': t(['row:<id>'], []),
+    'store.list': t(['row:*'], []),
+    'store.exists': t(['row:<id>'], ['live:<id>', ...LOCK]),
+    'store.delete': t([], ['row:<id>', 'live:<id>', ...LOCK]),
+    'archive.stop': t([], ['live:<id>', 'turn:<id>', 'capacity', ...LOCK]),
+  },
+  session: {
+    'agent.step': t([], ['clock', 'agent:<id>', 'turn:<id>']),
+    checkpoint: t(['agent:<id>'], []),
+    'task.start': t([], ['turn:<id>']),
+    'gate.acquire': t([], LOCK),
+    'store.save': t([], ['row:<id>', ...LOCK]),
+  },
+  call: {
+    create: t(['live:*'], ['ids', 'capacity']),
+    start_turn: t(['gate:<id>', 'live:<id>'], ['turn:<id>']),
+    inject: t(['live:<id>'], ['inbox:<id>']),
+    interrupt: t(['live:<id>'], ['turn:<id>', ...LOCK]),
+    read: t(['live:<id>', 'turn:<id>', 'agent:<id>'], []),
+    list: t(['live:*', 'turn:*', 'agent:*'], []),
+    archive: t(['gate:<id>', 'live:<id>'], []),
+    load_persisted: t([], []),
+    cancel_all_checkpointers: t(['gate:*'], []),
+    rearm_all_checkpointers: t(['gate:*'], []),
+  },
+};
+
 const CONTROL = {
   hello: () => ({ protocol: 'meerkat-ref/adapter@1', implementation: 'meerkat-js-memory-port',
     version: '0.1.0', contract: 'meerkat-session 0.4.0', variant: 'reference',
-    capabilities: ['points', 'faults'], store: 'memory' }),
+    capabilities: ['points', 'faults', 'footprints'], footprints: FOOTPRINTS, store: 'memory' }),
   open(m) { // the capacity is the service's to judge [INPUT]; only a missing or huge one is ours
     if (!Object.hasOwn(m, 'capacity')) throw bad("open: missing field 'capacity'");
     if (Number.isInteger(m.capacity) && m.capacity > 10000) throw bad('open: capacity must be at most 10000');

@@ -12,6 +12,19 @@ shows what was sent.
 Scheduling is the port's to offer: with the ``points`` capability the engine
 controls every interleaving, exactly as in process; without it the engine
 can only run free (the port interleaves as it will).
+
+Footprints too: a port that offers ``footprints`` declares in its ``hello``
+what a step released at each kind of point, and a call from its start to its
+first point, may touch, in the contract's resources (``spec/ADAPTER.md``
+section 6).  Each ``settle`` then says what the step just taken touched
+(``Settled.footprint``), as the in-process target does, from the same
+``Recorder``: the declaration for the point released or the calls started,
+and the oracle's own resources from what the wire showed (every task that
+announced a point or left one ran; every answer writes its caller's
+response).  The port has no seams the oracle owns, so its store, clock and
+ids count as declared, and only ``--audit`` can catch a declaration that
+leaves something out.  Without the capability every step touches
+everything: exact, only slower.
 """
 
 from __future__ import annotations
@@ -24,11 +37,13 @@ import trio
 
 from ..._groups import unwrap_single
 from ..._model import model
+from ..._seams import Footprints
 from ...registry import expand, operation, to_wire
 from ...registry._values import Json, decode_news, decode_store
 from ._client import AdapterClient
 from ._client import Answer as WireAnswer
-from ._protocol import Answer, Introspection, OpenRefused, Point, Settled
+from ._footprints import GROUPS, Recorder
+from ._protocol import Answer, Footprint, Introspection, OpenRefused, Point, Settled
 from ._wire import PROTOCOL, ProtocolError, dumps
 
 
@@ -59,6 +74,9 @@ class AdapterTarget:
         self._releases: list[str] = []  # release requests sent, not yet checked
         self._store: dict[str, model.Session] | None = None  # the last settle's store, if fresh
         self._hooks_off_by = "open"  # what last turned the hooks off ("" while they are on)
+        self._recorder = Recorder(seams=False)  # the step's footprint, from the declaration
+        self._parked: dict[str, Point] = {}  # as the last settle reported them
+        self._callers: dict[str, tuple[str, str]] = {}  # call id -> (task, session or "*")
 
     async def _greet(self) -> None:
         hello = await self.client.call_ok({"cmd": "hello"})
@@ -68,6 +86,17 @@ class AdapterTarget:
                 f'hello must answer {{"protocol": {PROTOCOL!r}, ...}}, got {shown}'
             )
         self.hello = hello
+        if "footprints" in self.capabilities:
+            try:
+                self._recorder.declaration = Footprints.from_json(hello.get("footprints"), GROUPS)
+            except ValueError as exc:
+                raise ProtocolError(f"hello offers footprints, but its declaration is not one "
+                                    f"(spec/ADAPTER.md section 6): {exc}") from None
+
+    @property
+    def footprints(self) -> Footprints | None:
+        """The port's declaration, if its ``hello`` offered one (``footprints``)."""
+        return self._recorder.declaration
 
     @property
     def description(self) -> str:
@@ -97,6 +126,9 @@ class AdapterTarget:
         self._unreported.clear()
         self._event_index = 0
         self._hooks_off_by = "open"
+        self._parked.clear()
+        self._callers.clear()
+        self._recorder.take()
         answer = await self.client.call({"cmd": "open", "capacity": capacity,
                                          "persistent": persistent})
         if answer.code == "INVALID_ARGUMENT":  # the service refused it [INPUT]
@@ -113,7 +145,25 @@ class AdapterTarget:
         rid = await self.client.send(cmd)
         self._ops[rid] = op
         self._unreported[rid] = None
+        self._started(rid, op, task)
         return rid
+
+    def _started(self, rid: str, op: object, task: str) -> None:
+        """A call started in ``task``: its declared first step, and the oracle's resources."""
+        name: str | None = None
+        session: str | None = None
+        if not isinstance(op, dict):
+            (plain,) = expand(op)
+            entry = operation(plain)
+            name = entry.name
+            n = entry.session(plain)
+            session = None if n is None else model.sid(n)
+        self._callers[rid] = (task, "*" if session is None else session)
+        recorder = self._recorder
+        recorder.started(task, name, session)
+        recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
+        recorder.writes.add(("task", task))
+        recorder.writes.add(("inflight", "*" if session is None else session))
 
     async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]:
         cmds = []
@@ -127,6 +177,7 @@ class AdapterTarget:
         for rid, op in zip(rids, ops, strict=True):
             self._ops[rid] = op
             self._unreported[rid] = None
+            self._started(rid, op, task or f"req {rid}")
         return rids
 
     def _answer(self, rid: str, wire: WireAnswer) -> Answer:
@@ -201,12 +252,35 @@ class AdapterTarget:
                 raise ProtocolError(f"settle answered malformed events: {exc}") from None
         events = self.client.events[self._event_index:]
         self._event_index = len(self.client.events)
-        return Settled(
-            parked=tuple(sorted((_point(p) for p in parked), key=lambda p: p.task)),
-            answers=tuple(self._arrived()),
-            points=tuple(_point(e) for e in events),
-            events=news,
-        )
+        now = tuple(sorted((_point(p) for p in parked), key=lambda p: p.task))
+        announced = tuple(_point(e) for e in events)
+        answers = tuple(self._arrived())
+        return Settled(parked=now, answers=answers, points=announced,
+                       footprint=self._step_taken(now, announced, answers), events=news)
+
+    def _step_taken(self, now: Sequence[Point], announced: Sequence[Point],
+                    answers: Sequence[tuple[str, Answer]]) -> Footprint | None:
+        """What the step this settle ends touched: the declaration, and what the wire showed.
+
+        A task ran if it announced a point, or left the point it was parked at
+        without being released (cancelled, or its call crashed): its resource
+        ``task`` is written, so the step that made it move and its own next
+        step keep their order.  An answer writes its caller's response and
+        what the rules know of its call.
+        """
+        recorder = self._recorder
+        before, self._parked = self._parked, {p.task: p for p in now}
+        for p in announced:
+            recorder.writes.add(("task", p.task.split("#")[0]))
+        for label, p in before.items():
+            if self._parked.get(label) != p:
+                recorder.writes.add(("task", label.split("#")[0]))
+        for rid, _ in answers:
+            task, session = self._callers.pop(rid, (None, "*"))
+            if task is not None:
+                recorder.writes.add(("resp", task))
+            recorder.writes.add(("inflight", session))
+        return recorder.take()  # None (everything) without a declaration
 
     def _parked_while_off(self, parked: Sequence[dict[str, Json]]) -> str:
         """Why a task parked while the hooks are off is a protocol error, naming what it holds.
@@ -231,6 +305,7 @@ class AdapterTarget:
         self._store = None
         await self.client.call_ok({"cmd": "control", "points": on})
         self._hooks_off_by = "" if on else "control with points false"
+        self._recorder.take()  # what ran before is no step of the schedule
 
 
     async def cancel(self, task: str) -> None:
@@ -246,6 +321,13 @@ class AdapterTarget:
         cmd: dict[str, Json] = {"cmd": "release", "task": task}
         if fault:
             cmd["fault"] = True
+        recorder = self._recorder
+        recorder.writes.add(("task", task.split("#")[0]))
+        parked = self._parked.get(task)
+        if parked is not None:
+            recorder.released(task, parked.kind, parked.session)
+            if fault:  # the rules excuse a session whose store call failed
+                recorder.writes.add(("inflight", parked.session or "*"))
         self._store = None
         self._releases.append(await self.client.send(cmd, flush=False))
 
@@ -267,6 +349,7 @@ class AdapterTarget:
 
     async def restart(self) -> None:
         self._store = None
+        self._parked.clear()
         self._hooks_off_by = "restart"
         await self.client.call_ok({"cmd": "restart"})
 

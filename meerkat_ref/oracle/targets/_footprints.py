@@ -53,7 +53,11 @@ from collections.abc import Iterable, Iterator
 import trio
 
 from ..._seams import SESSION, Footprints, Touches
+from ...service._placement import RESOURCES
 from ._protocol import Footprint, Resource
+
+GROUPS = frozenset(name.split(":")[0] for name, _ in RESOURCES)
+"""The contract's resource groups, the names a declaration may use (a port's too)."""
 
 SESSION_GROUPS = frozenset({"row", "live", "turn", "agent", "inbox", "gate"})
 """Resource groups kept per session: touching one item reads that session's ``inflight``."""
@@ -97,7 +101,10 @@ def covered(resource: Resource, declared: Iterable[Resource]) -> bool:
 class Recorder:
     """One step's footprint: declared at its release, completed as it runs, taken after."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, seams: bool = True) -> None:
+        # seams: the target sees every access to the store, clock and ids as it happens (in
+        # process); over a port it sees none, and the declaration stands for those too.
+        self.seams = seams
         self.on = False
         self.declaration: Footprints | None = None  # the running service's (None: unknown)
         self.process: trio.lowlevel.Task | None = None  # the task a service lives in
@@ -193,8 +200,9 @@ class Recorder:
                                      "declaration does not name")
                 return None
             # The seams' own resources as they were touched (exact), the rest as declared.
-            reads = {r for r in self.declared_reads if r[0] not in SEAM_GROUPS}
-            writes = {r for r in self.declared_writes if r[0] not in SEAM_GROUPS}
+            seen = SEAM_GROUPS if self.seams else frozenset()
+            reads = {r for r in self.declared_reads if r[0] not in seen}
+            writes = {r for r in self.declared_writes if r[0] not in seen}
             reads |= self.seen_reads | self.reads
             writes |= self.seen_writes | self.writes
             reads |= {("inflight", item) for group, item in reads | writes
@@ -218,4 +226,4 @@ class TaskInstrument(trio.abc.Instrument):
             self.recorder.ran(task)
 
 
-__all__ = ["Recorder", "TaskInstrument", "covered", "resolve", "role", "service_task"]
+__all__ = ["GROUPS", "Recorder", "TaskInstrument", "covered", "resolve", "role", "service_task"]
