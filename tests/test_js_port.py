@@ -8,6 +8,7 @@ skipped, saying why, without it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -64,3 +65,25 @@ def test_js_port_passes_conform() -> None:
     # it offers no events: never asked for them, [EVENTS] is listed as not checked, with why
     assert "the adapter offers no events" in run.stdout
     assert "the adapter does not offer the events capability" in run.stdout
+
+
+@needs_node
+def test_js_port_declares_footprints_that_the_audit_finds_true() -> None:
+    """The port declares the reference's table (``spec/ADAPTER.md`` section 6) for its own
+    points: DPOR reduces with it, and every pair it makes independent, run both ways over the
+    wire, ends alike (``--audit all``: exit 3 on any difference)."""
+    node = shutil.which("node")
+    assert node is not None
+    scenarios = ["turn-save-vs-archive", "turns-at-once", "interrupt-then-turn", "crash-restart"]
+    argv = [sys.executable, "-m", "meerkat_ref", "check", "--adapter", f"{node} {PORT}",
+            "--audit", "all", "--timeout", str(ADAPTER_TIMEOUT), "--json"]
+    for name in scenarios:
+        argv += ["--scenario", name]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    rows = {r["scenario"]: r for r in json.loads(run.stdout)["results"]}
+    assert sorted(rows) == sorted(scenarios)
+    assert all(r["exhausted"] and r["violations"] == 0 for r in rows.values())
+    assert sum(r["audited"] for r in rows.values()) > 0
+    assert all(r["oracle_errors"] == [] for r in rows.values())
