@@ -17,6 +17,7 @@ closed.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ from meerkat_ref.oracle.engine._dpor import explore_dpor
 from meerkat_ref.oracle.targets import adapter_target
 from meerkat_ref.oracle.targets._footprints import GROUPS
 from meerkat_ref.service._placement import EPHEMERAL_FOOTPRINTS, FOOTPRINTS, SEED_FOOTPRINTS
+from meerkat_ref.specgen._schema import errors
 
 PORTS = Path(__file__).resolve().parent / "ports"
 PYTHON = shlex.quote(sys.executable)
@@ -114,3 +116,25 @@ def test_the_audit_catches_a_port_whose_hand_over_of_a_turn_touches_more_than_it
                  "interrupt-then-turn", "--audit", "all", "--timeout", str(ADAPTER_TIMEOUT)])
     capsys.readouterr()
     assert code == 3
+
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "spec" / "adapter.schema.json")
+                    .read_text())
+
+
+def _schema_errors(kind: str, value: object) -> list[str]:
+    return errors({"$ref": f"#/$defs/{kind}", "$defs": SCHEMA["$defs"]}, value, SCHEMA)
+
+
+@pytest.mark.parametrize("declared", [FOOTPRINTS, SEED_FOOTPRINTS], ids=["reference", "seed"])
+def test_the_schema_takes_each_declaration_and_every_resource_the_oracle_knows(
+        declared: Footprints) -> None:
+    hello = {"protocol": "meerkat-ref/adapter@1", "implementation": "x", "version": "1",
+             "contract": "meerkat-session 0.4.0", "capabilities": ["points", "footprints"],
+             "footprints": declared.to_json()}
+    assert _schema_errors("helloValue", hello) == []
+    for group in GROUPS:  # the schema's list of groups is the oracle's, no more, no fewer
+        for name in (group, f"{group}:<id>", f"{group}:*"):
+            assert _schema_errors("resourceName", name) == []
+    assert _schema_errors("resourceName", "disk:<id>") != []
+    assert _schema_errors("resourceName", "row:s1") != []
