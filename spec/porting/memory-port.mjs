@@ -557,10 +557,15 @@ const FOOTPRINTS = {
   },
 };
 
+// `node memory-port.mjs --no-footprints` declares none: every step then conflicts with every
+// other (exact, only slower), the figure README compares with.
+const DECLARE = !process.argv.includes('--no-footprints');
+
 const CONTROL = {
   hello: () => ({ protocol: 'meerkat-ref/adapter@1', implementation: 'meerkat-js-memory-port',
     version: '0.1.0', contract: 'meerkat-session 0.4.0', variant: 'reference',
-    capabilities: ['points', 'faults', 'footprints'], footprints: FOOTPRINTS, store: 'memory' }),
+    ...(DECLARE ? { capabilities: ['points', 'faults', 'footprints'], footprints: FOOTPRINTS }
+      : { capabilities: ['points', 'faults'] }), store: 'memory' }),
   open(m) { // the capacity is the service's to judge [INPUT]; only a missing or huge one is ours
     if (!Object.hasOwn(m, 'capacity')) throw bad("open: missing field 'capacity'");
     if (Number.isInteger(m.capacity) && m.capacity > 10000) throw bad('open: capacity must be at most 10000');

@@ -412,7 +412,7 @@ def _show_oracle_errors(reports: Sequence[SearchReport], audit: int | None,
     for e in errors:
         print(f"ORACLE ERROR ({e.kind}) in {e.scenario}: {e.message}", file=err)
     audited = sum(r.audited for r in reports)
-    if audit is not None or errors:  # a port gives no footprints: nothing to audit
+    if audit is not None or errors:
         print(f"audit: {audited} pairs of steps called independent run both ways; "
               f"{len(errors)} oracle error(s)", file=err)
     return 3 if errors else 0

@@ -15,7 +15,7 @@ released task and every task it woke).  Two steps *conflict* when their
 footprints (``targets.Footprint``: what each may read and write, as the
 service declares it, ``service/_placement.py``) meet, or when they belong
 to one process.  A target that gives no footprint (a port over the
-adapter), or a step no declaration covers, conflicts with every other:
+adapter that declares none), or a step no declaration covers, conflicts with every other:
 still exact, less reduction.  The reduction is only as sound as the
 declarations: ``audit`` (``check --audit``, ``_audit``) runs both orders of
 a sample of the pairs it calls independent and compares the whole state,
