@@ -31,6 +31,12 @@ __doc__ += "\n" + table(RULE_CLASSES) + "\n"
 RULES: tuple[str, ...] = tuple(r.clause for r in RULE_CLASSES if r.listed)
 """Every rule the monitor checks for any target, each a clause id of ``spec/CONTRACT.md``."""
 
+JUDGED_IN_FLIGHT: frozenset[str] = frozenset(
+    op for cls in RULE_CLASSES for excuse in cls.excuses for op in excuse.ops)
+"""The operations (and ``FAULT``) some rule excuses something under while they are in flight:
+the only calls whose invocation and answer change a verdict's input beside the state
+(footprint group ``inflight``, added by the run loop, ``_run``)."""
+
 _HOOKS_OF = {cls: cls.hooks() for cls in RULE_CLASSES}  # read once, not at every run
 
 
@@ -278,4 +284,4 @@ class Monitor:
             hook()
 
 
-__all__ = ["RULES", "Call", "Monitor", "Violation", "short"]
+__all__ = ["JUDGED_IN_FLIGHT", "RULES", "Call", "Monitor", "Violation", "short"]

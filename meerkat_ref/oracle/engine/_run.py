@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from ..._model import model
 from ...registry import operation
 from ..targets import CLIENT_CALL, Answer, Footprint, GateState, Introspection, Point, Target
-from ._monitor import Call, Monitor, Violation, short
+from ._monitor import JUDGED_IN_FLIGHT, Call, Monitor, Violation, short
 from ._scenarios import ClientOp, Scenario
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
+from .rules import FAULT
 
 StoreView = tuple[tuple[str, int, int], ...]
 """The store after a step: (session label, revision, message count), by label."""
@@ -253,7 +254,11 @@ class _Runner:
             settled = await self.target.settle()
             monitor.step = max(step - 1, 0)  # what this settle shows, the last step did
             intro = await self.look(settled.parked, settled.points, in_flight)
+            answered = [self.calls[cid] for cid, _ in settled.answers if cid in self.calls]
             self.absorb(settled.answers)
+            footprint = settled.footprint
+            if pending is not None and footprint is not None:
+                footprint = _judged(footprint, pending[1], pending[2], invoked, answered)
             if invoked is not None:
                 label, call = invoked
                 if call.responded is None and any(p.task == label for p in settled.parked):
@@ -261,9 +266,9 @@ class _Runner:
                 invoked = None
             if pending is not None:
                 self._record_step(*pending)
-                outcome.footprints.append(settled.footprint)
+                outcome.footprints.append(footprint)
                 if observe is not None:
-                    observe(settled.footprint)
+                    observe(footprint)
             ready = list(settled.parked) + [
                 Point(c.label, CLIENT_CALL, _session_of(c.current().op))  # type: ignore[union-attr]
                 for c in self.clients if c.idle()
@@ -470,6 +475,29 @@ def _fingerprint(monitor: Monitor) -> str:
     ))
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
+
+
+def _judged(footprint: Footprint, choice: Choice, point: Point | None,
+            invoked: tuple[str, Call] | None, answered: Sequence[Call]) -> Footprint:
+    """``footprint`` with what the step changed of the calls in flight the rules judge by.
+
+    A rule may excuse an effect while a call of some operations is in flight
+    (its ``excuses``; ``JUDGED_IN_FLIGHT``), so such a call's invocation and
+    answer, and a failed store call, write the oracle's resource ``inflight``
+    for the session they name (``*``: a call that names none), and every step
+    on a session reads it (``targets._footprints``): an effect the rules
+    excuse keeps its order with what excuses it.  A call no rule excuses by
+    (a read, a list, an inject, ...) writes nothing there: its invocation is
+    ordered by ``resp`` (real time), its effects by what it touches.
+    """
+    sessions = {c.session_id or "*" for c in answered if c.name in JUDGED_IN_FLIGHT}
+    if invoked is not None and invoked[1].name in JUDGED_IN_FLIGHT:
+        sessions.add(invoked[1].session_id or "*")
+    if choice.fault and FAULT in JUDGED_IN_FLIGHT:
+        sessions.add((point.session if point is not None else None) or "*")
+    if not sessions:
+        return footprint
+    return Footprint(footprint.reads, footprint.writes | {("inflight", s) for s in sessions})
 
 async def run_schedule(
     target: Target,

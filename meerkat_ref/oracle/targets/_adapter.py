@@ -76,7 +76,7 @@ class AdapterTarget:
         self._hooks_off_by = "open"  # what last turned the hooks off ("" while they are on)
         self._recorder = Recorder(seams=False)  # the step's footprint, from the declaration
         self._parked: dict[str, Point] = {}  # as the last settle reported them
-        self._callers: dict[str, tuple[str, str]] = {}  # call id -> (task, session or "*")
+        self._callers: dict[str, str] = {}  # call id -> the task it runs in
 
     async def _greet(self) -> None:
         hello = await self.client.call_ok({"cmd": "hello"})
@@ -158,12 +158,11 @@ class AdapterTarget:
             name = entry.name
             n = entry.session(plain)
             session = None if n is None else model.sid(n)
-        self._callers[rid] = (task, "*" if session is None else session)
+        self._callers[rid] = task
         recorder = self._recorder
         recorder.started(task, name, session)
         recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
         recorder.writes.add(("task", task))
-        recorder.writes.add(("inflight", "*" if session is None else session))
 
     async def at_once(self, ops: Sequence[object], task: str | None = None) -> list[str]:
         cmds = []
@@ -265,8 +264,8 @@ class AdapterTarget:
         A task ran if it announced a point, or left the point it was parked at
         without being released (cancelled, or its call crashed): its resource
         ``task`` is written, so the step that made it move and its own next
-        step keep their order.  An answer writes its caller's response and
-        what the rules know of its call.
+        step keep their order.  An answer writes its caller's response (the
+        run loop adds what the rules know of calls in flight, ``inflight``).
         """
         recorder = self._recorder
         before, self._parked = self._parked, {p.task: p for p in now}
@@ -276,10 +275,9 @@ class AdapterTarget:
             if self._parked.get(label) != p:
                 recorder.writes.add(("task", label.split("#")[0]))
         for rid, _ in answers:
-            task, session = self._callers.pop(rid, (None, "*"))
+            task = self._callers.pop(rid, None)
             if task is not None:
                 recorder.writes.add(("resp", task))
-            recorder.writes.add(("inflight", session))
         return recorder.take()  # None (everything) without a declaration
 
     def _parked_while_off(self, parked: Sequence[dict[str, Json]]) -> str:
@@ -326,8 +324,6 @@ class AdapterTarget:
         parked = self._parked.get(task)
         if parked is not None:
             recorder.released(task, parked.kind, parked.session)
-            if fault:  # the rules excuse a session whose store call failed
-                recorder.writes.add(("inflight", parked.session or "*"))
         self._store = None
         self._releases.append(await self.client.send(cmd, flush=False))
 

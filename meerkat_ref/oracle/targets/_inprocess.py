@@ -373,7 +373,6 @@ class InProcessTarget:
         self._left = trio.Event()  # the service's ``async with`` has returned
         self._in_flight: dict[str, str] = {}  # call id -> its task label
         self._callers: dict[str, trio.CancelScope] = {}  # a call's task label -> its scope
-        self._call_sessions: dict[str, str] = {}  # call id -> the session it names ("*": any)
         self._answers: list[tuple[str, Answer]] = []
         self._answered = trio.Event()
         self._ids = itertools.count(1)
@@ -589,7 +588,6 @@ class InProcessTarget:
         label = self._in_flight.pop(cid, None)
         if label is not None:
             self._watch.recorder.writes.add(("resp", label))
-            self._watch.recorder.writes.add(("inflight", self._call_sessions.pop(cid, "*")))
         self._answers.append((cid, answer))
         self._answered.set()
         if self.on_answer is not None:
@@ -664,11 +662,8 @@ class InProcessTarget:
             return None
         self._in_flight[cid] = task
         recorder = self._watch.recorder
-        n = operation(decoded).session(decoded)
-        self._call_sessions[cid] = "*" if n is None else model.sid(n)
         recorder.reads.add(("resp", "*"))  # real-time order: after every answer so far
         recorder.writes.add(("task", task))
-        recorder.writes.add(("inflight", self._call_sessions[cid]))
         self._calls.start_soon(self._run, cid, decoded, task, name=task)
         return decoded
 
@@ -752,9 +747,6 @@ class InProcessTarget:
         parked = self.points.parked.get(task)
         if parked is not None and self.points.enabled:
             recorder.released(task, parked.kind, parked.point.session)
-        if fault and parked is not None:  # the rules excuse a session whose store call failed
-            sid = parked.point.session
-            recorder.writes.add(("inflight", "*" if sid is None else sid))
         try:
             self.points.release(task, fault)
         except NotParked as exc:
