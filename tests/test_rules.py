@@ -206,3 +206,21 @@ def test_the_footprints_order_every_call_an_excuse_names(name: str) -> None:
                 assert fp is None or want in fp.writes, (name, call.text(), at, fp)
                 checked += 1
     assert checked, f"{name}: no call an excuse names was invoked or answered in a step"
+
+
+def test_every_call_a_rule_judges_by_is_an_operation_so_dpor_keeps_its_moments() -> None:
+    """A rule's ``excuses`` and ``orders`` name the calls whose moments its verdict reads;
+    DPOR keeps exactly those in order (``JUDGED_IN_FLIGHT``).  A misspelt name would match
+    no call and silently let DPOR reorder what the rule judges by, so each must be one of
+    the registry's operations (or a failed store call)."""
+    from meerkat_ref.oracle.engine._monitor import JUDGED_IN_FLIGHT, MONITOR_ORDERS
+    from meerkat_ref.oracle.engine.rules import FAULT, RULE_CLASSES
+    from meerkat_ref.registry import SERVICE_COMMANDS
+
+    named = {op for cls in RULE_CLASSES for e in cls.excuses for op in e.ops}
+    named |= {op for cls in RULE_CLASSES for op in cls.orders} | set(MONITOR_ORDERS)
+    assert named == JUDGED_IN_FLIGHT
+    assert named - {FAULT} <= set(SERVICE_COMMANDS), sorted(named - {FAULT} - set(
+        SERVICE_COMMANDS))
+    # the reads, lists, loads, injects and interrupts are what the reduction is for
+    assert not {"read", "list", "load_persisted", "inject", "interrupt"} & named

@@ -31,11 +31,20 @@ __doc__ += "\n" + table(RULE_CLASSES) + "\n"
 RULES: tuple[str, ...] = tuple(r.clause for r in RULE_CLASSES if r.listed)
 """Every rule the monitor checks for any target, each a clause id of ``spec/CONTRACT.md``."""
 
+MONITOR_ORDERS: tuple[str, ...] = (
+    "create", "archive", "cancel_all_checkpointers", "rearm_all_checkpointers")
+"""The operations whose answers change what the monitor keeps for every rule (``answered``:
+the sessions known live, archived, disarmed; a sweep in flight)."""
+
 JUDGED_IN_FLIGHT: frozenset[str] = frozenset(
-    op for cls in RULE_CLASSES for excuse in cls.excuses for op in excuse.ops)
-"""The operations (and ``FAULT``) some rule excuses something under while they are in flight:
-the only calls whose invocation and answer change a verdict's input beside the state
-(footprint group ``inflight``, added by the run loop, ``_run``)."""
+    {*MONITOR_ORDERS,
+     *(op for cls in RULE_CLASSES for excuse in cls.excuses for op in excuse.ops),
+     *(op for cls in RULE_CLASSES for op in cls.orders)})
+"""The operations (and ``FAULT``) whose invocation or answer a verdict reads by when it
+happens: the monitor's own (``MONITOR_ORDERS``), every one some rule excuses something under
+while it is in flight, and every one some rule ``orders``.  Only these write the footprint
+group ``inflight`` (added by the run loop, ``_run``); every other call (a read, a list, a
+load, an inject, an interrupt) is ordered by real time and by what it touches."""
 
 _HOOKS_OF = {cls: cls.hooks() for cls in RULE_CLASSES}  # read once, not at every run
 

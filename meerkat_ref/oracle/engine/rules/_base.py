@@ -108,6 +108,13 @@ class Rule:
     checks among the others' in one hook (so the order of violations found at
     one step) and its row in ``RULES``.  ``listed`` False keeps it out of
     ``RULES`` (the rules ``conform`` claims for a port's concurrent runs).
+    ``orders`` names the operations whose invocation or answer, by *when* it
+    happens beside the other steps, the rule's verdict reads (a create's
+    answer counted against the capacity, an archive's answer against every
+    later store observation); with every operation some excuse names, they
+    are the calls whose moments DPOR keeps in order (``JUDGED_IN_FLIGHT``).
+    A call the rule reads only through what it touches, or only through its
+    invocation after others' answers (real time), needs no entry.
     ``wire`` says what it checks from the wire alone, for a port's authors
     (``spec/ADAPTER.md``'s table of rules is generated from it); a rule
     whose evidence is ``inside`` only leaves it empty.
@@ -121,6 +128,7 @@ class Rule:
     evidence: ClassVar[tuple[Evidence, ...]]
     order: ClassVar[int]
     excuses: ClassVar[tuple[Excuse, ...]] = ()
+    orders: ClassVar[tuple[str, ...]] = ()
     listed: ClassVar[bool] = True
     wire: ClassVar[str] = ""
 

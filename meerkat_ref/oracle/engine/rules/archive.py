@@ -77,6 +77,7 @@ class ArchiveFinal(Rule):
     )
     evidence = ("wire", "inside")
     order = 20
+    orders = ("archive",)  # every store observation after the answer
 
     def answer(self, call: Call, answer: Answer) -> None:
         if not answer.ok:
@@ -134,6 +135,7 @@ class ArchiveStop(Rule):
     )
     evidence = ("wire", "inside")
     order = 50
+    orders = ("archive",)  # every point announced after the answer
 
     def observe(self, before: Mapping[str, model.Session], parked: Sequence[Point],
                 announced: Sequence[Point], in_flight: Sequence[Call]) -> None:

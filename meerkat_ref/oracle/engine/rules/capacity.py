@@ -21,6 +21,7 @@ class Capacity(Rule):
     )
     evidence = ("wire", "inside")
     order = 60
+    orders = ("create", "archive")  # the sessions known live: creates and archives answered
 
     def answer(self, call: Call, answer: Answer) -> None:
         # the monitor has added the session to ``known_live`` already

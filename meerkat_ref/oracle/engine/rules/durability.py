@@ -31,6 +31,7 @@ class Durability(Rule):
     )
     evidence = ("wire", "inside")
     order = 70
+    orders = ("create", "start_turn")  # the store when each is invoked; the answer
 
     def __init__(self, monitor: Monitor) -> None:
         super().__init__(monitor)

@@ -24,6 +24,7 @@ class Events(Rule):
     clause = "EVENTS"
     evidence = ("inside",)
     order = 90
+    orders = ("create", "start_turn")  # the turns answered, each with its events
     listed = False
 
     def __init__(self, monitor: Monitor) -> None:

@@ -41,6 +41,7 @@ class TurnBusy(Rule):
     )
     evidence = ("wire", "inside")
     order = 80
+    orders = ("start_turn",)  # turns started together; which were admitted
 
     def __init__(self, monitor: Monitor) -> None:
         super().__init__(monitor)
