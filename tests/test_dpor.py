@@ -166,6 +166,7 @@ CHECK_FINDS = [
     ("ShutdownWaitsForNone", "turns-at-once", "SHUTDOWN"),
     ("DropsQueuedTurns", "create-vs-archive", "LIVENESS"),
     ("InjectorOutlivesTask", "turns-at-once", "HOST-MESSAGE"),
+    ("InterruptFreesTurn", "interrupt-then-turn", "LINEARIZABLE"),
 ]
 
 
@@ -193,16 +194,18 @@ def test_check_finds_each_mutant(mutant: str, scenario: str, rule: str) -> None:
     assert rule in {v.rule for run in report.violating for v in run.violations}
 
 
-@pytest.mark.parametrize(("mutant", "generated"), [
-    ("CheckThenAct", "idle/1s/turn+turn"),
-    ("PageBeforeMerge", "stored/2s/create+page"),
+@pytest.mark.parametrize(("mutant", "scope", "generated"), [
+    ("CheckThenAct", "default", "idle/1s/turn+turn"),
+    ("PageBeforeMerge", "default", "stored/2s/create+page"),
+    # three calls: no pair shows it, the ci3 scope (every CI run) does
+    ("InterruptFreesTurn", "ci3", "idle/1s/turn+turn+interrupt"),
 ])
-def test_sweep_finds_the_mutants(mutant: str, generated: str) -> None:
+def test_sweep_finds_the_mutants(mutant: str, scope: str, generated: str) -> None:
     from stateful import mutants
 
     from meerkat_ref.oracle.sweep import explore_scenarios
 
-    every = scenarios(SCOPES["default"])
+    every = scenarios(SCOPES[scope])
     chosen = [(i, s) for i, s in enumerate(every) if s.name == generated]
     assert len(chosen) == 1
     (row,) = explore_scenarios(partial(_mutant, getattr(mutants, mutant)), chosen)

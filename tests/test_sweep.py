@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def test_readme_counts_the_scenarios_of_each_scope() -> None:
     counts = {name: len(scenarios(scope)) for name, scope in SCOPES.items()}
     assert f"# {counts['ci']} scenarios, every CI run" in readme
     assert f"# {counts['ci-faults']} scenarios, every CI run: a store fault in each" in readme
+    assert f"# {counts['ci3']} scenarios, every CI run: groups of three calls" in readme
     assert f"# the default scope: {counts['default']:,} scenarios of 2 calls" in readme
     assert f"# {counts['full']:,} scenarios, groups of 3 too (hours)" in readme
 
@@ -57,6 +59,26 @@ def test_the_ci_faults_scope_is_explored_in_full_with_readme_s_totals() -> None:
     readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
                       .read_text(encoding="utf-8").split())
     figures = (f"`meerkat-ref sweep --scope ci-faults` explores {len(result.rows)} scenarios, "
+               f"{result.schedules:,} schedules, {result.states} end states, 0 violations")
+    assert figures in readme
+
+
+def test_the_ci3_scope_of_three_calls_is_explored_in_full_with_readme_s_totals() -> None:
+    """Groups of three calls, whole, every CI run; ``at_most`` is a real bound of the scope."""
+    scope = SCOPES["ci3"]
+    every = scenarios(scope)
+    assert all(len(s.clients) == 3 for s in every)
+    unbounded = scenarios(replace(scope, at_most=()))
+    assert {s.name for s in every} < {s.name for s in unbounded}
+    left_out = {s.name.split("/")[2] for s in unbounded} - {s.name.split("/")[2] for s in every}
+    assert left_out == {"turn+turn+turn", "turn+turn+archive", "turn+archive+archive",
+                        "archive+archive+archive"}
+    assert "at most 2 of {turn, archive} in a group" in scope.describe()
+    result = sweep(MAKE, scope)
+    assert result.exhausted and not result.violating
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
+                      .read_text(encoding="utf-8").split())
+    figures = (f"`meerkat-ref sweep --scope ci3` explores {len(result.rows)} scenarios, "
                f"{result.schedules:,} schedules, {result.states} end states, 0 violations")
     assert figures in readme
 

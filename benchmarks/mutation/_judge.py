@@ -14,8 +14,9 @@ Judges (``_run.JUDGES`` tries them cheapest first: for the store the contract su
              at the first failing clause.
 ``check``    every named scenario explored in full (DPOR), as ``meerkat-ref
              check`` does, stopped at the first violating run.
-``sweep``    every scenario of ``sweep --scope ci`` and ``--scope ci-faults``,
-             each explored in full, stopped at the first violating scenario.
+``sweep``    every scenario of the scopes every CI run sweeps (``ci``,
+             ``ci-faults`` and ``ci3``), each explored in full, stopped at the
+             first violating scenario.
 ``contract`` the store contract suite (``meerkat_ref.testing.STORE_CHECKS``,
              what any store must pass, the checks third-party stores run
              with ``check_session_store``) on each store kind that runs the
@@ -90,7 +91,7 @@ def _explore(store: str, which: str) -> None:
     from meerkat_ref.variants import Variant
 
     chosen = SCENARIOS if which == "check" else [
-        *scenarios(SCOPES["ci"]), *scenarios(SCOPES["ci-faults"])]
+        *scenarios(SCOPES["ci"]), *scenarios(SCOPES["ci-faults"]), *scenarios(SCOPES["ci3"])]
 
     async def main() -> tuple[list[str], str]:
         async with Variant("reference").target(store=store) as target:

@@ -223,6 +223,27 @@ class InjectorOutlivesTask(PersistentSessionService):
         return _InjectorOutlivesTaskEphemeral(builder, max_sessions, points=points)
 
 
+# -- an interrupt frees the turn's slot [TURN-BUSY] -----------------------------------------
+# A flag reset by the wrong call: the interrupt, not the turn's end, clears ``turn_running``,
+# so a turn started while the interrupted one still unwinds is admitted beside it.  It takes
+# three calls (a turn, an interrupt, a second turn), so no pair shows it.
+
+
+class _InterruptFreesTurnEphemeral(EphemeralSessionService):
+    async def interrupt(self, session_id: SessionId | str) -> None:
+        await super().interrupt(session_id)
+        handle = self._sessions.get(SessionId.parse(session_id))
+        if handle is not None:
+            handle.turn_running = False  # the mutation
+
+
+class InterruptFreesTurn(PersistentSessionService):
+    def _make_inner(
+        self, builder: SessionAgentBuilder, max_sessions: int, points: SchedulingPoints
+    ) -> EphemeralSessionService:
+        return _InterruptFreesTurnEphemeral(builder, max_sessions, points=points)
+
+
 # -- as backends for the harness -------------------------------------------------------------
 
 
