@@ -14,9 +14,10 @@ violation" is a proof, not a sample.  ``--scheduler`` explores with another
 of the engine's schedulers instead (``pct:runs=20``: a sample, then, and
 the rows say so by not being exhausted).
 
-Scopes are data (``SCOPES``; ``Scope``): ``ci`` and ``ci-faults`` (small, for
-every CI run; the second puts a store fault in each group),
-``default`` and ``full`` (opt-in: hours).  The scenario list of a scope is
+Scopes are data (``SCOPES``; ``Scope``): ``ci``, ``ci-faults`` and ``ci3``
+(small, for every CI run; the second puts a store fault in each group, the
+third makes groups of three calls, bounded by ``at_most``), ``default`` and
+``full`` (opt-in: hours).  The scenario list of a scope is
 generated in a fixed order, so ``--shard i/n`` (every n-th scenario from
 the i-th) and any split over workers give the same totals.
 

@@ -22,14 +22,17 @@ To it all the target adds the oracle's own resources:
   "enables" enters the happens-before order.
 - ``resp``: a call answered writes its task's; a new call reads ``*``, so
   real-time order between calls is kept.
-- ``inflight``: what the oracle's rules know of calls in flight.  A call's
-  invocation and its answer write it for the session the call names (every
-  session, for a create or a checkpointer sweep), as does a failed store
-  call; every step whose declaration names one session's resources reads
-  it.  The rules excuse some effects while a call is in flight (a checkpoint
-  skipped while an archive of its session was invoked; each rule declares
-  what, as its ``excuses``: ``oracle/engine/rules``), so such steps keep
-  their order with the invocation, or a reordering could hide a violation.
+- ``inflight``: what the oracle's rules know of calls in flight.  Every
+  step whose declaration names one session's resources reads it (here).
+  The writes are the run loop's (``engine/_run.py``, ``_judged``), which
+  knows the rules: the invocation and answer of a call whose moment some
+  rule's verdict reads (``JUDGED_IN_FLIGHT``: the operations the rules'
+  ``excuses`` and ``orders`` name, and the monitor's own) write it for the
+  session the call names (every session, for a create or a checkpointer
+  sweep), as does a failed store call.  The rules excuse some effects while
+  a call is in flight (a checkpoint skipped while an archive of its session
+  was invoked), so such steps keep their order with the invocation, or a
+  reordering could hide a violation.
 
 Fail safe: a step touches *everything* (its footprint is ``None``) when the
 service declares nothing (a factory the target does not know), when its
