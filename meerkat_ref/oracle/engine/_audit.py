@@ -5,9 +5,13 @@ processes, footprints that do not conflict) and never the other: if the
 footprints are wrong, the other order's behaviour is lost without a word.
 The audit runs both.  For a sample of such pairs met in the runs DPOR makes
 -- two steps adjacent in the run, or made adjacent by moving the later one
-back over steps it is independent of (an order DPOR calls equivalent) --
-it replays the run's prefix on a fresh run, takes the two steps in the
-run's order and, on another fresh run, in the swapped order, stops right
+back over steps it is independent of (an order DPOR calls equivalent); and
+the claims of its sleep sets, a step explored elsewhere kept asleep over a
+step taken here as independent of it (``Auditor.asleep``: such a step never
+runs after the other in this branch, so no run shows the pair, and a wrong
+claim loses every behaviour that needed it first) -- it replays the run's
+prefix on a fresh run, takes the two steps in the run's order and, on
+another fresh run, in the swapped order, stops right
 after them, and compares the *whole* observable state the two reach:
 
 - the store's rows, with their payloads (revision, message count, tokens,
@@ -225,6 +229,37 @@ class Auditor:
                 error = await self._pair(list(choices[:i]), choices[i], choices[j], where)
                 if error is not None:
                     errors.append(error)
+        return errors
+
+    async def asleep(self, outcome: RunOutcome, kept: Sequence[tuple[int, Choice]],
+                     ) -> list[OracleError]:
+        """Audit the sampled sleep-set claims of one run: (step, a step kept asleep over it).
+
+        A search with sleep sets keeps a step it has explored elsewhere asleep
+        while the steps taken are independent of it, and never runs it here:
+        such a claim is never a pair of one run, so ``after`` cannot see it, and
+        a wrong one loses every behaviour that needed the asleep step first.
+        Each sampled claim is run both ways from the run's prefix, as a pair.
+        """
+        errors: list[OracleError] = []
+        choices = outcome.choices
+        names = [repr(c.to_json()) for c in choices]
+        for i, b in kept:
+            if i >= len(choices) or choices[i].crash:
+                continue
+            if b.fault and sum(c.fault for c in choices[:i + 1]) >= self.scenario.faults:
+                continue  # the run's faults are spent: the failing variant is enabled no more
+            name = (f"{self.scenario.name}|" + ",".join(names[:i + 1]) + "|asleep "
+                    + repr(b.to_json()))
+            if name in self.seen or not sampled(name, self.rate):
+                continue
+            self.seen.add(name)
+            where = (f"step {i}: {_step(outcome, i)} and {b.label}"
+                     f"{' (its store call failed)' if b.fault else ''}, kept asleep over it "
+                     "(explored elsewhere, called independent)")
+            error = await self._pair(list(choices[:i]), choices[i], b, where)
+            if error is not None:
+                errors.append(error)
         return errors
 
     async def _pair(self, prefix: list[Choice], a: Choice, b: Choice,

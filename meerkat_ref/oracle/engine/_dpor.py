@@ -121,6 +121,9 @@ class DporRun:
         self._step = -1
         self.crashed = False
         self.final_ready: tuple[str, ...] = ()  # ready when the run stopped short (aborted)
+        # (step, label): the label's step, asleep before that step, stayed asleep after it
+        # (called independent of it): claims a run never shows as a pair (the audit's).
+        self.kept_asleep: list[tuple[int, str]] = []
 
     def _choice(self, label: str, ready: Sequence[Point]) -> Choice:
         if label == CRASH:
@@ -189,6 +192,7 @@ class DporRun:
             q: f for q, f in self._sleep.items()
             if _process(q) != taken and not _conflict(f, footprint)
         }
+        self.kept_asleep.extend((self._step, q) for q in self._next_sleep if q != CRASH)
 
 
 def _bits(mask: int) -> list[int]:
@@ -388,6 +392,10 @@ class DporScheduler(Scheduler):
         assert report is not None and scenario is not None and target is not None
         if self._auditor is not None:
             for error in await self._auditor.after(outcome, self._tree.steps()):
+                report.oracle_error(error)
+            asleep = [(i, Choice(_process(q), fault=q.endswith(FAULTED)))
+                      for i, q in run.kept_asleep]
+            for error in await self._auditor.asleep(outcome, asleep):
                 report.oracle_error(error)
             _footprint_problems(target, scenario, report)
             report.audited, report.audit_seconds = self._auditor.pairs, self._auditor.seconds
