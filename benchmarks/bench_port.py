@@ -21,6 +21,7 @@ meerkat_ref.adapter``) and, when ``node`` is on PATH, the JavaScript port of
 ``spec/porting/``.
 
     python -m benchmarks.bench_port [--quick]
+    python -m benchmarks.bench_port --whole [--without]   (every named scenario, exhausted)
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from pathlib import Path
 import trio
 
 from meerkat_ref._spec import spec_dir
-from meerkat_ref.oracle.engine import SearchReport, explore, get_scenario
+from meerkat_ref.oracle.engine import SCENARIOS, SearchReport, explore, get_scenario
 from meerkat_ref.oracle.targets import adapter_target
 
-from ._common import Row, Section, Table, at_most, fmt_rate, render_section, say
+from ._common import Row, Section, Table, at_most, fmt_rate, markdown_table, render_section, say
 
 SCENARIO = "create-vs-archive"
 WINDOW = 50  # schedules each rate is measured over, ending at the mark (explore reports every 50)
@@ -60,15 +61,53 @@ class Measured:
     seconds: float
 
 
-def adapters() -> list[tuple[str, list[str]]]:
-    """The adapters measured: the reference, and the JS port where ``node`` runs."""
-    out = [("reference (python -m meerkat_ref.adapter)",
-            [sys.executable, "-m", "meerkat_ref.adapter"])]
+def adapters(footprints: bool = False) -> list[tuple[str, list[str]]]:
+    """The adapters measured: the reference, and the JS port where ``node`` runs.
+
+    Without ``footprints`` each is asked to declare none (every step then conflicts with
+    every other): the rate is measured over a long search, and with its declaration a
+    port explores ``SCENARIO`` whole in fewer schedules than the last mark.
+    """
+    reference = [sys.executable, "-m", "meerkat_ref.adapter"]
+    if not footprints:
+        reference += ["--capabilities", "points,faults,placement,events,exit"]
+    out = [("reference (python -m meerkat_ref.adapter)", reference)]
     node = shutil.which("node")
     port = spec_dir() / "porting" / "memory-port.mjs"
     if node is not None and port.is_file():
-        out.append(("JS port (spec/porting/memory-port.mjs)", [node, str(port)]))
+        out.append(("JS port (spec/porting/memory-port.mjs)",
+                    [node, str(port), *([] if footprints else ["--no-footprints"])]))
     return out
+
+
+async def whole(argv: Sequence[str]) -> list[tuple[str, int, int, float]]:
+    """Every named scenario over the adapter ``argv``, each exhausted: (name, schedules,
+    end states, seconds), as ``meerkat-ref check --adapter`` explores them."""
+    out = []
+    async with adapter_target(list(argv), timeout=30.0) as target:
+        for scenario in SCENARIOS:
+            began = time.perf_counter()
+            report = await explore(target, scenario)
+            if not report.exhausted or report.violating:
+                raise RuntimeError(f"{scenario.name} over {argv}: not exhausted, or violated")
+            out.append((scenario.name, report.schedules, report.states,
+                        time.perf_counter() - began))
+    return out
+
+
+def whole_table(without: bool) -> Table:
+    """Every named scenario over each adapter, with its footprints (and, if asked, without)."""
+    rows = []
+    for declared in (True, False) if without else (True,):
+        for name, argv in adapters(footprints=declared):
+            say(f"port: {name}, every named scenario, footprints {'on' if declared else 'off'}")
+            found = trio.run(whole, argv)
+            label = f"{name}, {'its footprints' if declared else 'no footprints'}"
+            rows += [[label, n, f"{k:,}", str(st), f"{sec:.1f}"] for n, k, st, sec in found]
+            rows.append([label, "**all**", f"{sum(f[1] for f in found):,}",
+                         str(sum(f[2] for f in found)), f"{sum(f[3] for f in found):.1f}"])
+    return Table("every named scenario over a port (check --adapter)",
+                 ["adapter", "scenario", "schedules", "end states", "seconds"], rows)
 
 
 async def measure(argv: Sequence[str], marks: Sequence[int]) -> tuple[Mark, ...]:
@@ -141,7 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true",
                         help="marks at the 100th and 300th schedule instead of the 1,000th")
+    parser.add_argument("--whole", action="store_true",
+                        help="instead: every named scenario over each adapter with its "
+                        "footprints, exhausted (schedules, end states, seconds)")
+    parser.add_argument("--without", action="store_true",
+                        help="with --whole: also with no footprints (slow: about 14 minutes "
+                        "for the JS port)")
     args = parser.parse_args(argv)
+    if args.whole:
+        table = whole_table(args.without)
+        print(markdown_table(table.header, table.rows))
+        return 0
     print(render_section(section(args.quick)))
     return 0
 
