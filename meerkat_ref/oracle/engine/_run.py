@@ -476,19 +476,21 @@ def _fingerprint(monitor: Monitor) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-
 def _judged(footprint: Footprint, choice: Choice, point: Point | None,
             invoked: tuple[str, Call] | None, answered: Sequence[Call]) -> Footprint:
     """``footprint`` with what the step changed of the calls in flight the rules judge by.
 
-    A rule may excuse an effect while a call of some operations is in flight
-    (its ``excuses``; ``JUDGED_IN_FLIGHT``), so such a call's invocation and
-    answer, and a failed store call, write the oracle's resource ``inflight``
-    for the session they name (``*``: a call that names none), and every step
-    on a session reads it (``targets._footprints``): an effect the rules
-    excuse keeps its order with what excuses it.  A call no rule excuses by
-    (a read, a list, an inject, ...) writes nothing there: its invocation is
-    ordered by ``resp`` (real time), its effects by what it touches.
+    A verdict may read when a call of some operations is invoked or answered:
+    a rule excuses an effect while one is in flight (its ``excuses``), or
+    reads the moment itself (its ``orders``: a create's answer against the
+    capacity), or the monitor keeps what the answer changed
+    (``JUDGED_IN_FLIGHT``).  So such a call's invocation and answer, and a
+    failed store call, write the oracle's resource ``inflight`` for the
+    session they name (``*``: a call that names none), and every step on a
+    session reads it (``targets._footprints``).  Any other call (a read, a
+    list, an inject, ...) writes nothing there: its invocation is ordered by
+    ``resp`` (real time), its effects by what it touches.  A step that
+    touches everything (``None``) stays so: a cancelled caller's, say.
     """
     sessions = {c.session_id or "*" for c in answered if c.name in JUDGED_IN_FLIGHT}
     if invoked is not None and invoked[1].name in JUDGED_IN_FLIGHT:
@@ -498,6 +500,7 @@ def _judged(footprint: Footprint, choice: Choice, point: Point | None,
     if not sessions:
         return footprint
     return Footprint(footprint.reads, footprint.writes | {("inflight", s) for s in sessions})
+
 
 async def run_schedule(
     target: Target,
