@@ -83,8 +83,9 @@ async def _explore(argv: list[str], scenario: str) -> tuple[int, set[str]]:
     return report.schedules, report.end_states
 
 
-@pytest.mark.parametrize("scenario",
-                         ["turn-save-vs-archive", "turns-at-once", "interrupt-then-turn"])
+# (turn-save-vs-archive: 110 against 985, and 15 s more of CI; the figures of every named
+# scenario are README's, "Exploring a port in full")
+@pytest.mark.parametrize("scenario", ["turns-at-once", "interrupt-then-turn"])
 def test_a_port_with_footprints_is_explored_in_fewer_schedules_to_the_same_end_states(
         scenario: str) -> None:
     reference = [sys.executable, "-m", "meerkat_ref.adapter"]
