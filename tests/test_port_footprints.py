@@ -139,3 +139,22 @@ def test_the_schema_takes_each_declaration_and_every_resource_the_oracle_knows(
             assert _schema_errors("resourceName", name) == []
     assert _schema_errors("resourceName", "disk:<id>") != []
     assert _schema_errors("resourceName", "row:s1") != []
+
+
+async def _first_step(persistent: bool) -> tuple[bool, bool]:
+    """(declared, the first step of a create has a footprint) over the reference's adapter."""
+    from meerkat_ref._model import model
+
+    argv = [sys.executable, "-m", "meerkat_ref.adapter"]
+    async with adapter_target(argv, ADAPTER_TIMEOUT) as target:
+        await target.open(2, persistent)
+        await target.control(True)
+        await target.call(model.Create("a"), "c:a")
+        settled = await target.settle()
+        return target.footprints is not None, settled.footprint is not None
+
+
+def test_the_declaration_is_the_persistent_service_s() -> None:
+    """``spec/ADAPTER.md`` section 6: an ephemeral service is explored without it."""
+    assert trio.run(_first_step, True) == (True, True)
+    assert trio.run(_first_step, False) == (True, False)

@@ -75,6 +75,7 @@ class AdapterTarget:
         self._store: dict[str, model.Session] | None = None  # the last settle's store, if fresh
         self._hooks_off_by = "open"  # what last turned the hooks off ("" while they are on)
         self._recorder = Recorder(seams=False)  # the step's footprint, from the declaration
+        self._declared: Footprints | None = None  # hello's, for a persistent service
         self._parked: dict[str, Point] = {}  # as the last settle reported them
         self._callers: dict[str, str] = {}  # call id -> the task it runs in
 
@@ -88,7 +89,7 @@ class AdapterTarget:
         self.hello = hello
         if "footprints" in self.capabilities:
             try:
-                self._recorder.declaration = Footprints.from_json(hello.get("footprints"), GROUPS)
+                self._declared = Footprints.from_json(hello.get("footprints"), GROUPS)
             except ValueError as exc:
                 raise ProtocolError(f"hello offers footprints, but its declaration is not one "
                                     f"(spec/ADAPTER.md section 6): {exc}") from None
@@ -96,7 +97,7 @@ class AdapterTarget:
     @property
     def footprints(self) -> Footprints | None:
         """The port's declaration, if its ``hello`` offered one (``footprints``)."""
-        return self._recorder.declaration
+        return self._declared
 
     @property
     def description(self) -> str:
@@ -129,6 +130,9 @@ class AdapterTarget:
         self._parked.clear()
         self._callers.clear()
         self._recorder.take()
+        # The declaration is the persistent service's (spec/ADAPTER.md section 6): an
+        # ephemeral one is explored with every step touching everything.
+        self._recorder.declaration = self._declared if persistent else None
         answer = await self.client.call({"cmd": "open", "capacity": capacity,
                                          "persistent": persistent})
         if answer.code == "INVALID_ARGUMENT":  # the service refused it [INPUT]
