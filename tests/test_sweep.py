@@ -39,7 +39,7 @@ def test_readme_counts_the_scenarios_of_each_scope() -> None:
     assert f"# {counts['ci-faults']} scenarios, every CI run: a store fault in each" in readme
     assert f"# {counts['ci3']} scenarios, every CI run: groups of three calls" in readme
     assert f"# the default scope: {counts['default']:,} scenarios of 2 calls" in readme
-    assert f"# {counts['full']:,} scenarios, groups of 3 too (hours)" in readme
+    assert f"# {counts['full']:,} scenarios, groups of 3 too (" in readme
 
 
 def test_the_ci_scope_is_explored_in_full_with_readme_s_totals() -> None:
