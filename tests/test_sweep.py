@@ -42,25 +42,26 @@ def test_readme_counts_the_scenarios_of_each_scope() -> None:
     assert f"# {counts['full']:,} scenarios, groups of 3 too (" in readme
 
 
+def _swept_whole_as_readme_says(name: str) -> None:
+    """Sweep the scope ``name`` whole: every interleaving, no violation, and README's sentence
+    of its figures (scenarios, schedules, end states) matches what the sweep found."""
+    result = sweep(MAKE, SCOPES[name])
+    assert result.exhausted and not result.violating
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
+                      .read_text(encoding="utf-8").split())
+    figures = (f"`meerkat-ref sweep --scope {name}` explores {len(result.rows)} scenarios, "
+               f"{result.schedules:,} schedules, {result.states} end states, 0 violations")
+    assert figures in readme
+
+
 def test_the_ci_scope_is_explored_in_full_with_readme_s_totals() -> None:
     """The ci scope, whole, every CI run: every interleaving, no violation; README's figures."""
-    result = sweep(MAKE, SCOPES["ci"])
-    assert result.exhausted and not result.violating
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    figures = (f"`meerkat-ref sweep --scope ci` explores {len(result.rows)} scenarios, "
-               f"{result.schedules:,}\nschedules, {result.states} end states, 0 violations")
-    assert figures in readme
+    _swept_whole_as_readme_says("ci")
 
 
 def test_the_ci_faults_scope_is_explored_in_full_with_readme_s_totals() -> None:
     """The ci alphabet with a store fault in every group, whole, every CI run."""
-    result = sweep(MAKE, SCOPES["ci-faults"])
-    assert result.exhausted and not result.violating
-    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
-                      .read_text(encoding="utf-8").split())
-    figures = (f"`meerkat-ref sweep --scope ci-faults` explores {len(result.rows)} scenarios, "
-               f"{result.schedules:,} schedules, {result.states} end states, 0 violations")
-    assert figures in readme
+    _swept_whole_as_readme_says("ci-faults")
 
 
 def test_the_ci3_scope_of_three_calls_is_explored_in_full_with_readme_s_totals() -> None:
@@ -74,13 +75,7 @@ def test_the_ci3_scope_of_three_calls_is_explored_in_full_with_readme_s_totals()
     assert left_out == {"turn+turn+turn", "turn+turn+archive", "turn+archive+archive",
                         "archive+archive+archive"}
     assert "at most 2 of {turn, archive} in a group" in scope.describe()
-    result = sweep(MAKE, scope)
-    assert result.exhausted and not result.violating
-    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
-                      .read_text(encoding="utf-8").split())
-    figures = (f"`meerkat-ref sweep --scope ci3` explores {len(result.rows)} scenarios, "
-               f"{result.schedules:,} schedules, {result.states} end states, 0 violations")
-    assert figures in readme
+    _swept_whole_as_readme_says("ci3")
 
 
 def test_shards_partition_the_scope() -> None:
