@@ -188,8 +188,7 @@ def _touches_of(value: object, groups: frozenset[str], where: str) -> Touches:
             raise ValueError(f"{where}.{part} must be a list of resource names")
         for n in items:
             group, colon, item = n.partition(":")
-            if group not in groups or (colon and item not in (SESSION, "*")) or (
-                    colon and not item):
+            if group not in groups or (colon and item not in (SESSION, "*")):
                 raise ValueError(
                     f"{where}.{part}: {n!r} is not a resource (a group of "
                     f"{', '.join(sorted(groups))}, optionally ':<id>' or ':*')")

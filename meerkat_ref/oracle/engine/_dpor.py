@@ -122,8 +122,9 @@ class DporRun:
         self.crashed = False
         self.final_ready: tuple[str, ...] = ()  # ready when the run stopped short (aborted)
         # (step, label): the label's step, asleep before that step, stayed asleep after it
-        # (called independent of it): claims a run never shows as a pair (the audit's).
-        self.kept_asleep: list[tuple[int, str]] = []
+        # (called independent of it): claims a run never shows as a pair.  Kept only for
+        # the audit (``None``: not auditing, nothing to keep).
+        self.kept_asleep: list[tuple[int, str]] | None = None
 
     def _choice(self, label: str, ready: Sequence[Point]) -> Choice:
         if label == CRASH:
@@ -192,7 +193,8 @@ class DporRun:
             q: f for q, f in self._sleep.items()
             if _process(q) != taken and not _conflict(f, footprint)
         }
-        self.kept_asleep.extend((self._step, q) for q in self._next_sleep if q != CRASH)
+        if self.kept_asleep is not None:
+            self.kept_asleep.extend((self._step, q) for q in self._next_sleep if q != CRASH)
 
 
 def _bits(mask: int) -> list[int]:
@@ -364,6 +366,8 @@ class DporScheduler(Scheduler):
             if self._tree is not None:
                 run = self._tree.next_run()
                 if run is not None:
+                    if self._auditor is not None:
+                        run.kept_asleep = []
                     return run
                 self._plan_done(self._tree.plan)
                 self._tree = None
@@ -394,7 +398,7 @@ class DporScheduler(Scheduler):
             for error in await self._auditor.after(outcome, self._tree.steps()):
                 report.oracle_error(error)
             asleep = [(i, Choice(_process(q), fault=q.endswith(FAULTED)))
-                      for i, q in run.kept_asleep]
+                      for i, q in run.kept_asleep or ()]
             for error in await self._auditor.asleep(outcome, asleep):
                 report.oracle_error(error)
             _footprint_problems(target, scenario, report)
