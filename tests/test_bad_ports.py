@@ -22,7 +22,7 @@ import pytest
 import trio
 from helpers import ADAPTER_TIMEOUT
 
-from meerkat_ref.oracle.conform import Options, conform
+from meerkat_ref.oracle.conform import Options, Report, conform
 from meerkat_ref.oracle.engine import Choice, ReplayStrategy, run_schedule, scenario_from_spec
 from meerkat_ref.oracle.targets import adapter_target
 
@@ -40,6 +40,7 @@ def argv(port: str) -> list[str]:
         ("late_archive.py", "host-checkpoint-vs-archive", "ARCHIVE-STOP"),
         ("overlapping_turns.py", "turns-at-once", "TURN-BUSY"),
         ("busy_check_then_act.py", "turns-at-once", "TURN-BUSY"),
+        ("interrupt_frees_turn.py", "interrupt-then-turn", "LINEARIZABLE"),
     ],
 )
 def test_concurrent_search_names_the_broken_rule_with_a_replayable_counterexample(
@@ -65,6 +66,30 @@ def test_concurrent_search_names_the_broken_rule_with_a_replayable_counterexampl
         return {v.rule for v in again.violations}
 
     assert rule in trio.run(replay), "the counterexample does not replay"
+
+
+def test_a_port_that_declares_footprints_is_searched_by_dpor_and_its_three_call_bug_found() -> None:
+    """Conform's default exhaustive search over a port that declares its footprints is DPOR.
+
+    The port's bug needs a turn, an interrupt and a second turn, the interrupt
+    preempting: the bounded DFS conform runs over a port that declares nothing
+    (bound 0) never runs such a schedule, and passes it; DPOR runs every
+    behaviour of the scenario and names it.
+    """
+    def run(search: str) -> Report:
+        return conform(argv("interrupt_frees_turn.py"),
+                       Options(random_cases=0, free_runs=0, search_runs=0,
+                               scenarios=("interrupt-then-turn",), shrink_budget=0,
+                               timeout=ADAPTER_TIMEOUT, search=search))
+
+    found = run("auto")
+    assert not found.ok and found.failed_in[SEARCH]["LINEARIZABLE"] > 0, found.text()
+    (search,) = found.searches
+    assert search["strategy"] == "dpor" and search["exhausted"], search
+    assert "by DPOR, every behaviour once (the adapter declares its footprints" in found.text()
+    bounded = run("dfs")
+    assert bounded.ok, bounded.text()
+    assert "within preemption bound 0" in bounded.text()
 
 
 def test_the_reference_passes_the_same_searches() -> None:

@@ -13,6 +13,7 @@ and README's check table, measured through this loop); ``check``,
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -24,7 +25,13 @@ from helpers import ADAPTER_TIMEOUT
 
 from meerkat_ref.cli import main
 from meerkat_ref.oracle.check import explore, in_process
-from meerkat_ref.oracle.conform import Options, portfolio
+from meerkat_ref.oracle.conform import (
+    Options,
+    add_arguments,
+    parse_request,
+    portfolio,
+    schedule_cap,
+)
 from meerkat_ref.oracle.engine import (
     SCHEDULERS,
     DfsScheduler,
@@ -230,6 +237,39 @@ def test_conform_default_portfolio_is_the_search_it_always_ran() -> None:
     given = (parse_scheduler("dpor"), parse_scheduler("pct:runs=2"))
     assert portfolio(Options(schedulers=given)) == list(given)
     assert portfolio(Options(schedulers=given, max_schedules=0)) == [given[1]]
+
+
+DECLARES = frozenset({"points", "footprints"})
+
+
+def test_conform_explores_a_port_that_declares_footprints_by_dpor() -> None:
+    """``--search auto``: DPOR over an adapter that declares its footprints, else the
+    bounded DFS; each exhaustive search with its own default cap, ``--max-schedules`` for
+    either."""
+    assert portfolio(Options(), DECLARES)[0].text == "dpor"
+    assert portfolio(Options(), frozenset({"points"}))[0].text == "dfs:bound=0"
+    assert portfolio(Options(search="dfs"), DECLARES)[0].text == "dfs:bound=0"
+    assert portfolio(Options(search="dpor"), frozenset({"points"}))[0].text == "dpor"
+    dpor, dfs = portfolio(Options(), DECLARES)[0], portfolio(Options())[0]
+    assert (schedule_cap(Options(), dpor), schedule_cap(Options(), dfs)) == (10_000, 400)
+    assert schedule_cap(Options(max_schedules=7), dpor) == 7
+    assert "dpor" not in [s.text for s in portfolio(Options(max_schedules=0), DECLARES)]
+
+
+def _request(*argv: str) -> Options:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parse_request(parser.parse_args(["--adapter", "port", *argv])).opts
+
+
+def test_conform_options_pick_the_exhaustive_search() -> None:
+    assert _request().search == "auto"
+    assert _request("--bound", "2").search == "dfs"  # a bound asks for the bounded DFS
+    assert _request("--search", "dpor").search == "dpor"
+    for bad in (["--search", "bfs"], ["--search", "dpor", "--bound", "1"],
+                ["--search", "dfs", "--scheduler", "dpor"]):
+        with pytest.raises(ValueError, match=r"--search|--bound"):
+            _request(*bad)
 
 
 def test_conform_runs_the_portfolio_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,9 +14,13 @@ Phases, in order:
    through the adapter's scheduling hooks, reported as followed exactly or
    only where the port's points allowed;
 4. ``concurrent search (hooks)``: every named scenario explored by each
-   scheduler of a portfolio, in order (``portfolio``): by default the
-   bounded-exhaustive search (``--bound``, at most ``--max-schedules``
-   schedules), then ``--search-runs`` seeded PCT and random schedules each;
+   scheduler of a portfolio, in order (``portfolio``): by default an
+   exhaustive search, then ``--search-runs`` seeded PCT and random
+   schedules each.  The exhaustive search is DPOR, every behaviour once,
+   when the adapter declares its footprints (capability ``footprints``,
+   [WIRE-FOOTPRINTS]); else the DFS within the preemption bound
+   ``--bound`` (``--search`` picks either; at most ``--max-schedules``
+   schedules a scenario);
    ``--scheduler NAME[:k=v,...]``, repeated, names the portfolio instead
    (the engine's ``SCHEDULERS``: ``--scheduler dpor --scheduler pct:runs=50``);
 5. ``concurrent free-running``: each scenario ``--free-runs`` times, the
@@ -87,6 +91,7 @@ __all__ = [
     "NEEDS_EXIT",
     "NEEDS_FAULTS",
     "NEEDS_POINTS",
+    "SEARCHES",
     "Options",
     "ProtocolError",
     "Report",
@@ -100,6 +105,7 @@ __all__ = [
     "portfolio",
     "renumber",
     "run",
+    "schedule_cap",
     "unmet_need",
 ]
 
@@ -110,8 +116,9 @@ class Options:
     seed: int = 1
     random_cases: int = 8
     random_steps: int = 30
-    bound: int | None = 0  # the exhaustive search's preemption bound per scenario
-    max_schedules: int = 400  # per scenario, for the exhaustive search
+    bound: int | None = 0  # the bounded DFS's preemption bound per scenario
+    max_schedules: int | None = None  # per scenario, for the exhaustive search; None: its own
+    search: str = "auto"  # the exhaustive search: dpor, dfs, or auto (``exhaustive``)
     search_runs: int = 8
     free_runs: int = 10
     shrink_budget: int = 40
@@ -119,20 +126,57 @@ class Options:
     schedulers: tuple[SchedulerSpec, ...] = ()  # the search's portfolio; () : from the above
 
 
-def portfolio(opts: Options) -> list[SchedulerSpec]:
+SEARCHES = ("auto", "dpor", "dfs")
+"""``--search``: ``auto`` is DPOR over an adapter that declares its footprints, else ``dfs``."""
+
+MAX_SCHEDULES = {"dpor": 10_000, "dfs": 400}
+"""The exhaustive search's default cap per scenario.  DPOR explores each behaviour once, and
+every named scenario has fewer than 6,000 over the reference's declaration, so its cap only
+stops a port whose declaration is so coarse that the search would run for hours; the bounded
+DFS re-runs behaviours, and its cap keeps conform's default run to minutes."""
+
+
+def exhaustive(opts: Options, offered: frozenset[str]) -> str:
+    """The exhaustive search conform runs over an adapter that offered ``offered``.
+
+    ``auto``: DPOR if the adapter declares its footprints.  Without a
+    declaration DPOR must take every step as touching everything, which
+    over a real scenario runs thousands of schedules where the bounded DFS
+    runs tens, so a port that declares nothing keeps the bounded DFS.
+    Why DPOR when it can: the bounded DFS leaves out every schedule with
+    more preemptions than the bound, and bugs of three calls need them
+    (an interrupt that frees a turn's slot, a gate dropped before the
+    archive's stop); DPOR leaves out none.
+    """
+    if opts.search != "auto":
+        return opts.search
+    return "dpor" if "footprints" in offered else "dfs"
+
+
+def schedule_cap(opts: Options, spec: SchedulerSpec) -> int:
+    """Schedules the exhaustive scheduler ``spec`` runs per scenario at most (0: skipped)."""
+    if opts.max_schedules is not None:
+        return opts.max_schedules
+    return MAX_SCHEDULES["dpor" if spec.name == "dpor" else "dfs"]
+
+
+def portfolio(opts: Options, offered: frozenset[str] = frozenset()) -> list[SchedulerSpec]:
     """The schedulers of the concurrent search, in the order they run over every scenario.
 
-    ``opts.schedulers`` if given; else the exhaustive DFS under ``bound``
-    (if ``max_schedules``), then ``search_runs`` seeded runs, PCT (depth 3)
-    on seeds ``seed``, ``seed + 2``, ... and random on ``seed + 1``,
-    ``seed + 3``, ...: the seeds conform has always used.  An exhaustive
-    scheduler stops at ``max_schedules`` (0: it is skipped).
+    ``opts.schedulers`` if given; else the exhaustive search (``exhaustive``:
+    DPOR, or the DFS under ``bound``; skipped if its cap is 0), then
+    ``search_runs`` seeded runs, PCT (depth 3) on seeds ``seed``,
+    ``seed + 2``, ... and random on ``seed + 1``, ``seed + 3``, ...: the
+    seeds conform has always used.  An exhaustive scheduler stops at its
+    cap (``schedule_cap``).
     """
     if opts.schedulers:
-        return [s for s in opts.schedulers if opts.max_schedules > 0 or not s.kind.exhaustive]
-    out = []
-    if opts.max_schedules > 0:
-        out.append(parse_scheduler("dfs" if opts.bound is None else f"dfs:bound={opts.bound}"))
+        return [s for s in opts.schedulers if not s.kind.exhaustive or schedule_cap(opts, s)]
+    if exhaustive(opts, offered) == "dpor":
+        first = parse_scheduler("dpor")
+    else:
+        first = parse_scheduler("dfs" if opts.bound is None else f"dfs:bound={opts.bound}")
+    out = [first] if schedule_cap(opts, first) > 0 else []
     pct, rand = (opts.search_runs + 1) // 2, opts.search_runs // 2
     if pct:
         out.append(parse_scheduler(f"pct:runs={pct},seed={opts.seed},step=2,depth=3"))
@@ -280,16 +324,32 @@ class _Conform:
 
     async def search(self, scenarios: Sequence[Scenario]) -> None:
         opts = self.opts
-        schedulers = portfolio(opts)
+        offered = self.target.capabilities
+        schedulers = portfolio(opts, offered)
         if opts.schedulers:
-            about = (f"every scenario with each of: {', '.join(s.text for s in schedulers)} "
-                     f"(an exhaustive one at most {opts.max_schedules} schedules each)")
+            caps = sorted({schedule_cap(opts, s) for s in schedulers if s.kind.exhaustive})
+            about = (f"every scenario with each of: {', '.join(s.text for s in schedulers)}"
+                     + (f" (an exhaustive one at most {' or '.join(map(str, caps))} schedules "
+                        "each)" if caps else ""))
         else:
-            shown = "none" if opts.bound is None else str(opts.bound)
             last = opts.seed + opts.search_runs - 1
-            about = (f"every scenario exhaustively within preemption bound {shown} (at most "
-                     f"{opts.max_schedules} schedules each), then {opts.search_runs} PCT and "
-                     f"random schedules each (seeds {opts.seed}..{last})")
+            first = schedulers[0] if schedulers and schedulers[0].kind.exhaustive else None
+            if first is None:
+                about = ""
+            elif first.name == "dpor":
+                why = ("the adapter declares its footprints" if "footprints" in offered
+                       else "--search dpor, with no footprints declared: every step "
+                       "touches everything")
+                about = (f"every scenario by DPOR, every behaviour once ({why}; at most "
+                         f"{schedule_cap(opts, first)} schedules each)")
+            else:
+                shown = "none" if opts.bound is None else str(opts.bound)
+                about = (f"every scenario exhaustively within preemption bound {shown} (at "
+                         f"most {schedule_cap(opts, first)} schedules each)")
+            if opts.search_runs:
+                runs = (f"{opts.search_runs} PCT and random schedules each (seeds "
+                        f"{opts.seed}..{last})")
+                about = f"{about}, then {runs}" if about else runs
         phase = self.phase("concurrent search (hooks)", about)
         started = time.perf_counter()
         try:
@@ -316,7 +376,7 @@ class _Conform:
             await explore_with(self.target, scenario, scheduler, seen=seen)
             return
         search = await explore_with(self.target, scenario, scheduler,
-                                    max_schedules=self.opts.max_schedules)
+                                    max_schedules=schedule_cap(self.opts, spec))
         self.report.searches.append(search.to_json())
         self.report.check(RULES, search.schedules)
         phase.cases += search.schedules
@@ -391,7 +451,7 @@ def capability_gaps(opts: Options, offered: frozenset[str]) -> dict[str, str]:
         planned += random_cases(opts.seed, opts.random_cases, opts.random_steps,
                                 "conform-random", faults="faults" in offered)
     runnable = _clauses_of(c for c in planned if needs(c) is None)
-    concurrent = opts.free_runs > 0 or ("points" in offered and bool(portfolio(opts)))
+    concurrent = opts.free_runs > 0 or ("points" in offered and bool(portfolio(opts, offered)))
     reached = runnable | (set(RULES) if concurrent else set())
     gaps: dict[str, str] = {}
     if "events" not in offered and "EVENTS" in reached:  # its steps run, unchecked on events
@@ -429,7 +489,8 @@ async def conform_target(target: Target, opts: Options, report: Report,
                           faults="faults" in target.capabilities)),
          opts.random_cases > 0),
         ("concurrent vectors (hooks)", run.vectors, True),
-        ("concurrent search (hooks)", lambda: run.search(scenarios), bool(portfolio(opts))),
+        ("concurrent search (hooks)", lambda: run.search(scenarios),
+         bool(portfolio(opts, target.capabilities))),
         ("concurrent free-running", lambda: run.free(scenarios), opts.free_runs > 0),
     ]
     phase = "start"
@@ -516,14 +577,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operations per random sequence (default 30)")
     add_scheduler_option(parser, "a scheduler of the concurrent search's portfolio "
                          "(repeatable; each explores every scenario, in the order given; "
-                         "default: dfs:bound=N of --bound, then --search-runs PCT and random "
-                         "runs)", repeatable=True)
+                         "default: the exhaustive search of --search, then --search-runs PCT "
+                         "and random runs)", repeatable=True)
+    parser.add_argument("--search", default=None, metavar="|".join(SEARCHES),
+                        help="the exhaustive search per scenario: dpor (every behaviour once), "
+                        "dfs (within --bound), or auto (default): dpor if the adapter declares "
+                        "its footprints, else dfs (not with --scheduler)")
     parser.add_argument("--bound", type=int, default=None, metavar="N",
-                        help="preemption bound of the exhaustive search per scenario (default 0; "
-                        "not with --scheduler)")
-    parser.add_argument("--max-schedules", type=int, default=400, metavar="N",
+                        help="preemption bound of the dfs search per scenario (default 0; "
+                        "given, the search is dfs; not with --scheduler)")
+    parser.add_argument("--max-schedules", type=int, default=None, metavar="N",
                         help="schedules the exhaustive search runs per scenario at most "
-                        "(default 400; 0: skip it)")
+                        f"(default {MAX_SCHEDULES['dpor']:,} for dpor, {MAX_SCHEDULES['dfs']} "
+                        "for dfs; 0: skip it)")
     parser.add_argument("--search-runs", type=int, default=None, metavar="N",
                         help="PCT and random schedules per scenario (default 8; 0: skip; not "
                         "with --scheduler)")
@@ -564,14 +630,22 @@ def parse_request(args: argparse.Namespace) -> Request:
     if not argv:
         raise ValueError("--adapter is empty")
     schedulers: tuple[SchedulerSpec, ...] = tuple(getattr(args, "scheduler", None) or ())
-    if schedulers and (args.bound is not None or args.search_runs is not None):
+    search = getattr(args, "search", None)
+    if schedulers and (args.bound is not None or args.search_runs is not None
+                       or search is not None):
         raise ValueError("--scheduler names the concurrent search's portfolio: give it "
-                         "without --bound or --search-runs (e.g. --scheduler dfs:bound=0 "
-                         "--scheduler pct:runs=4)")
+                         "without --search, --bound or --search-runs (e.g. --scheduler "
+                         "dfs:bound=0 --scheduler pct:runs=4)")
+    if search is not None and search not in SEARCHES:
+        raise ValueError(f"--search {search!r}: one of {', '.join(SEARCHES)}")
+    if search == "dpor" and args.bound is not None:
+        raise ValueError("--bound bounds the dfs search: not with --search dpor")
+    if search is None:  # a bound asks for the bounded DFS
+        search = "auto" if args.bound is None else "dfs"
     bound = 0 if args.bound is None else args.bound
     search_runs = Options.search_runs if args.search_runs is None else args.search_runs
     numbers = (args.random_cases, args.random_steps, search_runs, args.free_runs,
-               args.shrink_budget, bound, args.max_schedules)
+               args.shrink_budget, bound, args.max_schedules or 0)
     if not args.timeout > 0 or any(n < 0 for n in numbers):
         raise ValueError("--timeout must be positive and counts not negative")
     for name in args.scenario or ():
@@ -579,6 +653,7 @@ def parse_request(args: argparse.Namespace) -> Request:
     opts = Options(
         timeout=args.timeout, seed=args.seed, random_cases=args.random_cases,
         random_steps=args.random_steps, bound=bound, max_schedules=args.max_schedules,
+        search=search,
         search_runs=search_runs, free_runs=args.free_runs,
         shrink_budget=args.shrink_budget, scenarios=tuple(args.scenario or ()),
         schedulers=schedulers,
