@@ -43,7 +43,7 @@ from meerkat_ref.oracle.check import explore, in_process
 from meerkat_ref.oracle.engine import get_scenario
 from meerkat_ref.oracle.engine._dpor import DporRun
 from meerkat_ref.oracle.engine._run import run_schedule
-from meerkat_ref.oracle.sweep import SCOPES, explore_scenarios, scenarios
+from meerkat_ref.oracle.sweep import SCOPES, every_budget, explore_scenarios, scenarios
 from meerkat_ref.oracle.targets import Footprint, InProcessTarget
 from meerkat_ref.service import _placement
 from meerkat_ref.variants import Variant
@@ -151,7 +151,7 @@ def test_check_finds_every_mutant_built_on_the_renamed_service(
 def test_the_sweep_finds_the_renamed_check_then_act(
         renamed: tuple[ModuleType, ModuleType]) -> None:
     _, copies = renamed
-    chosen = [(i, s) for i, s in enumerate(scenarios(SCOPES["default"]))
+    chosen = [(i, s) for i, s in enumerate(scenarios(every_budget(SCOPES["default"])))
               if s.name == "idle/1s/turn+turn"]
     (row,) = explore_scenarios(partial(_target, copies.CheckThenAct), chosen)
     assert "TURN-BUSY" in row.rules

@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from meerkat_ref.cli import main
-from meerkat_ref.oracle.sweep import SCOPES, Scope, open_ledger, scenarios, shard, sweep
+from meerkat_ref.oracle.sweep import (
+    SCOPES,
+    Scope,
+    every_budget,
+    open_ledger,
+    scenarios,
+    shard,
+    sweep,
+)
 from meerkat_ref.variants import Variant
 
 SLICE = Scope("slice", sizes=(2,), sessions=(1,), situations=("idle",), faults=(0,),
@@ -76,6 +84,55 @@ def test_the_ci3_scope_of_three_calls_is_explored_in_full_with_readme_s_totals()
                         "archive+archive+archive"}
     assert "at most 2 of {turn, archive} in a group" in scope.describe()
     _swept_whole_as_readme_says("ci3")
+
+
+# -- fewer scenarios, soundly: a group with the most faults and crashes covers it with fewer ---
+
+
+def test_the_default_and_full_scopes_explore_each_group_once_with_the_most() -> None:
+    """Each group of calls once, with at most one fault and one crash (``sweep``'s module
+    doc); ``every_budget`` gives back the four variants each group stands for."""
+    for name in ("default", "full"):
+        scope = SCOPES[name]
+        kept, every = scenarios(scope), scenarios(every_budget(scope))
+        assert all(s.name.endswith("/fault/crash") and (s.faults, s.crashes) == (1, 1)
+                   for s in kept)
+        assert len(every) == 4 * len(kept)
+        assert {s.name for s in kept} == {s.name for s in every
+                                         if (s.faults, s.crashes) == (1, 1)}
+        assert "at most 1 store fault and at most 1 crash" in scope.describe()
+    assert "no store fault and no crash" in SCOPES["ci"].describe()
+    assert "(each group also explored with 0)" in every_budget(SCOPES["default"]).describe()
+
+
+@pytest.mark.parametrize(("mutant", "group"), [
+    (None, "stored/1s/read+archive"),
+    ("ArchiveKeepsRow", "stored/1s/read+archive"),
+    ("ReadLiveOnly", "stored/1s/read+archive"),
+    ("PageBeforeMerge", "stored/1s/create+list"),
+    ("ShutdownWaitsForNone", "stored/1s/create+list"),
+])
+def test_the_kept_budget_reaches_every_end_state_and_verdict_of_the_others(
+        mutant: str | None, group: str) -> None:
+    """Explored apart, a group's four budgets reach no end state and break no rule that the
+    kept one (a fault and a crash) does not: on the reference and with mutants planted that
+    the group catches (``benchmarks.bench_subsume`` runs more groups and every mutant)."""
+    import sys
+
+    import trio
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:  # benchmarks/ sits beside tests/ and is not installed
+        sys.path.insert(0, root)
+    from benchmarks.bench_subsume import groups, measure, mutant_targets
+
+    chosen = {group: groups(SCOPES["default"])[group]}
+    make = MAKE if mutant is None else mutant_targets([mutant])[mutant]
+    measured = trio.run(measure, mutant or "reference", make, chosen)
+    assert not measured.differences, measured.differences
+    assert measured.violating_every == measured.violating_kept
+    assert bool(measured.violating_kept) == (mutant is not None)
+    assert measured.kept_schedules < measured.every_schedules
 
 
 def test_shards_partition_the_scope() -> None:
