@@ -179,11 +179,12 @@ def scenarios_table(cap: int) -> tuple[str, bool]:
             same = "yes" if dpor.end_states == plain.end_states else "NO"
         else:
             shown, same = "n/c", "-"
+        rate = dpor.schedules / dpor.seconds if dpor.seconds else 0.0
         rows.append([sc.name, shown, str(dpor.schedules), str(dpor.pruned), str(len(forms)),
-                     runs, same, f"{seconds:.1f}"])
+                     runs, same, f"{rate:.0f}", f"{seconds:.1f}"])
     header = ["scenario", "traces (counted)", "DPOR schedules", "DPOR blocked runs",
               "distinct traces among DPOR's schedules", "plain DFS schedules",
-              "same end states", "CPU s"]
+              "same end states", "DPOR schedules/s", "CPU s"]
     return markdown_table(header, rows), ok
 
 
