@@ -10,8 +10,14 @@ Judges (``_run.JUDGES`` tries them cheapest first: for the store the contract su
 
 ``conform``  ``conform`` over the reference adapter, started through
              ``_serve`` so the adapter process runs the mutant too; default
-             options but no free-running runs (their verdict is luck), stopped
-             at the first failing clause.
+             options but no free-running runs (their verdict is luck) and the
+             bounded DFS for its exhaustive search (``--search dfs``), stopped
+             at the first failing clause.  Why not DPOR, conform's default over
+             an adapter that declares its footprints, as this one does: it is
+             ``check``'s search again (the same engine, scenarios and rules over
+             the same service, with the reference's own declaration), two
+             minutes a mutant that conform's other phases let through, for no
+             verdict ``check`` does not give.
 ``check``    every named scenario explored in full (DPOR), as ``meerkat-ref
              check`` does, stopped at the first violating run.
 ``sweep``    every scenario of the scopes every CI run sweeps (``ci``,
@@ -64,7 +70,7 @@ def _conform(store: str) -> None:
     concurrent = load_concurrent(spec_dir() / "vectors" / "concurrent.json")
     # No free-running runs: whether one of them hits a window is the machine's luck,
     # and a verdict must not be (everything else conform does is seeded or exhaustive).
-    opts = Options(free_runs=0)
+    opts = Options(free_runs=0, search="dfs")  # DPOR here would be ``check`` again (above)
 
     async def main() -> None:
         try:
