@@ -60,13 +60,9 @@ def mutant_targets(names: Sequence[str]) -> dict[str, MakeTarget]:
     """The test mutants by class name (``all``: every one), as in-process targets."""
     if str(TESTS) not in sys.path:  # the test mutants live beside the tests
         sys.path.insert(0, str(TESTS))
-    from stateful import mutants
+    from stateful.mutants import service_mutants
 
-    from meerkat_ref import PersistentSessionService
-
-    known = {n: v for n, v in vars(mutants).items()
-             if isinstance(v, type) and not n.startswith("_")
-             and issubclass(v, PersistentSessionService) and v is not PersistentSessionService}
+    known = service_mutants()
     chosen = sorted(known) if "all" in names else list(names)
     out: dict[str, MakeTarget] = {}
     for name in chosen:

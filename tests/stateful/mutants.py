@@ -266,3 +266,13 @@ MUTANTS: dict[str, Backend] = {
         _backend("ignores-arming", IgnoresArming),
     )
 }
+
+
+def service_mutants() -> dict[str, type[PersistentSessionService]]:
+    """Every mutant service class of this module, by class name: the one list that the tests
+    (``tests/test_dpor.py``: each has a scenario ``check`` finds it in) and the benchmarks
+    (``benchmarks.bench_subsume``) plant."""
+    return {name: value for name, value in globals().items()
+            if isinstance(value, type) and not name.startswith("_")
+            and issubclass(value, PersistentSessionService)
+            and value is not PersistentSessionService}
