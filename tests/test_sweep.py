@@ -1,6 +1,6 @@
 """``meerkat-ref sweep``: a generated scope, explored in full, with the same totals however split.
 
-The ``ci`` scope runs whole (about 110 scenarios); splits are compared on a
+The ``ci`` scope runs whole (about 200 scenarios); splits are compared on a
 slice of it, so the suite stays bounded.  The Dask path runs against a local
 cluster (the ``dask`` extra, installed by ``.ci/run``).  The ledger (resume,
 refusal, torn lines) has its own file, ``test_sweep_ledger.py``.
@@ -179,7 +179,7 @@ def test_sweep_on_a_local_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFix
     local = sweep(MAKE, SLICE)
     with open_ledger(tmp_path / "jobs2.jsonl", SLICE, ["reference"], store="memory") as ledger:
         sweep(MAKE, SLICE, jobs=2, ledger=ledger)
-    argv = ["sweep", "--scope", "ci", "--shard", "5/54", "--json"]
+    argv = ["sweep", "--scope", "ci", "--shard", "5/100", "--json"]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
@@ -203,11 +203,11 @@ def test_sweep_on_a_local_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_cli_sweep_prints_its_scope_and_totals(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sweep", "--scope", "ci", "--shard", "5/27", "--json"]) == 0
+    assert main(["sweep", "--scope", "ci", "--shard", "5/50", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["format"] == "meerkat-ref/sweep@1"
     in_scope = len(scenarios(SCOPES["ci"]))
-    assert data["scenarios"] == len(range(5, in_scope, 27))
+    assert data["scenarios"] == len(range(5, in_scope, 50))
     assert data["scenarios_in_scope"] == in_scope
     assert data["violations"] == 0 and data["exhausted"] is True
     assert "every interleaving explored" in data["claim"]

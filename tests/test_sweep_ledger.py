@@ -120,7 +120,7 @@ def test_the_same_command_goes_on_after_an_interrupt(
 ) -> None:
     """``meerkat-ref sweep``, stopped by ^C in its third scenario, then run again unchanged."""
     path = tmp_path / "ci.jsonl"
-    argv = ["sweep", "--scope", "ci", "--shard", "3/27", "--ledger", str(path)]
+    argv = ["sweep", "--scope", "ci", "--shard", "3/50", "--ledger", str(path)]
     explored = _recording(monkeypatch, fail_on=3)
     assert main(argv) == 130
     err = capsys.readouterr().err
@@ -134,7 +134,7 @@ def test_the_same_command_goes_on_after_an_interrupt(
     data = json.loads(capsys.readouterr().out)
     assert data["resumed"] == 2 and data["complete"] and data["scenarios"] == 4
     assert len(explored) == 2
-    assert main(["sweep", "--scope", "ci", "--shard", "3/27", "--no-ledger", "--json"]) == 0
+    assert main(["sweep", "--scope", "ci", "--shard", "3/50", "--no-ledger", "--json"]) == 0
     fresh = json.loads(capsys.readouterr().out)
     assert (data["schedules"], data["end_states"]) == (fresh["schedules"], fresh["end_states"])
     assert fresh["resumed"] == 0 and fresh["ledger"] is None
@@ -143,7 +143,7 @@ def test_the_same_command_goes_on_after_an_interrupt(
 def test_max_scenarios_stops_with_its_own_exit_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["sweep", "--scope", "ci", "--shard", "5/27", "--ledger", str(tmp_path / "l.jsonl")]
+    argv = ["sweep", "--scope", "ci", "--shard", "5/50", "--ledger", str(tmp_path / "l.jsonl")]
     assert main([*argv, "--max-scenarios", "3"]) == EXIT_STOPPED
     assert "STOPPED before the end: 1 of 4 scenarios left" in capsys.readouterr().out
     assert main([*argv, "--max-scenarios", "3"]) == 0  # the last one: done
@@ -261,19 +261,19 @@ def test_the_default_ledger_is_named_by_the_command(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(LEDGERS_ENV, raising=False)
-    argv = ["sweep", "--scope", "ci", "--shard", "5/54", "--max-schedules", "50"]
+    argv = ["sweep", "--scope", "ci", "--shard", "7/100", "--max-schedules", "50"]
     assert main(argv) == 0
-    made = tmp_path / "sweep-ledgers" / "ci-shard-5-of-54-reference-memory-max-50.jsonl"
+    made = tmp_path / "sweep-ledgers" / "ci-shard-7-of-100-reference-memory-max-50.jsonl"
     assert [p.name for p in (tmp_path / "sweep-ledgers").iterdir()] == [made.name]
     assert f"ledger {Path('sweep-ledgers') / made.name} (new)" in capsys.readouterr().err
     assert main(argv) == 0
     assert "2 already in it, not explored again" in capsys.readouterr().err
     monkeypatch.setenv(LEDGERS_ENV, str(tmp_path / "elsewhere"))
-    assert main(["sweep", "--scope", "ci", "--shard", "5/54", "--variant",
+    assert main(["sweep", "--scope", "ci", "--shard", "7/100", "--variant",
                  "seed-0.4.0:save-after-turn"]) == 1  # empty/1s/create+archive exposes it
     capsys.readouterr()
     assert os.listdir(tmp_path / "elsewhere") == [
-        "ci-shard-5-of-54-seed-0.4.0_save-after-turn-memory.jsonl"]
+        "ci-shard-7-of-100-seed-0.4.0_save-after-turn-memory.jsonl"]
     monkeypatch.setenv(LEDGERS_ENV, "")
     assert main([*argv, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ledger"] is None
@@ -283,7 +283,7 @@ def test_one_ledger_for_the_seed_s_windows(tmp_path: Path, capsys: pytest.Captur
                                            ) -> None:
     """``--variant seed-0.4.0`` sweeps each window: one ledger, each row says its variant."""
     path = tmp_path / "seed.jsonl"
-    argv = ["sweep", "--scope", "ci", "--shard", "48/108", "--variant", "seed-0.4.0",
+    argv = ["sweep", "--scope", "ci", "--shard", "83/198", "--variant", "seed-0.4.0",
             "--ledger", str(path)]
     assert main(argv) == 1  # idle/1s/turn+archive exposes window 1
     first = capsys.readouterr().out
