@@ -4,11 +4,13 @@ The explorer switches tasks only at scheduling points (README, "What the
 explorer does not see").  Real Trio also switches at every plain checkpoint
 (``await trio.lowlevel.checkpoint()``, ``trio.sleep``, ...), so a step that
 reads the service's state, passes a plain checkpoint and then acts on what
-it read has a window no explored schedule opens: another call can archive
-the session in it, and the step acts on a handle that is gone.  A planted
-bug of that kind (``interrupt`` looking its session up before its
-checkpoint instead of after) passed ``check``, the CI sweeps and
-``conform``.  Rather than explore every plain checkpoint (each would be a
+it read has a window no explored schedule opens.  A planted bug of that
+kind (a plain checkpoint between ``start_turn``'s busy check and its set:
+five turns started at once on plain Trio are all admitted) passes ``check``
+and the CI sweeps; ``conform`` sees it only because the adapter's process
+runs calls freely between points, and ``test_ephemeral.py`` because its
+five racers run on plain Trio.  Rather than
+explore every plain checkpoint (each would be a
 step of its own), the reference keeps them where no window can open, and
 this file holds every ``await`` of ``meerkat_ref/service`` to that rule:
 
@@ -158,11 +160,23 @@ async def interrupt(self, session_id):
 
 
 def test_a_lookup_moved_before_the_plain_switch_breaks_the_rule() -> None:
-    """The planted bug of the module doc, and the reference's order, side by side."""
+    """A stale handle across a plain switch, and the reference's order, side by side.  (This
+    one is harmless under the contract: an interrupt that overlaps the archive may answer as
+    if it came first.  The rule does not weigh that; it keeps every window shut.)"""
     lookup, switch = "handle = self._get(sid)", "await trio.lowlevel.checkpoint()"
     assert violations(_INTERRUPT.format(first=switch, second=lookup)) == []
     [found] = violations(_INTERRUPT.format(first=lookup, second=switch))
     assert "a plain switch between a read of the service's state and its use" in found
+
+
+def test_a_plain_switch_between_the_busy_check_and_its_set_breaks_the_rule() -> None:
+    """The planted bug of the module doc, as a copy of the reference's ``_start_turn``."""
+    source = (SERVICE / "_ephemeral.py").read_text(encoding="utf-8")
+    check = "            raise SessionBusy(session_id)\n"
+    assert source.count(check) == 1
+    planted = source.replace(check, check + "        await trio.lowlevel.checkpoint()\n")
+    [found] = violations(planted, "_ephemeral.py")
+    assert "(_start_turn): await trio.lowlevel.checkpoint(): a plain switch" in found
 
 
 @pytest.mark.parametrize(("body", "ok"), [
