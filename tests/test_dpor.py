@@ -161,6 +161,7 @@ CHECK_FINDS = [
     ("ReadLiveOnly", "create-vs-archive", "LINEARIZABLE"),
     ("CapacityAfterBuild", "creates-at-capacity", "CAPACITY"),
     ("IgnoresArming", "stop-resume-vs-inject", "CHECKPOINT-GATE"),
+    ("DisarmStopsSaves", "saves-beside-a-disarm", "DURABILITY"),
     ("CheckThenAct", "turns-at-once", "TURN-BUSY"),
     ("PageBeforeMerge", "list-page-vs-create", "LINEARIZABLE"),
     ("ShutdownStopsNothing", "turns-at-once", "SHUTDOWN"),

@@ -145,6 +145,20 @@ class IgnoresArming(PersistentSessionService):
         return gate
 
 
+class _ArmedForEveryWrite(CheckpointerGate):
+    async def write(self, store: SessionStore, session: Session, *, checkpoint: bool) -> bool:
+        return await super().write(store, session, checkpoint=True)
+
+
+class DisarmStopsSaves(PersistentSessionService):
+    """The other way round [STOP-RESUME]: a disarm stops a turn's and a create's save too."""
+
+    def _new_gate(self, session_id: SessionId | None = None) -> CheckpointerGate:
+        gate = _ArmedForEveryWrite(self._points)
+        gate.session_id = session_id
+        return gate
+
+
 # -- 7. shutdown stops no task, or returns before they end [SHUTDOWN] ------------------------
 
 

@@ -282,6 +282,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         faults=1,
     ),
+    Scenario(
+        "saves-beside-a-disarm",
+        "a disarm of every checkpointer while a client runs a turn, then creates a session: "
+        "neither save is gated by arming [STOP-RESUME]",
+        setup=(R.Create("a"),),
+        clients=(
+            ("stop", (_c(R.CancelAllCheckpointers()),)),
+            ("user", (_c(R.StartTurn(S1, "x")), _c(R.Create("b")))),
+        ),
+    ),
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}
