@@ -133,30 +133,40 @@ class CapacityAfterBuild(PersistentSessionService):
 # -- 6. the checkpointer ignores its gate's arming [CHECKPOINT-GATE] ----------------------
 
 
-class _DeafGate(CheckpointerGate):
+class _GateOneWay(CheckpointerGate):
+    """A gate that treats every write as a checkpoint (``AS``: True) or none (False)."""
+
+    AS: bool
+
     async def write(self, store: SessionStore, session: Session, *, checkpoint: bool) -> bool:
-        return await super().write(store, session, checkpoint=False)
+        return await super().write(store, session, checkpoint=self.AS)
 
 
-class IgnoresArming(PersistentSessionService):
+class _GatedOneWay(PersistentSessionService):
+    GATE: type[_GateOneWay]
+
     def _new_gate(self, session_id: SessionId | None = None) -> CheckpointerGate:
-        gate = _DeafGate(self._points)
+        gate = self.GATE(self._points)
         gate.session_id = session_id
         return gate
 
 
-class _ArmedForEveryWrite(CheckpointerGate):
-    async def write(self, store: SessionStore, session: Session, *, checkpoint: bool) -> bool:
-        return await super().write(store, session, checkpoint=True)
+class _DeafGate(_GateOneWay):
+    AS = False
 
 
-class DisarmStopsSaves(PersistentSessionService):
+class IgnoresArming(_GatedOneWay):
+    GATE = _DeafGate
+
+
+class _ArmedForEveryWrite(_GateOneWay):
+    AS = True
+
+
+class DisarmStopsSaves(_GatedOneWay):
     """The other way round [STOP-RESUME]: a disarm stops a turn's and a create's save too."""
 
-    def _new_gate(self, session_id: SessionId | None = None) -> CheckpointerGate:
-        gate = _ArmedForEveryWrite(self._points)
-        gate.session_id = session_id
-        return gate
+    GATE = _ArmedForEveryWrite
 
 
 # -- 7. shutdown stops no task, or returns before they end [SHUTDOWN] ------------------------
