@@ -25,6 +25,9 @@ this file holds every ``await`` of ``meerkat_ref/service`` to that rule:
   step that counts), or a call of the service's own code (held to the same
   rule where it is defined).  An ``await`` of any other kind fails here
   until it is classified.
+
+``async with`` and ``async for`` are not held to it: in the service they are a gate's
+lock (entered through its ``gate.acquire`` point) and a session task's inbox (a wait).
 """
 
 from __future__ import annotations
