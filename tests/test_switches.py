@@ -9,10 +9,10 @@ kind (a plain checkpoint between ``start_turn``'s busy check and its set:
 five turns started at once on plain Trio are all admitted) passes ``check``
 and the CI sweeps; ``conform`` sees it only because the adapter's process
 runs calls freely between points, and ``test_ephemeral.py`` because its
-five racers run on plain Trio.  Rather than
-explore every plain checkpoint (each would be a
-step of its own), the reference keeps them where no window can open, and
-this file holds every ``await`` of ``meerkat_ref/service`` to that rule:
+five racers run on plain Trio.  Rather than explore every plain checkpoint
+(each would be a step of its own), the reference keeps them where no window
+can open, and this file holds every ``await`` of ``meerkat_ref/service`` to
+that rule:
 
 - a *plain switch* (an awaited ``trio.*`` call) is either *leading* (a
   statement of the function's own body before which nothing reads
