@@ -32,6 +32,14 @@ as the step ran, so a step that wakes another task only when that task
 already waits (a send before or after the task starts) conflicts in one
 order only; DPOR, reading the other, would never try the first.
 
+A crash has a footprint too (``_dpor.CRASH_FOOTPRINT``: what outlives the
+process and the history the verdicts read), and DPOR crashes a run right
+before a step it does not conflict with, never right after: it claims both
+end alike.  ``Auditor.crashes`` runs both for a sample of such steps, each
+to the end of the restart and read-back, and compares what a crash leaves:
+the store, every client's calls with their answers (the read-back's too),
+and the rules broken from the crash on.
+
 A pair whose states differ, whose footprints conflict in the swapped
 order, or whose second step could not run first (it was not enabled:
 something made it ready that no footprint says), is an *oracle* error:
@@ -166,6 +174,30 @@ async def state_after(target: Target, scenario: Scenario,
     return state
 
 
+CRASHING = Choice(crash=True)
+"""The crash, as a choice."""
+
+
+async def crashed_after(target: Target, scenario: Scenario,
+                        choices: Sequence[Choice]) -> dict[str, object] | str:
+    """What a crash right after ``choices`` leaves: the store and every answer after the
+    restart and read-back, and the rules broken from the crash on (a text: why the run
+    could not get there)."""
+    try:
+        outcome = await run_schedule(target, scenario, _Probe([*choices, CRASHING]))
+    except _NotEnabled as exc:
+        return str(exc)
+    if outcome.crashed_at is None:
+        return f"the run ended after {len(outcome.choices)} of {len(choices)} steps"
+    store = await target.observe_store()
+    return {
+        "store": sorted((k, repr(v)) for k, v in store.items()),
+        "answers": _answers(outcome),
+        "broken": sorted({v.rule for v in outcome.violations
+                          if v.step >= outcome.crashed_at}),
+    }
+
+
 _FOOTPRINTS = "footprints"
 """The state's key for the footprints of the probe's last two steps (not compared as state)."""
 
@@ -262,6 +294,53 @@ class Auditor:
                 errors.append(error)
         return errors
 
+    async def crashes(self, outcome: RunOutcome, steps: Sequence[tuple[str, Footprint | None]],
+                      crash: Footprint) -> list[OracleError]:
+        """Audit the sampled claims of a crash's footprint in one run: each step of it
+        that ``crash`` does not conflict with is one a crash right before and a crash
+        right after end alike, so DPOR tries only one of the two (``_dpor``)."""
+        errors: list[OracleError] = []
+        choices = outcome.choices
+        names = [repr(c.to_json()) for c in choices]
+        end = outcome.crashed_at if outcome.crashed_at is not None else len(choices)
+        for i in range(min(end, len(steps))):
+            fp = steps[i][1]
+            if choices[i].crash or fp is None or fp.conflicts(crash):
+                continue
+            error = await self._crash_claim(outcome, names, i)
+            if error is not None:
+                errors.append(error)
+        return errors
+
+    async def _crash_claim(self, outcome: RunOutcome, names: Sequence[str],
+                           i: int) -> OracleError | None:
+        """Crashing right before step ``i`` and right after it must end alike."""
+        name = f"{self.scenario.name}|" + ",".join(names[:i + 1]) + "|crash"
+        if name in self.seen or not sampled(name, self.rate):
+            return None
+        self.seen.add(name)
+        prefix, a = list(outcome.choices[:i]), outcome.choices[i]
+        started = time.perf_counter()
+        try:
+            before = await crashed_after(self.target, self.scenario, prefix)
+            after = await crashed_after(self.target, self.scenario, [*prefix, a])
+        finally:
+            self.pairs += 1
+            self.seconds += time.perf_counter() - started
+        where = (f"step {i}: {_step(outcome, i)}, and a crash right before it or right after "
+                 "it (called alike)")
+        schedule = (*prefix, a, CRASHING)
+        for state in (before, after):
+            if isinstance(state, str):
+                return OracleError("not-enabled", self.scenario.name, f"{where}: {state}",
+                                   schedule)
+        assert not isinstance(before, str) and not isinstance(after, str)
+        if before != after:
+            return OracleError("not-commuting", self.scenario.name,
+                               f"{where}: the crash ends differently before and after the "
+                               f"step: {_difference(before, after)}", schedule)
+        return None
+
     async def _pair(self, prefix: list[Choice], a: Choice, b: Choice,
                     where: str) -> OracleError | None:
         started = time.perf_counter()
@@ -308,4 +387,5 @@ def _step(outcome: RunOutcome, index: int) -> str:
     return f"{choice.label}{at}{' (its store call failed)' if choice.fault else ''}"
 
 
-__all__ = ["AUDIT_RATE", "Auditor", "OracleError", "audit_rate", "sampled", "state_after"]
+__all__ = ["AUDIT_RATE", "Auditor", "OracleError", "audit_rate", "crashed_after", "sampled",
+           "state_after"]

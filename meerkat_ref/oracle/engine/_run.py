@@ -493,6 +493,8 @@ def _judged(footprint: Footprint, choice: Choice, point: Point | None,
     touches everything (``None``) stays so: a cancelled caller's, say.
     """
     sessions = {c.session_id or "*" for c in answered if c.name in JUDGED_IN_FLIGHT}
+    if invoked is not None:
+        footprint = Footprint(footprint.reads, footprint.writes | {("call", invoked[0])})
     if invoked is not None and invoked[1].name in JUDGED_IN_FLIGHT:
         sessions.add(invoked[1].session_id or "*")
     if choice.fault and FAULT in JUDGED_IN_FLIGHT:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 
 from ..targets import Footprint, Target
-from ._dpor import CRASH
+from ._dpor import CRASH, CRASH_FOOTPRINT
 from ._run import RunOutcome
 from ._scenarios import Scenario
 from ._search import SearchReport, explore_dfs
@@ -70,16 +70,36 @@ def count_traces(executions: Iterable[Sequence[TraceStep]]) -> int:
 
 
 def outcome_steps(outcome: RunOutcome) -> list[TraceStep]:
-    """A controlled run's steps as trace steps (a crash: its own process, touching all)."""
+    """A controlled run's steps as trace steps; a run cut by a crash, only what it depends on.
+
+    The crash is a process of its own with ``CRASH_FOOTPRINT``, and it ends the
+    run, so one more equivalence holds (``_dpor``'s module doc): a step right
+    before the crash that does not conflict with it may be dropped (a crash
+    right before it ends alike).  Applied until nothing more can be dropped,
+    that keeps exactly the steps the crash depends on, directly or through
+    steps that happen before those; the rest can each be moved to just before
+    the crash (nothing kept comes after any of them in happens-before) and
+    dropped.  So a crashed run's trace is the trace of those steps, then the
+    crash.
+    """
     steps: list[TraceStep] = []
     for i, choice in enumerate(outcome.choices):
         if choice.crash:
-            steps.append((CRASH, "crash", None))  # its own process, touching all
-            continue
+            crash: TraceStep = (CRASH, "crash", CRASH_FOOTPRINT)
+            return [*_depended_on(steps, crash), crash]
         tag = "fault" if choice.fault else "cancel" if choice.cancel else ""
         footprint = outcome.footprints[i] if i < len(outcome.footprints) else None
         steps.append((choice.label, tag, footprint))
     return steps
+
+
+def _depended_on(steps: Sequence[TraceStep], last: TraceStep) -> list[TraceStep]:
+    """The steps ``last`` depends on, directly or through later ones it depends on."""
+    keep = [False] * len(steps)
+    for j in range(len(steps) - 1, -1, -1):
+        keep[j] = _dependent(steps[j], last) or any(
+            keep[k] and _dependent(steps[j], steps[k]) for k in range(j + 1, len(steps)))
+    return [step for step, kept in zip(steps, keep, strict=True) if kept]
 
 
 async def scenario_traces(target: Target, scenario: Scenario, *,
