@@ -55,8 +55,9 @@ crash right before it does, and DPOR crashes the run before the first of
 such a stretch only (measured: ``idle/1s/create+turn/fault/crash`` 4,141
 schedules to 2,053, the same 38 end states).  The in-process target sees
 every row access at its store seam, so this rests on exact footprints, not
-declared ones; the audit checks the claim itself (``_audit``: a crash kept
-asleep over a step is run both ways, to the end of the read-back).
+declared ones; the audit checks the claim itself (``_audit``: for a sample
+of the steps a crash does not conflict with, a crash right before the step
+and one right after it, each to the end of the read-back, must end alike).
 
 The claim: for each scenario and each plan, every Mazurkiewicz trace (every
 schedule up to reordering steps that commute) is run at least once, so every
@@ -422,7 +423,8 @@ class DporScheduler(Scheduler):
                       for i, q in run.kept_asleep or ()]
             for error in await self._auditor.asleep(outcome, asleep):
                 report.oracle_error(error)
-            if scenario.crashes > 0 and CRASH_FOOTPRINT is not None:
+            if scenario.crashes > 0 and CRASH_FOOTPRINT is not None:  # None: a test's
+                # crash that conflicts with everything, so it claims nothing to audit
                 for error in await self._auditor.crashes(outcome, self._tree.steps(),
                                                          CRASH_FOOTPRINT):
                     report.oracle_error(error)
