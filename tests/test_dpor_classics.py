@@ -185,13 +185,14 @@ def test_a_crashed_run_s_trace_is_what_the_crash_depends_on() -> None:
     assert traces <= dpor.schedules < plain.schedules
 
 
-@pytest.mark.parametrize("name", ["creates-at-capacity", "stop-resume-vs-inject"])
+@pytest.mark.parametrize("name", ["stop-resume-vs-inject"])
 def test_where_dpor_reduces_nothing_every_schedule_is_its_own_trace(name: str) -> None:
     """README's reading of DPOR's 1.0x scenarios: not a weak reduction, a relation that
     leaves nothing to reduce.  A call a rule's excuse covers for every session while it is
-    in flight (a create, whose session has no id yet; a checkpointer sweep) writes
-    ``inflight:*``, and every session step reads its session's: so every schedule of
-    these scenarios is a trace of its own, and any sound DPOR runs them all."""
+    in flight (a checkpointer sweep) writes ``inflight:*``, and every session step reads
+    its session's: so every schedule of this scenario is a trace of its own, and any sound
+    DPOR runs them all.  (``creates-at-capacity`` was such a scenario while a create wrote
+    ``inflight:*``; ``test_named_scenarios_dpor_runs_one_schedule_per_trace`` has it.)"""
     dpor, traces, plain = _dpor_and_traces(name)
     assert plain.exhausted and dpor.exhausted
     assert dpor.schedules == traces == plain.schedules

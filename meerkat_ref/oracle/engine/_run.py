@@ -476,6 +476,34 @@ def _fingerprint(monitor: Monitor) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+KNOWN = "known"
+"""The ``inflight`` item for what the monitor keeps of every session at once: the sessions
+known live (``Monitor.known_live``), which a create's or an archive's answer changes, and a
+create's answer (CAPACITY counts them) and a disarm's invocation (the gates it disarms) read."""
+
+
+def _in_flight(call: Call, *, answered: bool) -> set[str]:
+    """The ``inflight`` items a judged call's invocation (or answer) writes.
+
+    A call writes its session's item; one that names no session writes ``*``,
+    which every session's steps read.  A create names none when it is invoked,
+    but nothing a verdict reads changes then for any session but its own
+    (DURABILITY starts watching for its row; LIVENESS's excuse is read only
+    when nothing can run), and every step of its own session comes after it:
+    the create's own steps start that session's task.  So its invocation
+    writes nothing here, and its answer writes its new session's item and
+    ``KNOWN``, as an archive's answer does.  (Before, a create wrote ``*``
+    both times, and every step of every other session raced with it.)
+    """
+    if call.name == "create":
+        if not answered:
+            return set()
+        created = call.value.session_id if isinstance(call.value, model.RunResult) else None
+        return {KNOWN} if created is None else {created, KNOWN}
+    item = call.session_id or "*"
+    return {item, KNOWN} if answered and call.name == "archive" else {item}
+
+
 def _judged(footprint: Footprint, choice: Choice, point: Point | None,
             invoked: tuple[str, Call] | None, answered: Sequence[Call]) -> Footprint:
     """``footprint`` with what the step changed of the calls in flight the rules judge by.
@@ -486,17 +514,18 @@ def _judged(footprint: Footprint, choice: Choice, point: Point | None,
     capacity), or the monitor keeps what the answer changed
     (``JUDGED_IN_FLIGHT``).  So such a call's invocation and answer, and a
     failed store call, write the oracle's resource ``inflight`` for the
-    session they name (``*``: a call that names none), and every step on a
-    session reads it (``targets._footprints``).  Any other call (a read, a
+    session they name (``*``: a call that names none; a create: ``_in_flight``),
+    and every step on a session reads it (``targets._footprints``).  Any other call (a read, a
     list, an inject, ...) writes nothing there: its invocation is ordered by
     ``resp`` (real time), its effects by what it touches.  A step that
     touches everything (``None``) stays so: a cancelled caller's, say.
     """
-    sessions = {c.session_id or "*" for c in answered if c.name in JUDGED_IN_FLIGHT}
+    sessions = {item for c in answered if c.name in JUDGED_IN_FLIGHT
+                for item in _in_flight(c, answered=True)}
     if invoked is not None:
         footprint = Footprint(footprint.reads, footprint.writes | {("call", invoked[0])})
-    if invoked is not None and invoked[1].name in JUDGED_IN_FLIGHT:
-        sessions.add(invoked[1].session_id or "*")
+        if invoked[1].name in JUDGED_IN_FLIGHT:
+            sessions |= _in_flight(invoked[1], answered=False)
     if choice.fault and FAULT in JUDGED_IN_FLIGHT:
         sessions.add((point.session if point is not None else None) or "*")
     if not sessions:
