@@ -28,8 +28,9 @@ To it all the target adds the oracle's own resources:
   knows the rules: the invocation and answer of a call whose moment some
   rule's verdict reads (``JUDGED_IN_FLIGHT``: the operations the rules'
   ``excuses`` and ``orders`` name, and the monitor's own) write it for the
-  session the call names (every session, for a create or a checkpointer
-  sweep), as does a failed store call.  The rules excuse some effects while
+  session the call names (every session, for a checkpointer sweep; for a
+  create, nothing when invoked and its new session when answered:
+  ``_run._in_flight`` says why), as does a failed store call.  The rules excuse some effects while
   a call is in flight (a checkpoint skipped while an archive of its session
   was invoked), so such steps keep their order with the invocation, or a
   reordering could hide a violation.
