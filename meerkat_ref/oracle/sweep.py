@@ -17,7 +17,7 @@ the rows say so by not being exhausted).
 Scopes are data (``SCOPES``; ``Scope``): ``ci``, ``ci-faults`` and ``ci3``
 (small, for every CI run; the second puts a store fault in each group, the
 third makes groups of three calls, bounded by ``at_most``), ``default`` and
-``full`` (opt-in: about 20 minutes and hours).  The scenario list of a scope is
+``full`` (opt-in: minutes and hours).  The scenario list of a scope is
 generated in a fixed order, so ``--shard i/n`` (every n-th scenario from
 the i-th) and any split over workers give the same totals.
 
@@ -239,7 +239,7 @@ SCOPES: dict[str, Scope] = {
     )
 }
 """Named scopes: ``ci``, ``ci-faults`` and ``ci3`` for every CI run, ``default``, and ``full``
-(opt-in: about 20 minutes and hours)."""
+(opt-in: minutes and hours)."""
 
 
 def every_budget(scope: Scope) -> Scope:
@@ -785,7 +785,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "every scenario that finished."
     )
     parser.add_argument("--scope", default="default", choices=sorted(SCOPES),
-                        help="which scope to sweep (default: default, about 20 minutes on two "
+                        help="which scope to sweep (default: default, about 7 minutes on two "
                         "cores; the ci scopes are small; full is about 10 hours)")
     parser.add_argument("--variant", default="reference",
                         help="reference (default), or seed-0.4.0: each window opened alone, and "
