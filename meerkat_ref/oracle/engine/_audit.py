@@ -40,6 +40,15 @@ to the end of the restart and read-back, and compares what a crash leaves:
 the store, every client's calls with their answers (the read-back's too),
 and the rules broken from the crash on.
 
+Twins (``_scenarios.twins``: two clients with the same calls) call in
+order in DPOR's runs, and their end states are judged up to a swap of the
+two: DPOR claims a run's *mirror*, the same steps with the twins' labels
+swapped, ends as the run does.  ``Auditor.mirrors`` runs the mirror of
+each sampled run, free of that order, to its end (restart and read-back)
+and compares the end state (``RunOutcome.end_state``, which names twins
+alike) and the rules broken.  A service that told its callers apart (by a
+task's label, say) differs there.
+
 A pair whose states differ, whose footprints conflict in the swapped
 order, or whose second step could not run first (it was not enabled:
 something made it ready that no footprint says), is an *oracle* error:
@@ -59,7 +68,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..targets import Footprint, Point, Target
 from ._run import RunOutcome, run_schedule
@@ -79,7 +88,10 @@ class OracleError:
     recorded in the other order, conflict: what one touches depends on which
     ran first), ``not-enabled`` (the second of them could not run first),
     ``undeclared`` (a step touched, at a seam the target owns, something its
-    declaration does not name).
+    declaration does not name), ``twins-differ`` (a run with two twins
+    swapped cannot follow the run's steps, or ends elsewhere: the service
+    tells the callers apart, and twins in order lose what the other order
+    shows).
     """
 
     kind: str
@@ -312,6 +324,48 @@ class Auditor:
                 errors.append(error)
         return errors
 
+    async def mirrors(self, outcome: RunOutcome, twins: dict[str, str]) -> list[OracleError]:
+        """Audit the twins' claim on one run: its mirror (each pair of twins that called in
+        it swapped, one pair at a time) must end in the same end state, breaking the same
+        rules (the module doc)."""
+        errors: list[OracleError] = []
+        if outcome.aborted or not twins:
+            return errors
+        names = ",".join(repr(c.to_json()) for c in outcome.choices)
+        tasks = {c.label.split("#")[0] for c in outcome.choices if not c.crash}
+        for later, earlier in twins.items():
+            if later not in tasks or earlier not in tasks:
+                continue
+            name = f"{self.scenario.name}|{names}|mirror {earlier} {later}"
+            if name in self.seen or not sampled(name, self.rate):
+                continue
+            self.seen.add(name)
+            schedule = tuple(_swapped(c, {earlier: later, later: earlier})
+                             for c in outcome.choices)
+            where = f"the run with {earlier} and {later} (twins) swapped"
+            started = time.perf_counter()
+            try:
+                mirror = await run_schedule(self.target, self.scenario, _Probe(schedule))
+            except _NotEnabled as exc:
+                errors.append(OracleError("twins-differ", self.scenario.name,
+                                          f"{where} cannot follow the run: {exc}", schedule))
+                continue
+            finally:
+                self.pairs += 1
+                self.seconds += time.perf_counter() - started
+            rules = sorted({v.rule for v in outcome.violations})
+            theirs = sorted({v.rule for v in mirror.violations})
+            if mirror.aborted or len(mirror.choices) != len(schedule):
+                errors.append(OracleError("twins-differ", self.scenario.name,
+                                          f"{where} does not end where the run did", schedule))
+            elif mirror.end_state != outcome.end_state or rules != theirs:
+                errors.append(OracleError(
+                    "twins-differ", self.scenario.name,
+                    f"{where} ends differently: end state {outcome.end_state} against "
+                    f"{mirror.end_state}, rules broken {rules or 'none'} against "
+                    f"{theirs or 'none'}", schedule))
+        return errors
+
     async def _crash_claim(self, outcome: RunOutcome, names: Sequence[str],
                            i: int) -> OracleError | None:
         """Crashing right before step ``i`` and right after it must end alike."""
@@ -377,6 +431,12 @@ class Auditor:
                                    f"other they conflict: {_shown(fb)} then {_shown(fa)}",
                                    schedule)
         return None
+
+
+def _swapped(choice: Choice, swap: dict[str, str]) -> Choice:
+    """``choice`` with its task's label swapped (a client's task keeps its ``#n`` suffix)."""
+    task, sep, rest = choice.label.partition("#")
+    return replace(choice, label=swap[task] + sep + rest) if task in swap else choice
 
 
 def _step(outcome: RunOutcome, index: int) -> str:

@@ -35,7 +35,7 @@ from ..._model import model
 from ...registry import operation
 from ..targets import CLIENT_CALL, Answer, Footprint, GateState, Introspection, Point, Target
 from ._monitor import JUDGED_IN_FLIGHT, Call, Monitor, Violation, short
-from ._scenarios import ClientOp, Scenario
+from ._scenarios import ClientOp, Scenario, twins
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
 from .rules import FAULT
 
@@ -154,6 +154,8 @@ class _Runner:
         self.calls: dict[str, Call] = {}  # call id -> call, in flight
         self.owners: dict[str, _Client] = {}
         self.clients = [_Client(name, ops) for name, ops in scenario.clients]
+        self.twins = twins(scenario)  # a client -> its identical twin before it
+        self.called: set[str] = set()  # the clients (labels) that have sent a call
         self.outcome = RunOutcome(
             scenario.name, target.description, [], [], self.monitor.violations,
             self.monitor.history,
@@ -174,6 +176,7 @@ class _Runner:
         if owner is not None:
             owner.call = call
             self.owners[cid] = owner
+            self.called.add(owner.label)
         return cid
 
     def absorb(self, answers: Sequence[tuple[str, Answer]]) -> list[_Client]:
@@ -248,6 +251,10 @@ class _Runner:
         step = 0
         pending: tuple[int, Choice, Point | None] | None = None  # the step just taken
         observe = getattr(strategy, "observe", None)  # a reducing search wants footprints
+        # A reducing search may have twins call in order (``_scenarios.twins``): a client
+        # is not ready until its twin has called, and its first call reads the twin's.
+        in_order = self.twins if getattr(strategy, "twins_in_order", False) else {}
+        first_call = False  # the last step sent a client's first call
         invoked: tuple[str, Call] | None = None  # the call the last step sent, by its task
         while True:
             in_flight = tuple(self.calls.values())
@@ -259,6 +266,10 @@ class _Runner:
             footprint = settled.footprint
             if pending is not None and footprint is not None:
                 footprint = _judged(footprint, pending[1], pending[2], invoked, answered)
+                if first_call and invoked is not None and invoked[0] in in_order:
+                    # Enabled by the twin's first call: ordered after it (happens-before).
+                    footprint = Footprint(footprint.reads | {("call", in_order[invoked[0]])},
+                                          footprint.writes)
             if invoked is not None:
                 label, call = invoked
                 if call.responded is None and any(p.task == label for p in settled.parked):
@@ -271,7 +282,8 @@ class _Runner:
                     observe(footprint)
             ready = list(settled.parked) + [
                 Point(c.label, CLIENT_CALL, _session_of(c.current().op))  # type: ignore[union-attr]
-                for c in self.clients if c.idle()
+                for c in self.clients
+                if c.idle() and not (c.label in in_order and in_order[c.label] not in self.called)
             ]
             ready.sort(key=lambda p: p.task)
             if not ready:
@@ -315,12 +327,14 @@ class _Runner:
                 client = next(c for c in self.clients if c.label == choice.label and c.idle())
                 op = client.current()
                 assert op is not None
+                first_call = client.label not in self.called
                 cid = await self.invoke(client.name, op.op, step, client)
                 call = self.calls[cid]
                 monitor.started_together(call, [c for c in self.first_point.values()
                                                 if c.responded is None])
                 invoked = (client.label, call)
             else:
+                first_call = False
                 self.first_point.pop(choice.label, None)
                 if choice.fault and budget.faults <= 0:
                     raise ScheduleDiverged(
@@ -456,22 +470,32 @@ class _Runner:
         monitor.store = dict(await self.target.observe_store())
         await self._post_step("post", "read-back")
         monitor.read_back()  # ARCHIVE-FINAL after the restart; LINEARIZABLE
-        self.outcome.end_state = _fingerprint(monitor)
+        self.outcome.end_state = _fingerprint(monitor, self.twins)
         if monitor.violations:  # the request lines are wanted for a counterexample only
             self.outcome.lines = self.target.transcript()
 
 
-def _fingerprint(monitor: Monitor) -> str:
+def _fingerprint(monitor: Monitor, twins: dict[str, str]) -> str:
     """The end state: the store, and each client's calls with their answers, in its own order.
 
-    Calls are grouped by client (a stable sort keeps each client's order):
-    the order in which two clients happened to *send* calls that do not
-    touch each other is an interleaving, not a state.
+    Calls are grouped by client: the order in which two clients happened to
+    *send* calls that do not touch each other is an interleaving, not a
+    state.  Twins (``_scenarios.twins``) are named by the first of them and
+    their groups sorted, so a run and its mirror (the twins swapped) are one
+    end state: judged up to the swap, as the twins are interchangeable.
     """
-    calls = sorted(monitor.history, key=lambda c: c.client)
+    def first(client: str) -> str:
+        label = f"c:{client}"
+        while label in twins:
+            label = twins[label]
+        return label
+
+    by_client: dict[str, list[tuple[str, str]]] = {}
+    for c in monitor.history:
+        by_client.setdefault(c.client, []).append((c.text(), str(c.result)))
     text = repr((
         sorted((k, v) for k, v in monitor.store.items()),
-        [(c.client, c.text(), c.result) for c in calls],
+        sorted((first(client), calls) for client, calls in by_client.items()),
     ))
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 

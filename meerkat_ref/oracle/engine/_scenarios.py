@@ -94,6 +94,32 @@ class Scenario:
         return out
 
 
+def twins(scenario: Scenario) -> dict[str, str]:
+    """Each client that has an identical twin before it (the same calls, in the same order),
+    mapped to the nearest such twin: ``{"c:<name>": "c:<twin's name>"}``.
+
+    Two such clients are interchangeable: the service is handed calls, not
+    callers (a call's task label only names the task, ``spec/ADAPTER.md``
+    section 6), so every run in which a client calls before its twin has a
+    *mirror* -- the same steps with the two clients' labels swapped -- that
+    reaches the same state up to the swap, and breaks the same rules.  So a
+    reducing search may have twins start in order (``_run``: a client is
+    not ready to call until its twin has), and judge end states up to the
+    swap (``_run._fingerprint``); ``_audit`` runs sampled mirrors to check
+    the claim.  A scenario that may cancel callers has none: a cancel plan
+    names one task, which tells the twins apart.
+    """
+    if scenario.cancels:
+        return {}
+    out: dict[str, str] = {}
+    for i, (name, ops) in enumerate(scenario.clients):
+        twin = next((other for other, same in reversed(scenario.clients[:i]) if same == ops),
+                    None)
+        if twin is not None:
+            out[f"c:{name}"] = f"c:{twin}"
+    return out
+
+
 NO_FAULTS = (
     "no store faults injected: the target does not offer the faults capability, so what a "
     "failed store call leaves behind ([SAVE-FAILED], [ARCHIVE-ATOMIC]) was not checked here"
@@ -426,4 +452,5 @@ __all__ = [
     "draw_spec",
     "get_scenario",
     "scenario_from_spec",
+    "twins",
 ]
