@@ -20,7 +20,7 @@ import pytest
 from meerkat_ref.oracle.check import explore, in_process
 from meerkat_ref.oracle.engine import SCENARIOS, Scenario, get_scenario
 from meerkat_ref.oracle.engine._dpor import explore_dpor
-from meerkat_ref.oracle.sweep import SCOPES, every_budget, scenarios
+from meerkat_ref.oracle.sweep import SCOPES, calls, every_budget, group, scenarios
 from meerkat_ref.oracle.targets import Footprint, InProcessTarget
 from meerkat_ref.testing import Window
 from meerkat_ref.variants import Variant
@@ -61,7 +61,9 @@ def test_dpor_reaches_every_end_state_of_the_plain_dfs(name: str) -> None:
     print(f"{name}: dpor {dpor.schedules} schedules, plain {plain.schedules} "
           f"({plain.schedules / max(dpor.schedules, 1):.0f}x); {plain.states} end states")
     assert plain.exhausted and dpor.exhausted
-    assert dpor.end_states == plain.end_states
+    # Every end state of the plain DFS, or one that covers it (a crash moved past answers:
+    # ``_dpor``, "Answers before a crash"), and none it does not reach.
+    assert dpor.end_states <= plain.end_states and not dpor.uncovered(plain)
     assert dpor.violations == plain.violations == 0
     assert dpor.schedules <= plain.schedules
     if name == "turn-save-vs-archive":
@@ -87,11 +89,12 @@ def test_dpor_matches_plain_dfs_on_generated_scenarios(scenario: Scenario) -> No
 
     dpor, plain = in_process(REFERENCE.target(), run)
     if not plain.exhausted:
-        # Too big for the plain DFS to finish here: whatever it did reach, DPOR reached too.
-        assert plain.end_states <= dpor.end_states
+        # Too big for the plain DFS to finish here: whatever it did reach, DPOR reached too
+        # (or covered).
+        assert not dpor.uncovered(plain)
         assert plain.violations == dpor.violations == 0
         return
-    assert dpor.end_states == plain.end_states
+    assert dpor.end_states <= plain.end_states and not dpor.uncovered(plain)
     assert dpor.violations == plain.violations
 
 
@@ -261,7 +264,8 @@ def test_a_crash_is_tried_only_where_it_can_end_differently(
     print(f"crash-restart: {finer.schedules} schedules, {coarse.schedules} with a crash "
           "that conflicts with everything")
     assert finer.exhausted and coarse.exhausted
-    assert finer.end_states == coarse.end_states and finer.violations == coarse.violations == 0
+    assert finer.end_states <= coarse.end_states and not finer.uncovered(coarse)
+    assert finer.violations == coarse.violations == 0
     assert finer.schedules < coarse.schedules  # 186 against 313 when written
 
 
@@ -283,3 +287,71 @@ def test_the_audit_runs_a_crash_both_sides_of_a_step_it_does_not_conflict_with(
     assert all("crash" in e.message and "store.delete" in e.message for e in errors)
     assert any("store: " in e.message for e in errors)  # the row, there or gone
     assert errors[0].schedule[-1].crash
+
+
+def _first_answers(monkeypatch: pytest.MonkeyPatch, on: bool, name: str = "crash-restart",
+                   audit: int | None = None) -> Any:
+    from meerkat_ref.oracle.engine import _dpor
+
+    monkeypatch.setattr(_dpor, "ANSWERS_FIRST", on)
+    return explore(REFERENCE.target(), get_scenario(name), audit=audit)
+
+
+def test_a_crash_is_not_tried_right_before_a_step_that_only_answers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash right after a step that only answers calls covers one right before it: the
+    same rows, the cut calls answered, every rule at least as strict (``_dpor``, "Answers
+    before a crash").  Against every race with a crash reversed: fewer schedules, the
+    same verdicts, and every end state reached or covered."""
+    first = _first_answers(monkeypatch, True)
+    every = _first_answers(monkeypatch, False)
+    print(f"crash-restart: {first.schedules} schedules, {every.schedules} with every race "
+          "with a crash reversed")
+    assert first.exhausted and every.exhausted
+    assert first.schedules < every.schedules
+    assert first.end_states <= every.end_states and not first.uncovered(every)
+    assert first.violations == every.violations == 0
+
+
+@pytest.mark.parametrize(("mutant", "scenario", "rule"), [
+    ("ArchiveKeepsRow", "crash-restart", "ARCHIVE-FINAL"),
+    ("ReadLiveOnly", "crash-restart", "LINEARIZABLE"),
+])
+def test_answers_before_a_crash_keep_the_crash_verdicts_of_the_mutants(
+        monkeypatch: pytest.MonkeyPatch, mutant: str, scenario: str, rule: str) -> None:
+    from stateful import mutants
+
+    from meerkat_ref.oracle.engine import _dpor
+
+    found = {}
+    for on in (True, False):
+        monkeypatch.setattr(_dpor, "ANSWERS_FIRST", on)
+        report = explore(_mutant(getattr(mutants, mutant)), get_scenario(scenario))
+        found[on] = {v.rule for run in report.violating for v in run.violations}
+    assert rule in found[False]
+    assert found[True] == found[False]
+
+
+def test_the_audit_checks_that_a_crash_after_an_answer_covers_one_before_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference passes; a classifier that calls a step that also writes a row
+    "only answers" is caught: the crash after it leaves another store."""
+    from meerkat_ref.oracle.engine import _dpor
+
+    honest = _first_answers(monkeypatch, True, audit=1)
+    assert honest.audited > 0 and not honest.oracle_errors
+    real = _dpor._answers_only
+
+    def careless(node: Any) -> bool:
+        fp = node.footprint
+        return real(node) or (fp is not None and any(g == "resp" for g, _ in fp.writes))
+
+    monkeypatch.setattr(_dpor, "_answers_only", careless)
+    # A create saves its row and answers in one step of its caller's task.
+    every = dict(calls(1))
+    scenario = group("empty", 1, [("create", every["create"]), ("read", every["read"])],
+                     crashes=1)
+    lying = explore(REFERENCE.target(), scenario, audit=1)
+    errors = [e for e in lying.oracle_errors if e.kind == "not-covered"]
+    assert errors, "the audit let a step that writes a row through as one that only answers"
+    assert any("the store differs" in e.message for e in errors)

@@ -53,7 +53,10 @@ def test_a_scenario_that_cancels_a_caller_has_no_twins() -> None:
 
 
 def _dpor(scenario: Scenario, *, in_order: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from meerkat_ref.oracle.engine import _dpor as dpor
+
     monkeypatch.setattr(DporRun, "twins_in_order", in_order)
+    monkeypatch.setattr(dpor, "ANSWERS_FIRST", False)  # twins alone: the same end states
 
     async def run(target: InProcessTarget) -> Any:
         return await explore_dpor(target, scenario)

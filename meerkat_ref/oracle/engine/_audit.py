@@ -88,7 +88,8 @@ class OracleError:
     recorded in the other order, conflict: what one touches depends on which
     ran first), ``not-enabled`` (the second of them could not run first),
     ``undeclared`` (a step touched, at a seam the target owns, something its
-    declaration does not name), ``twins-differ`` (a run with two twins
+    declaration does not name), ``not-covered`` (a crash right after a step
+    that only answers does not cover one right before it), ``twins-differ`` (a run with two twins
     swapped cannot follow the run's steps, or ends elsewhere: the service
     tells the callers apart, and twins in order lose what the other order
     shows).
@@ -190,23 +191,27 @@ CRASHING = Choice(crash=True)
 """The crash, as a choice."""
 
 
-async def crashed_after(target: Target, scenario: Scenario,
-                        choices: Sequence[Choice]) -> dict[str, object] | str:
+async def crashed_after(target: Target, scenario: Scenario, choices: Sequence[Choice], *,
+                        or_end: bool = False) -> dict[str, object] | str:
     """What a crash right after ``choices`` leaves: the store and every answer after the
     restart and read-back, and the rules broken from the crash on (a text: why the run
-    could not get there)."""
+    could not get there).  ``or_end``: a run that ends by itself right after ``choices``
+    counts as crashing at its very end, as DPOR counts it (``_dpor``)."""
     try:
         outcome = await run_schedule(target, scenario, _Probe([*choices, CRASHING]))
     except _NotEnabled as exc:
         return str(exc)
-    if outcome.crashed_at is None:
+    crashed_at = outcome.crashed_at
+    if crashed_at is None and or_end and not outcome.aborted \
+            and len(outcome.choices) == len(choices):
+        crashed_at = len(choices)
+    if crashed_at is None:
         return f"the run ended after {len(outcome.choices)} of {len(choices)} steps"
     store = await target.observe_store()
     return {
         "store": sorted((k, repr(v)) for k, v in store.items()),
         "answers": _answers(outcome),
-        "broken": sorted({v.rule for v in outcome.violations
-                          if v.step >= outcome.crashed_at}),
+        "broken": sorted({v.rule for v in outcome.violations if v.step >= crashed_at}),
     }
 
 
@@ -307,19 +312,27 @@ class Auditor:
         return errors
 
     async def crashes(self, outcome: RunOutcome, steps: Sequence[tuple[str, Footprint | None]],
-                      crash: Footprint) -> list[OracleError]:
+                      crash: Footprint, answers: Sequence[int] = ()) -> list[OracleError]:
         """Audit the sampled claims of a crash's footprint in one run: each step of it
         that ``crash`` does not conflict with is one a crash right before and a crash
-        right after end alike, so DPOR tries only one of the two (``_dpor``)."""
+        right after end alike, so DPOR tries only one of the two (``_dpor``); each step
+        in ``answers`` (it only answered calls, ``_dpor._answers_only``) is one a crash
+        right after covers: the same store, the calls cut before answered after, and
+        every rule broken before broken after too."""
         errors: list[OracleError] = []
         choices = outcome.choices
         names = [repr(c.to_json()) for c in choices]
         end = outcome.crashed_at if outcome.crashed_at is not None else len(choices)
         for i in range(min(end, len(steps))):
             fp = steps[i][1]
-            if choices[i].crash or fp is None or fp.conflicts(crash):
+            if choices[i].crash or fp is None:
                 continue
-            error = await self._crash_claim(outcome, names, i)
+            if i in answers:
+                error = await self._crash_claim(outcome, names, i, covered=True)
+            elif fp.conflicts(crash):
+                continue
+            else:
+                error = await self._crash_claim(outcome, names, i)
             if error is not None:
                 errors.append(error)
         return errors
@@ -367,8 +380,9 @@ class Auditor:
         return errors
 
     async def _crash_claim(self, outcome: RunOutcome, names: Sequence[str],
-                           i: int) -> OracleError | None:
-        """Crashing right before step ``i`` and right after it must end alike."""
+                           i: int, *, covered: bool = False) -> OracleError | None:
+        """Crashing right before step ``i`` and right after it must end alike (``covered``:
+        the crash after must cover the one before, ``_covered``)."""
         name = f"{self.scenario.name}|" + ",".join(names[:i + 1]) + "|crash"
         if name in self.seen or not sampled(name, self.rate):
             return None
@@ -377,18 +391,27 @@ class Auditor:
         started = time.perf_counter()
         try:
             before = await crashed_after(self.target, self.scenario, prefix)
-            after = await crashed_after(self.target, self.scenario, [*prefix, a])
+            after = await crashed_after(self.target, self.scenario, [*prefix, a],
+                                        or_end=covered)
         finally:
             self.pairs += 1
             self.seconds += time.perf_counter() - started
         where = (f"step {i}: {_step(outcome, i)}, and a crash right before it or right after "
-                 "it (called alike)")
+                 f"it (called {'covered by the later' if covered else 'alike'})")
         schedule = (*prefix, a, CRASHING)
         for state in (before, after):
             if isinstance(state, str):
                 return OracleError("not-enabled", self.scenario.name, f"{where}: {state}",
                                    schedule)
         assert not isinstance(before, str) and not isinstance(after, str)
+        if covered:
+            problem = _covered(before, after)
+            if problem:
+                return OracleError("not-covered", self.scenario.name,
+                                   f"step {i}: {_step(outcome, i)}, which only answers, and a "
+                                   f"crash right before it or right after it (the later "
+                                   f"called at least as strict): {problem}", schedule)
+            return None
         if before != after:
             return OracleError("not-commuting", self.scenario.name,
                                f"{where}: the crash ends differently before and after the "
@@ -431,6 +454,26 @@ class Auditor:
                                    f"other they conflict: {_shown(fb)} then {_shown(fa)}",
                                    schedule)
         return None
+
+
+def _covered(before: dict[str, object], after: dict[str, object]) -> str:
+    """Why the crash ``after`` an answering step does not cover the one ``before`` it ("":
+    it does): the same store; the same calls, each answered alike or cut before; every rule
+    broken before broken after."""
+    if before["store"] != after["store"]:
+        return f"the store differs: {_difference(before, after)}"
+    ours: dict[str, list[tuple[object, ...]]] = dict(after["answers"])  # type: ignore[call-overload]
+    theirs: dict[str, list[tuple[object, ...]]] = dict(before["answers"])  # type: ignore[call-overload]
+    if ours.keys() != theirs.keys() or any(
+            len(ours[c]) != len(theirs[c]) or any(
+                a != b and not (a[0] == b[0] and b[1] is None)
+                for a, b in zip(ours[c], theirs[c], strict=True))
+            for c in ours):
+        return f"the calls differ beyond answers cut: {_difference(before, after)}"
+    lost = sorted(set(before["broken"]) - set(after["broken"]))  # type: ignore[call-overload]
+    if lost:
+        return f"broken before only: {', '.join(lost)}"
+    return ""
 
 
 def _swapped(choice: Choice, swap: dict[str, str]) -> Choice:

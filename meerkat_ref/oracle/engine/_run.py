@@ -28,6 +28,7 @@ store after each step, violations, and the request lines that replay it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -96,6 +97,7 @@ class RunOutcome:
     nodes: list[Node] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)  # [0] before step 0, then after each
     end_state: str = ""
+    end_view: EndView | None = field(default=None, compare=False)  # the end state as data
     aborted: bool = False
     crashed_at: int | None = None
     lines: list[str] = field(default_factory=list)  # a run that broke a rule: lines to replay it
@@ -470,12 +472,18 @@ class _Runner:
         monitor.store = dict(await self.target.observe_store())
         await self._post_step("post", "read-back")
         monitor.read_back()  # ARCHIVE-FINAL after the restart; LINEARIZABLE
-        self.outcome.end_state = _fingerprint(monitor, self.twins)
+        self.outcome.end_view = end_view(monitor, self.twins)
+        self.outcome.end_state = _fingerprint(self.outcome.end_view)
         if monitor.violations:  # the request lines are wanted for a counterexample only
             self.outcome.lines = self.target.transcript()
 
 
-def _fingerprint(monitor: Monitor, twins: dict[str, str]) -> str:
+EndView = tuple[tuple[tuple[str, object], ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]
+"""An end state as data: the store's rows (by key), and each client's calls with their
+answers in its own order (by client, twins named alike); ``end_state`` is its hash."""
+
+
+def end_view(monitor: Monitor, twins: dict[str, str]) -> EndView:
     """The end state: the store, and each client's calls with their answers, in its own order.
 
     Calls are grouped by client: the order in which two clients happened to
@@ -493,11 +501,51 @@ def _fingerprint(monitor: Monitor, twins: dict[str, str]) -> str:
     by_client: dict[str, list[tuple[str, str]]] = {}
     for c in monitor.history:
         by_client.setdefault(c.client, []).append((c.text(), str(c.result)))
-    text = repr((
-        sorted((k, v) for k, v in monitor.store.items()),
-        sorted((first(client), calls) for client, calls in by_client.items()),
-    ))
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
+    return (
+        tuple(sorted(monitor.store.items())),
+        tuple(sorted((first(client), tuple(calls)) for client, calls in by_client.items())),
+    )
+
+
+def _fingerprint(view: EndView) -> str:
+    return hashlib.sha1(repr(view).encode()).hexdigest()[:12]
+
+
+CUT = str(None)
+"""A call's answer in an ``EndView`` when it never came (a crash cut it)."""
+
+
+def covers(view: EndView, other: EndView) -> bool:
+    """Whether ``view`` is ``other`` with some calls a crash cut there answered here.
+
+    A crash right after an answer is judged at least as strictly as one right
+    before it (``_dpor``, "Answers before a crash"), so an end state covered
+    by one reached needs no run of its own.  Equal views cover each other.
+    """
+    store, clients = view
+    other_store, other_clients = other
+    if store != other_store or len(clients) != len(other_clients):
+        return False
+    groups: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+    for name, calls in other_clients:
+        groups.setdefault(name, []).append(calls)
+    mine: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+    for name, calls in clients:
+        mine.setdefault(name, []).append(calls)
+    if groups.keys() != mine.keys():
+        return False
+
+    def answered(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> bool:
+        return len(a) == len(b) and all(
+            x == y or (x[0] == y[0] and y[1] == CUT) for x, y in zip(a, b, strict=True))
+
+    for name, theirs in groups.items():  # twins: some pairing of the group (at most three)
+        ours = mine[name]
+        if len(ours) != len(theirs) or not any(
+                all(answered(a, b) for a, b in zip(order, theirs, strict=True))
+                for order in itertools.permutations(ours)):
+            return False
+    return True
 
 
 KNOWN = "known"
@@ -589,4 +637,5 @@ async def run_schedule(
     return runner.outcome
 
 
-__all__ = ["Node", "RunOutcome", "Snapshot", "Step", "run_schedule"]
+__all__ = ["CUT", "EndView", "Node", "RunOutcome", "Snapshot", "Step", "covers", "end_view",
+           "run_schedule"]

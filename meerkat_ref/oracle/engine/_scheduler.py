@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from ..targets import Target
 from ._audit import OracleError
-from ._run import RunOutcome, run_schedule
+from ._run import EndView, RunOutcome, covers, run_schedule
 from ._scenarios import Scenario
 from ._strategies import Strategy
 
@@ -50,6 +50,7 @@ class SearchReport:
     seconds: float = 0.0
     exhausted: bool = True  # every schedule within the bound was run (not cut short)
     end_states: set[str] = field(default_factory=set, repr=False)  # their fingerprints
+    end_views: dict[str, EndView] = field(default_factory=dict, repr=False)  # each, as data
     unchecked: str = ""  # what the target's capabilities kept out of the search, and why
     found: Callable[[SearchReport, RunOutcome], None] | None = field(
         default=None, repr=False, compare=False)  # told of each violating run as it is recorded
@@ -74,6 +75,8 @@ class SearchReport:
         else:
             self.schedules += 1
             self.end_states.add(outcome.end_state)
+            if outcome.end_view is not None:
+                self.end_views.setdefault(outcome.end_state, outcome.end_view)
         if outcome.violations:
             self.violating.append(outcome)
             if self.found is not None:
@@ -82,6 +85,16 @@ class SearchReport:
                 self.exhausted = False
                 return True
         return False
+
+    def uncovered(self, other: SearchReport) -> list[str]:
+        """The end states ``other`` reached that this search neither reached nor covered
+        (``_run.covers``: one reached here is it with calls its crash cut answered): empty
+        when this search lost none of ``other``'s behaviours."""
+        return sorted(
+            state for state, view in other.end_views.items()
+            if state not in self.end_states
+            and not any(covers(mine, view) for mine in self.end_views.values())
+        )
 
     def first(self) -> RunOutcome | None:
         if not self.violating:
