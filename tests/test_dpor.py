@@ -355,3 +355,19 @@ def test_the_audit_checks_that_a_crash_after_an_answer_covers_one_before_it(
     errors = [e for e in lying.oracle_errors if e.kind == "not-covered"]
     assert errors, "the audit let a step that writes a row through as one that only answers"
     assert any("the store differs" in e.message for e in errors)
+
+
+def test_a_shutdown_that_raises_is_a_violation_not_an_oracle_crash() -> None:
+    """The service under test failing in ``shutdown()`` is its breach of [SHUTDOWN], reported
+    in the run that met it; the oracle goes on (found by a planted bug that made ``check``
+    end in a traceback)."""
+    from meerkat_ref import PersistentSessionService
+
+    class ShutdownRaises(PersistentSessionService):
+        async def shutdown(self) -> None:
+            await super().shutdown()
+            raise RuntimeError("planted: a shutdown that fails")
+
+    report = explore(_mutant(ShutdownRaises), get_scenario("turns-at-once"))
+    broken = [v for run in report.violating for v in run.violations if v.rule == "SHUTDOWN"]
+    assert broken and "RuntimeError: planted" in broken[0].message

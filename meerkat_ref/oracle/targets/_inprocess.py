@@ -816,18 +816,27 @@ class InProcessTarget:
         world.builder.points.enabled = False
         seen: list[ServiceStatistics] = []
         held: list[tuple[SessionId, EventInjector]] = []
+        raised: list[Exception] = []
 
         async def shut() -> None:
-            for sid in sorted(svc.statistics().live, key=_text):
-                injector = await svc.event_injector(sid)
-                if injector is not None:
-                    held.append((sid, injector))
-            await svc.shutdown()
+            try:
+                for sid in sorted(svc.statistics().live, key=_text):
+                    injector = await svc.event_injector(sid)
+                    if injector is not None:
+                        held.append((sid, injector))
+                await svc.shutdown()
+            except Exception as exc:  # the service's failure, reported: never the oracle's
+                raised.append(exc)
+                return
             seen.append(svc.statistics())  # at once: nothing else ran since it returned
 
         calls.start_soon(shut)
         await self._quiesce()
         self._answers = []
+        if raised:
+            exc = raised[0]
+            return [("SHUTDOWN", f"shutdown() raised {type(exc).__name__}: {exc} (it must stop "
+                                 "every session task and return)")]
         if not seen:
             left = sorted(map(_text, svc.statistics().running_tasks))
             return [("SHUTDOWN",
