@@ -1,7 +1,7 @@
 """Twins: two clients with the same calls are explored in one order, and judged up to a swap.
 
 DPOR has a client wait to call until its twin has (``_scenarios.twins``),
-and names twins alike in an end state (``_run._fingerprint``).  Sound only
+and names twins alike in an end state (``_run.end_view``).  Sound only
 because the service cannot tell its callers apart; ``--audit`` runs
 mirrors to check that (``_audit.Auditor.mirrors``).  Here: the relation
 itself, the reduction against DPOR without it (same end states, same

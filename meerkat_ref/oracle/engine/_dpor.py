@@ -88,7 +88,7 @@ labels swapped, that ends in the same state up to the swap and breaks the
 same rules.  So a run of DPOR has a client wait to call until its twin has
 (``DporRun.twins_in_order``; ``_run``), and that first call reads the
 twin's (``call:<twin>``), so it happens after it, as any step a step
-enabled does; end states name twins alike (``_run._fingerprint``).  What
+enabled does; end states name twins alike (``_run.end_view``).  What
 the mirrors hold is the service's to keep; ``--audit`` runs the mirror of
 a sample of the runs (``_audit.Auditor.mirrors``).  Measured:
 ``host/1s/inject+rearm+rearm/fault/crash`` 8,647 schedules to 4,328.

@@ -105,7 +105,7 @@ def twins(scenario: Scenario) -> dict[str, str]:
     reaches the same state up to the swap, and breaks the same rules.  So a
     reducing search may have twins start in order (``_run``: a client is
     not ready to call until its twin has), and judge end states up to the
-    swap (``_run._fingerprint``); ``_audit`` runs sampled mirrors to check
+    swap (``_run.end_view``); ``_audit`` runs sampled mirrors to check
     the claim.  A scenario that may cancel callers has none: a cancel plan
     names one task, which tells the twins apart.
     """
