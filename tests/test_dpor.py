@@ -371,3 +371,22 @@ def test_a_shutdown_that_raises_is_a_violation_not_an_oracle_crash() -> None:
     report = explore(_mutant(ShutdownRaises), get_scenario("turns-at-once"))
     broken = [v for run in report.violating for v in run.violations if v.rule == "SHUTDOWN"]
     assert broken and "RuntimeError: planted" in broken[0].message
+
+
+def test_the_crash_audit_takes_a_run_s_own_end_as_the_crash_after_its_last_step() -> None:
+    """A crash right after a run's last step is the run's end (DPOR counts a run that ends
+    as crashing at its very end): the audit compares the crash before that step with it,
+    instead of reporting that no crash could follow (a false oracle error ``sweep --audit``
+    met on this group)."""
+    from meerkat_ref.oracle.engine._dpor import DporScheduler
+    from meerkat_ref.oracle.engine._scheduler import explore_with
+
+    (scenario,) = [s for s in scenarios(SCOPES["default"])
+                   if s.name == "empty/1s/create-host+cancel/fault/crash"]
+
+    async def run(target: InProcessTarget) -> Any:
+        return await explore_with(target, scenario, DporScheduler(audit=1), store="memory")
+
+    report = in_process(REFERENCE.target(), run)
+    assert report.exhausted and report.audited > 0
+    assert report.oracle_errors == []

@@ -196,7 +196,8 @@ async def crashed_after(target: Target, scenario: Scenario, choices: Sequence[Ch
     """What a crash right after ``choices`` leaves: the store and every answer after the
     restart and read-back, and the rules broken from the crash on (a text: why the run
     could not get there).  ``or_end``: a run that ends by itself right after ``choices``
-    counts as crashing at its very end, as DPOR counts it (``_dpor``)."""
+    counts as crashing at its very end, as DPOR counts it (``_dpor``); so a claim about
+    a run's last step compares with the run's own end."""
     try:
         outcome = await run_schedule(target, scenario, _Probe([*choices, CRASHING]))
     except _NotEnabled as exc:
@@ -392,7 +393,7 @@ class Auditor:
         try:
             before = await crashed_after(self.target, self.scenario, prefix)
             after = await crashed_after(self.target, self.scenario, [*prefix, a],
-                                        or_end=covered)
+                                        or_end=True)
         finally:
             self.pairs += 1
             self.seconds += time.perf_counter() - started
