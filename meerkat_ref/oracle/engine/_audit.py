@@ -71,7 +71,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..targets import Footprint, Point, Target
-from ._run import RunOutcome, run_schedule
+from ._run import RunOutcome, covers, run_schedule
 from ._scenarios import Scenario
 from ._strategies import Aborted, Budget, Choice
 
@@ -213,8 +213,12 @@ async def crashed_after(target: Target, scenario: Scenario, choices: Sequence[Ch
         "store": sorted((k, repr(v)) for k, v in store.items()),
         "answers": _answers(outcome),
         "broken": sorted({v.rule for v in outcome.violations if v.step >= crashed_at}),
+        _VIEW: outcome.end_view,
     }
 
+
+_VIEW = "end view"
+"""The key of a crashed run's ``_run.end_view`` (what ``covers`` reads; not shown as state)."""
 
 _FOOTPRINTS = "footprints"
 """The state's key for the footprints of the probe's last two steps (not compared as state)."""
@@ -222,7 +226,7 @@ _FOOTPRINTS = "footprints"
 
 def _difference(a: dict[str, object], b: dict[str, object]) -> str:
     lines = []
-    for key in sorted((set(a) | set(b)) - {_FOOTPRINTS}):
+    for key in sorted((set(a) | set(b)) - {_FOOTPRINTS, _VIEW}):
         if a.get(key) != b.get(key):
             lines.append(f"{key}: {str(a.get(key))[:400]} | swapped: {str(b.get(key))[:400]}")
     return "; ".join(lines)
@@ -463,13 +467,8 @@ def _covered(before: dict[str, object], after: dict[str, object]) -> str:
     broken before broken after."""
     if before["store"] != after["store"]:
         return f"the store differs: {_difference(before, after)}"
-    ours: dict[str, list[tuple[object, ...]]] = dict(after["answers"])  # type: ignore[call-overload]
-    theirs: dict[str, list[tuple[object, ...]]] = dict(before["answers"])  # type: ignore[call-overload]
-    if ours.keys() != theirs.keys() or any(
-            len(ours[c]) != len(theirs[c]) or any(
-                a != b and not (a[0] == b[0] and b[1] is None)
-                for a, b in zip(ours[c], theirs[c], strict=True))
-            for c in ours):
+    view, earlier = after[_VIEW], before[_VIEW]
+    if view is None or earlier is None or not covers(view, earlier):  # type: ignore[arg-type]
         return f"the calls differ beyond answers cut: {_difference(before, after)}"
     lost = sorted(set(before["broken"]) - set(after["broken"]))  # type: ignore[call-overload]
     if lost:
