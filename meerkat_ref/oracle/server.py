@@ -209,6 +209,8 @@ class Server:
                 "store": self.target.store_kind,
                 **({"footprints": self.footprints.to_json()}
                    if self.footprints is not None and "footprints" in self.capabilities else {}),
+                **({"fault_kinds": list(self.target.fault_kinds)}
+                   if "faults" in self.capabilities and self.target.fault_kinds else {}),
             }})
         elif cmd == "open":
             capacity = _capacity(msg)
@@ -246,10 +248,11 @@ class Server:
             self._need_open(rid, cmd)
             label = field(msg, "task", "str")
             fault = field(msg, "fault", "bool", False)
+            kind = field(msg, "kind", "str", "")
             if fault:
                 self._need("faults", rid, 'release with "fault": true')
             try:
-                await self.target.release(label, fault)
+                await self.target.release(label, fault, kind)
             except LookupError as exc:
                 raise WireError("NOT_PARKED", str(exc)) from None
             except ValueError as exc:

@@ -309,7 +309,7 @@ class Auditor:
                 continue
             self.seen.add(name)
             where = (f"step {i}: {_step(outcome, i)} and {b.label}"
-                     f"{' (its store call failed)' if b.fault else ''}, kept asleep over it "
+                     f"{_failed(b)}, kept asleep over it "
                      "(explored elsewhere, called independent)")
             error = await self._pair(list(choices[:i]), choices[i], b, where)
             if error is not None:
@@ -487,7 +487,13 @@ def _step(outcome: RunOutcome, index: int) -> str:
     choice = outcome.choices[index]
     step = outcome.steps[index] if index < len(outcome.steps) else None
     at = "" if step is None else f" at {step.kind}" + (f" {step.session}" if step.session else "")
-    return f"{choice.label}{at}{' (its store call failed)' if choice.fault else ''}"
+    return f"{choice.label}{at}{_failed(choice)}"
+
+
+def _failed(choice: Choice) -> str:
+    if not choice.fault:
+        return ""
+    return f" (its store call failed{f': {choice.kind}' if choice.kind else ''})"
 
 
 __all__ = ["AUDIT_RATE", "Auditor", "OracleError", "audit_rate", "crashed_after", "sampled",

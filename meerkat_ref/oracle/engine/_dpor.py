@@ -31,7 +31,11 @@ task waits at a store call and the run may still fail one, ``t!fault``
 (``FAULTED``) is enabled beside ``t``: the same store call, failed.  It is
 the same task, so it conflicts with ``t`` (the one that runs first disables
 the other, and a disabled process is a race: ``_disabled``), and its
-footprint is its own, recorded as it runs.  So DPOR explores a fault where
+footprint is its own, recorded as it runs.  Each other way the target
+offers to fail a store call (``Target.fault_kinds``: in process, the
+store contract's own ``SessionStoreError`` beside a third-party store's
+``OSError``) is one more such process, ``t!fault:<kind>``: a service may
+handle the two apart, so neither stands for the other.  So DPOR explores a fault where
 it can matter, once per trace, inside the one tree of the scenario: a run
 that never reaches a store call is run once, where a fault decided in
 advance (a *plan*: fail the ``n``-th store call of ``t``) ran every
@@ -130,12 +134,23 @@ rows, every call invoked (``call``) and answered (``resp``), and what the rules 
 calls in flight and faults (``inflight``).  It writes nothing: it ends the run."""
 
 FAULTED = "!fault"
-"""``t + FAULTED``: task ``t``'s next step with its store call failed (see the module doc)."""
+"""``t + FAULTED``: task ``t``'s next step with its store call failed (see the module doc);
+``t + FAULTED + ":" + kind``: failed in the way ``kind`` names (``Target.fault_kinds``)."""
+
+
+def _variant(label: str) -> tuple[str, bool, str]:
+    """A label's task, whether its store call fails, and how ("" the plain fault)."""
+    task, faulted, kind = label.partition(FAULTED)
+    return task, bool(faulted), kind[1:]
 
 
 def _process(label: str) -> str:
     """The task a label's step belongs to (a fault variant is its task's step)."""
-    return label[:-len(FAULTED)] if label.endswith(FAULTED) else label
+    return _variant(label)[0]
+
+
+def _faulted(label: str) -> bool:
+    return FAULTED in label
 
 Plan = tuple[str, str, int] | None
 """A plan: ("fault", task, n) fails the n-th store call (1-based) of a task; ("cancel",
@@ -191,8 +206,7 @@ class DporRun:
             self.crashed = True
             self.tree[self._step].footprint = CRASH_FOOTPRINT
             return Choice(crash=True)
-        faulted = label.endswith(FAULTED)
-        label = _process(label)
+        label, faulted, kind = _variant(label)
         point = next((p for p in ready if p.task == label), None)
         if point is not None and faulted and not point.faultable:
             point = None
@@ -212,13 +226,14 @@ class DporRun:
             self._parks[label] = n
             self.reached.add(("cancel", label, n))
             cancel = self.plan == ("cancel", label, n)
-        return Choice(label, fault=fault, cancel=cancel)
+        return Choice(label, fault=fault, cancel=cancel, kind=kind if faulted else "")
 
     def choose(self, step: int, ready: Sequence[Point], budget: Budget) -> Choice:
         self._step = step
         enabled = tuple(p.task for p in ready)
         if self.variants and budget.faults > 0:
-            enabled += tuple(p.task + FAULTED for p in ready if p.faultable)
+            enabled += tuple(p.task + FAULTED + way for p in ready if p.faultable
+                             for way in ("", *(":" + k for k in budget.fault_kinds)))
         enabled += (CRASH,) if budget.crashes > 0 else ()
         if step < len(self.tree):
             node = self.tree[step]
@@ -231,7 +246,7 @@ class DporRun:
             # A fault variant last: the run goes on as the fault-free runs did, and a
             # fault is tried where a race or a disabled variant asks for it.
             awake = sorted((p for p in enabled if p not in entry and p != CRASH),
-                           key=lambda p: p.endswith(FAULTED))
+                           key=_faulted)
             if awake:
                 label = self._last if self._last in awake else awake[0]
             elif CRASH in enabled and CRASH not in entry:
@@ -329,7 +344,7 @@ def _answers_only(node: _Node) -> bool:
     it answers a call (``resp``) and writes nothing else a crash reads but the ``inflight``
     its answers write (not a row, not a call sent, not a store call failed)."""
     fp = node.footprint
-    if fp is None or CRASH_FOOTPRINT is None or node.taken.endswith(FAULTED):
+    if fp is None or CRASH_FOOTPRINT is None or _faulted(node.taken):
         return False  # (``CRASH_FOOTPRINT`` is ``None`` only in a test's coarse crash)
     met = {group for group, _ in fp.writes} & {group for group, _ in CRASH_FOOTPRINT.reads}
     return "resp" in met and met <= {"resp", "inflight"}
@@ -482,8 +497,9 @@ class DporScheduler(Scheduler):
         if self._auditor is not None:
             for error in await self._auditor.after(outcome, self._tree.steps()):
                 report.oracle_error(error)
-            asleep = [(i, Choice(_process(q), fault=q.endswith(FAULTED)))
-                      for i, q in run.kept_asleep or ()]
+            asleep = [(i, Choice(task, fault=faulted, kind=kind))
+                      for i, (task, faulted, kind) in
+                      ((i, _variant(q)) for i, q in run.kept_asleep or ())]
             for error in await self._auditor.asleep(outcome, asleep):
                 report.oracle_error(error)
             if scenario.crashes > 0 and CRASH_FOOTPRINT is not None:  # None: a test's

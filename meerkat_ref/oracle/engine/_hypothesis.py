@@ -45,10 +45,12 @@ class HypothesisStrategy:
             return Choice(crash=True)
         index = self._data.draw(st.integers(0, len(ready) - 1), label=f"step {step}")
         point = ready[index]
-        fault = False
+        fault, kind = False, ""
         if point.faultable and budget.faults > 0:
             fault = self._data.draw(st.integers(0, 4), label="fault?") == 4
-        return Choice(point.task, fault=fault)
+        if fault and budget.fault_kinds:
+            kind = self._data.draw(st.sampled_from(("", *budget.fault_kinds)), label="how?")
+        return Choice(point.task, fault=fault, kind=kind)
 
 
 class _Stop(BaseException):

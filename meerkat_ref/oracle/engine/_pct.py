@@ -40,7 +40,8 @@ class PCTStrategy:
         best = max(ready, key=lambda p: self._priority[p.task])
         self._last = best.task
         fault = best.faultable and budget.faults > 0 and step >= self._fault_at
-        return Choice(best.task, fault=fault)
+        kind = self._rng.choice(("", *budget.fault_kinds)) if fault else ""
+        return Choice(best.task, fault=fault, kind=kind)
 
 
 class PctScheduler(SeededScheduler):

@@ -26,7 +26,8 @@ class RandomStrategy:
             return Choice(crash=True)
         point = self._rng.choice(list(ready))
         fault = point.faultable and budget.faults > 0 and self._rng.random() < self._fault_odds
-        return Choice(point.task, fault=fault)
+        kind = self._rng.choice(("", *budget.fault_kinds)) if fault else ""
+        return Choice(point.task, fault=fault, kind=kind)
 
 
 class RandomScheduler(SeededScheduler):

@@ -64,6 +64,7 @@ class Step:
     crash: bool = False
     store: tuple[tuple[str, int], ...] | None = None  # (session, message count) if it changed
     after: Snapshot | None = field(default=None, compare=False)  # the whole state after it
+    fault_kind: str = ""  # with ``fault``: how it failed ("" the target's plain fault)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"index": self.index, "task": self.label, "point": self.kind}
@@ -71,6 +72,8 @@ class Step:
             out["session"] = self.session
         if self.fault:
             out["fault"] = True
+        if self.fault_kind:
+            out["fault_kind"] = self.fault_kind
         if self.crash:
             out["crash"] = True
         if self.store is not None:
@@ -248,7 +251,9 @@ class _Runner:
 
     async def controlled(self, strategy: Strategy) -> None:
         outcome, monitor = self.outcome, self.monitor
-        budget = Budget(self.scenario.faults, self.scenario.crashes, self.scenario.cancels)
+        kinds = self.target.fault_kinds if self.scenario.faults > 0 else ()
+        budget = Budget(self.scenario.faults, self.scenario.crashes, self.scenario.cancels,
+                        kinds)
         await self.target.control(True)
         step = 0
         pending: tuple[int, Choice, Point | None] | None = None  # the step just taken
@@ -343,6 +348,10 @@ class _Runner:
                         f"at step {step}: the store call of {choice.label!r} is to fail, but "
                         "this run may inject no store fault (the target does not offer "
                         "faults, or the scenario allows none)")
+                if choice.fault and choice.kind and choice.kind not in budget.fault_kinds:
+                    raise ScheduleDiverged(
+                        f"at step {step}: the store call of {choice.label!r} is to fail as "
+                        f"{choice.kind!r}, which the target does not offer")
                 cancelled = self._call_of(choice.label) if choice.cancel else None
                 if choice.cancel and (budget.cancels <= 0 or cancelled is None):
                     raise ScheduleDiverged(
@@ -352,7 +361,7 @@ class _Runner:
                     if choice.cancel:
                         await self.target.cancel(choice.label)
                     else:
-                        await self.target.release(choice.label, choice.fault)
+                        await self.target.release(choice.label, choice.fault, choice.kind)
                 except LookupError as exc:
                     raise ScheduleDiverged(f"at step {step}: {exc}") from None
                 if choice.fault:
@@ -380,6 +389,7 @@ class _Runner:
         self.outcome.steps.append(Step(
             index, choice.label, point.kind, point.session and short(point.session),
             choice.fault, store=view if changed else None, after=snapshot,
+            fault_kind=choice.kind,
         ))
 
     async def free(self) -> None:

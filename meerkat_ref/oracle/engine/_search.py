@@ -131,6 +131,7 @@ class DfsScheduler(Scheduler):
         self._stack: list[tuple[list[Choice], frozenset[StepDesc]]] = [([], frozenset())]
         self._scenario: Scenario | None = None
         self._report: SearchReport | None = None
+        self._kinds: tuple[str, ...] = ("",)  # the ways a store call can fail
 
     @property
     def label(self) -> str:
@@ -143,6 +144,7 @@ class DfsScheduler(Scheduler):
 
     def start(self, target: Target, scenario: Scenario, report: SearchReport) -> None:
         self._scenario, self._report = scenario, report
+        self._kinds = ("", *target.fault_kinds)
 
     async def next_run(self) -> GuidedStrategy | None:
         if not self._stack:
@@ -154,7 +156,7 @@ class DfsScheduler(Scheduler):
         assert isinstance(run, GuidedStrategy)
         assert self._scenario is not None and self._report is not None
         _branch(outcome, run, len(run.prefix), self._scenario, self._bound, self._stack,
-                self._report)
+                self._report, self._kinds)
 
 
 async def explore_dfs(
@@ -186,6 +188,7 @@ def _branch(
     bound: int | None,
     stack: list[tuple[list[Choice], frozenset[StepDesc]]],
     report: SearchReport,
+    fault_kinds: Sequence[str] = ("",),
 ) -> None:
     # A crash discards everything but the store and the answers already given,
     # so crashing after a step that changed neither is the same as crashing
@@ -205,12 +208,9 @@ def _branch(
         for label, (_kind, _session, faultable) in kinds.items():
             if label != taken.label:
                 options.append(Choice(label))
-            if (
-                faultable
-                and faults_used < scenario.faults
-                and not (label == taken.label and taken.fault)
-            ):
-                options.append(Choice(label, fault=True))
+            if faultable and faults_used < scenario.faults:
+                options.extend(Choice(label, fault=True, kind=kind) for kind in fault_kinds
+                               if not (label == taken.label and taken.fault and taken.kind == kind))
         if crashes_used < scenario.crashes and not taken.crash:
             if i == 0 or i - 1 in durable_steps or not guide.reduce:
                 options.append(Choice(crash=True))

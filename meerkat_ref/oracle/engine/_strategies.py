@@ -28,28 +28,32 @@ class ScheduleDiverged(Exception):
 
 @dataclass
 class Budget:
-    """Faults and crashes the strategy may still inject in this run."""
+    """Faults and crashes the strategy may still inject in this run, and the ways a store
+    call may fail beside the target's plain fault (``Target.fault_kinds``)."""
 
     faults: int = 0
     crashes: int = 0
     cancels: int = 0
+    fault_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Choice:
-    """One decision: release ``label`` (failing its store call if ``fault``; cancelling its
-    caller where it waits if ``cancel``, [CALLER-CANCEL]), or crash."""
+    """One decision: release ``label`` (failing its store call if ``fault``, the way
+    ``kind`` names, or the target's plain way if none; cancelling its caller where it
+    waits if ``cancel``, [CALLER-CANCEL]), or crash."""
 
     label: str = ""
     fault: bool = False
     crash: bool = False
     cancel: bool = False
+    kind: str = ""  # with ``fault``: one of ``Target.fault_kinds``; "" the plain fault
 
     def to_json(self) -> object:
         if self.crash:
             return {"crash": True}
         if self.fault:
-            return {"run": self.label, "fault": True}
+            return {"run": self.label, "fault": True, **({"kind": self.kind} if self.kind else {})}
         if self.cancel:
             return {"run": self.label, "cancel": True}
         return self.label
@@ -62,9 +66,11 @@ class Choice:
             if value.get("crash") is True:
                 return Choice(crash=True)
             run = value.get("run")
-            if isinstance(run, str):
-                return Choice(run, fault=bool(value.get("fault", False)),
-                              cancel=bool(value.get("cancel", False)))
+            kind = value.get("kind", "")
+            if isinstance(run, str) and isinstance(kind, str):
+                fault = bool(value.get("fault", False))
+                return Choice(run, fault=fault, cancel=bool(value.get("cancel", False)),
+                              kind=kind if fault else "")
         raise ValueError(f"not a schedule choice: {value!r:.80}")
 
 

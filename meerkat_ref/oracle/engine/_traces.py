@@ -87,7 +87,8 @@ def outcome_steps(outcome: RunOutcome) -> list[TraceStep]:
         if choice.crash:
             crash: TraceStep = (CRASH, "crash", CRASH_FOOTPRINT)
             return [*_depended_on(steps, crash), crash]
-        tag = "fault" if choice.fault else "cancel" if choice.cancel else ""
+        tag = ("fault" + (f":{choice.kind}" if choice.kind else "") if choice.fault else
+               "cancel" if choice.cancel else "")
         footprint = outcome.footprints[i] if i < len(outcome.footprints) else None
         steps.append((choice.label, tag, footprint))
     return steps

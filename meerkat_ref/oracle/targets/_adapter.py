@@ -78,6 +78,7 @@ class AdapterTarget:
         self._declared: Footprints | None = None  # hello's, for a persistent service
         self._parked: dict[str, Point] = {}  # as the last settle reported them
         self._callers: dict[str, str] = {}  # call id -> the task it runs in
+        self._fault_kinds: tuple[str, ...] = ()  # hello's, beside the plain fault
 
     async def _greet(self) -> None:
         hello = await self.client.call_ok({"cmd": "hello"})
@@ -93,6 +94,7 @@ class AdapterTarget:
             except ValueError as exc:
                 raise ProtocolError(f"hello offers footprints, but its declaration is not one "
                                     f"(spec/ADAPTER.md section 6): {exc}") from None
+        self._fault_kinds = _fault_kinds(hello.get("fault_kinds", []), self.capabilities)
 
     @property
     def footprints(self) -> Footprints | None:
@@ -314,15 +316,24 @@ class AdapterTarget:
         """Never asked: the adapter protocol cannot cancel a caller (no ``cancel`` capability)."""
         raise LookupError(f"a port's caller cannot be cancelled over the adapter ({task})")
 
-    async def release(self, task: str, fault: bool = False) -> None:
+    @property
+    def fault_kinds(self) -> tuple[str, ...]:
+        """The ways beside the plain fault that ``hello`` offered (``fault_kinds``)."""
+        return self._fault_kinds
+
+    async def release(self, task: str, fault: bool = False, kind: str = "") -> None:
         """Send the release without waiting: the next ``settle`` checks its answer.
 
         The adapter acts on lines in order, so pipelining the release and the
         settle changes nothing but a round trip.
         """
+        if kind and (not fault or kind not in self._fault_kinds):
+            raise ValueError(f"the port offers no fault kind {kind!r}")
         cmd: dict[str, Json] = {"cmd": "release", "task": task}
         if fault:
             cmd["fault"] = True
+            if kind:
+                cmd["kind"] = kind
         recorder = self._recorder
         recorder.writes.add(("task", task.split("#")[0]))
         parked = self._parked.get(task)
@@ -397,5 +408,22 @@ async def adapter_target(
                     await client.stop()
                 nursery.cancel_scope.cancel()
 
+
+
+def _fault_kinds(value: Json, capabilities: frozenset[str]) -> tuple[str, ...]:
+    """``hello``'s ``fault_kinds`` (``spec/ADAPTER.md`` section 7): distinct names, each a
+    way besides the plain fault the port can fail a store call; only with ``faults``."""
+    if value == []:
+        return ()
+    if "faults" not in capabilities:
+        raise ProtocolError("hello offers fault_kinds without the faults capability "
+                            "(spec/ADAPTER.md section 7)")
+    if (not isinstance(value, list) or len(value) > 16
+            or not all(isinstance(k, str) and k and len(k) <= 40 and k.isascii()
+                       and all(ch.isalnum() or ch == "-" for ch in k) for k in value)
+            or len(set(value)) != len(value)):
+        raise ProtocolError(f"hello's fault_kinds must be a list of distinct names of letters, "
+                            f"digits and '-' (spec/ADAPTER.md section 7), got {value!r:.120}")
+    return tuple(str(k) for k in value)
 
 __all__ = ["AdapterTarget", "Malformed", "ProtocolError", "adapter_target"]

@@ -68,7 +68,7 @@ from ...service._statistics import ServiceStatistics
 from ...store._base import SessionStore
 from ...store._kinds import StoreKind, store_kind
 from ._footprints import Recorder, TaskInstrument
-from ._points import ControlledPoints, NotParked
+from ._points import FAULT_KINDS, ControlledPoints, NotParked
 from ._protocol import Answer, GateState, Introspection, OpenRefused, Point, Settled
 from ._streams import Subscriptions
 from ._wire import ProtocolError, dumps
@@ -740,15 +740,21 @@ class InProcessTarget:
             points.release_all()
         self._watch.recorder.take()  # what ran before is no step of the schedule
 
-    async def release(self, task: str, fault: bool = False) -> None:
-        self._log({"cmd": "release", "task": task, **({"fault": True} if fault else {})})
+    @property
+    def fault_kinds(self) -> tuple[str, ...]:
+        """``store-error`` beside the plain fault: ``_points.FAULT_KINDS``."""
+        return tuple(FAULT_KINDS)
+
+    async def release(self, task: str, fault: bool = False, kind: str = "") -> None:
+        self._log({"cmd": "release", "task": task, **({"fault": True} if fault else {}),
+                   **({"kind": kind} if fault and kind else {})})
         recorder = self._watch.recorder
         recorder.writes.add(("task", task.split("#")[0]))
         parked = self.points.parked.get(task)
         if parked is not None and self.points.enabled:
             recorder.released(task, parked.kind, parked.point.session)
         try:
-            self.points.release(task, fault)
+            self.points.release(task, fault, kind)
         except NotParked as exc:
             raise LookupError(str(exc)) from None
 

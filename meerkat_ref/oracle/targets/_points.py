@@ -19,6 +19,16 @@ then take ids in one order and ticks in the other, which the model (one
 create after another) never does.  ``pair_ids`` skips the point right after
 an id is taken (the builder switches before both instead), as the model
 assumes.  With control on nothing is skipped: the explorer's schedules decide.
+
+Faults.  A released task whose store call is to fail raises at its point,
+before the store is reached, in one of two ways, each explored as a fault
+of its own: the plain fault raises an ``OSError``, as a third-party store
+fails with its own exception, and ``store-error`` raises the store
+contract's ``SessionStoreError``, as the project's stores fail.  Either must
+be answered ``SESSION_STORE_ERROR`` [STORE-FAILURE]; both are needed because
+a service may handle the two apart (``service/_gate.py`` passes the
+contract's error on and wraps any other), and a bug in one branch shows only
+under its own kind.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from ..._errors import SessionStoreError
 from ..._types import SessionId
 from ._protocol import Point
 
@@ -41,11 +52,22 @@ class Parked:
     session_id: SessionId | None
     event: trio.Event = field(default_factory=trio.Event)
     fault: bool = False
+    fault_kind: str = ""  # "" the plain fault, else a key of ``FAULT_KINDS``
 
     @property
     def point(self) -> Point:
         session = None if self.session_id is None else str(self.session_id)
         return Point(self.label, self.kind, session, listing_faults=True)
+
+
+def _plain_fault(kind: str) -> Exception:
+    return OSError(f"injected store fault at {kind}")
+
+
+FAULT_KINDS: dict[str, Callable[[str], Exception]] = {
+    "store-error": lambda kind: SessionStoreError(f"injected store fault at {kind}"),
+}
+"""The ways beside the plain fault (an ``OSError``) a store call can fail: see the module doc."""
 
 
 class NotParked(LookupError):
@@ -93,9 +115,7 @@ class ControlledPoints:
             if self.parked.get(parked.label) is parked:
                 del self.parked[parked.label]
         if parked.fault:
-            # As a third-party store fails: with its own exception, which the service
-            # must answer as SESSION_STORE_ERROR [STORE-FAILURE].
-            raise OSError(f"injected store fault at {kind}")
+            raise FAULT_KINDS.get(parked.fault_kind, _plain_fault)(kind)
 
     def ready(self) -> tuple[Point, ...]:
         return tuple(self.parked[k].point for k in sorted(self.parked))
@@ -105,15 +125,17 @@ class ControlledPoints:
         out, self.announced = tuple(self.announced), []
         return out
 
-    def release(self, label: str, fault: bool = False) -> Parked:
+    def release(self, label: str, fault: bool = False, kind: str = "") -> Parked:
         parked = self.parked.get(label)
         if parked is None:
             ready = ", ".join(sorted(self.parked)) or "none"
             raise NotParked(f"no task {label!r} is parked (parked: {ready})")
         if fault and not parked.point.faultable:
             raise ValueError(f"a fault needs a store read or write, not {parked.kind}")
+        if kind and (not fault or kind not in FAULT_KINDS):
+            raise ValueError(f"no fault kind {kind!r} (kinds: {', '.join(FAULT_KINDS)})")
         del self.parked[label]
-        parked.fault = fault
+        parked.fault, parked.fault_kind = fault, kind
         parked.event.set()
         return parked
 
@@ -123,4 +145,4 @@ class ControlledPoints:
         self.parked.clear()
 
 
-__all__ = ["ControlledPoints", "NotParked", "Parked"]
+__all__ = ["FAULT_KINDS", "ControlledPoints", "NotParked", "Parked"]

@@ -16,7 +16,8 @@ engine knows nothing else about it.  The protocol is the adapter protocol of
               points and the answers that arrived since the last settle
 ``control``   scheduling points on (tasks park, announced) or off
 ``release``   let one parked task run to its next point (failing its store
-              call if ``fault``)
+              call if ``fault``: the target's plain fault, or another way it
+              offers, ``fault_kinds``)
 ``restart``   the process dies (calls in flight are answered ``Crashed``)
               and a new one opens over the same store, clock and ids
 ``observe_store``  the store's contents, read around the scheduling points
@@ -234,7 +235,13 @@ class Target(Protocol):
 
     async def control(self, on: bool) -> None: ...
 
-    async def release(self, task: str, fault: bool = False) -> None: ...
+    @property
+    def fault_kinds(self) -> tuple[str, ...]:
+        """Ways a store call can fail beside the plain fault, each explored as a fault of its
+        own (with ``faults``).  The reference offers ``store-error``: see ``_points``."""
+        ...
+
+    async def release(self, task: str, fault: bool = False, kind: str = "") -> None: ...
 
     async def cancel(self, task: str) -> None:
         """Capability ``cancel``: cancel the caller of client task ``task`` where it is parked

@@ -39,7 +39,7 @@ CONTROL_FIELDS: dict[str, tuple[str, ...]] = {
     "open": ("capacity", "persistent"),
     "settle": ("store", "events"),
     "control": ("points",),
-    "release": ("task", "fault"),
+    "release": ("task", "fault", "kind"),
     "at_once": ("commands",),
     "exit": (),
     "bye": (),
