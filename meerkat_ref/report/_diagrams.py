@@ -38,7 +38,8 @@ def _parsed(trace: Trace | Mapping[str, object]) -> Trace:
 
 
 def _point(step: TraceStep) -> str:
-    return step.where() + (" FAIL" if step.fault else "")
+    how = f" ({step.fault_kind})" if step.fault_kind else ""
+    return step.where() + (f" FAIL{how}" if step.fault else "")
 
 
 def _cells(trace: Trace) -> dict[int, dict[str, list[str]]]:

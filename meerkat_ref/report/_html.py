@@ -192,7 +192,7 @@ def _row(
     if not step.crash and step.task in cells:
         mark: list[Child] = [el("span", {"class": "point"}, step.where())]
         if step.fault:
-            mark += [" ", _badge("fault", "FAULT", "this store call was made to fail")]
+            mark += [" ", _badge("fault", "FAULT", _fault_title(step))]
         mark += [el("div", {"class": "note"}, note) for note in step.notes]
         cells[step.task].extend(mark)
     for column, line in _call_lines(trace, step):
@@ -353,10 +353,15 @@ def _calls_panel(step: TraceStep, calls: Sequence[TraceCall]) -> Markup:
     )
 
 
+def _fault_title(step: TraceStep) -> str:
+    how = f" ({step.fault_kind})" if step.fault_kind else ""
+    return f"this store call was made to fail{how}"
+
+
 def _state(step: TraceStep, trace: Trace, archived: Mapping[str, int]) -> Markup:
     flags: list[Child] = []
     if step.fault:
-        flags += [" ", _badge("fault", "FAULT", "this store call was made to fail")]
+        flags += [" ", _badge("fault", "FAULT", _fault_title(step))]
     if step.crash:
         flags += [" ", _badge("crash", "CRASH")]
     violations: list[Child] = []

@@ -43,6 +43,9 @@ STEP, one row of the swimlane, in increasing ``index`` order::
      "violations": [{"rule": "ARCHIVE-FINAL", "message": "s1 written ... (resurrected)"}],
      "notes": [], "changed": true}
 
+Optional in a step: ``fault_kind`` (with ``fault``: how the store call failed,
+one of the target's ``fault_kinds``; default ``""``, the plain fault).
+
 - ``index`` (int, unique, increasing; need not start at 0 nor be contiguous),
   ``task`` and ``point`` (the scheduling point the task passed: ``store.save``,
   ``gate.acquire``, ``client.call``...) are required.
@@ -148,6 +151,7 @@ class TraceStep:
     violations: tuple[StepViolation, ...]
     notes: tuple[str, ...] = ()
     changed: bool = False
+    fault_kind: str = ""
 
     def where(self) -> str:
         """``point session`` as the swimlane names it."""
@@ -294,6 +298,7 @@ def _step(item: object, path: str) -> TraceStep:
         point=o.text("point"),
         session=o.opt_text("session"),
         fault=o.flag("fault", False),
+        fault_kind=o.text("fault_kind", ""),
         crash=o.flag("crash", False),
         invoked=tuple(_call_ref(i, p, False) for i, p in o.items("invoked", [])),
         answered=tuple(_call_ref(i, p, True) for i, p in o.items("answered", [])),

@@ -137,6 +137,7 @@ def trace_of(
             "point": s.kind,
             "session": s.session,
             "fault": s.fault,
+            **({"fault_kind": s.fault_kind} if s.fault_kind else {}),
             "crash": s.crash,
             "invoked": [{"client": c.client, "call": n, "text": call_text(c)}
                         for n, c in calls if c.invoked == s.index],

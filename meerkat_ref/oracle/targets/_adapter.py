@@ -411,19 +411,17 @@ async def adapter_target(
 
 
 def _fault_kinds(value: Json, capabilities: frozenset[str]) -> tuple[str, ...]:
-    """``hello``'s ``fault_kinds`` (``spec/ADAPTER.md`` section 7): distinct names, each a
-    way besides the plain fault the port can fail a store call; only with ``faults``."""
-    if value == []:
+    """``hello``'s ``fault_kinds`` (``spec/ADAPTER.md`` section 11): distinct names, each a
+    way besides the plain fault the port can fail a store call.  Read only with ``faults``,
+    as ``footprints`` only with its capability: the oracle uses nothing hello did not offer."""
+    if value == [] or "faults" not in capabilities:
         return ()
-    if "faults" not in capabilities:
-        raise ProtocolError("hello offers fault_kinds without the faults capability "
-                            "(spec/ADAPTER.md section 7)")
     if (not isinstance(value, list) or len(value) > 16
             or not all(isinstance(k, str) and k and len(k) <= 40 and k.isascii()
                        and all(ch.isalnum() or ch == "-" for ch in k) for k in value)
             or len(set(value)) != len(value)):
         raise ProtocolError(f"hello's fault_kinds must be a list of distinct names of letters, "
-                            f"digits and '-' (spec/ADAPTER.md section 7), got {value!r:.120}")
+                            f"digits and '-' (spec/ADAPTER.md section 11), got {value!r:.120}")
     return tuple(str(k) for k in value)
 
 __all__ = ["AdapterTarget", "Malformed", "ProtocolError", "adapter_target"]
