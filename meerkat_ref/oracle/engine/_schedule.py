@@ -16,6 +16,10 @@ Format (``meerkat-ref/schedule@1``)::
                       "responded": n, "result": ...}, ...],   # informative
       "violations": [{"rule": ..., "step": n, "message": ...}, ...]  # as recorded
     }
+
+A failed store call may name how it failed, ``{"run": "c:turn", "fault": true,
+"kind": "store-error"}`` (one of the target's ``fault_kinds``); without
+``kind`` it is the target's plain fault, as in schedules written before kinds.
 """
 
 from __future__ import annotations
