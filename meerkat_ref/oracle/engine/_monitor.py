@@ -77,9 +77,10 @@ class Monitor:
     archived: dict[str, int] = field(default_factory=dict)  # id -> step its archive answered
     known_live: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)  # every session id met anywhere
-    disarmed: bool = False  # cancel_all answered, rearm not yet invoked
+    disarmed: bool = False  # cancel_all answered, no rearm invoked since it was (see ``invoked``)
     disarmed_ids: frozenset[str] = frozenset()  # sessions whose gate the sweep reached
-    sweeping: bool = False  # a cancel_all or rearm is in flight, or disarmed
+    sweeping: bool = False  # a cancel_all or rearm is in flight, or disarmed, or either
+    unsettled: bool = False  # a disarm and a re-arm overlapped: armed or not, unknown
     live_now: frozenset[str] | None = None  # inside: live sessions at the last step
     placement: bool = False  # the target parks where service/_placement.py says (evidence)
     calls_changed: int = 0  # bumped as a call is invoked, answered or cancelled
@@ -88,6 +89,7 @@ class Monitor:
     _calling: dict[str, Call] = field(default_factory=dict)  # client -> its call in flight
     _observed: Observe | None = None  # the store seen at the last settle, not yet logged
     _seen_violations: set[tuple[str, str]] = field(default_factory=set)
+    _sweeps: dict[int, bool] = field(default_factory=dict)  # sweep calls in flight: overlapped
     _hooks: dict[str, list[Callable[..., None]]] = field(init=False, repr=False, compare=False)
     _inside: list[Callable[[Introspection], None]] = field(init=False, repr=False,
                                                            compare=False)
@@ -151,6 +153,14 @@ class Monitor:
         name = call.name
         if name in ("cancel_all_checkpointers", "rearm_all_checkpointers"):
             self.sweeping = True
+            # A disarm and a re-arm in flight together may take effect in either order, so
+            # neither wins for sure: the gates are then armed or not (``unsettled``) until a
+            # sweep no other overlapped answers; the rules judge only what is certain.
+            overlapped = False
+            for index in self._sweeps:
+                if self.history[index].name != name:
+                    overlapped = self._sweeps[index] = True
+            self._sweeps[call.index] = overlapped
         if name == "cancel_all_checkpointers":
             # The sweep disarms the gates there are when it starts (this step);
             # sessions created later start armed (clause STOP-RESUME).
@@ -174,6 +184,7 @@ class Monitor:
         if isinstance(answer.result, model.Ok):
             call.value = answer.result.value
         call.result = _result_text(call, answer)
+        overlapped = self._sweeps.pop(call.index, False)
         if answer.ok:
             name, sid = call.name, call.session_id
             if name == "create" and isinstance(call.value, model.RunResult):
@@ -183,10 +194,10 @@ class Monitor:
             elif name == "archive" and sid is not None:
                 self.archived.setdefault(sid, self.step)
                 self.known_live.discard(sid)
-            elif name == "cancel_all_checkpointers":
-                self.disarmed = True
-            elif name == "rearm_all_checkpointers":
-                self.sweeping = False
+            elif name in ("cancel_all_checkpointers", "rearm_all_checkpointers"):
+                self.unsettled = overlapped
+                self.disarmed = name == "cancel_all_checkpointers" and not overlapped
+        self.sweeping = bool(self._sweeps) or self.disarmed or self.unsettled
         for hook in self._hook("answer"):
             hook(call, answer)
 

@@ -24,8 +24,10 @@ SWEEP = ("cancel_all_checkpointers", "rearm_all_checkpointers")
 
 
 class CheckpointGate(Rule):
-    """While disarmed (``cancel_all_checkpointers`` answered, and
-    ``rearm_all_checkpointers`` not yet invoked), the stored revision of a session
+    """While disarmed (``cancel_all_checkpointers`` answered, no
+    ``rearm_all_checkpointers`` overlapped it, and none invoked since: a disarm and a
+    re-arm in flight together leave the gates ``unsettled``, judged by neither rule
+    here, ``Monitor.invoked``), the stored revision of a session
     the sweep disarmed changes only under a plain turn of that session in flight
     (wire); no write by a session's own task lands for it (inside).
 
@@ -73,8 +75,8 @@ class CheckpointGate(Rule):
 
 
 class Checkpoint(Rule):
-    """A checkpoint call that returned while armed (no sweep in flight, not disarmed,
-    from its start to its end) left the store at its revision or newer (inside only:
+    """A checkpoint call that returned while armed (no sweep in flight, not disarmed, not
+    unsettled, from its start to its end) left the store at its revision or newer (inside only:
     the wire does not say which revision a checkpoint wrote)."""
 
     clause = "CHECKPOINT"
