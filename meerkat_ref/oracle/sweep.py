@@ -786,7 +786,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--scope", default="default", choices=sorted(SCOPES),
                         help="which scope to sweep (default: default, about 8 minutes on two "
-                        "cores; the ci scopes are small; full is about 10 hours)")
+                        "cores; the ci scopes are small; full is more than 10 hours)")
     parser.add_argument("--variant", default="reference",
                         help="reference (default), or seed-0.4.0: each window opened alone, and "
                         "which generated scenarios expose it")
