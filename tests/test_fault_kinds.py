@@ -42,21 +42,22 @@ ADAPTER = [sys.executable, "-m", "meerkat_ref.adapter"]
 
 def _swallowing(kind: type[Exception]) -> Any:
     """A gate's ``write`` that takes a save failing with ``kind`` as a save done (the turn
-    or create answers ok, nothing is durable): a planted bug of one branch."""
+    or create answers ok, nothing is durable): a planted bug of one branch.
+
+    It wraps the real ``write``, which passes the store's own ``SessionError`` on as it
+    is and wraps any other exception (its ``__cause__``): so what the store raised is
+    told apart exactly as the gate's two branches tell it."""
+    original = CheckpointerGate.write
 
     async def write(self: CheckpointerGate, store: SessionStore, session: Any, *,
                     checkpoint: bool) -> bool:
-        async with self.held():
-            if self.archived or (checkpoint and not self.armed) or self.unchanged(session):
-                return False
-            try:
-                await store.save(session)
-            except kind:
+        try:
+            return await original(self, store, session, checkpoint=checkpoint)
+        except SessionStoreError as exc:
+            raised = exc if exc.__cause__ is None else exc.__cause__
+            if isinstance(raised, kind):
                 return True  # the bug: an answer given before the work is durable
-            except Exception as exc:
-                raise SessionStoreError(f"store save failed: {exc}") from exc
-            self.remember(session)
-            return True
+            raise
 
     return write
 
