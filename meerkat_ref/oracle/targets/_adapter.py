@@ -409,7 +409,6 @@ async def adapter_target(
                 nursery.cancel_scope.cancel()
 
 
-
 def _fault_kinds(value: Json, capabilities: frozenset[str]) -> tuple[str, ...]:
     """``hello``'s ``fault_kinds`` (``spec/ADAPTER.md`` section 11): distinct names, each a
     way besides the plain fault the port can fail a store call.  Read only with ``faults``,
@@ -423,5 +422,6 @@ def _fault_kinds(value: Json, capabilities: frozenset[str]) -> tuple[str, ...]:
         raise ProtocolError(f"hello's fault_kinds must be a list of distinct names of letters, "
                             f"digits and '-' (spec/ADAPTER.md section 11), got {value!r:.120}")
     return tuple(str(k) for k in value)
+
 
 __all__ = ["AdapterTarget", "Malformed", "ProtocolError", "adapter_target"]
