@@ -19,6 +19,7 @@ import pytest
 
 from meerkat_ref.cli import main
 from meerkat_ref.oracle.sweep import (
+    CI_SCOPES,
     SCOPES,
     Scope,
     every_budget,
@@ -27,6 +28,7 @@ from meerkat_ref.oracle.sweep import (
     shard,
     sweep,
 )
+from meerkat_ref.service import PersistentSessionService
 from meerkat_ref.variants import Variant
 
 SLICE = Scope("slice", sizes=(2,), sessions=(1,), situations=("idle",), faults=(0,),
@@ -47,15 +49,19 @@ def test_readme_counts_the_scenarios_of_each_scope() -> None:
     assert f"# {counts['ci']} scenarios, every CI run" in readme
     assert f"# {counts['ci-faults']} scenarios, every CI run: a store fault in each" in readme
     assert f"# {counts['ci3']} scenarios, every CI run: groups of three calls" in readme
+    assert (f"# {counts['ci3-sample']} scenarios, every CI run: the dearer groups of three, "
+            "sampled") in readme
     assert f"# the default scope: {counts['default']:,} scenarios of 2 calls" in readme
     assert f"# {counts['full']:,} scenarios, groups of 3 too (" in readme
 
 
 def _swept_whole_as_readme_says(name: str) -> None:
-    """Sweep the scope ``name`` whole: every interleaving, no violation, and README's sentence
-    of its figures (scenarios, schedules, end states) matches what the sweep found."""
+    """Sweep the scope ``name`` whole: every interleaving (or the scope's own sample), no
+    violation, and README's sentence of its figures (scenarios, schedules, end states)
+    matches what the sweep found."""
     result = sweep(MAKE, SCOPES[name])
-    assert result.exhausted and not result.violating
+    assert not result.violating
+    assert result.sampled if SCOPES[name].scheduler else result.exhausted
     readme = " ".join((Path(__file__).resolve().parent.parent / "README.md")
                       .read_text(encoding="utf-8").split())
     figures = (f"`meerkat-ref sweep --scope {name}` explores {len(result.rows)} scenarios, "
@@ -85,6 +91,68 @@ def test_the_ci3_scope_of_three_calls_is_explored_in_full_with_readme_s_totals()
     assert left_out == {"+".join(g) for g in itertools.combinations_with_replacement(changers, 3)}
     assert "at most 2 of {turn, archive, cancel, rearm} in a group" in scope.describe()
     _swept_whole_as_readme_says("ci3")
+
+
+def test_the_ci3_sample_scope_is_swept_with_readme_s_totals() -> None:
+    """The dearer groups of three, sampled, every CI run: seeded, so README's figures hold."""
+    _swept_whole_as_readme_says("ci3-sample")
+
+
+class _DisarmClearsArchived(PersistentSessionService):
+    """A flag reset by the wrong call: the disarm clears a gate's ``archived`` too.  A
+    disarm that waited for the gate's lock behind an archive reopens the gate the archive
+    closed, and a turn's save waiting behind the disarm writes the archived session back.
+    It takes a turn, an archive and a disarm (three calls that change the session or its
+    gates): no pair shows it, and ``ci3`` explores no such group."""
+
+    async def cancel_all_checkpointers(self) -> None:
+        for gate in list(self._gates.values()):
+            async with gate.held():
+                gate.armed = False
+                gate.archived = False  # the mutation
+
+
+def test_the_ci3_sample_scope_samples_the_groups_ci3_leaves_out() -> None:
+    """``ci3-sample``: every group of three on one idle or serving session from ci3's
+    alphabet and inject, the groups ci3 bounds out included, with a fault and a crash; its
+    own scheduler, seeded (the same rows twice), and a claim that says it is a sample.
+    A bug only such a group shows is found in it by the scope's scheduler alone."""
+    import trio
+
+    from meerkat_ref.oracle.engine import explore_with
+    from meerkat_ref.oracle.targets import InProcessTarget
+
+    sample, ci3 = SCOPES["ci3-sample"], SCOPES["ci3"]
+    assert set(CI_SCOPES) == {"ci", "ci-faults", "ci3", "ci3-sample"} <= set(SCOPES)
+    groups = {s.name.split("/")[0] + "/" + s.name.split("/")[2] for s in scenarios(sample)}
+    bounded_out = {s.name for s in scenarios(replace(ci3, at_most=()))} - {
+        s.name for s in scenarios(ci3)}
+    assert bounded_out and bounded_out <= {f"{g.split('/')[0]}/1s/{g.split('/')[1]}"
+                                           for g in groups}
+    assert all((s.faults, s.crashes) == (1, 1) for s in scenarios(sample))
+    assert "a sample, random:runs=40 per scenario, not every interleaving" in sample.describe()
+    assert "every interleaving explored (DPOR)" in ci3.describe()
+    some = Scope("some", sizes=(3,), sessions=(1,), situations=("idle",), faults=(1,),
+                 crashes=(1,), ops=("turn", "archive", "cancel"), scheduler=sample.scheduler)
+    once, again = sweep(MAKE, some, shard_spec="0/4"), sweep(MAKE, some, shard_spec="0/4")
+    assert once.sampled and not once.exhausted and not once.violating
+    assert [(r.name, r.schedules, r.states) for r in once.rows] == [
+        (r.name, r.schedules, r.states) for r in again.rows]
+
+    (scenario,) = [s for s in scenarios(sample)
+                   if s.name == "idle/1s/turn+archive+cancel/fault/crash"]
+    assert scenario.name not in {s.name for s in scenarios(ci3)}
+    spec = sample.explorer()
+    assert spec is not None
+
+    async def explore(cls: type) -> list[str]:
+        async with InProcessTarget(lambda b, c, s, p: cls(b, c, s, points=p),
+                                   description=cls.__name__) as target:
+            report = await explore_with(target, scenario, spec.make())
+        return sorted({v.rule for run in report.violating for v in run.violations})
+
+    assert trio.run(explore, PersistentSessionService) == []
+    assert "ARCHIVE-FINAL" in trio.run(explore, _DisarmClearsArchived)
 
 
 # -- fewer scenarios, soundly: a group with the most faults and crashes covers it with fewer ---

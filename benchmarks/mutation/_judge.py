@@ -20,9 +20,10 @@ Judges (``_run.JUDGES`` tries them cheapest first: for the store the contract su
              verdict ``check`` does not give.
 ``check``    every named scenario explored in full (DPOR), as ``meerkat-ref
              check`` does, stopped at the first violating run.
-``sweep``    every scenario of the scopes every CI run sweeps (``ci``,
-             ``ci-faults`` and ``ci3``), each explored in full, stopped at the
-             first violating scenario.
+``sweep``    every scenario of the scopes every CI run sweeps
+             (``sweep.CI_SCOPES``), each explored as its scope says (in full,
+             or ``ci3-sample``'s seeded sample), stopped at the first
+             violating scenario.
 ``contract`` the store contract suite (``meerkat_ref.testing.STORE_CHECKS``,
              what any store must pass, the checks third-party stores run
              with ``check_session_store``) on each store kind that runs the
@@ -92,18 +93,21 @@ def _conform(store: str) -> None:
 def _explore(store: str, which: str) -> None:
     import trio
 
-    from meerkat_ref.oracle.engine import SCENARIOS, explore
-    from meerkat_ref.oracle.sweep import SCOPES, _quiet_checkpoints, scenarios
+    from meerkat_ref.oracle.engine import SCENARIOS, explore, explore_with
+    from meerkat_ref.oracle.sweep import CI_SCOPES, SCOPES, _quiet_checkpoints, scenarios
     from meerkat_ref.variants import Variant
 
-    chosen = SCENARIOS if which == "check" else [
-        *scenarios(SCOPES["ci"]), *scenarios(SCOPES["ci-faults"]), *scenarios(SCOPES["ci3"])]
+    chosen = [(s, None) for s in SCENARIOS] if which == "check" else [
+        (s, SCOPES[name].explorer()) for name in CI_SCOPES for s in scenarios(SCOPES[name])]
 
     async def main() -> tuple[list[str], str]:
         async with Variant("reference").target(store=store) as target:
-            for scenario in chosen:
-                report = await explore(target, scenario, bound=scenario.bound, store=store,
-                                       stop_on_violation=True)
+            for scenario, spec in chosen:
+                report = await (
+                    explore(target, scenario, bound=scenario.bound, store=store,
+                            stop_on_violation=True) if spec is None else
+                    explore_with(target, scenario, spec.make(), store=store,
+                                 stop_on_violation=True))
                 first = report.first()
                 if first is not None:
                     v = first.violations[0]

@@ -47,7 +47,8 @@ JUDGES: dict[str, tuple[str, ...]] = {
 mutant is killed when any judge kills it, and survives only when every one passes it), only
 what a kill costs: for the service and the agent ``conform`` about 15 s on the reference
 (its exhaustive search the bounded DFS: ``_judge``), ``check`` 20 s on memory, ``sweep``
-85 s (the ci, ci-faults and ci3 scopes, widened since the 25 s first measured here); for
+85 s (the ci, ci-faults and ci3 scopes, widened since the 25 s first measured here; about
+45 s more since ``ci3-sample``); for
 the store (on SQLite, measured on
 two busy cores) the contract suite 1 to 4 s, most of it starting Python, ``conform`` 8 s,
 ``sweep`` 30 s and ``check`` 150 s, and the contract suite kills most store mutants."""

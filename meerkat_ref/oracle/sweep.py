@@ -14,10 +14,14 @@ violation" is a proof, not a sample.  ``--scheduler`` explores with another
 of the engine's schedulers instead (``pct:runs=20``: a sample, then, and
 the rows say so by not being exhausted).
 
-Scopes are data (``SCOPES``; ``Scope``): ``ci``, ``ci-faults`` and ``ci3``
-(small, for every CI run; the second puts a store fault in each group, the
-third makes groups of three calls, bounded by ``at_most``), ``default`` and
-``full`` (opt-in: minutes and hours).  The scenario list of a scope is
+Scopes are data (``SCOPES``; ``Scope``): ``ci``, ``ci-faults``, ``ci3`` and
+``ci3-sample`` (small, for every CI run, ``CI_SCOPES``; the second puts a
+store fault in each group, the third makes groups of three calls, bounded
+by ``at_most``, the fourth samples the groups of three that ``ci3`` cannot
+afford to explore whole), ``default`` and ``full`` (opt-in: minutes and
+hours).  A scope may name its own scheduler (``Scope.scheduler``):
+``ci3-sample`` runs seeded random schedules of each group, a sample whose
+claim says so, where every other scope proves.  The scenario list of a scope is
 generated in a fixed order, so ``--shard i/n`` (every n-th scenario from
 the i-th) and any split over workers give the same totals.
 
@@ -155,19 +159,28 @@ class Scope:
     capacity: int = 2
     # (operations, n): a group holds at most n calls of these operations (every group, if none)
     at_most: tuple[tuple[tuple[str, ...], int], ...] = ()
+    # How each scenario is explored unless the command says otherwise (``None``: DPOR, a
+    # proof); a sampling scheduler makes the scope a sample, and its claim says so.
+    scheduler: str | None = None
 
     def describe(self) -> str:
         limits = "".join(f", at most {n} of {{{', '.join(ops)}}} in a group"
                          for ops, n in self.at_most)
         faults = _budget(self.faults, "store fault", "store faults")
         crashes = _budget(self.crashes, "crash", "crashes")
+        spec = self.explorer()
+        how = ("every interleaving explored (DPOR)" if spec is None or spec.kind.exhaustive
+               else f"a sample, {spec} per scenario, not every interleaving")
         return (
             f"scope {self.name!r}: every multiset of {_or(self.sizes)} concurrent calls from "
             f"{{{', '.join(self.ops)}}}{limits} on {_or(self.sessions)} session(s), from each of "
             f"{{{', '.join(self.situations)}}}, with {faults} and {crashes}, capacity "
-            f"{self.capacity}; every interleaving explored (DPOR), every rule and "
-            "linearizability checked"
+            f"{self.capacity}; {how}, every rule and linearizability checked"
         )
+
+    def explorer(self) -> SchedulerSpec | None:
+        """The scope's own scheduler (``None``: the default, DPOR)."""
+        return None if self.scheduler is None else parse_scheduler(self.scheduler)
 
     def admits(self, group: Sequence[tuple[str, object]]) -> bool:
         """Whether ``group`` (label, operation) keeps within ``at_most``."""
@@ -182,6 +195,8 @@ class Scope:
         }
         if self.at_most:  # only when set: a ledger of a scope without it keeps its header
             out["at_most"] = [[list(ops), n] for ops, n in self.at_most]
+        if self.scheduler is not None:  # likewise
+            out["scheduler"] = self.scheduler
         return out
 
 
@@ -228,6 +243,15 @@ SCOPES: dict[str, Scope] = {
               faults=(0,), crashes=(0,),
               ops=("turn", "interrupt", "read", "archive", "cancel", "rearm"),
               at_most=((("turn", "archive", "cancel", "rearm"), 2),)),
+        # The groups of three ci3 cannot afford, sampled: every group of three calls of one
+        # idle or serving session from ci3's alphabet and inject, three that change it
+        # included, with a store fault and a crash -- 40 seeded random runs each, where
+        # DPOR would take thousands (a turn, an archive and a disarm: 5,391 schedules, no
+        # fault).  A sample, not a proof (the claim says so); the full scope proves them.
+        Scope("ci3-sample", sizes=(3,), sessions=(1,), situations=("idle", "host"),
+              faults=(1,), crashes=(1,),
+              ops=("turn", "inject", "interrupt", "read", "archive", "cancel", "rearm"),
+              scheduler="random:runs=40"),
         # At most one fault and one crash: a group explored with both covers it with fewer
         # (the module doc), so each group is explored once, not four times.
         Scope("default", sizes=(2,), sessions=(1, 2),
@@ -238,8 +262,12 @@ SCOPES: dict[str, Scope] = {
               faults=(1,), crashes=(1,)),
     )
 }
-"""Named scopes: ``ci``, ``ci-faults`` and ``ci3`` for every CI run, ``default``, and ``full``
-(opt-in: minutes and hours)."""
+"""Named scopes: ``CI_SCOPES`` for every CI run, ``default``, and ``full`` (opt-in: minutes
+and hours)."""
+
+CI_SCOPES: tuple[str, ...] = ("ci", "ci-faults", "ci3", "ci3-sample")
+"""The scopes every CI run sweeps whole (``tests/test_sweep.py``; the mutation judges'
+``sweep``, ``benchmarks.mutation``): the one list."""
 
 
 def every_budget(scope: Scope) -> Scope:
@@ -611,6 +639,7 @@ class SweepResult:
     resumed: int = 0  # rows taken from the ledger, not explored again
     explored_schedules: int = 0  # the schedules this run explored (not the resumed ones)
     ledger: str | None = None
+    sampled: bool = False  # a sampling scheduler's runs: no row is exhausted, by design
 
     @property
     def schedules(self) -> int:
@@ -659,6 +688,7 @@ class SweepResult:
             "end_states": self.states,
             "violations": len(self.violating),
             "exhausted": self.exhausted,
+            "sampled": self.sampled,
             "workers": self.workers,
             "seconds": round(self.seconds, 3),
             "schedules_per_second": round(self.rate, 1) if self.seconds else None,
@@ -703,12 +733,14 @@ def sweep(
     ``max_scenarios``: explore at most that many of the others (the first in
     the scope's order), then stop (``complete`` false).  ``progress`` gets
     (explored so far, to explore in this run, row).  ``scheduler``: what
-    explores each scenario (default: DPOR).
+    explores each scenario (default: the scope's own, ``Scope.scheduler``, or DPOR).
     """
+    scheduler = scheduler or scope.explorer()
     every = scenarios(scope)
     chosen = shard(every, shard_spec)
     result = SweepResult(scope, variant, len(every), shard=shard_spec, workers=jobs,
-                         chosen=len(chosen), ledger=None if ledger is None else str(ledger.path))
+                         chosen=len(chosen), ledger=None if ledger is None else str(ledger.path),
+                         sampled=scheduler is not None and not scheduler.kind.exhaustive)
     done = {} if ledger is None else ledger_rows(ledger, variant)
     result.rows.extend(done.values())
     result.resumed = len(done)
@@ -743,6 +775,7 @@ def sweep(
 
 __all__ = [
     "ALPHABET",
+    "CI_SCOPES",
     "LEDGERS",
     "LEDGERS_ENV",
     "LEDGER_FORMAT",
@@ -856,7 +889,8 @@ def run(args: argparse.Namespace, targets: Targets, *, store: str = "memory") ->
     (a ledger of another run included), 3 an oracle error (``--audit``), 4 stopped by
     ``--max-scenarios`` with scenarios left, 130 interrupted."""
     scope = SCOPES[args.scope]
-    args.scheduler = getattr(args, "scheduler", None)  # a namespace made by hand may lack it
+    # (a namespace made by hand may lack it); unless given, the scope's own (``None``: DPOR)
+    args.scheduler = getattr(args, "scheduler", None) or scope.explorer()
     try:
         audit = audit_rate(args.audit)
         if args.scheduler is not None:
@@ -1014,13 +1048,19 @@ def _progress(clock: Callable[[], float] = time.monotonic,
     return show
 
 
+def _coverage(result: SweepResult) -> str:
+    if result.sampled:
+        return "sampled (the runs asked for, not every interleaving)"
+    return "all exhausted" if result.exhausted else "SOME CUT SHORT"
+
+
 def _summary(result: SweepResult) -> None:
     where = f" (shard {result.shard} of {result.total})" if result.shard else ""
     resumed = (f"; {result.resumed} of them resumed from the ledger, not explored again"
                if result.resumed else "")
     print(f"\n{result.variant}: {len(result.rows)} scenarios{where}, {result.schedules} "
           f"schedules, {result.states} end states, {len(result.violating)} violating, "
-          f"{'all exhausted' if result.exhausted else 'SOME CUT SHORT'}{resumed}; "
+          f"{_coverage(result)}{resumed}; "
           f"{result.seconds:.1f} s ({result.rate:.0f} schedules/s, {result.workers} worker(s))")
     if not result.complete:
         print(f"STOPPED before the end: {result.chosen - len(result.rows)} of {result.chosen} "
