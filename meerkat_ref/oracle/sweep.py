@@ -163,12 +163,13 @@ class Scope:
     # proof); a sampling scheduler makes the scope a sample, and its claim says so.
     scheduler: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, scheduler: SchedulerSpec | None = None) -> str:
+        """The scope's claim, as explored by ``scheduler`` (default: its own, or DPOR)."""
         limits = "".join(f", at most {n} of {{{', '.join(ops)}}} in a group"
                          for ops, n in self.at_most)
         faults = _budget(self.faults, "store fault", "store faults")
         crashes = _budget(self.crashes, "crash", "crashes")
-        spec = self.explorer()
+        spec = scheduler or self.explorer()
         how = ("every interleaving explored (DPOR)" if spec is None or spec.kind.exhaustive
                else f"a sample, {spec} per scenario, not every interleaving")
         return (
@@ -640,6 +641,7 @@ class SweepResult:
     explored_schedules: int = 0  # the schedules this run explored (not the resumed ones)
     ledger: str | None = None
     sampled: bool = False  # a sampling scheduler's runs: no row is exhausted, by design
+    scheduler: SchedulerSpec | None = None  # what explored each scenario (None: DPOR)
 
     @property
     def schedules(self) -> int:
@@ -677,7 +679,7 @@ class SweepResult:
             "format": "meerkat-ref/sweep@1",
             "variant": self.variant,
             "scope": self.scope.to_json(),
-            "claim": self.scope.describe(),
+            "claim": self.scope.describe(self.scheduler),
             "shard": self.shard,
             "scenarios": len(self.rows),
             "scenarios_in_scope": self.total,
@@ -740,7 +742,8 @@ def sweep(
     chosen = shard(every, shard_spec)
     result = SweepResult(scope, variant, len(every), shard=shard_spec, workers=jobs,
                          chosen=len(chosen), ledger=None if ledger is None else str(ledger.path),
-                         sampled=scheduler is not None and not scheduler.kind.exhaustive)
+                         sampled=scheduler is not None and not scheduler.kind.exhaustive,
+                         scheduler=scheduler)
     done = {} if ledger is None else ledger_rows(ledger, variant)
     result.rows.extend(done.values())
     result.resumed = len(done)
@@ -916,7 +919,7 @@ def run(args: argparse.Namespace, targets: Targets, *, store: str = "memory") ->
     if args.list:
         for index, scenario in chosen:
             print(f"{index:>6}  {scenario.name}")
-        print(f"{len(chosen)} scenarios; {scope.describe()}")
+        print(f"{len(chosen)} scenarios; {scope.describe(args.scheduler)}")
         return 0
     ledger = None
     if path is not None:
@@ -1067,7 +1070,7 @@ def _summary(result: SweepResult) -> None:
               "scenarios left, not explored; "
               + ("the same command goes on from the ledger." if result.ledger else
                  "with a ledger, the same command would go on."))
-    print(f"claim: {result.scope.describe()}.")
+    print(f"claim: {result.scope.describe(result.scheduler)}.")
     for row in result.violating:
         print(f"  {row.name}: {','.join(row.rules)} -- {row.first[:160]}")
     audited = sum(r.audited for r in result.rows)

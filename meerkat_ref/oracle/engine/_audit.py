@@ -92,7 +92,9 @@ class OracleError:
     that only answers does not cover one right before it), ``twins-differ`` (a run with two twins
     swapped cannot follow the run's steps, or ends elsewhere: the service
     tells the callers apart, and twins in order lose what the other order
-    shows).
+    shows), ``model-failed`` (the concurrent model raised on a run's history:
+    a path the model does not describe, ``_linearize.ModelFailure``; the
+    schedule is the run's whole).
     """
 
     kind: str

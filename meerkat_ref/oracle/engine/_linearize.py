@@ -263,8 +263,25 @@ class _Last:
 _last = _Last()
 
 
+class ModelFailure(Exception):
+    """The concurrent model itself failed on a history: an error of the oracle, not a verdict.
+
+    The model is the contract's, explored over every order of the calls in
+    flight; an exception from it means a path the model does not describe,
+    which says nothing about the target.  So it is reported as the oracle's
+    own error (``SearchReport.oracle_errors``, kind ``model-failed``; the
+    commands exit 3) with the run's schedule, never as a violation, and
+    never as a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.schedule: tuple[object, ...] = ()  # the run's choices (``_run.run_schedule``)
+
+
 def check(events: Sequence[Event], capacity: int) -> tuple[int, str] | None:
-    """``None`` if the run is linearizable, else the step where it stopped being, and why."""
+    """``None`` if the run is linearizable, else the step where it stopped being, and why.
+
+    ``ModelFailure`` if the model raises on the way (its class doc)."""
     start: frozenset[Config] = frozenset({(fine.init(capacity, True), ())})
     frontiers = [start]
     shared = 0
@@ -275,7 +292,13 @@ def check(events: Sequence[Event], capacity: int) -> tuple[int, str] | None:
             shared += 1
         frontiers = _last.frontiers[:shared + 1]
     for k in range(shared, len(events)):
-        nxt = _apply(frontiers[-1], events[k])
+        try:
+            nxt = _apply(frontiers[-1], events[k])
+        except Exception as exc:  # the model's own error: see ``ModelFailure``
+            _last.events = None  # nothing half-made is kept for the next history
+            raise ModelFailure(
+                f"the concurrent model raised {type(exc).__name__}: {exc} at event {k} "
+                f"(step {events[k].step}) of a history of {len(events)}") from exc
         frontiers.append(nxt)
         if not nxt:
             _remember(capacity, events[:k + 1], frontiers)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from ..._model import model
 from ...registry import operation
 from ..targets import CLIENT_CALL, Answer, Footprint, GateState, Introspection, Point, Target
+from ._linearize import ModelFailure
 from ._monitor import JUDGED_IN_FLIGHT, Call, Monitor, Violation, short
 from ._scenarios import ClientOp, Scenario, twins
 from ._strategies import Aborted, Budget, Choice, ScheduleDiverged, Strategy
@@ -641,7 +642,11 @@ async def run_schedule(
             return runner.outcome
     if not read_back:
         return runner.outcome
-    await runner.post()
+    try:
+        await runner.post()
+    except ModelFailure as exc:
+        exc.schedule = tuple(runner.outcome.choices)  # what replays it
+        raise
     exact = getattr(strategy, "exact", True)
     runner.outcome.exact = bool(exact)
     return runner.outcome

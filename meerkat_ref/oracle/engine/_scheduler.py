@@ -31,9 +31,10 @@ from typing import ClassVar
 
 from ..targets import Target
 from ._audit import OracleError
+from ._linearize import ModelFailure
 from ._run import EndView, RunOutcome, covers, run_schedule
 from ._scenarios import Scenario
-from ._strategies import Strategy
+from ._strategies import Choice, Strategy
 
 
 @dataclass
@@ -248,7 +249,14 @@ async def explore_with(
             if max_schedules is not None and report.schedules >= max_schedules:
                 report.exhausted = False
                 break
-            outcome = await run_schedule(target, scenario, run)
+            try:
+                outcome = await run_schedule(target, scenario, run)
+            except ModelFailure as exc:  # the oracle's own error: reported, the search ends
+                report.oracle_error(OracleError(
+                    "model-failed", scenario.name, str(exc),
+                    tuple(c for c in exc.schedule if isinstance(c, Choice))))
+                report.exhausted = False
+                break
             if seen is not None:
                 seen(outcome)
             if scheduler.footprints:
