@@ -76,6 +76,13 @@ class Gate:
     saved: int = -1  # the revision last saved through it
     in_map: bool = True  # archive drops it from the map when done; a slow save still holds it
     holder: int | None = None
+    # Which of the session's gates: an archive that finds none in the map puts in a fresh
+    # tombstone while an older, dropped one may still be held or waited on by other archives
+    # (its own archive failed: [ARCHIVE-ATOMIC]); the two are two locks.  ``users``: the
+    # archives holding or waiting on this one.  A dropped gate still used is kept under
+    # ``_retired(id, gen)`` until its last archive lets it go.
+    gen: int = 0
+    users: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,7 @@ class _Archiving:
     tombstone: bool = False
     was_archived: bool = False
     in_store: bool = False
+    gen: int = 0  # which of the session's gates it holds or waits on (``Gate.gen``)
 
 
 _DEAD = object()  # an action a fault was aimed at, which would not call the store: impossible
@@ -210,9 +218,11 @@ def cancel(world: World, rid: int, run: Run) -> tuple[World, Run]:
         return world, replace(run, detached=True)  # the turn (or loop) runs on; no save
     elif pc in ("exists", "delete"):
         _abort(w, run)  # [ARCHIVE-ATOMIC] before the commit point: nothing changed
-    elif pc == "lock" and isinstance(run.value, _Archiving) and run.value.tombstone:
-        assert sid is not None
-        w.gates[sid] = replace(w.gates[sid], in_map=False)  # its tombstone goes too
+    elif pc == "lock" and isinstance(run.value, _Archiving):
+        key = _gate_key(w, run)
+        gate = w.gates[key]
+        # no longer waiting; its tombstone goes too
+        _let_go(w, key, gate, in_map=gate.in_map and not run.value.tombstone)
     elif pc == "stop":
         _stop(w, rid, run)  # [ARCHIVE-ATOMIC] committed: the session is stopped anyway
         _release(w, run, Ok(None))
@@ -639,7 +649,8 @@ def _find(w: _Working, rid: int, run: Run) -> Run:
         return replace(run, pc="stop", sid=id, value=_Archiving())
     gate = w.gates.get(id)
     if gate is not None and gate.in_map:
-        return replace(run, pc="lock", sid=id, value=_Archiving())
+        w.gates[id] = replace(gate, users=gate.users + 1)
+        return replace(run, pc="lock", sid=id, value=_Archiving(gen=gate.gen))
     return replace(run, pc="exists0", sid=id)
 
 
@@ -653,29 +664,61 @@ def _exists0(w: _Working, rid: int, run: Run) -> object:
     assert run.sid is not None
     gate = w.gates.get(run.sid)
     if gate is not None and gate.in_map:
-        return replace(run, pc="lock", value=_Archiving())
+        w.gates[run.sid] = replace(gate, users=gate.users + 1)
+        return replace(run, pc="lock", value=_Archiving(gen=gate.gen))
     if run.sid not in w.store:
         return _done(run, Err(NOT_FOUND))
-    w.gates[run.sid] = Gate()
-    return replace(run, pc="lock", value=_Archiving(tombstone=True))
+    gen = 0
+    if gate is not None:  # dropped from the map; if archives still use it, it stays theirs
+        gen = gate.gen + 1
+        if gate.users:
+            w.gates[_retired(run.sid, gate.gen)] = gate
+    w.gates[run.sid] = Gate(gen=gen, users=1)
+    return replace(run, pc="lock", value=_Archiving(tombstone=True, gen=gen))
+
+
+def _retired(id: str, gen: int) -> str:
+    """Where a session's dropped gate ``gen`` is kept while archives still use it."""
+    return f"{id}~{gen}"
+
+
+def _gate_key(w: _Working, run: Run) -> str:
+    """The key of the gate an archive holds or waits on: the session's, or a retired one."""
+    assert run.sid is not None and isinstance(run.value, _Archiving)
+    gate = w.gates.get(run.sid)
+    if gate is None or gate.gen == run.value.gen:
+        return run.sid
+    return _retired(run.sid, run.value.gen)
+
+
+def _let_go(w: _Working, key: str, gate: Gate, **changes: object) -> None:
+    """An archive is done with its gate (``changes`` made, one user fewer); a retired gate
+    its last archive let go is gone."""
+    gate = replace(gate, users=max(0, gate.users - 1), **changes)  # type: ignore[arg-type]
+    if "~" in key and not gate.users and gate.holder is None:
+        del w.gates[key]
+    else:
+        w.gates[key] = gate
 
 
 def _lock(w: _Working, rid: int, run: Run) -> Run | None:
     # [ARCHIVE] step 2: the gate's lock, held to the end; marked archived
     assert run.sid is not None and isinstance(run.value, _Archiving)
-    gate = w.gates[run.sid]
+    key = _gate_key(w, run)
+    gate = w.gates[key]
     if gate.holder is not None:
         return None
-    w.gates[run.sid] = replace(gate, holder=rid, archived=True)
+    w.gates[key] = replace(gate, holder=rid, archived=True)
     return replace(run, pc="exists", value=replace(run.value, was_archived=gate.archived))
 
 
 def _abort(w: _Working, run: Run) -> Run:
     # [ARCHIVE-ATOMIC] before the commit point a failure changes nothing: the mark as it was
     assert run.sid is not None and isinstance(run.value, _Archiving)
-    gate = w.gates[run.sid]
-    w.gates[run.sid] = replace(gate, archived=run.value.was_archived, holder=None,
-                               in_map=gate.in_map and not run.value.tombstone)
+    key = _gate_key(w, run)
+    gate = w.gates[key]
+    _let_go(w, key, gate, archived=run.value.was_archived, holder=None,
+            in_map=gate.in_map and not run.value.tombstone)
     return _done(run, Err(STORE_ERROR))
 
 
@@ -691,13 +734,14 @@ def _exists(w: _Working, rid: int, run: Run) -> object:
 
 
 def _delete(w: _Working, rid: int, run: Run) -> object:
-    # [ARCHIVE] step 3: the row deleted, the commit point
+    # [ARCHIVE] step 3: the row deleted, the commit point (an archive on another of the
+    # session's gates may have deleted it first: a delete of no row deletes nothing)
     if _wrong_fault(run, "store.delete"):
         return _DEAD
     if _failed(run, "store.delete"):
         return _abort(w, run)
     assert run.sid is not None
-    del w.store[run.sid]
+    w.store.pop(run.sid, None)
     return _commit(w, rid, run)
 
 
@@ -741,9 +785,10 @@ def _wait(w: _Working, rid: int, run: Run) -> Run | None:
 def _release(w: _Working, run: Run, result: Result) -> Run:
     # [ARCHIVE] step 5: the gate leaves the map (still archived), the lock is released
     assert run.sid is not None
-    gate = w.gates.get(run.sid)
+    key = _gate_key(w, run) if isinstance(run.value, _Archiving) else run.sid
+    gate = w.gates.get(key)
     if gate is not None:
-        w.gates[run.sid] = replace(gate, holder=None, in_map=False)
+        _let_go(w, key, gate, holder=None, in_map=False)
     return _done(run, result)
 
 
