@@ -649,9 +649,15 @@ def _find(w: _Working, rid: int, run: Run) -> Run:
         return replace(run, pc="stop", sid=id, value=_Archiving())
     gate = w.gates.get(id)
     if gate is not None and gate.in_map:
-        w.gates[id] = replace(gate, users=gate.users + 1)
-        return replace(run, pc="lock", sid=id, value=_Archiving(gen=gate.gen))
+        return _wait_on(w, replace(run, sid=id), gate)
     return replace(run, pc="exists0", sid=id)
+
+
+def _wait_on(w: _Working, run: Run, gate: Gate) -> Run:
+    """The archive found ``gate`` in the map: it waits for its lock, one more of its users."""
+    assert run.sid is not None
+    w.gates[run.sid] = replace(gate, users=gate.users + 1)
+    return replace(run, pc="lock", value=_Archiving(gen=gate.gen))
 
 
 def _exists0(w: _Working, rid: int, run: Run) -> object:
@@ -664,8 +670,7 @@ def _exists0(w: _Working, rid: int, run: Run) -> object:
     assert run.sid is not None
     gate = w.gates.get(run.sid)
     if gate is not None and gate.in_map:
-        w.gates[run.sid] = replace(gate, users=gate.users + 1)
-        return replace(run, pc="lock", value=_Archiving(gen=gate.gen))
+        return _wait_on(w, run, gate)
     if run.sid not in w.store:
         return _done(run, Err(NOT_FOUND))
     gen = 0
@@ -785,7 +790,7 @@ def _wait(w: _Working, rid: int, run: Run) -> Run | None:
 def _release(w: _Working, run: Run, result: Result) -> Run:
     # [ARCHIVE] step 5: the gate leaves the map (still archived), the lock is released
     assert run.sid is not None
-    key = _gate_key(w, run) if isinstance(run.value, _Archiving) else run.sid
+    key = _gate_key(w, run)
     gate = w.gates.get(key)
     if gate is not None:
         _let_go(w, key, gate, holder=None, in_map=False)

@@ -46,7 +46,6 @@ from benchmarks.mutation._table import Reviewed, build, markdown  # noqa: E402
 SLICE = ("meerkat_ref/service/_gate.py", "meerkat_ref/service/_persistent.py")
 SAMPLE_UNREVIEWED = 6
 SAMPLE_REVIEWED = 32
-DEEP = os.environ.get("MEERKAT_PROFILE") == "deep"
 """One in SAMPLE_UNREVIEWED of the mutants not reviewed (each expected to die, mostly
 in seconds, by ``conform``) is judged in every CI run, and one in SAMPLE_REVIEWED of the
 reviewed ones (equivalent or known survivors) under ``MEERKAT_PROFILE=deep``, chosen by
@@ -54,6 +53,7 @@ a hash of the id, so the sample does not move when other mutants come or go: 14 
 (an equivalent) of the slice's 135.  A reviewed one runs every judge, since none may kill
 it: with the fault kinds that is over three minutes of a core, so it left the CI run.
 ``python -m benchmarks.mutation --module`` over the two files judges them all."""
+DEEP = os.environ.get("MEERKAT_PROFILE") == "deep"
 
 TIMEOUT = 900.0  # per judge: a judge takes seconds to a minute or two under load
 REVIEWED = Reviewed.load()

@@ -46,6 +46,7 @@ from ..._model import concurrent as fine
 from ..._model import model
 from ...registry import describe
 from ._labels import short
+from ._strategies import Choice
 
 Config = tuple[fine.World, tuple[tuple[int, fine.Run], ...]]
 """The shared world, and every call in flight with its progress (sorted by call)."""
@@ -275,7 +276,7 @@ class ModelFailure(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.schedule: tuple[object, ...] = ()  # the run's choices (``_run.run_schedule``)
+        self.schedule: tuple[Choice, ...] = ()  # the run's choices (``_run.run_schedule``)
 
 
 def check(events: Sequence[Event], capacity: int) -> tuple[int, str] | None:

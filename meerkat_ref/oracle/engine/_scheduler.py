@@ -34,7 +34,7 @@ from ._audit import OracleError
 from ._linearize import ModelFailure
 from ._run import EndView, RunOutcome, covers, run_schedule
 from ._scenarios import Scenario
-from ._strategies import Choice, Strategy
+from ._strategies import Strategy
 
 
 @dataclass
@@ -252,9 +252,8 @@ async def explore_with(
             try:
                 outcome = await run_schedule(target, scenario, run)
             except ModelFailure as exc:  # the oracle's own error: reported, the search ends
-                report.oracle_error(OracleError(
-                    "model-failed", scenario.name, str(exc),
-                    tuple(c for c in exc.schedule if isinstance(c, Choice))))
+                report.oracle_error(OracleError("model-failed", scenario.name, str(exc),
+                                                exc.schedule))
                 report.exhausted = False
                 break
             if seen is not None:
